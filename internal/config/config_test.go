@@ -1,0 +1,206 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+listeners:
+  - name: web
+    address: 127.0.0.1:8080
+    default_target_group: app
+target_groups:
+  - name: app
+    targets:
+      - {id: app-1, address: 127.0.0.1:9001}
+`
+
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "examples", "tether.yaml"))
+	if err != nil {
+		t.Fatalf("examples/tether.yaml: %v", err)
+	}
+	if got := c.TargetGroups[0].Stickiness.Type; got != "lb_cookie" {
+		t.Errorf("stickiness type = %q, want lb_cookie", got)
+	}
+	if !filepath.IsAbs(c.Dir) {
+		t.Errorf("Dir %q is not absolute", c.Dir)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse([]byte(minimal), "/etc/tether")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := c.TargetGroups[0]
+	checks := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"admin.address", c.Admin.Address, DefaultAdminAddress},
+		{"keys.file", c.Keys.File, DefaultKeysFile},
+		{"protocol", c.Listeners[0].Protocol, "http"},
+		{"algorithm", g.Algorithm, "round_robin"},
+		{"balance_factor", *g.BalanceFactor, 1.25},
+		{"deregistration_delay", g.DeregistrationDelay.D(), 300 * time.Second},
+		{"weight", *g.Targets[0].Weight, 1},
+		{"health enabled", *g.HealthCheck.Enabled, true},
+		{"health interval", g.HealthCheck.Interval.D(), 10 * time.Second},
+		{"passive_5xx", *g.HealthCheck.Passive5xx, 5},
+		{"stickiness type", g.Stickiness.Type, "none"},
+		{"stickiness duration", g.Stickiness.Duration.D(), 24 * time.Hour},
+		{"cookie name", g.Stickiness.CookieName, "TETHER"},
+		{"on_failure", g.Stickiness.OnFailure, "rebind"},
+	}
+	for _, tc := range checks {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+func TestExplicitZeroesAreKept(t *testing.T) {
+	src := strings.Replace(minimal, "    targets:", "    deregistration_delay: 0s\n    balance_factor: 0\n    health_check: {enabled: false, passive_5xx: 0}\n    targets:", 1)
+	src = strings.Replace(src, "address: 127.0.0.1:9001}", "address: 127.0.0.1:9001, weight: 0}", 1)
+	c, err := Parse([]byte(src), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := c.TargetGroups[0]
+	if g.DeregistrationDelay.D() != 0 || *g.BalanceFactor != 0 || *g.HealthCheck.Enabled || *g.HealthCheck.Passive5xx != 0 || *g.Targets[0].Weight != 0 {
+		t.Errorf("explicit zero values were replaced by defaults: %+v", g)
+	}
+}
+
+// TestProblems checks that each bad value is reported with its key path,
+// the value and the allowed values, and that all problems come at once.
+func TestProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // substrings, one per expected problem
+	}{
+		{"unknown top-level key", minimal + "foo: 1\n", []string{`unknown key "foo" in the top level`}},
+		{"typo suggests key", strings.Replace(minimal, "default_target_group", "default_targetgroup", 1),
+			[]string{`unknown key "default_targetgroup" in a listener (allowed: address, default_target_group,`}},
+		{"typo hint", strings.Replace(minimal, "default_target_group", "default_targetgroup", 1),
+			[]string{`did you mean "default_target_group"?`}},
+		{"bad duration", strings.Replace(minimal, "    targets:", "    slow_start: fast\n    targets:", 1),
+			[]string{`"fast" is not a duration`}},
+		{"stickiness bounds", strings.Replace(minimal, "    targets:", "    stickiness: {type: lb_cookie, duration: 200h}\n    targets:", 1),
+			[]string{"target_groups[0](app).stickiness.duration: 200h0m0s is out of range (allowed 1s..168h)"}},
+		{"all at once", strings.Replace(minimal, "    targets:", `    algorithm: fastest
+    slow_start: 10s
+    deregistration_delay: 2h
+    balance_factor: 0.5
+    health_check: {interval: 500ms, timeout: 2s, healthy_threshold: 11, success_codes: "200-abc"}
+    stickiness: {type: magic, on_failure: panic}
+    targets:`, 1), []string{
+			`algorithm: "fastest" is not allowed (allowed: round_robin, least_outstanding_requests, weighted_random, consistent_hash)`,
+			"slow_start: 10s is out of range (allowed 30s..900s)",
+			"deregistration_delay: 2h0m0s is out of range (allowed 0..3600s)",
+			"balance_factor: 0.5 is out of range",
+			"health_check.interval: 500ms is out of range (allowed 1s..300s)",
+			"health_check.timeout: 2s must be less than interval",
+			"health_check.healthy_threshold: 11 is out of range (allowed 1..10)",
+			`health_check.success_codes: "200-abc"`,
+			`stickiness.type: "magic" is not allowed (allowed: none, lb_cookie, app_cookie, source_ip, header)`,
+			`stickiness.on_failure: "panic" is not allowed (allowed: rebind, strict)`,
+		}},
+		{"weight bounds", strings.Replace(minimal, "9001}", "9001, weight: 1000}", 1),
+			[]string{"targets[0](app-1).weight: 1000 is out of range (allowed 0..999)"}},
+		{"unknown target group", strings.Replace(minimal, "default_target_group: app", "default_target_group: web\n    rules: [{path: /api/*, target_group: api}]", 1),
+			[]string{`default_target_group: "web" names no target group (defined: app)`, `rules[0].target_group: "api" names no target group`}},
+		{"bad rule patterns", strings.Replace(minimal, "default_target_group: app", "default_target_group: app\n    rules: [{host: 'a*.x.com', path: 'api/*', target_group: app}]", 1),
+			[]string{`rules[0].host: "a*.x.com"`, `rules[0].path: "api/*"`}},
+		{"duplicate ids", strings.Replace(minimal, "      - {id: app-1, address: 127.0.0.1:9001}", "      - {id: app-1, address: 127.0.0.1:9001}\n      - {id: app-1, address: 127.0.0.1:9002}", 1),
+			[]string{`targets[1](app-1).id: "app-1" is used by another target`}},
+		{"bad address", strings.Replace(minimal, "127.0.0.1:9001", "127.0.0.1", 1),
+			[]string{`targets[0](app-1).address: "127.0.0.1" is not host:port`}},
+		{"app_cookie needs name", strings.Replace(minimal, "    targets:", "    stickiness: {type: app_cookie}\n    targets:", 1),
+			[]string{"stickiness.app_cookie_name: is required with type app_cookie"}},
+		{"hash key", strings.Replace(minimal, "    targets:", "    algorithm: consistent_hash\n    hash_key: body\n    targets:", 1),
+			[]string{`hash_key: "body" is not allowed (allowed: source_ip, header:NAME, cookie:NAME, query:NAME)`}},
+		{"trusted proxies", strings.Replace(minimal, "default_target_group: app", "default_target_group: app\n    trusted_proxies: [10.0.0.0/8, nonsense]", 1),
+			[]string{`trusted_proxies[1]: "nonsense" is not a CIDR`}},
+		{"https needs tls", strings.Replace(minimal, "address: 127.0.0.1:8080", "address: 127.0.0.1:8080\n    protocol: https", 1),
+			[]string{"tls: is required with protocol https"}},
+		{"wrong type", strings.Replace(minimal, "  - name: app\n", "  - name: app\n    targets_extra: 1\n", 1),
+			[]string{`unknown key "targets_extra" in a target group`}},
+		{"list expected", "listeners: web\n", []string{`"web" (a string) cannot be used here: expected a list`}},
+		{"empty", "", []string{"config is empty"}},
+		{"two documents", minimal + "---\n" + minimal, []string{"more than one YAML document"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), ".")
+			if err == nil {
+				t.Fatal("Parse accepted a bad config")
+			}
+			probs := Problems(err)
+			for _, w := range tc.want {
+				if !containsAny(probs, w) {
+					t.Errorf("no problem mentions %q; got:\n%s", w, strings.Join(probs, "\n"))
+				}
+			}
+			if len(probs) < len(tc.want) {
+				t.Errorf("got %d problems, want at least %d:\n%s", len(probs), len(tc.want), strings.Join(probs, "\n"))
+			}
+		})
+	}
+}
+
+func containsAny(lines []string, sub string) bool {
+	for _, l := range lines {
+		if strings.Contains(l, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !os.IsNotExist(unwrapAll(err)) {
+		t.Fatalf("err = %v, want a not-exist error", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+func TestParseHashKey(t *testing.T) {
+	tests := []struct {
+		in, source, name string
+		ok               bool
+	}{
+		{"source_ip", "source_ip", "", true},
+		{"header:X-Tenant", "header", "X-Tenant", true},
+		{"cookie:sid", "cookie", "sid", true},
+		{"query:user", "query", "user", true},
+		{"header:", "", "", false},
+		{"path:x", "", "", false},
+		{"header:a b", "", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			s, n, ok := ParseHashKey(tc.in)
+			if s != tc.source || n != tc.name || ok != tc.ok {
+				t.Errorf("ParseHashKey(%q) = %q, %q, %v; want %q, %q, %v", tc.in, s, n, ok, tc.source, tc.name, tc.ok)
+			}
+		})
+	}
+}

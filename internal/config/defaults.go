@@ -1,0 +1,104 @@
+package config
+
+import "time"
+
+// Defaults of the keys that have one; docs/configuration.md lists them too.
+const (
+	DefaultAdminAddress        = "127.0.0.1:9901"
+	DefaultKeysFile            = "tether-keys.json"
+	DefaultMaxHeaderBytes      = 32 << 10
+	DefaultReadHeaderTimeout   = 10 * time.Second
+	DefaultIdleTimeout         = 60 * time.Second
+	DefaultAlgorithm           = "round_robin"
+	DefaultHashKey             = "source_ip"
+	DefaultBalanceFactor       = 1.25
+	DefaultDeregistrationDelay = 300 * time.Second
+	DefaultWeight              = 1
+	DefaultHealthPath          = "/"
+	DefaultHealthInterval      = 10 * time.Second
+	DefaultHealthTimeout       = 5 * time.Second
+	DefaultHealthyThreshold    = 3
+	DefaultUnhealthyThreshold  = 2
+	DefaultSuccessCodes        = "200-399"
+	DefaultPassive5xx          = 5
+	DefaultStickinessDuration  = 24 * time.Hour
+	DefaultCookieName          = "TETHER"
+	DefaultHeaderName          = "X-Tether-Affinity"
+)
+
+// SetDefaults fills every key left out of the file with its default. It is
+// idempotent.
+func (c *Config) SetDefaults() {
+	setString(&c.Admin.Address, DefaultAdminAddress)
+	setString(&c.Keys.File, DefaultKeysFile)
+	setString(&c.Log.Level, "info")
+	setString(&c.Log.Access, "stdout")
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		setString(&l.Protocol, "http")
+		if l.MaxHeaderBytes == 0 {
+			l.MaxHeaderBytes = DefaultMaxHeaderBytes
+		}
+		setDuration(&l.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+		setDuration(&l.IdleTimeout, DefaultIdleTimeout)
+	}
+	for i := range c.TargetGroups {
+		c.TargetGroups[i].setDefaults()
+	}
+}
+
+func (g *TargetGroup) setDefaults() {
+	setString(&g.Protocol, "http")
+	setString(&g.Algorithm, DefaultAlgorithm)
+	setString(&g.HashKey, DefaultHashKey)
+	if g.BalanceFactor == nil {
+		g.BalanceFactor = ptr(DefaultBalanceFactor)
+	}
+	if g.DeregistrationDelay == nil {
+		g.DeregistrationDelay = ptr(Duration(DefaultDeregistrationDelay))
+	}
+	for i := range g.Targets {
+		if g.Targets[i].Weight == nil {
+			g.Targets[i].Weight = ptr(DefaultWeight)
+		}
+	}
+	h := &g.HealthCheck
+	if h.Enabled == nil {
+		h.Enabled = ptr(true)
+	}
+	setString(&h.Path, DefaultHealthPath)
+	setDuration(&h.Interval, DefaultHealthInterval)
+	setDuration(&h.Timeout, DefaultHealthTimeout)
+	setInt(&h.HealthyThreshold, DefaultHealthyThreshold)
+	setInt(&h.UnhealthyThreshold, DefaultUnhealthyThreshold)
+	setString(&h.SuccessCodes, DefaultSuccessCodes)
+	if h.Passive5xx == nil {
+		h.Passive5xx = ptr(DefaultPassive5xx)
+	}
+	s := &g.Stickiness
+	setString(&s.Type, "none")
+	setDuration(&s.Duration, DefaultStickinessDuration)
+	setString(&s.CookieName, DefaultCookieName)
+	setString(&s.HeaderName, DefaultHeaderName)
+	setString(&s.OnFailure, "rebind")
+}
+
+func setString(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setDuration(p *Duration, v time.Duration) {
+	if *p == 0 {
+		*p = Duration(v)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,226 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// MaxFileSize bounds the config file; a larger file is refused before
+// parsing.
+const MaxFileSize = 4 << 20
+
+// Load reads the YAML file at path, decodes it strictly, fills defaults and
+// validates it. The error, when not nil, joins one error per problem (see
+// Problems), each naming the key, the bad value and what is allowed.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("reading config: %s is larger than %d bytes", path, MaxFileSize)
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(data, dir)
+}
+
+// Parse decodes, defaults and validates a config held in memory. dir is the
+// directory that relative paths are resolved against.
+func Parse(data []byte, dir string) (*Config, error) {
+	c, err := Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	c.Dir = dir
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Decode decodes YAML strictly: an unknown key, a wrong type or a bad
+// duration is an error, and every such problem is reported, not just the
+// first. It does not fill defaults or validate.
+func Decode(data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(&c)
+	if errors.Is(err, io.EOF) {
+		return nil, errors.New("config is empty: it needs at least listeners and target_groups (see docs/configuration.md)")
+	}
+	if err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			errs := make([]error, 0, len(te.Errors))
+			for _, msg := range te.Errors {
+				errs = append(errs, errors.New(friendlyYAMLError(msg)))
+			}
+			return nil, errors.Join(errs...)
+		}
+		return nil, fmt.Errorf("config is not valid YAML: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("config holds more than one YAML document; keep one")
+	}
+	return &c, nil
+}
+
+// Problems splits an error from Load, Parse, Decode or Validate into its
+// problems, one per line of output.
+func Problems(err error) []string {
+	if err == nil {
+		return nil
+	}
+	var out []string
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
+
+var (
+	unknownFieldRE = regexp.MustCompile(`^line (\d+): field (\S+) not found in type config\.(\w+)$`)
+	unmarshalRE    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+)
+
+// friendlyYAMLError rewrites yaml.v3's messages into the project's form:
+// what key, what value, what is allowed.
+func friendlyYAMLError(msg string) string {
+	if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
+		allowed := yamlKeys(m[3])
+		hint := ""
+		if s := closest(m[2], allowed); s != "" {
+			hint = fmt.Sprintf("; did you mean %q?", s)
+		}
+		return fmt.Sprintf("line %s: unknown key %q in %s (allowed: %s)%s",
+			m[1], m[2], sectionName(m[3]), strings.Join(allowed, ", "), hint)
+	}
+	if m := unmarshalRE.FindStringSubmatch(msg); m != nil {
+		want := strings.TrimPrefix(m[4], "config.")
+		switch {
+		case strings.HasPrefix(want, "[]"):
+			want = "a list"
+		case want == "int" || want == "float64":
+			want = "a number"
+		case want == "bool":
+			want = "true or false"
+		case want == "string":
+			want = "a string"
+		default:
+			want = "a mapping of keys (" + sectionName(want) + ")"
+		}
+		return fmt.Sprintf("line %s: %q (a %s) cannot be used here: expected %s", m[1], m[3], yamlKind(m[2]), want)
+	}
+	return msg
+}
+
+func yamlKind(tag string) string {
+	switch tag {
+	case "seq":
+		return "list"
+	case "map":
+		return "mapping"
+	case "str":
+		return "string"
+	case "int", "float":
+		return "number"
+	default:
+		return tag
+	}
+}
+
+// configTypes maps the Go type names that yaml.v3 reports to their types.
+func configTypes() map[string]reflect.Type {
+	types := map[string]reflect.Type{}
+	for _, v := range []any{Config{}, Admin{}, Keys{}, Log{}, Listener{}, TLS{}, Rule{},
+		TargetGroup{}, Target{}, HealthCheck{}, Stickiness{}} {
+		t := reflect.TypeOf(v)
+		types[t.Name()] = t
+	}
+	return types
+}
+
+// yamlKeys lists the YAML keys of config type name, sorted.
+func yamlKeys(name string) []string {
+	t, ok := configTypes()[name]
+	if !ok {
+		return nil
+	}
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag != "" && tag != "-" {
+			keys = append(keys, tag)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func sectionName(typeName string) string {
+	names := map[string]string{
+		"Config": "the top level", "Admin": "admin", "Keys": "keys", "Log": "log",
+		"Listener": "a listener", "TLS": "tls", "Rule": "a rule", "TargetGroup": "a target group",
+		"Target": "a target", "HealthCheck": "health_check", "Stickiness": "stickiness",
+	}
+	if n, ok := names[typeName]; ok {
+		return n
+	}
+	return typeName
+}
+
+// closest returns the allowed key nearest to s by edit distance, or "" when
+// none is near enough to be a likely typo.
+func closest(s string, allowed []string) string {
+	best, bestD := "", 3
+	for _, a := range allowed {
+		if d := editDistance(s, a); d < bestD {
+			best, bestD = a, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

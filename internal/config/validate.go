@@ -1,0 +1,378 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tetherlb/tether/internal/health"
+)
+
+// Allowed values of the enumerated keys.
+var (
+	ListenerProtocols    = []string{"http", "https"}
+	GroupProtocols       = []string{"http", "https"}
+	Algorithms           = []string{"round_robin", "least_outstanding_requests", "weighted_random", "consistent_hash"}
+	StickinessTypes      = []string{"none", "lb_cookie", "app_cookie", "source_ip", "header"}
+	OnFailureModes       = []string{"rebind", "strict"}
+	LogLevels            = []string{"debug", "info", "warn", "error"}
+	AccessLogTargets     = []string{"stdout", "stderr", "off"}
+	hashKeySources       = []string{"source_ip", "header:NAME", "cookie:NAME", "query:NAME"}
+	stickinessMin        = time.Second
+	stickinessMax        = 168 * time.Hour
+	deregistrationMax    = 3600 * time.Second
+	slowStartMin         = 30 * time.Second
+	slowStartMax         = 900 * time.Second
+	healthIntervalMin    = time.Second
+	healthIntervalMax    = 300 * time.Second
+	healthTimeoutMin     = 100 * time.Millisecond
+	healthTimeoutMax     = 120 * time.Second
+	readHeaderTimeoutMax = 5 * time.Minute
+	idleTimeoutMax       = 4000 * time.Second
+)
+
+// problems collects validation errors, each prefixed with a key path.
+type problems []error
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+func (p *problems) oneOf(key, value string, allowed []string) {
+	for _, a := range allowed {
+		if value == a {
+			return
+		}
+	}
+	p.add(key, "%q is not allowed (allowed: %s)", value, strings.Join(allowed, ", "))
+}
+
+func (p *problems) durationRange(key string, d Duration, lo, hi time.Duration) {
+	if d.D() < lo || d.D() > hi {
+		p.add(key, "%s is out of range (allowed %s..%s)", d, fmtDur(lo), fmtDur(hi))
+	}
+}
+
+func (p *problems) intRange(key string, v, lo, hi int) {
+	if v < lo || v > hi {
+		p.add(key, "%d is out of range (allowed %d..%d)", v, lo, hi)
+	}
+}
+
+// Validate checks a config that has had SetDefaults. It does no I/O and
+// reports every problem at once, joined with errors.Join; each names the
+// key path, the bad value and what is allowed.
+func (c *Config) Validate() error {
+	var p problems
+	if c.Admin.Address != "off" {
+		p.address("admin.address", c.Admin.Address)
+	}
+	p.oneOf("log.level", c.Log.Level, LogLevels)
+	p.oneOf("log.access", c.Log.Access, AccessLogTargets)
+	if c.Keys.File == "" {
+		p.add("keys.file", "must not be empty")
+	}
+	groups := map[string]bool{}
+	if len(c.TargetGroups) == 0 {
+		p.add("target_groups", "at least one target group is required")
+	}
+	for i := range c.TargetGroups {
+		g := &c.TargetGroups[i]
+		key := itemKey("target_groups", i, g.Name)
+		if groups[g.Name] && g.Name != "" {
+			p.add(key+".name", "%q is used by another target group; names must be unique", g.Name)
+		}
+		groups[g.Name] = true
+		g.validate(&p, key)
+	}
+	if len(c.Listeners) == 0 {
+		p.add("listeners", "at least one listener is required")
+	}
+	names, addrs := map[string]bool{}, map[string]string{}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		key := itemKey("listeners", i, l.Name)
+		if names[l.Name] && l.Name != "" {
+			p.add(key+".name", "%q is used by another listener; names must be unique", l.Name)
+		}
+		names[l.Name] = true
+		if other, ok := addrs[l.Address]; ok && l.Address != "" {
+			p.add(key+".address", "%q is already used by listener %q", l.Address, other)
+		}
+		addrs[l.Address] = l.Name
+		l.validate(&p, key, groups)
+	}
+	return errors.Join(p...)
+}
+
+func (l *Listener) validate(p *problems, key string, groups map[string]bool) {
+	if l.Name == "" {
+		p.add(key+".name", "is required")
+	}
+	p.address(key+".address", l.Address)
+	p.oneOf(key+".protocol", l.Protocol, ListenerProtocols)
+	switch {
+	case l.Protocol == "https" && l.TLS == nil:
+		p.add(key+".tls", "is required with protocol https (cert_file and key_file)")
+	case l.Protocol == "http" && l.TLS != nil:
+		p.add(key+".tls", "is set but protocol is http; set protocol: https or remove tls")
+	case l.TLS != nil:
+		if l.TLS.CertFile == "" {
+			p.add(key+".tls.cert_file", "is required")
+		}
+		if l.TLS.KeyFile == "" {
+			p.add(key+".tls.key_file", "is required")
+		}
+	}
+	if l.DefaultTargetGroup == "" {
+		p.add(key+".default_target_group", "is required: the target group for requests that match no rule")
+	} else if !groups[l.DefaultTargetGroup] {
+		p.add(key+".default_target_group", "%q names no target group (defined: %s)", l.DefaultTargetGroup, mapKeys(groups))
+	}
+	for j, r := range l.Rules {
+		rk := fmt.Sprintf("%s.rules[%d]", key, j)
+		if r.Host == "" && r.Path == "" {
+			p.add(rk, "needs a host, a path or both")
+		}
+		if r.Host != "" && !validHostPattern(r.Host) {
+			p.add(rk+".host", "%q is not a host name or *.domain wildcard (example: api.example.com, *.example.com)", r.Host)
+		}
+		if r.Path != "" && !validPathPattern(r.Path) {
+			p.add(rk+".path", "%q is not an exact path or a /prefix/* pattern (example: /login, /api/*)", r.Path)
+		}
+		if r.TargetGroup == "" {
+			p.add(rk+".target_group", "is required")
+		} else if !groups[r.TargetGroup] {
+			p.add(rk+".target_group", "%q names no target group (defined: %s)", r.TargetGroup, mapKeys(groups))
+		}
+	}
+	for j, cidr := range l.TrustedProxies {
+		if _, err := ParsePrefix(cidr); err != nil {
+			p.add(fmt.Sprintf("%s.trusted_proxies[%d]", key, j), "%q is not a CIDR or IP address (example: 10.0.0.0/8, 192.0.2.7)", cidr)
+		}
+	}
+	p.intRange(key+".max_header_bytes", l.MaxHeaderBytes, 4096, 1<<20)
+	p.durationRange(key+".read_header_timeout", l.ReadHeaderTimeout, time.Second, readHeaderTimeoutMax)
+	p.durationRange(key+".idle_timeout", l.IdleTimeout, time.Second, idleTimeoutMax)
+}
+
+func (g *TargetGroup) validate(p *problems, key string) {
+	if g.Name == "" {
+		p.add(key+".name", "is required")
+	} else if !validName(g.Name) {
+		p.add(key+".name", "%q may hold only letters, digits, '-', '_' and '.' (at most 64)", g.Name)
+	}
+	p.oneOf(key+".protocol", g.Protocol, GroupProtocols)
+	p.oneOf(key+".algorithm", g.Algorithm, Algorithms)
+	if _, _, ok := ParseHashKey(g.HashKey); !ok {
+		p.add(key+".hash_key", "%q is not allowed (allowed: %s)", g.HashKey, strings.Join(hashKeySources, ", "))
+	}
+	if bf := *g.BalanceFactor; bf != 0 && (bf < 1.01 || bf > 100) {
+		p.add(key+".balance_factor", "%v is out of range (allowed 0 to turn it off, or 1.01..100; 1.25 is a good start)", bf)
+	}
+	if len(g.Targets) == 0 {
+		p.add(key+".targets", "at least one target is required")
+	}
+	ids := map[string]bool{}
+	for j, t := range g.Targets {
+		tk := itemKey(key+".targets", j, t.ID)
+		switch {
+		case t.ID == "":
+			p.add(tk+".id", "is required: a stable name such as app-1 (tokens name targets by id)")
+		case !validName(t.ID):
+			p.add(tk+".id", "%q may hold only letters, digits, '-', '_' and '.' (at most 64)", t.ID)
+		case ids[t.ID]:
+			p.add(tk+".id", "%q is used by another target in this group; ids must be unique", t.ID)
+		}
+		ids[t.ID] = true
+		p.address(tk+".address", t.Address)
+		p.intRange(tk+".weight", *t.Weight, 0, 999)
+	}
+	g.HealthCheck.validate(p, key+".health_check")
+	p.durationRange(key+".deregistration_delay", *g.DeregistrationDelay, 0, deregistrationMax)
+	if g.SlowStart != 0 {
+		p.durationRange(key+".slow_start", g.SlowStart, slowStartMin, slowStartMax)
+	}
+	if g.TargetHeader != "" && !validToken(g.TargetHeader) {
+		p.add(key+".target_header", "%q is not a valid header name", g.TargetHeader)
+	}
+	g.Stickiness.validate(p, key+".stickiness")
+}
+
+func (h *HealthCheck) validate(p *problems, key string) {
+	if !strings.HasPrefix(h.Path, "/") {
+		p.add(key+".path", "%q must start with /", h.Path)
+	}
+	p.durationRange(key+".interval", h.Interval, healthIntervalMin, healthIntervalMax)
+	p.durationRange(key+".timeout", h.Timeout, healthTimeoutMin, healthTimeoutMax)
+	if h.Timeout >= h.Interval {
+		p.add(key+".timeout", "%s must be less than interval (%s)", h.Timeout, h.Interval)
+	}
+	p.intRange(key+".healthy_threshold", h.HealthyThreshold, 1, 10)
+	p.intRange(key+".unhealthy_threshold", h.UnhealthyThreshold, 1, 10)
+	if _, err := health.ParseCodes(h.SuccessCodes); err != nil {
+		p.add(key+".success_codes", "%q: %v (example: 200, 200-399, 200,204)", h.SuccessCodes, err)
+	}
+	p.intRange(key+".passive_5xx", *h.Passive5xx, 0, 100)
+}
+
+func (s *Stickiness) validate(p *problems, key string) {
+	p.oneOf(key+".type", s.Type, StickinessTypes)
+	p.durationRange(key+".duration", s.Duration, stickinessMin, stickinessMax)
+	// The longest derived name, CookieName+"CORS", must stay a valid cookie name.
+	if !validToken(s.CookieName) || len(s.CookieName) > 60 {
+		p.add(key+".cookie_name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~, at most 60)", s.CookieName)
+	}
+	if s.CookieDomain != "" && !validHostPattern(strings.TrimPrefix(s.CookieDomain, ".")) || strings.Contains(s.CookieDomain, "*") {
+		p.add(key+".cookie_domain", "%q is not a domain name (example: example.com)", s.CookieDomain)
+	}
+	if s.Type == "app_cookie" && s.AppCookieName == "" {
+		p.add(key+".app_cookie_name", "is required with type app_cookie: the application's session cookie, such as JSESSIONID")
+	}
+	if s.AppCookieName != "" && !validToken(s.AppCookieName) {
+		p.add(key+".app_cookie_name", "%q is not a valid cookie name", s.AppCookieName)
+	}
+	if !validToken(s.HeaderName) {
+		p.add(key+".header_name", "%q is not a valid header name", s.HeaderName)
+	}
+	p.oneOf(key+".on_failure", s.OnFailure, OnFailureModes)
+}
+
+func (p *problems) address(key, addr string) {
+	if addr == "" {
+		p.add(key, "is required (host:port, such as 127.0.0.1:8080)")
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(key, "%q is not host:port (example: 127.0.0.1:8080, [::1]:8080, app.internal:80)", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.add(key, "%q has a bad port (allowed 0..65535)", addr)
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostPattern(host) || strings.Contains(host, "*") {
+		p.add(key, "%q has a bad host (an IP address or a DNS name)", addr)
+	}
+}
+
+// ParsePrefix parses a CIDR, or a single IP as a one-address prefix.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		pf, err := netip.ParsePrefix(s)
+		return pf.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// ParseHashKey splits a hash_key value into its source (source_ip, header,
+// cookie or query) and name.
+func ParseHashKey(s string) (source, name string, ok bool) {
+	if s == "source_ip" {
+		return s, "", true
+	}
+	source, name, found := strings.Cut(s, ":")
+	if !found || name == "" || !validToken(name) {
+		return "", "", false
+	}
+	switch source {
+	case "header", "cookie", "query":
+		return source, name, true
+	}
+	return "", "", false
+}
+
+func itemKey(list string, i int, name string) string {
+	if name == "" {
+		return fmt.Sprintf("%s[%d]", list, i)
+	}
+	return fmt.Sprintf("%s[%d](%s)", list, i, name)
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// validToken reports whether s is an RFC 9110 token (header and cookie names).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func validHostPattern(h string) bool {
+	h = strings.TrimPrefix(h, "*.")
+	if h == "" || len(h) > 253 || strings.HasSuffix(h, ".") && len(h) == 1 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validPathPattern(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# \t") {
+		return false
+	}
+	body := strings.TrimSuffix(p, "*")
+	return !strings.Contains(body, "*") && (body == p || strings.HasSuffix(body, "/"))
+}
+
+func mapKeys(m map[string]bool) string {
+	var ks []string
+	for k := range m {
+		if k != "" {
+			ks = append(ks, k)
+		}
+	}
+	if len(ks) == 0 {
+		return "none"
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ", ")
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0"
+	case d >= 24*time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	default:
+		return d.String()
+	}
+}
