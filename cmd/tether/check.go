@@ -1,0 +1,46 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/tetherlb/tether/internal/config"
+)
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "tether.yaml", "config `file` to validate")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: tether check -c FILE\n\nValidate a config file without starting anything. Every problem is printed,\none per line, naming the key, the bad value and what is allowed; the exit\ncode is 1 if there is any.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		printProblems(stderr, *file, err)
+		return 1
+	}
+	groups, targets := len(cfg.TargetGroups), 0
+	for _, g := range cfg.TargetGroups {
+		targets += len(g.Targets)
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d listeners, %d target groups, %d targets)\n", *file, len(cfg.Listeners), groups, targets)
+	return 0
+}
+
+// printProblems prints each problem of a config error on its own line.
+func printProblems(w io.Writer, file string, err error) {
+	probs := config.Problems(err)
+	noun := "problems"
+	if len(probs) == 1 {
+		noun = "problem"
+	}
+	fmt.Fprintf(w, "%s: %d %s:\n", file, len(probs), noun)
+	for _, p := range probs {
+		fmt.Fprintf(w, "  - %s\n", p)
+	}
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/demo"
+)
+
+// demoColors tell the demo targets apart at a glance.
+var demoColors = []string{"#4f6df5", "#e8590c", "#2b8a3e", "#ae3ec9", "#1098ad", "#f08c00", "#c2255c", "#5c940d", "#364fc7"}
+
+type demoFlags struct {
+	listen, admin, control string
+	targets, basePort      int
+	stickiness             string
+	accessLog              bool
+}
+
+func cmdDemo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f demoFlags
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "load balancer `address`")
+	fs.StringVar(&f.admin, "admin", "127.0.0.1:9901", "admin API `address`")
+	fs.StringVar(&f.control, "control", "127.0.0.1:9900", "demo control API `address` (kill and revive targets)")
+	fs.IntVar(&f.targets, "targets", 3, "number of demo targets (1..9)")
+	fs.IntVar(&f.basePort, "target-port", 9001, "`port` of the first demo target; the others follow (0 = any free ports)")
+	fs.StringVar(&f.stickiness, "stickiness", "lb_cookie", "stickiness `mode`: lb_cookie | app_cookie | source_ip | header | none")
+	fs.BoolVar(&f.accessLog, "access-log", false, "print the JSON access log on stdout")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: tether demo [flags]
+
+Start the load balancer on loopback in front of built-in demo targets: small
+web pages that show which target served you and a visit counter kept in that
+target's memory. Kill a target and watch your browser move once, to a healthy
+target, and stay there. Ctrl-C stops everything.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if f.targets < 1 || f.targets > len(demoColors) {
+		fmt.Fprintf(stderr, "tether demo: -targets %d is out of range (allowed 1..%d)\n", f.targets, len(demoColors))
+		return 2
+	}
+	return runDemo(f, stdout, stderr)
+}
+
+func runDemo(f demoFlags, stdout, stderr io.Writer) int {
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	dir, err := os.MkdirTemp("", "tether-demo-")
+	if err != nil {
+		return exitErr(stderr, "demo", err)
+	}
+	defer os.RemoveAll(dir)
+
+	lbURL := "http://" + f.listen
+	var targets []*demo.Target
+	defer func() {
+		for _, t := range targets {
+			t.Close()
+		}
+	}()
+	for i := range f.targets {
+		addr := "127.0.0.1:0"
+		if f.basePort != 0 {
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(f.basePort+i))
+		}
+		t := demo.NewTarget("app-"+strconv.Itoa(i+1), addr, demoColors[i], logger.With("demo_target", i+1))
+		t.SetControlURL("http://" + f.control)
+		if err := t.Start(); err != nil {
+			return exitErr(stderr, "demo", fmt.Errorf("starting demo target on %s: %w (try -target-port 0)", addr, err))
+		}
+		targets = append(targets, t)
+	}
+	ctrlLn, err := net.Listen("tcp", f.control)
+	if err != nil {
+		return exitErr(stderr, "demo", fmt.Errorf("control API on %s: %w (set -control)", f.control, err))
+	}
+	ctrl := newDemoControl(ctrlLn, demo.NewControl(targets, lbURL))
+	defer ctrl.Close()
+
+	cfg, err := demoConfig(f, targets, dir)
+	if err != nil {
+		return exitErr(stderr, "demo", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var access *slog.Logger
+	if f.accessLog {
+		access = slog.New(slog.NewJSONHandler(stdout, nil))
+	}
+	in, err := startInstance(ctx, "", cfg, logger, access)
+	if err != nil {
+		return exitErr(stderr, "demo", err)
+	}
+	printDemoHelp(stdout, f, targets)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nstopping: letting requests in flight finish…")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = in.close(sctx)
+	fmt.Fprintln(stdout, "stopped.")
+	return 0
+}
+
+// demoConfig is the config the demo runs: one listener, one sticky group.
+func demoConfig(f demoFlags, targets []*demo.Target, dir string) (*config.Config, error) {
+	y := fmt.Sprintf(`
+admin: {address: %q}
+keys: {file: %q}
+log: {level: info, access: off}
+listeners:
+  - {name: web, address: %q, default_target_group: app}
+target_groups:
+  - name: app
+    algorithm: least_outstanding_requests
+    health_check: {path: /healthz, interval: 2s, timeout: 1s, healthy_threshold: 2, unhealthy_threshold: 2}
+    deregistration_delay: 30s
+    target_header: X-Tether-Target
+    stickiness: {type: %s, duration: 1h, app_cookie_name: DEMOSESSION}
+    targets:
+`, f.admin, filepath.Join(dir, "keys.json"), f.listen, f.stickiness)
+	for _, t := range targets {
+		y += fmt.Sprintf("      - {id: %s, address: %q}\n", t.ID(), t.Address())
+	}
+	cfg, err := config.Parse([]byte(y), dir)
+	if err != nil {
+		return nil, fmt.Errorf("demo config: %w", err)
+	}
+	return cfg, nil
+}
+
+func printDemoHelp(w io.Writer, f demoFlags, targets []*demo.Target) {
+	fmt.Fprintf(w, `
+tether demo is running (stickiness: %s, %d targets).
+
+  Open the app:      http://%s/
+  Targets, live:     curl -s http://%s/api/v1/target-groups
+  Metrics:           curl -s http://%s/metrics | grep tether_affinity
+
+Watch failover:
+  1. Open http://%s/ and reload a few times: same target, the counter grows.
+  2. Kill your target: press "Kill this target" on the page, or
+       curl -X POST http://%s/targets/app-1/kill
+     Your next request moves once to a healthy target and stays there
+     (the counter restarts: that state lived in the dead target's memory).
+  3. Revive it:      curl -X POST http://%s/targets/app-1/revive
+  4. Drain one:      curl -X POST http://%s/api/v1/target-groups/app/targets/app-2/drain
+     Clients bound to app-2 keep it for 30s; new clients never get it.
+
+Targets: `, f.stickiness, len(targets), f.listen, f.admin, f.admin, f.listen, f.control, f.control, f.admin)
+	for i, t := range targets {
+		if i > 0 {
+			fmt.Fprint(w, ", ")
+		}
+		fmt.Fprintf(w, "%s at %s", t.ID(), t.Address())
+	}
+	fmt.Fprint(w, "\nPress Ctrl-C to stop.\n")
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tetherlb/tether/internal/admin"
+	"github.com/tetherlb/tether/internal/clock"
+	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/keyring"
+	"github.com/tetherlb/tether/internal/lb"
+)
+
+// instance is a running tether: the load balancer and its admin API.
+type instance struct {
+	cfgPath string // "" for an in-memory config (demo): reload re-reads only the key ring
+	cfg     *config.Config
+	log     *slog.Logger
+	lb      *lb.Server
+	admin   *http.Server
+	adminLn net.Listener
+}
+
+// newLoggers builds the process logger (JSON on stderr) and the access log.
+func newLoggers(cfg *config.Config, stdout, stderr io.Writer) (*slog.Logger, *slog.Logger) {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var access *slog.Logger
+	switch cfg.Log.Access {
+	case "stdout":
+		access = slog.New(slog.NewJSONHandler(stdout, nil)).With("log", "access")
+	case "stderr":
+		access = slog.New(slog.NewJSONHandler(stderr, nil)).With("log", "access")
+	}
+	return logger, access
+}
+
+// keyFile is where the key ring of cfg lives.
+func keyFile(cfg *config.Config) string {
+	if filepath.IsAbs(cfg.Keys.File) || cfg.Dir == "" {
+		return cfg.Keys.File
+	}
+	return filepath.Join(cfg.Dir, cfg.Keys.File)
+}
+
+// startInstance loads the key ring (creating it when absent), starts the
+// load balancer and the admin API.
+func startInstance(ctx context.Context, cfgPath string, cfg *config.Config, logger, access *slog.Logger) (*instance, error) {
+	ring, created, err := keyring.LoadOrCreate(keyFile(cfg), time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("key ring: %w", err)
+	}
+	if created {
+		logger.Info("created a new key ring", "file", keyFile(cfg), "hint", "copy it to every replica that must honour the same tokens")
+	}
+	reg := prometheus.NewRegistry()
+	srv, err := lb.New(cfg, ring, lb.Deps{Clock: clock.Real{}, Logger: logger, Access: access, Registry: reg})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return nil, err
+	}
+	in := &instance{cfgPath: cfgPath, cfg: cfg, log: logger, lb: srv}
+	if cfg.Admin.Address != "off" {
+		ln, err := net.Listen("tcp", cfg.Admin.Address)
+		if err != nil {
+			_ = srv.Close(context.Background())
+			return nil, fmt.Errorf("admin listener: %w (is another process using %s? set admin.address)", err, cfg.Admin.Address)
+		}
+		in.adminLn = ln
+		in.admin = &http.Server{
+			Handler:           admin.Handler(admin.Options{LB: srv, Registry: reg, Reload: in.reload, Logger: logger}),
+			ReadHeaderTimeout: 10 * time.Second,
+		}
+		go func() {
+			if err := in.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("admin listener stopped", "err", err)
+			}
+		}()
+		logger.Info("admin API listening", "address", ln.Addr().String())
+	}
+	return in, nil
+}
+
+// reload re-reads the config file and the key ring and applies them. A bad
+// config is refused and the running one stays.
+func (in *instance) reload(ctx context.Context) error {
+	cfg := in.cfg
+	if in.cfgPath != "" {
+		next, err := config.Load(in.cfgPath)
+		if err != nil {
+			for _, p := range config.Problems(err) {
+				in.log.Error("reload refused: config problem", "problem", p)
+			}
+			return err
+		}
+		if next.Admin.Address != in.cfg.Admin.Address {
+			in.log.Warn("admin.address changed; restart tether to move the admin API", "running", in.cfg.Admin.Address)
+		}
+		cfg = next
+	}
+	ring, err := keyring.Load(keyFile(cfg))
+	if err != nil {
+		in.log.Error("reload refused: key ring", "err", err)
+		return fmt.Errorf("key ring: %w", err)
+	}
+	if err := in.lb.Reload(cfg, ring); err != nil {
+		in.log.Error("reload failed", "err", err)
+		return err
+	}
+	in.cfg = cfg
+	return nil
+}
+
+// close shuts down gracefully: listeners stop accepting, requests in flight
+// get until ctx ends to finish.
+func (in *instance) close(ctx context.Context) error {
+	var errs []error
+	if in.admin != nil {
+		errs = append(errs, in.admin.Shutdown(ctx))
+	}
+	errs = append(errs, in.lb.Close(ctx))
+	return errors.Join(errs...)
+}
+
+func exitErr(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "tether %s: %v\n", cmd, err)
+	return 1
+}
+
+var _ = os.Stderr

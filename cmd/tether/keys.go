@@ -1,0 +1,85 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/tetherlb/tether/internal/keyring"
+)
+
+func cmdKeys(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "Usage:\n  tether keys generate -o FILE [-force]\n  tether keys rotate -f FILE\n")
+		return 2
+	}
+	switch args[0] {
+	case "generate":
+		return keysGenerate(args[1:], stdout, stderr)
+	case "rotate":
+		return keysRotate(args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "tether keys: unknown command %q (want generate or rotate)\n", args[0])
+	return 2
+}
+
+func keysGenerate(args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("keys generate", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	out := fset.String("o", "tether-keys.json", "key ring `file` to create (mode 0600)")
+	force := fset.Bool("force", false, "overwrite an existing file (every token sealed with it stops opening)")
+	fset.Usage = func() {
+		fmt.Fprint(stderr, "Usage: tether keys generate -o FILE\n\nCreate a key ring with one fresh 256-bit key. Every tether replica that\nshould honour the same affinity tokens needs a copy of this file.\n\nFlags:\n")
+		fset.PrintDefaults()
+	}
+	if err := fset.Parse(args); err != nil {
+		return 2
+	}
+	if _, err := os.Stat(*out); err == nil && !*force {
+		fmt.Fprintf(stderr, "tether keys generate: %s exists; use 'tether keys rotate -f %s' to add a key, or -force to replace it\n", *out, *out)
+		return 1
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stderr, "tether keys generate: %v\n", err)
+		return 1
+	}
+	r, err := keyring.Generate(time.Now())
+	if err == nil {
+		err = r.Save(*out)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tether keys generate: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "wrote %s (mode 0600) with active key %s\n", *out, r.Active().ID)
+	return 0
+}
+
+func keysRotate(args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	file := fset.String("f", "tether-keys.json", "key ring `file` to rotate")
+	fset.Usage = func() {
+		fmt.Fprint(stderr, "Usage: tether keys rotate -f FILE\n\nAdd a fresh active key. Older keys stay (up to 8 in all) so tokens sealed\nwith them still open and are re-sealed with the new key. Copy the file to\nevery replica, then reload them (SIGHUP or POST /api/v1/reload).\n\nFlags:\n")
+		fset.PrintDefaults()
+	}
+	if err := fset.Parse(args); err != nil {
+		return 2
+	}
+	r, err := keyring.Load(*file)
+	if err == nil {
+		r, err = r.Rotate(time.Now())
+	}
+	if err == nil {
+		err = r.Save(*file)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tether keys rotate: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "rotated %s: active key %s, %d keys in the ring\n", *file, r.Active().ID, len(r.Keys()))
+	return 0
+}

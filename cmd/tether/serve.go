@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tetherlb/tether/internal/config"
+)
+
+// shutdownGrace is how long requests in flight get to finish on SIGINT or
+// SIGTERM.
+const shutdownGrace = 30 * time.Second
+
+func cmdServe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "tether.yaml", "config `file`")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: tether serve -c FILE
+
+Run the listeners and target groups the config file declares. The process
+log (JSON) goes to stderr, the access log to stdout (log.access).
+
+Signals:
+  SIGHUP           reload the config file and key ring; a bad config is
+                   refused and the running one stays (also POST /api/v1/reload)
+  SIGINT, SIGTERM  stop accepting, let requests in flight finish (30s), exit
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		printProblems(stderr, *file, err)
+		fmt.Fprintln(stderr, "tether serve: not started; fix the config (tether check -c FILE shows the same list)")
+		return 1
+	}
+	logger, access := newLoggers(cfg, stdout, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	in, err := startInstance(ctx, *file, cfg, logger, access)
+	if err != nil {
+		return exitErr(stderr, "serve", err)
+	}
+	logger.Info("tether started", "version", version, "config", *file)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			logger.Info("SIGHUP: reloading", "config", *file)
+			_ = in.reload(ctx)
+		case <-ctx.Done():
+			logger.Info("shutting down", "grace", shutdownGrace.String())
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			err := in.close(sctx)
+			cancel()
+			if err != nil {
+				logger.Warn("shutdown cut requests short", "err", err)
+			}
+			return 0
+		}
+	}
+}

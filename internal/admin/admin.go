@@ -1,0 +1,135 @@
+// Package admin serves tether's admin API: health, Prometheus metrics, the
+// state of target groups, draining and reload. It listens on loopback by
+// default; state-changing calls refuse cross-origin browser requests.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/lb"
+)
+
+// Balancer is what the admin API needs of the load balancer.
+type Balancer interface {
+	Snapshot() []lb.GroupStatus
+	Drain(group, id string) (time.Duration, error)
+	Undrain(group, id string) error
+}
+
+// Options configure the handler. Reload, if nil, makes POST /api/v1/reload
+// answer 501.
+type Options struct {
+	LB       Balancer
+	Registry *prometheus.Registry
+	Reload   func(ctx context.Context) error
+	Logger   *slog.Logger
+}
+
+// Handler returns the admin API.
+//
+//	GET  /healthz                                            liveness
+//	GET  /metrics                                            Prometheus text format
+//	GET  /api/v1/target-groups                               groups, targets, state, weight, in-flight, requests, bindings
+//	POST /api/v1/target-groups/{group}/targets/{id}/drain    start deregistration
+//	POST /api/v1/target-groups/{group}/targets/{id}/undrain  cancel it
+//	POST /api/v1/reload                                      re-read the config file and key ring
+func Handler(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &api{o: o}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	mux.HandleFunc("GET /api/v1/target-groups", a.groups)
+	mux.HandleFunc("POST /api/v1/target-groups/{group}/targets/{id}/drain", a.drain)
+	mux.HandleFunc("POST /api/v1/target-groups/{group}/targets/{id}/undrain", a.undrain)
+	mux.HandleFunc("POST /api/v1/reload", a.reload)
+	mux.HandleFunc("GET /{$}", a.index)
+	// A web page on another site must not be able to drain targets on a
+	// loopback admin port with a blind cross-origin POST.
+	return http.NewCrossOriginProtection().Handler(mux)
+}
+
+type api struct{ o Options }
+
+func (a *api) index(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"service": "tether admin API",
+		"endpoints": []string{
+			"GET /healthz", "GET /metrics", "GET /api/v1/target-groups",
+			"POST /api/v1/target-groups/{group}/targets/{id}/drain",
+			"POST /api/v1/target-groups/{group}/targets/{id}/undrain",
+			"POST /api/v1/reload",
+		},
+	})
+}
+
+func (a *api) groups(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"target_groups": a.o.LB.Snapshot()})
+}
+
+func (a *api) drain(w http.ResponseWriter, r *http.Request) {
+	g, id := r.PathValue("group"), r.PathValue("id")
+	left, err := a.o.LB.Drain(g, id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	a.o.Logger.Info("drain requested", "group", g, "target", id, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusAccepted, map[string]any{
+		"group": g, "target": id, "state": lb.StateDraining, "drain_remaining_seconds": left.Seconds(),
+	})
+}
+
+func (a *api) undrain(w http.ResponseWriter, r *http.Request) {
+	g, id := r.PathValue("group"), r.PathValue("id")
+	if err := a.o.LB.Undrain(g, id); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"group": g, "target": id, "state": "active"})
+}
+
+func (a *api) reload(w http.ResponseWriter, r *http.Request) {
+	if a.o.Reload == nil {
+		writeJSON(w, http.StatusNotImplemented, map[string]string{"error": "reload is not available"})
+		return
+	}
+	if err := a.o.Reload(r.Context()); err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
+			"error": "reload refused; the running configuration is unchanged", "problems": config.Problems(err),
+		})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+}
+
+// writeError is the one place that maps admin errors to statuses.
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	if errors.Is(err, lb.ErrUnknownGroup) || errors.Is(err, lb.ErrUnknownTarget) {
+		code = http.StatusNotFound
+	}
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,176 @@
+package lb
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+)
+
+// listenerHandler serves one listener: it rejects malformed requests,
+// routes, proxies and logs.
+type listenerHandler struct {
+	srv  *Server
+	name string
+	port string
+	tl   trustList
+}
+
+func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := lh.srv
+	c := connFrom(r.Context())
+	if c != nil {
+		defer c.nextRequest()
+		if c.smuggled() {
+			lh.reject(w, r, http.StatusBadRequest, "content_length_and_transfer_encoding")
+			return
+		}
+	}
+	gen := s.gen.Load()
+	rt := gen.routers[lh.name]
+	if rt == nil { // the listener left the config and is shutting down
+		writeError(w, http.StatusServiceUnavailable)
+		return
+	}
+	g := rt.match(hostOnly(r.Host), r.URL.Path)
+	ex := &exchange{g: g, ci: lh.tl.identify(r), port: lh.port, start: s.clk.Now()}
+	lrw := &loggingWriter{ResponseWriter: w}
+	g.serve(lrw, r, ex)
+	s.logAccess(r, lh.name, ex, lrw)
+}
+
+// reject answers a malformed request with a 4xx, closes the connection and
+// counts it.
+func (lh *listenerHandler) reject(w http.ResponseWriter, r *http.Request, code int, reason string) {
+	lh.srv.metrics.rejected.WithLabelValues(lh.name, itoa(code), reason).Inc()
+	lh.srv.log.Debug("request rejected", "listener", lh.name, "reason", reason, "client", r.RemoteAddr)
+	w.Header().Set("Connection", "close")
+	writeError(w, code)
+}
+
+// serve proxies one request to the group's chosen target.
+func (g *group) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
+	m := g.srv.metrics
+	t, err := g.choose(r, ex)
+	if err != nil || t == nil {
+		ex.status = http.StatusServiceUnavailable
+		g.countDecision(ex)
+		writeError(w, http.StatusServiceUnavailable)
+		return
+	}
+	ex.t = t
+	t.outstanding.Add(1)
+	inflight := m.inFlight.WithLabelValues(g.name, t.id)
+	inflight.Inc()
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+	// A retry may have moved the exchange to another target.
+	ex.t.outstanding.Add(-1)
+	inflight.Dec()
+	if ex.t != t {
+		m.inFlight.WithLabelValues(g.name, ex.t.id) // keep the series
+	}
+	ex.t.requests.Add(1)
+	g.countDecision(ex)
+	m.requests.WithLabelValues(g.name, ex.t.id, itoa(ex.status)).Inc()
+	m.duration.WithLabelValues(g.name, ex.t.id).Observe(g.srv.clk.Now().Sub(ex.start).Seconds())
+}
+
+func (g *group) countDecision(ex *exchange) {
+	if ex.dec.outcome == outcomeNone || ex.dec.outcome == "" {
+		return
+	}
+	g.srv.metrics.decisions.WithLabelValues(g.name, ex.dec.outcome, ex.dec.cause).Inc()
+	if ex.dec.outcome == outcomeRebound && g.srv.log.Enabled(context.Background(), slog.LevelDebug) {
+		target := ""
+		if ex.t != nil {
+			target = ex.t.id
+		}
+		g.srv.log.Debug("client rebound", "group", g.name, "cause", ex.dec.cause, "target", target,
+			"client", ex.ci.client.String())
+	}
+}
+
+// loggingWriter records the status and size of a response. It unwraps for
+// http.ResponseController, so flushing and WebSocket hijacking pass through.
+type loggingWriter struct {
+	http.ResponseWriter
+	code  int
+	bytes int64
+}
+
+func (lw *loggingWriter) WriteHeader(code int) {
+	if lw.code == 0 || lw.code < 200 {
+		lw.code = code
+	}
+	lw.ResponseWriter.WriteHeader(code)
+}
+
+func (lw *loggingWriter) Write(p []byte) (int, error) {
+	if lw.code == 0 {
+		lw.code = http.StatusOK
+	}
+	n, err := lw.ResponseWriter.Write(p)
+	lw.bytes += int64(n)
+	return n, err
+}
+
+func (lw *loggingWriter) Flush() {
+	if f, ok := lw.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (lw *loggingWriter) Unwrap() http.ResponseWriter { return lw.ResponseWriter }
+
+// logAccess writes one JSON access log line. It never logs tokens, cookies
+// or query strings; the binding is a random id, not a secret.
+func (s *Server) logAccess(r *http.Request, listener string, ex *exchange, lw *loggingWriter) {
+	if s.access == nil {
+		return
+	}
+	code := ex.status
+	if lw.code != 0 && code != 499 {
+		code = lw.code
+	}
+	target := ""
+	if ex.t != nil {
+		target = ex.t.id
+	}
+	attrs := []slog.Attr{
+		slog.String("listener", listener),
+		slog.String("client", ex.ci.client.String()),
+		slog.String("method", r.Method),
+		slog.String("host", r.Host),
+		slog.String("path", r.URL.Path),
+		slog.String("proto", r.Proto),
+		slog.Int("status", code),
+		slog.Int64("bytes", lw.bytes),
+		slog.Float64("duration_ms", float64(s.clk.Now().Sub(ex.start).Microseconds())/1000),
+		slog.String("group", ex.g.name),
+		slog.String("target", target),
+		slog.String("affinity", ex.dec.String()),
+	}
+	if ex.issued {
+		attrs = append(attrs, slog.Bool("token_issued", true))
+	}
+	if ex.retry != "" {
+		attrs = append(attrs, slog.String("retry", ex.retry))
+	}
+	s.access.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+}
+
+func itoa(code int) string {
+	if code >= 100 && code < 600 {
+		return statusStrings[code-100]
+	}
+	return "000"
+}
+
+// statusStrings holds the status codes as label values, to spare an
+// allocation per request. It is never written after init.
+var statusStrings = func() (s [500]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(i + 100)
+	}
+	return s
+}()

@@ -1,0 +1,219 @@
+package lb
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tetherlb/tether/internal/affinity"
+)
+
+// exchange is the state of one proxied request, shared by the handler, the
+// transport (which may retry on another target) and the response hook.
+type exchange struct {
+	g      *group
+	ci     clientInfo
+	port   string // listener port for X-Forwarded-Port
+	start  time.Time
+	t      *target // the target serving the request now
+	dec    decision
+	bind   binding
+	issued bool // a token went out with the response
+	retry  string
+	status int
+}
+
+type exchangeKey struct{}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	ex, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return ex
+}
+
+// dialError marks a failure to connect to a target: the request never
+// reached it, so it is safe to try another.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return "connecting to target: " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// newTransport returns the pooled transport shared by all targets of a
+// server. Timeouts: 5s to connect; no response timeout (long polls and
+// streams are legitimate); idle upstream connections close after 50s, below
+// the 60s keep-alive of most servers.
+func newTransport() *http.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil && ctx.Err() == nil {
+				return nil, &dialError{err}
+			}
+			return c, err
+		},
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       50 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(256)},
+		ForceAttemptHTTP2:     false,
+	}
+}
+
+// bufferPool lends ReverseProxy its 32 KiB copy buffers.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
+
+// newProxy builds the group's reverse proxy.
+func (g *group) newProxy(rt http.RoundTripper, pool httputil.BufferPool) *httputil.ReverseProxy {
+	scheme := "http"
+	if g.cfg.Protocol == "https" {
+		scheme = "https"
+	}
+	strip := []string{g.sticky.cookie, g.sticky.corsCookie, g.sticky.appCookie}
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			ex := exchangeFrom(pr.In.Context())
+			pr.Out.URL.Scheme = scheme
+			pr.Out.URL.Host = ex.t.address
+			pr.Out.Host = pr.In.Host
+			setForwarded(pr.Out, pr.In, ex.ci, ex.port)
+			// Targets never see tether's own tokens (HAProxy's "indirect").
+			if g.sticky.mode != "none" && g.sticky.mode != "source_ip" {
+				affinity.StripCookies(pr.Out.Header, strip...)
+				if g.sticky.mode == "header" {
+					pr.Out.Header.Del(g.sticky.header)
+				}
+			}
+		},
+		Transport:      &retrier{g: g, next: rt},
+		FlushInterval:  -1, // stream: SSE and chunked responses reach the client at once
+		BufferPool:     pool,
+		ModifyResponse: g.modifyResponse,
+		ErrorHandler:   g.proxyError,
+		ErrorLog:       nil,
+	}
+}
+
+// retrier sends a request to the exchange's target and, when the target
+// cannot be reached and the request has no body to replay, once more to
+// another target. The failed target is marked unhealthy at once (passive
+// health).
+type retrier struct {
+	g    *group
+	next http.RoundTripper
+}
+
+func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
+	ex := exchangeFrom(req.Context())
+	resp, err := rt.next.RoundTrip(req)
+	var de *dialError
+	if err == nil || !errors.As(err, &de) {
+		return resp, err
+	}
+	g, failed := rt.g, ex.t
+	failed.status.ReportConnectError()
+	g.srv.metrics.proxyErrors.WithLabelValues(g.name, failed.id, "connect").Inc()
+	g.srv.log.Warn("target unreachable", "group", g.name, "target", failed.id, "err", de.err)
+	if req.Body != nil && req.Body != http.NoBody {
+		return nil, err // a streamed body cannot be replayed
+	}
+	if g.sticky.strict && ex.dec.outcome == outcomeKept {
+		return nil, errStrict
+	}
+	alt := g.pick(req, ex.ci, ex.start, failed)
+	if alt == nil {
+		return nil, err
+	}
+	failed.outstanding.Add(-1)
+	alt.outstanding.Add(1)
+	ex.t = alt
+	ex.retry = "connect"
+	g.rebindAfterFailure(ex, alt)
+	g.srv.metrics.retries.WithLabelValues(g.name, "connect").Inc()
+	out := req.Clone(req.Context())
+	out.URL.Host = alt.address
+	return rt.next.RoundTrip(out)
+}
+
+// modifyResponse feeds passive health, adds the affinity token and names
+// the target.
+func (g *group) modifyResponse(resp *http.Response) error {
+	ex := exchangeFrom(resp.Request.Context())
+	ex.status = resp.StatusCode
+	ex.t.status.ReportResponse(resp.StatusCode)
+	g.respond(resp.Header, ex)
+	if g.cfg.TargetHeader != "" {
+		resp.Header.Set(g.cfg.TargetHeader, ex.t.id)
+	}
+	if ex.issued {
+		// A shared cache must not store a response that pins its client.
+		resp.Header.Add("Cache-Control", `no-cache="Set-Cookie"`)
+	}
+	return nil
+}
+
+// proxyError is the one place that turns a failed exchange into a status:
+// 503 when strict stickiness refuses to move, 502 when no target answered,
+// 504 on a timeout, nothing when the client went away (logged as 499).
+func (g *group) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	ex := exchangeFrom(r.Context())
+	var de *dialError
+	kind, code := "other", http.StatusBadGateway
+	switch {
+	case errors.Is(err, errStrict):
+		kind, code = "strict", http.StatusServiceUnavailable
+	case errors.As(err, &de):
+		kind = "connect"
+	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
+		kind, code = "canceled", 499
+	case isTimeout(err):
+		kind, code = "timeout", http.StatusGatewayTimeout
+	}
+	if kind != "connect" {
+		g.srv.metrics.proxyErrors.WithLabelValues(g.name, ex.t.id, kind).Inc()
+	}
+	ex.status = code
+	if code == 499 {
+		return
+	}
+	g.srv.log.Debug("proxy error", "group", g.name, "target", ex.t.id, "kind", kind, "err", err)
+	writeError(w, code)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
+}
+
+// writeError answers with a short plain-text error page.
+func writeError(w http.ResponseWriter, code int) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	if code == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+	}
+	body := strconv.Itoa(code) + " " + http.StatusText(code) + "\n"
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body)
+}

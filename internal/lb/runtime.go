@@ -1,0 +1,182 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tetherlb/tether/internal/lb/balance"
+)
+
+// sweepEvery is how often bindings are counted, drains finished and state
+// gauges refreshed.
+const sweepEvery = 5 * time.Second
+
+// maintain runs the periodic sweep until ctx ends.
+func (s *Server) maintain(ctx context.Context) {
+	defer s.done.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("maintenance panicked", "panic", fmt.Sprint(r))
+		}
+	}()
+	for {
+		s.Sweep()
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.clk.After(sweepEvery):
+		}
+	}
+}
+
+// Sweep counts live bindings per target, computes the skew gauge, updates
+// state gauges and drops deregistered targets whose drain has ended. It
+// runs every few seconds; tests call it directly.
+func (s *Server) Sweep() {
+	gen := s.gen.Load()
+	now := s.clk.Now()
+	m := s.metrics
+	for _, g := range gen.groups {
+		counts := g.table.Sweep(now)
+		var sum, maxN, active float64
+		for _, t := range g.targets {
+			n := counts[t.id]
+			t.bindings.Store(int64(n))
+			m.bindings.WithLabelValues(g.name, t.id).Set(float64(n))
+			st := t.state(now)
+			m.setState(g.name, t.id, st)
+			if st == StateHealthy || st == StateInitial {
+				active++
+				sum += float64(n)
+				maxN = max(maxN, float64(n))
+			}
+			if st == StateDrained && t.removed.Load() {
+				t.stopChecks()
+				m.forget(g.name, t.id)
+			}
+		}
+		skew := 0.0
+		if sum > 0 {
+			skew = maxN / (sum / active)
+		}
+		m.skew.WithLabelValues(g.name).Set(skew)
+		fo := 0.0
+		if g.failingOpen() {
+			fo = 1
+		}
+		m.failOpen.WithLabelValues(g.name).Set(fo)
+	}
+}
+
+// TargetStatus is one target as the admin API shows it.
+type TargetStatus struct {
+	ID             string  `json:"id"`
+	Address        string  `json:"address"`
+	State          State   `json:"state"`
+	Weight         int     `json:"weight"`
+	Effective      float64 `json:"effective_weight"`
+	InFlight       int64   `json:"in_flight"`
+	Requests       uint64  `json:"requests"`
+	Bindings       int64   `json:"bindings"`
+	DrainRemaining float64 `json:"drain_remaining_seconds,omitempty"`
+	Deregistered   bool    `json:"deregistered,omitempty"`
+}
+
+// GroupStatus is one target group as the admin API shows it.
+type GroupStatus struct {
+	Name       string         `json:"name"`
+	Algorithm  string         `json:"algorithm"`
+	Stickiness string         `json:"stickiness"`
+	FailOpen   bool           `json:"fail_open"`
+	Targets    []TargetStatus `json:"targets"`
+}
+
+// Snapshot returns the groups and targets, in config order.
+func (s *Server) Snapshot() []GroupStatus {
+	gen := s.gen.Load()
+	now := s.clk.Now()
+	out := make([]GroupStatus, 0, len(gen.order))
+	for _, name := range gen.order {
+		g := gen.groups[name]
+		gs := GroupStatus{Name: name, Algorithm: g.cfg.Algorithm, Stickiness: g.sticky.mode, FailOpen: g.failingOpen()}
+		for _, t := range g.targets {
+			gs.Targets = append(gs.Targets, TargetStatus{
+				ID: t.id, Address: t.address, State: t.state(now), Weight: t.weight,
+				Effective: t.EffectiveWeight(), InFlight: t.outstanding.Load(), Requests: t.requests.Load(),
+				Bindings: t.bindings.Load(), DrainRemaining: t.drainRemaining(now).Seconds(),
+				Deregistered: t.removed.Load(),
+			})
+		}
+		out = append(out, gs)
+	}
+	return out
+}
+
+// Errors of the admin operations, matched with errors.Is.
+var (
+	ErrUnknownGroup  = errors.New("no such target group")
+	ErrUnknownTarget = errors.New("no such target")
+)
+
+// Drain starts deregistration of a target: it gets no new clients, and the
+// clients bound to it are served until the group's deregistration_delay
+// ends; then they are rebound. It returns the time left.
+func (s *Server) Drain(group, id string) (time.Duration, error) {
+	t, g, err := s.find(group, id)
+	if err != nil {
+		return 0, err
+	}
+	now := s.clk.Now()
+	t.drain(now, g.cfg.DeregistrationDelay.D())
+	s.log.Info("target draining", "group", group, "target", id, "delay", g.cfg.DeregistrationDelay.D().String())
+	s.metrics.setState(group, id, t.state(now))
+	return t.drainRemaining(now), nil
+}
+
+// Undrain puts a draining (or drained) target back into service.
+func (s *Server) Undrain(group, id string) error {
+	t, _, err := s.find(group, id)
+	if err != nil {
+		return err
+	}
+	if t.removed.Load() {
+		return fmt.Errorf("target %s left the config: add it back and reload: %w", id, ErrUnknownTarget)
+	}
+	t.undrain()
+	s.log.Info("target back in service", "group", group, "target", id)
+	s.metrics.setState(group, id, t.state(s.clk.Now()))
+	return nil
+}
+
+func (s *Server) find(group, id string) (*target, *group, error) {
+	g := s.gen.Load().groups[group]
+	if g == nil {
+		return nil, nil, fmt.Errorf("%q: %w", group, ErrUnknownGroup)
+	}
+	t := g.byID[id]
+	if t == nil {
+		return nil, nil, fmt.Errorf("%q in group %q: %w", id, group, ErrUnknownTarget)
+	}
+	return t, g, nil
+}
+
+// balanceMembers lists the configured (not deregistered) targets.
+func (g *group) balanceMembers() []balance.Backend {
+	members := make([]balance.Backend, 0, len(g.targets))
+	for _, t := range g.targets {
+		members = append(members, t)
+	}
+	return members
+}
+
+func newBalancer(alg string, members []balance.Backend, factor float64) (balance.Balancer, error) {
+	if alg != "consistent_hash" {
+		factor = 0
+	}
+	return balance.New(alg, members, balance.Options{BalanceFactor: factor})
+}
+
+var _ = strconv.Itoa

@@ -1,0 +1,294 @@
+// Package lb is tether's L7 load balancer: listeners, routing rules, target
+// groups with balancing algorithms, health, draining and sealed-token
+// stickiness, built on net/http/httputil.ReverseProxy.
+//
+// The request path: listener (conn.go, handler.go) → router (router.go) →
+// target group (group.go) → affinity (sticky.go) or balancer
+// (balance/) → proxy and retry (proxy.go) → target.
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tetherlb/tether/internal/affinity"
+	"github.com/tetherlb/tether/internal/clock"
+	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/health"
+	"github.com/tetherlb/tether/internal/keyring"
+)
+
+// Deps are what a Server needs from its surroundings. Nil fields get
+// defaults: the real clock, a discarding logger, no access log, a new
+// registry.
+type Deps struct {
+	Clock    clock.Clock
+	Logger   *slog.Logger // process log
+	Access   *slog.Logger // access log; nil = off
+	Registry *prometheus.Registry
+}
+
+// Server runs the listeners and target groups of a config. Reload swaps the
+// config without dropping connections or moving bindings. Safe for
+// concurrent use.
+type Server struct {
+	clk      clock.Clock
+	log      *slog.Logger
+	access   *slog.Logger
+	registry *prometheus.Registry
+	metrics  *metrics
+
+	transport http.RoundTripper
+	buffers   *bufferPool
+
+	gen     atomic.Pointer[generation]
+	keys    atomic.Pointer[affinity.Sealer]
+	reload  sync.Mutex // serialises Start, Reload and Close
+	servers map[string]*httpServer
+	stop    context.CancelFunc
+	done    sync.WaitGroup
+}
+
+// generation is everything built from one config.
+type generation struct {
+	cfg     *config.Config
+	groups  map[string]*group
+	order   []string // group names in config order
+	routers map[string]*router
+	tables  map[string]*affinity.Table
+}
+
+// New builds a server from a validated config and the key ring. It opens
+// no sockets; Start does.
+func New(cfg *config.Config, ring *keyring.Ring, deps Deps) (*Server, error) {
+	if deps.Clock == nil {
+		deps.Clock = clock.Real{}
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{
+		clk: deps.Clock, log: deps.Logger.With("component", "lb"), access: deps.Access,
+		registry: deps.Registry, metrics: newMetrics(deps.Registry),
+		transport: newTransport(), buffers: &bufferPool{}, servers: map[string]*httpServer{},
+	}
+	sealer, err := affinity.NewSealer(ring)
+	if err != nil {
+		return nil, fmt.Errorf("loading key ring: %w", err)
+	}
+	s.keys.Store(sealer)
+	s.gen.Store(s.build(cfg, nil))
+	return s, nil
+}
+
+func (s *Server) sealer() *affinity.Sealer { return s.keys.Load() }
+
+// Registry returns the Prometheus registry the server's metrics live in.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Config returns the config in force.
+func (s *Server) Config() *config.Config { return s.gen.Load().cfg }
+
+// build makes a generation from cfg, reusing the target runtimes and
+// binding tables of prev.
+func (s *Server) build(cfg *config.Config, prev *generation) *generation {
+	gen := &generation{cfg: cfg, groups: map[string]*group{}, routers: map[string]*router{}, tables: map[string]*affinity.Table{}}
+	now := s.clk.Now()
+	for _, gc := range cfg.TargetGroups {
+		var old *group
+		if prev != nil {
+			old = prev.groups[gc.Name]
+		}
+		g := s.buildGroup(gc, old, now)
+		gen.groups[gc.Name] = g
+		gen.order = append(gen.order, gc.Name)
+		gen.tables[gc.Name] = g.table
+	}
+	for _, lc := range cfg.Listeners {
+		gen.routers[lc.Name] = newRouter(lc.Rules, gen.groups[lc.DefaultTargetGroup], gen.groups)
+	}
+	return gen
+}
+
+// buildGroup makes the runtime of gc. Targets kept from old keep their
+// runtime; targets that left the config start draining and stay until
+// deregistration_delay ends.
+func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time) *group {
+	g := &group{name: gc.Name, cfg: gc, srv: s, byID: map[string]*target{}, sticky: newStickiness(gc.Stickiness)}
+	g.hashSource, g.hashName, _ = config.ParseHashKey(gc.HashKey)
+	hc := healthConfig(gc.HealthCheck)
+	checker := health.NewChecker(hc, nil, s.clk, s.log.With("group", gc.Name))
+	for _, tc := range gc.Targets {
+		var t *target
+		if old != nil {
+			t = old.byID[tc.ID]
+		}
+		if t == nil || t.address != tc.Address {
+			if t != nil {
+				t.stopChecks()
+			}
+			t = s.newTarget(gc.Name, tc, hc)
+		}
+		t.weight = *tc.Weight
+		if t.removed.Swap(false) {
+			t.undrain() // deregistered by an earlier reload, now back
+		}
+		t.slowStart.Store(int64(gc.SlowStart.D()))
+		t.startChecks(hc, checker)
+		g.targets = append(g.targets, t)
+		g.byID[t.id] = t
+	}
+	members := g.balanceMembers()
+	factor := *gc.BalanceFactor
+	var err error
+	if g.bal, err = newBalancer(gc.Algorithm, members, factor); err != nil {
+		panic(err) // the config was validated: a bad algorithm here is a bug
+	}
+	if g.sticky.mode == "source_ip" {
+		g.hashBal, _ = newBalancer("consistent_hash", members, factor)
+	}
+	if old != nil {
+		for _, t := range old.targets {
+			if _, kept := g.byID[t.id]; kept {
+				continue
+			}
+			if !t.removed.Load() {
+				t.removed.Store(true)
+				t.drain(now, gc.DeregistrationDelay.D())
+				s.log.Info("target deregistered, draining", "group", gc.Name, "target", t.id,
+					"delay", gc.DeregistrationDelay.D().String())
+			}
+			if t.state(now) != StateDrained {
+				g.targets = append(g.targets, t)
+				g.byID[t.id] = t
+			}
+		}
+		if old.table != nil && old.sticky.mode == g.sticky.mode && old.sticky.bindingWindow() == g.sticky.bindingWindow() {
+			g.table = old.table
+		}
+	}
+	if g.table == nil {
+		g.table = affinity.NewTable(g.sticky.bindingWindow(), 0)
+	}
+	g.proxy = g.newProxy(s.transport, s.buffers)
+	return g
+}
+
+func (s *Server) newTarget(group string, tc config.Target, hc health.Config) *target {
+	t := &target{id: tc.ID, address: tc.Address, clk: s.clk}
+	t.status = health.NewStatus(hc, s.clk, func(from, to health.State) {
+		s.log.Info("target health changed", "group", group, "target", t.id, "from", from.String(), "to", to.String())
+	})
+	return t
+}
+
+// Start opens the listeners and starts the background work (health checks
+// already run from New). It returns once every listener accepts.
+func (s *Server) Start(ctx context.Context) error {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
+	if err := s.syncListeners(s.gen.Load().cfg); err != nil {
+		s.closeListeners(context.Background())
+		return err
+	}
+	s.done.Add(1)
+	go s.maintain(ctx)
+	return nil
+}
+
+// Addr returns the bound address of the named listener, or nil.
+func (s *Server) Addr(listener string) net.Addr {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	if hs := s.servers[listener]; hs != nil {
+		return hs.ln.Addr()
+	}
+	return nil
+}
+
+// Reload swaps in cfg (already validated) and a re-read key ring. Target
+// runtimes, bindings and open connections are kept; removed targets drain.
+// Listeners whose address or TLS changed are restarted; the others go on.
+func (s *Server) Reload(cfg *config.Config, ring *keyring.Ring) error {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	sealer, err := affinity.NewSealer(ring)
+	if err != nil {
+		s.metrics.reloads.WithLabelValues("failure").Inc()
+		return fmt.Errorf("reloading: key ring: %w", err)
+	}
+	prev := s.gen.Load()
+	next := s.build(cfg, prev)
+	s.keys.Store(sealer)
+	s.gen.Store(next)
+	if err := s.syncListeners(cfg); err != nil {
+		s.metrics.reloads.WithLabelValues("failure").Inc()
+		return fmt.Errorf("reloading: %w", err)
+	}
+	for name, og := range prev.groups {
+		if _, ok := next.groups[name]; !ok {
+			for _, t := range og.targets {
+				t.stopChecks()
+				s.metrics.forget(name, t.id)
+			}
+		}
+	}
+	s.metrics.reloads.WithLabelValues("success").Inc()
+	s.log.Info("configuration reloaded", "groups", len(next.groups), "listeners", len(cfg.Listeners))
+	return nil
+}
+
+// Close stops accepting, lets requests in flight finish until ctx ends,
+// then closes what is left and stops health checks.
+func (s *Server) Close(ctx context.Context) error {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	err := s.closeListeners(ctx)
+	if s.stop != nil {
+		s.stop()
+	}
+	s.done.Wait()
+	for _, g := range s.gen.Load().groups {
+		for _, t := range g.targets {
+			t.stopChecks()
+		}
+	}
+	if tr, ok := s.transport.(*http.Transport); ok {
+		tr.CloseIdleConnections()
+	}
+	return err
+}
+
+func (s *Server) closeListeners(ctx context.Context) error {
+	var errs []error
+	for name, hs := range s.servers {
+		if err := hs.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("closing listener %s: %w", name, err))
+			hs.srv.Close()
+		}
+		delete(s.servers, name)
+	}
+	return errors.Join(errs...)
+}
+
+// resolve makes a config-relative path absolute.
+func resolve(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) || dir == "" {
+		return p
+	}
+	return filepath.Join(dir, p)
+}

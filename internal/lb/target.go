@@ -1,0 +1,150 @@
+package lb
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetherlb/tether/internal/clock"
+	"github.com/tetherlb/tether/internal/health"
+	"github.com/tetherlb/tether/internal/lb/balance"
+)
+
+// State is a target's state as the admin API reports it.
+type State string
+
+// Target states. Initial, Healthy and Unhealthy come from health checks;
+// Draining and Drained from deregistration.
+const (
+	StateInitial   State = "initial"
+	StateHealthy   State = "healthy"
+	StateUnhealthy State = "unhealthy"
+	StateDraining  State = "draining" // serves bound clients until the delay ends
+	StateDrained   State = "drained"  // the delay has ended: serves nobody
+)
+
+// target is the runtime of one configured target. It lives across reloads
+// as long as its group keeps a target with the same id, so health, counters
+// and drain state survive a reload. All methods are safe for concurrent use.
+type target struct {
+	id      string
+	address string
+	weight  int
+	clk     clock.Clock
+
+	status    *health.Status
+	slowStart atomic.Int64 // time.Duration
+
+	outstanding atomic.Int64
+	requests    atomic.Uint64
+	bindings    atomic.Int64 // live bindings, refreshed by the group's sweep
+
+	// drainAt is the unix-nano time when draining began and drainEnd when
+	// it ends; 0 = not draining.
+	drainAt  atomic.Int64
+	drainEnd atomic.Int64
+	removed  atomic.Bool // deregistered by a reload: dropped once drained
+
+	stopCheck context.CancelFunc
+	healthCfg health.Config
+	checkMu   sync.Mutex
+}
+
+var _ balance.Backend = (*target)(nil)
+
+// ID implements balance.Backend.
+func (t *target) ID() string { return t.id }
+
+// Weight implements balance.Backend.
+func (t *target) Weight() int { return t.weight }
+
+// Outstanding implements balance.Backend.
+func (t *target) Outstanding() int64 { return t.outstanding.Load() }
+
+// EffectiveWeight implements balance.Backend: the weight scaled by slow
+// start after a recovery.
+func (t *target) EffectiveWeight() float64 {
+	w := float64(t.weight)
+	if ss := time.Duration(t.slowStart.Load()); ss > 0 && w > 0 {
+		w *= t.status.Recovering(t.clk.Now(), ss)
+	}
+	return w
+}
+
+// state reports the target's state at now.
+func (t *target) state(now time.Time) State {
+	if end := t.drainEnd.Load(); end != 0 {
+		if now.UnixNano() >= end {
+			return StateDrained
+		}
+		return StateDraining
+	}
+	switch t.status.State() {
+	case health.Healthy:
+		return StateHealthy
+	case health.Unhealthy:
+		return StateUnhealthy
+	default:
+		return StateInitial
+	}
+}
+
+// drain starts deregistration: no new clients; bound clients are served
+// until delay has passed. Draining an already draining target keeps the
+// earlier deadline.
+func (t *target) drain(now time.Time, delay time.Duration) {
+	if t.drainEnd.CompareAndSwap(0, now.Add(delay).UnixNano()) {
+		t.drainAt.Store(now.UnixNano())
+	}
+}
+
+// undrain cancels deregistration.
+func (t *target) undrain() {
+	t.drainEnd.Store(0)
+	t.drainAt.Store(0)
+}
+
+// drainRemaining returns the time left before a draining target is drained.
+func (t *target) drainRemaining(now time.Time) time.Duration {
+	end := t.drainEnd.Load()
+	if end == 0 {
+		return 0
+	}
+	return max(0, time.Duration(end-now.UnixNano()))
+}
+
+// healthy reports whether health checks let the target take traffic.
+// Initial counts: the first check runs at once, and a failed connection
+// marks the target unhealthy on the spot.
+func (t *target) healthy() bool { return t.status.State() != health.Unhealthy }
+
+// startChecks (re)starts active health checks when cfg changed.
+func (t *target) startChecks(cfg health.Config, checker *health.Checker) {
+	t.checkMu.Lock()
+	defer t.checkMu.Unlock()
+	if t.stopCheck != nil && cfg == t.healthCfg {
+		return
+	}
+	if t.stopCheck != nil {
+		t.stopCheck()
+		t.stopCheck = nil
+	}
+	t.healthCfg = cfg
+	if !cfg.Enabled {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.stopCheck = cancel
+	go checker.Run(ctx, t.address, t.status)
+}
+
+// stopChecks stops active health checks.
+func (t *target) stopChecks() {
+	t.checkMu.Lock()
+	defer t.checkMu.Unlock()
+	if t.stopCheck != nil {
+		t.stopCheck()
+		t.stopCheck = nil
+	}
+}

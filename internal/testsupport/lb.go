@@ -1,0 +1,79 @@
+package testsupport
+
+import (
+	"context"
+	"net/http"
+	"net/http/cookiejar"
+	"testing"
+	"time"
+
+	"github.com/tetherlb/tether/internal/clock"
+	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/keyring"
+	"github.com/tetherlb/tether/internal/lb"
+)
+
+// Epoch is the start time of fake clocks in tests.
+var Epoch = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+// LB is a running load balancer for a test.
+type LB struct {
+	*lb.Server
+	Clock *clock.Fake
+	Ring  *keyring.Ring
+	URL   string // http://address of the first listener
+}
+
+// StartLB parses yaml (a full config; listeners may use port 0), starts the
+// load balancer on a fake clock with a fresh key ring, and stops it when
+// the test ends.
+func StartLB(t testing.TB, yaml string) *LB {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml), t.TempDir())
+	if err != nil {
+		t.Fatalf("test config: %v", err)
+	}
+	clk := clock.NewFake(Epoch)
+	ring, err := keyring.Generate(clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := lb.New(cfg, ring, lb.Deps{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Close(ctx)
+	})
+	l := &LB{Server: srv, Clock: clk, Ring: ring}
+	l.URL = "http://" + srv.Addr(cfg.Listeners[0].Name).String()
+	return l
+}
+
+// Client returns an HTTP client with its own cookie jar, like one browser.
+func Client(t testing.TB) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		Transport: &http.Transport{DisableKeepAlives: false, MaxIdleConnsPerHost: 4}}
+}
+
+// WaitFor polls cond until it holds or 5 seconds pass.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
