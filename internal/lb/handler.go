@@ -70,12 +70,17 @@ func (g *group) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 		m.inFlight.WithLabelValues(g.name, ex.t.id) // keep the series
 	}
 	ex.t.requests.Add(1)
-	g.countDecision(ex)
 	m.requests.WithLabelValues(g.name, ex.t.id, itoa(ex.status)).Inc()
 	m.duration.WithLabelValues(g.name, ex.t.id).Observe(g.srv.clk.Now().Sub(ex.start).Seconds())
 }
 
+// countDecision counts the affinity decision of an exchange once, before
+// its response goes out.
 func (g *group) countDecision(ex *exchange) {
+	if ex.counted {
+		return
+	}
+	ex.counted = true
 	if ex.dec.outcome == outcomeNone || ex.dec.outcome == "" {
 		return
 	}

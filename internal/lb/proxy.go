@@ -25,7 +25,8 @@ type exchange struct {
 	t      *target // the target serving the request now
 	dec    decision
 	bind   binding
-	issued bool // a token went out with the response
+	issued  bool // a token went out with the response
+	counted bool // the decision has been counted
 	retry  string
 	status int
 }
@@ -163,6 +164,7 @@ func (g *group) modifyResponse(resp *http.Response) error {
 	if g.cfg.TargetHeader != "" {
 		resp.Header.Set(g.cfg.TargetHeader, ex.t.id)
 	}
+	g.countDecision(ex)
 	if ex.issued {
 		// A shared cache must not store a response that pins its client.
 		resp.Header.Add("Cache-Control", `no-cache="Set-Cookie"`)
@@ -191,6 +193,7 @@ func (g *group) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		g.srv.metrics.proxyErrors.WithLabelValues(g.name, ex.t.id, kind).Inc()
 	}
 	ex.status = code
+	g.countDecision(ex)
 	if code == 499 {
 		return
 	}
