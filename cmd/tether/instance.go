@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -139,5 +138,3 @@ func exitErr(stderr io.Writer, cmd string, err error) int {
 	fmt.Fprintf(stderr, "tether %s: %v\n", cmd, err)
 	return 1
 }
-
-var _ = os.Stderr

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	ts "github.com/tetherlb/tether/internal/testsupport"
 )
@@ -84,5 +83,3 @@ func decisions(t *testing.T, l *ts.LB, outcome, cause string) float64 {
 	return ts.Metric(t, l.Registry(), "tether_affinity_decisions_total",
 		map[string]string{"group": "app", "outcome": outcome, "cause": cause})
 }
-
-var _ = time.Second

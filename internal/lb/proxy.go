@@ -18,17 +18,17 @@ import (
 // exchange is the state of one proxied request, shared by the handler, the
 // transport (which may retry on another target) and the response hook.
 type exchange struct {
-	g      *group
-	ci     clientInfo
-	port   string // listener port for X-Forwarded-Port
-	start  time.Time
-	t      *target // the target serving the request now
-	dec    decision
-	bind   binding
+	g       *group
+	ci      clientInfo
+	port    string // listener port for X-Forwarded-Port
+	start   time.Time
+	t       *target // the target serving the request now
+	dec     decision
+	bind    binding
 	issued  bool // a token went out with the response
 	counted bool // the decision has been counted
-	retry  string
-	status int
+	retry   string
+	status  int
 }
 
 type exchangeKey struct{}

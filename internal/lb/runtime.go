@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/tetherlb/tether/internal/lb/balance"
@@ -39,6 +38,7 @@ func (s *Server) Sweep() {
 	gen := s.gen.Load()
 	now := s.clk.Now()
 	m := s.metrics
+	prune := false
 	for _, g := range gen.groups {
 		counts := g.table.Sweep(now)
 		var sum, maxN, active float64
@@ -56,6 +56,7 @@ func (s *Server) Sweep() {
 			if st == StateDrained && t.removed.Load() {
 				t.stopChecks()
 				m.forget(g.name, t.id)
+				prune = true
 			}
 		}
 		skew := 0.0
@@ -68,6 +69,15 @@ func (s *Server) Sweep() {
 			fo = 1
 		}
 		m.failOpen.WithLabelValues(g.name).Set(fo)
+	}
+	// Deregistered targets whose drain has ended leave their group: rebuild
+	// the generation from the same config. Skip if a reload or Close holds
+	// the lock; the next sweep tries again.
+	if prune && s.reload.TryLock() {
+		defer s.reload.Unlock()
+		if cur := s.gen.Load(); cur == gen {
+			s.gen.Store(s.build(cur.cfg, cur))
+		}
 	}
 }
 
@@ -178,5 +188,3 @@ func newBalancer(alg string, members []balance.Backend, factor float64) (balance
 	}
 	return balance.New(alg, members, balance.Options{BalanceFactor: factor})
 }
-
-var _ = strconv.Itoa

@@ -2,6 +2,8 @@ package testsupport
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"testing"
@@ -24,10 +26,18 @@ type LB struct {
 	URL   string // http://address of the first listener
 }
 
+// Option changes how StartLB starts the load balancer.
+type Option func(*lb.Deps)
+
+// WithAccessLog sends the JSON access log to w.
+func WithAccessLog(w io.Writer) Option {
+	return func(d *lb.Deps) { d.Access = slog.New(slog.NewJSONHandler(w, nil)) }
+}
+
 // StartLB parses yaml (a full config; listeners may use port 0), starts the
 // load balancer on a fake clock with a fresh key ring, and stops it when
 // the test ends.
-func StartLB(t testing.TB, yaml string) *LB {
+func StartLB(t testing.TB, yaml string, opts ...Option) *LB {
 	t.Helper()
 	cfg, err := config.Parse([]byte(yaml), t.TempDir())
 	if err != nil {
@@ -38,7 +48,11 @@ func StartLB(t testing.TB, yaml string) *LB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := lb.New(cfg, ring, lb.Deps{Clock: clk})
+	deps := lb.Deps{Clock: clk}
+	for _, o := range opts {
+		o(&deps)
+	}
+	srv, err := lb.New(cfg, ring, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
