@@ -1,0 +1,142 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/tetherlb/tether/internal/admin"
+	ts "github.com/tetherlb/tether/internal/testsupport"
+)
+
+func startAdmin(t *testing.T, reload func(context.Context) error) (*ts.LB, *httptest.Server, []*ts.Target) {
+	t.Helper()
+	a, b := ts.NewTarget(t, "a"), ts.NewTarget(t, "b")
+	l := ts.StartLB(t, fmt.Sprintf(`admin: {address: "off"}
+listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
+target_groups:
+  - name: app
+    deregistration_delay: 45s
+    stickiness: {type: lb_cookie}
+    targets: [{id: a, address: %q}, {id: b, address: %q, weight: 3}]
+`, a.Addr, b.Addr))
+	srv := httptest.NewServer(admin.Handler(admin.Options{LB: l, Registry: l.Registry(), Reload: reload}))
+	t.Cleanup(srv.Close)
+	return l, srv, []*ts.Target{a, b}
+}
+
+func call(t *testing.T, method, url string, hdr ...string) (int, map[string]any, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var v map[string]any
+	json.Unmarshal(body, &v)
+	return resp.StatusCode, v, string(body)
+}
+
+func TestTargetGroupsAndDrain(t *testing.T) {
+	l, srv, _ := startAdmin(t, nil)
+	code, v, body := call(t, "GET", srv.URL+"/api/v1/target-groups")
+	if code != 200 {
+		t.Fatalf("GET target-groups: %d %s", code, body)
+	}
+	groups := v["target_groups"].([]any)
+	g := groups[0].(map[string]any)
+	if g["name"] != "app" || g["stickiness"] != "lb_cookie" {
+		t.Errorf("group: %v", g)
+	}
+	tb := g["targets"].([]any)[1].(map[string]any)
+	for _, k := range []string{"id", "address", "state", "weight", "in_flight", "requests", "bindings"} {
+		if _, ok := tb[k]; !ok {
+			t.Errorf("target lacks %q: %v", k, tb)
+		}
+	}
+	if tb["weight"] != 3.0 {
+		t.Errorf("weight %v, want 3", tb["weight"])
+	}
+
+	code, v, body = call(t, "POST", srv.URL+"/api/v1/target-groups/app/targets/b/drain")
+	if code != http.StatusAccepted || v["drain_remaining_seconds"] != 45.0 {
+		t.Fatalf("drain: %d %s", code, body)
+	}
+	if st := l.Snapshot()[0].Targets[1].State; st != "draining" {
+		t.Errorf("state after drain %q", st)
+	}
+	if code, _, _ := call(t, "POST", srv.URL+"/api/v1/target-groups/app/targets/b/undrain"); code != 200 {
+		t.Errorf("undrain: %d", code)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/api/v1/target-groups/nope/targets/b/drain", "no such target group"},
+		{"/api/v1/target-groups/app/targets/nope/drain", "no such target"},
+	} {
+		code, _, body := call(t, "POST", srv.URL+tc.path)
+		if code != 404 || !strings.Contains(body, tc.want) {
+			t.Errorf("POST %s: %d %s", tc.path, code, body)
+		}
+	}
+	if code, _, _ := call(t, "GET", srv.URL+"/api/v1/target-groups/app/targets/b/drain"); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET on drain: %d, want 405", code)
+	}
+}
+
+func TestCrossSiteBrowserPostRefused(t *testing.T) {
+	l, srv, _ := startAdmin(t, nil)
+	code, _, _ := call(t, "POST", srv.URL+"/api/v1/target-groups/app/targets/a/drain",
+		"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+	if code != http.StatusForbidden {
+		t.Errorf("cross-site POST: %d, want 403", code)
+	}
+	if st := l.Snapshot()[0].Targets[0].State; st == "draining" {
+		t.Error("a cross-site request drained a target")
+	}
+}
+
+func TestMetricsAndHealthz(t *testing.T) {
+	l, srv, _ := startAdmin(t, nil)
+	if code, v, _ := call(t, "GET", srv.URL+"/healthz"); code != 200 || v["status"] != "ok" {
+		t.Errorf("healthz: %d %v", code, v)
+	}
+	resp, err := http.Get(l.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ts.WaitFor(t, "request counted", func() bool {
+		_, _, body := call(t, "GET", srv.URL+"/metrics")
+		return strings.Contains(body, `tether_requests_total{code="200",group="app"`)
+	})
+	_, _, body := call(t, "GET", srv.URL+"/metrics")
+	for _, name := range []string{"tether_affinity_decisions_total", "tether_request_duration_seconds_bucket", "tether_requests_in_flight", "go_goroutines"} {
+		if !strings.Contains(body, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+}
+
+func TestReload(t *testing.T) {
+	var fail error
+	calls := 0
+	_, srv, _ := startAdmin(t, func(context.Context) error { calls++; return fail })
+	if code, _, _ := call(t, "POST", srv.URL+"/api/v1/reload"); code != 200 || calls != 1 {
+		t.Errorf("reload: %d, calls %d", code, calls)
+	}
+	fail = errors.Join(errors.New("listeners[0].address: is required"), errors.New("target_groups: at least one"))
+	code, v, _ := call(t, "POST", srv.URL+"/api/v1/reload")
+	if code != http.StatusUnprocessableEntity || len(v["problems"].([]any)) != 2 {
+		t.Errorf("bad reload: %d %v", code, v)
+	}
+}
