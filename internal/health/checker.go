@@ -72,7 +72,7 @@ func NewChecker(cfg Config, client *http.Client, clk clock.Clock, logger *slog.L
 // logged with its stack and does not stop the checks. Run returns when ctx
 // is done.
 func (c *Checker) Run(ctx context.Context, address string, st *Status) {
-	logger := c.logger.With("target", address)
+	logger := c.logger.With("address", address)
 	for {
 		c.checkAndReport(ctx, address, st, logger)
 		select {

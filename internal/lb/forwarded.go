@@ -133,10 +133,25 @@ func quoteIfNeeded(v string) string {
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+			return quote(v)
 		}
 	}
 	return v
+}
+
+// quote makes v an RFC 7230 quoted-string.
+func quote(v string) string {
+	var b strings.Builder
+	b.Grow(len(v) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(v); i++ {
+		if v[i] == '"' || v[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(v[i])
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // listenerPort returns the port of a listener address.

@@ -130,7 +130,7 @@ func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time) *g
 	g := &group{name: gc.Name, cfg: gc, srv: s, byID: map[string]*target{}, sticky: newStickiness(gc.Stickiness)}
 	g.hashSource, g.hashName, _ = config.ParseHashKey(gc.HashKey)
 	hc := healthConfig(gc.HealthCheck)
-	checker := health.NewChecker(hc, nil, s.clk, s.log.With("group", gc.Name))
+	checkLog := s.log.With("group", gc.Name)
 	for _, tc := range gc.Targets {
 		var t *target
 		if old != nil {
@@ -147,7 +147,7 @@ func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time) *g
 			t.undrain() // deregistered by an earlier reload, now back
 		}
 		t.slowStart.Store(int64(gc.SlowStart.D()))
-		t.startChecks(hc, checker)
+		t.startChecks(hc, checkLog)
 		g.targets = append(g.targets, t)
 		g.byID[t.id] = t
 	}
@@ -190,7 +190,10 @@ func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time) *g
 func (s *Server) newTarget(group string, tc config.Target, hc health.Config) *target {
 	t := &target{id: tc.ID, address: tc.Address, clk: s.clk}
 	t.status = health.NewStatus(hc, s.clk, func(from, to health.State) {
-		s.log.Info("target health changed", "group", group, "target", t.id, "from", from.String(), "to", to.String())
+		// The checker logs transitions it causes, with the reason; this
+		// also covers passive ones (failed connects, 5xx streaks).
+		s.log.Debug("target health changed", "group", group, "target", t.id, "from", from.String(), "to", to.String())
+		s.metrics.setState(group, t.id, t.state(s.clk.Now()))
 	})
 	return t
 }

@@ -2,6 +2,7 @@ package lb
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,7 +121,7 @@ func (t *target) drainRemaining(now time.Time) time.Duration {
 func (t *target) healthy() bool { return t.status.State() != health.Unhealthy }
 
 // startChecks (re)starts active health checks when cfg changed.
-func (t *target) startChecks(cfg health.Config, checker *health.Checker) {
+func (t *target) startChecks(cfg health.Config, logger *slog.Logger) {
 	t.checkMu.Lock()
 	defer t.checkMu.Unlock()
 	if t.stopCheck != nil && cfg == t.healthCfg {
@@ -136,6 +137,7 @@ func (t *target) startChecks(cfg health.Config, checker *health.Checker) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.stopCheck = cancel
+	checker := health.NewChecker(cfg, nil, t.clk, logger.With("target", t.id))
 	go checker.Run(ctx, t.address, t.status)
 }
 
