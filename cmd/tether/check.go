@@ -28,7 +28,8 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	for _, g := range cfg.TargetGroups {
 		targets += len(g.Targets)
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d listeners, %d target groups, %d targets)\n", *file, len(cfg.Listeners), groups, targets)
+	fmt.Fprintf(stdout, "%s: ok (%s, %s, %s)\n", *file, plural(len(cfg.Listeners), "listener"),
+		plural(groups, "target group"), plural(targets, "target"))
 	return 0
 }
 
@@ -43,4 +44,12 @@ func printProblems(w io.Writer, file string, err error) {
 	for _, p := range probs {
 		fmt.Fprintf(w, "  - %s\n", p)
 	}
+}
+
+// plural formats n with its noun: "1 target", "3 targets".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

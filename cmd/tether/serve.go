@@ -48,14 +48,16 @@ Flags:
 	logger, access := newLoggers(cfg, stdout, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Catch SIGHUP before starting, so that an early reload signal is not
+	// taken as the default "terminate".
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	in, err := startInstance(ctx, *file, cfg, logger, access)
 	if err != nil {
 		return exitErr(stderr, "serve", err)
 	}
 	logger.Info("tether started", "version", version, "config", *file)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:

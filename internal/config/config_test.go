@@ -94,7 +94,7 @@ func TestProblems(t *testing.T) {
 		{"bad duration", strings.Replace(minimal, "    targets:", "    slow_start: fast\n    targets:", 1),
 			[]string{`"fast" is not a duration`}},
 		{"stickiness bounds", strings.Replace(minimal, "    targets:", "    stickiness: {type: lb_cookie, duration: 200h}\n    targets:", 1),
-			[]string{"target_groups[0](app).stickiness.duration: 200h0m0s is out of range (allowed 1s..168h)"}},
+			[]string{"target_groups[0](app).stickiness.duration: 200h is out of range (allowed 1s..168h)"}},
 		{"all at once", strings.Replace(minimal, "    targets:", `    algorithm: fastest
     slow_start: 10s
     deregistration_delay: 2h
@@ -104,7 +104,7 @@ func TestProblems(t *testing.T) {
     targets:`, 1), []string{
 			`algorithm: "fastest" is not allowed (allowed: round_robin, least_outstanding_requests, weighted_random, consistent_hash)`,
 			"slow_start: 10s is out of range (allowed 30s..900s)",
-			"deregistration_delay: 2h0m0s is out of range (allowed 0..3600s)",
+			"deregistration_delay: 2h is out of range (allowed 0..3600s)",
 			"balance_factor: 0.5 is out of range",
 			"health_check.interval: 500ms is out of range (allowed 1s..300s)",
 			"health_check.timeout: 2s must be less than interval",

@@ -45,13 +45,15 @@ func Load(path string) (*Config, error) {
 // Parse decodes, defaults and validates a config held in memory. dir is the
 // directory that relative paths are resolved against.
 func Parse(data []byte, dir string) (*Config, error) {
-	c, err := Decode(data)
-	if err != nil {
-		return nil, err
+	c, decodeErr := Decode(data)
+	if c == nil {
+		return nil, decodeErr
 	}
 	c.Dir = dir
 	c.SetDefaults()
-	if err := c.Validate(); err != nil {
+	// Validate what could be decoded even when some keys were wrong, so
+	// that every problem is reported in one run.
+	if err := errors.Join(decodeErr, c.Validate()); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -59,7 +61,10 @@ func Parse(data []byte, dir string) (*Config, error) {
 
 // Decode decodes YAML strictly: an unknown key, a wrong type or a bad
 // duration is an error, and every such problem is reported, not just the
-// first. It does not fill defaults or validate.
+// first. When the YAML parses but some keys are wrong, it returns both the
+// partly decoded config (the wrong keys left unset) and the error, so that
+// the caller can validate the rest; on a syntax error the config is nil.
+// It does not fill defaults or validate.
 func Decode(data []byte) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -75,7 +80,7 @@ func Decode(data []byte) (*Config, error) {
 			for _, msg := range te.Errors {
 				errs = append(errs, errors.New(friendlyYAMLError(msg)))
 			}
-			return nil, errors.Join(errs...)
+			return &c, errors.Join(errs...)
 		}
 		return nil, fmt.Errorf("config is not valid YAML: %w", err)
 	}

@@ -54,7 +54,7 @@ func (p *problems) oneOf(key, value string, allowed []string) {
 
 func (p *problems) durationRange(key string, d Duration, lo, hi time.Duration) {
 	if d.D() < lo || d.D() > hi {
-		p.add(key, "%s is out of range (allowed %s..%s)", d, fmtDur(lo), fmtDur(hi))
+		p.add(key, "%s is out of range (allowed %s..%s)", fmtDur(d.D()), fmtDur(lo), fmtDur(hi))
 	}
 }
 
@@ -368,7 +368,7 @@ func fmtDur(d time.Duration) string {
 	switch {
 	case d == 0:
 		return "0"
-	case d >= 24*time.Hour && d%time.Hour == 0:
+	case d%time.Hour == 0 && d > time.Hour:
 		return fmt.Sprintf("%dh", d/time.Hour)
 	case d%time.Second == 0:
 		return fmt.Sprintf("%ds", d/time.Second)

@@ -86,6 +86,7 @@ func session(w http.ResponseWriter, r *http.Request) string {
 		Name:     sessionCookie,
 		Value:    id,
 		Path:     "/",
+		MaxAge:   3600, // as long as the demo's stickiness, so a browser restart keeps both
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	})

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"crypto/tls"
 	"context"
 	"fmt"
 	"io"
@@ -48,6 +49,7 @@ func NewChecker(cfg Config, client *http.Client, clk clock.Clock, logger *slog.L
 			Transport: &http.Transport{
 				DialContext:       (&net.Dialer{Timeout: cfg.Timeout}).DialContext,
 				DisableKeepAlives: true,
+				TLSClientConfig:   &tls.Config{MinVersion: tls.VersionTLS12},
 			},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
@@ -63,7 +65,7 @@ func NewChecker(cfg Config, client *http.Client, clk clock.Clock, logger *slog.L
 
 // Run checks the target at address, a host:port, and reports every result
 // to st until ctx is done. It checks at once, then again Interval after each
-// check ends. A check is a GET of cfg.Path over plain HTTP, with the
+// check ends. A check is a GET of cfg.Path over HTTP or HTTPS (cfg.Scheme), with the
 // Host header set to address and the User-Agent "tether-health/1"; it
 // succeeds if a response with a status in cfg.SuccessCodes arrives within
 // cfg.Timeout. A check cut short because ctx is done is not reported.
@@ -117,7 +119,11 @@ func (c *Checker) check(ctx context.Context, address string) error {
 	if path == "" {
 		path = "/"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+address+path, nil)
+	scheme := c.cfg.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+address+path, nil)
 	if err != nil {
 		return fmt.Errorf("health check: building request: %w", err)
 	}

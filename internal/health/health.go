@@ -51,6 +51,10 @@ type Config struct {
 	// passed since the last such report.
 	Enabled bool
 
+	// Scheme is "http" (the default when empty) or "https": checks of
+	// targets behind TLS bridging use TLS, verified with the system roots.
+	Scheme string
+
 	// Path is the request path, with an optional query, of an active check,
 	// for example "/healthz". It must begin with "/".
 	Path string

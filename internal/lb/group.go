@@ -68,10 +68,11 @@ func (st stickiness) bindingWindow() time.Duration {
 }
 
 // healthConfig turns the group's health_check keys into a health.Config.
-func healthConfig(h config.HealthCheck) health.Config {
+func healthConfig(h config.HealthCheck, protocol string) health.Config {
 	codes, _ := health.ParseCodes(h.SuccessCodes) // validated by config
 	return health.Config{
 		Enabled:            *h.Enabled,
+		Scheme:             protocol,
 		Path:               h.Path,
 		Interval:           h.Interval.D(),
 		Timeout:            h.Timeout.D(),

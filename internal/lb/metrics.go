@@ -41,7 +41,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"group", "target", "state"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_affinity_decisions_total",
-			Help: "Affinity decisions: outcome new, kept or rebound; cause of a rebind: unhealthy, draining, expired, invalid, unknown_target, unknown_key (none otherwise).",
+			Help: "Affinity decisions: outcome new, kept, rebound, or refused (on_failure strict: 503 instead of moving); cause of a rebind or refusal: unhealthy, draining, expired, invalid, unknown_target, unknown_key (none otherwise).",
 		}, []string{"group", "outcome", "cause"}),
 		bindings: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tether_affinity_bindings", Help: "Clients bound to each target and seen within the binding window.",
@@ -59,7 +59,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "tether_retries_total", Help: "Requests retried on another target, by reason.",
 		}, []string{"group", "reason"}),
 		proxyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tether_proxy_errors_total", Help: "Requests that got no response from a target, by kind: connect, timeout, other, canceled.",
+			Name: "tether_proxy_errors_total", Help: "Requests that got no response from a target, by kind: connect (could not connect), timeout, canceled (the client went away), other.",
 		}, []string{"group", "target", "kind"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_http_rejected_total", Help: "Malformed or hostile requests answered with a 4xx before routing, by listener, status and reason.",

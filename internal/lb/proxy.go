@@ -130,13 +130,14 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	g, failed := rt.g, ex.t
-	failed.status.ReportConnectError()
+	failed.status().ReportConnectError()
 	g.srv.metrics.proxyErrors.WithLabelValues(g.name, failed.id, "connect").Inc()
 	g.srv.log.Warn("target unreachable", "group", g.name, "target", failed.id, "err", de.err)
 	if req.Body != nil && req.Body != http.NoBody {
 		return nil, err // a streamed body cannot be replayed
 	}
 	if g.sticky.strict && ex.dec.outcome == outcomeKept {
+		ex.dec = decision{outcomeRefused, causeUnhealthy}
 		return nil, errStrict
 	}
 	alt := g.pick(req, ex.ci, ex.start, failed)
@@ -159,7 +160,7 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 func (g *group) modifyResponse(resp *http.Response) error {
 	ex := exchangeFrom(resp.Request.Context())
 	ex.status = resp.StatusCode
-	ex.t.status.ReportResponse(resp.StatusCode)
+	ex.t.status().ReportResponse(resp.StatusCode)
 	g.respond(resp.Header, ex)
 	if g.cfg.TargetHeader != "" {
 		resp.Header.Set(g.cfg.TargetHeader, ex.t.id)
@@ -167,7 +168,11 @@ func (g *group) modifyResponse(resp *http.Response) error {
 	g.countDecision(ex)
 	if ex.issued {
 		// A shared cache must not store a response that pins its client.
-		resp.Header.Add("Cache-Control", `no-cache="Set-Cookie"`)
+		if g.sticky.mode == "header" {
+			resp.Header.Add("Cache-Control", `no-cache="`+g.sticky.header+`"`)
+		} else {
+			resp.Header.Add("Cache-Control", `no-cache="Set-Cookie"`)
+		}
 	}
 	return nil
 }
@@ -189,7 +194,7 @@ func (g *group) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	case isTimeout(err):
 		kind, code = "timeout", http.StatusGatewayTimeout
 	}
-	if kind != "connect" {
+	if kind != "connect" && kind != "strict" { // connect errors are counted where they happen
 		g.srv.metrics.proxyErrors.WithLabelValues(g.name, ex.t.id, kind).Inc()
 	}
 	ex.status = code

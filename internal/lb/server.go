@@ -43,6 +43,7 @@ type Deps struct {
 // concurrent use.
 type Server struct {
 	clk      clock.Clock
+	base     *slog.Logger // the logger given in Deps
 	log      *slog.Logger
 	access   *slog.Logger
 	registry *prometheus.Registry
@@ -81,7 +82,7 @@ func New(cfg *config.Config, ring *keyring.Ring, deps Deps) (*Server, error) {
 		deps.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{
-		clk: deps.Clock, log: deps.Logger.With("component", "lb"), access: deps.Access,
+		clk: deps.Clock, base: deps.Logger, log: deps.Logger.With("component", "lb"), access: deps.Access,
 		registry: deps.Registry, metrics: newMetrics(deps.Registry),
 		transport: newTransport(), buffers: &bufferPool{}, servers: map[string]*httpServer{},
 	}
@@ -129,8 +130,8 @@ func (s *Server) build(cfg *config.Config, prev *generation) *generation {
 func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time) *group {
 	g := &group{name: gc.Name, cfg: gc, srv: s, byID: map[string]*target{}, sticky: newStickiness(gc.Stickiness)}
 	g.hashSource, g.hashName, _ = config.ParseHashKey(gc.HashKey)
-	hc := healthConfig(gc.HealthCheck)
-	checkLog := s.log.With("group", gc.Name)
+	hc := healthConfig(gc.HealthCheck, gc.Protocol)
+	checkLog := s.base.With("group", gc.Name)
 	for _, tc := range gc.Targets {
 		var t *target
 		if old != nil {
@@ -140,7 +141,7 @@ func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time) *g
 			if t != nil {
 				t.stopChecks()
 			}
-			t = s.newTarget(gc.Name, tc, hc)
+			t = s.newTarget(gc.Name, tc)
 		}
 		t.weight = *tc.Weight
 		if t.removed.Swap(false) {
@@ -187,14 +188,14 @@ func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time) *g
 	return g
 }
 
-func (s *Server) newTarget(group string, tc config.Target, hc health.Config) *target {
+func (s *Server) newTarget(group string, tc config.Target) *target {
 	t := &target{id: tc.ID, address: tc.Address, clk: s.clk}
-	t.status = health.NewStatus(hc, s.clk, func(from, to health.State) {
+	t.onHealth = func(from, to health.State) {
 		// The checker logs transitions it causes, with the reason; this
 		// also covers passive ones (failed connects, 5xx streaks).
 		s.log.Debug("target health changed", "group", group, "target", t.id, "from", from.String(), "to", to.String())
 		s.metrics.setState(group, t.id, t.state(s.clk.Now()))
-	})
+	}
 	return t
 }
 

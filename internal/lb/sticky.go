@@ -18,6 +18,7 @@ const (
 	outcomeNew     = "new"
 	outcomeKept    = "kept"
 	outcomeRebound = "rebound"
+	outcomeRefused = "refused" // on_failure strict: 503 rather than moving
 
 	causeNone          = "none"
 	causeUnhealthy     = "unhealthy"
@@ -36,7 +37,7 @@ type decision struct {
 
 // String is the access log form: "kept", "new", "rebound:draining".
 func (d decision) String() string {
-	if d.outcome == outcomeRebound {
+	if d.outcome == outcomeRebound || d.outcome == outcomeRefused {
 		return d.outcome + ":" + d.cause
 	}
 	return d.outcome
@@ -84,10 +85,12 @@ func (g *group) choose(r *http.Request, ex *exchange) (*target, error) {
 	}
 	if cause := g.boundUsable(t, now); cause != causeNone {
 		if g.sticky.strict {
-			ex.dec = decision{outcomeRebound, cause}
+			ex.dec = decision{outcomeRefused, cause}
 			return nil, errStrict
 		}
-		return g.fresh(r, ex, outcomeRebound, cause), nil
+		nt := g.fresh(r, ex, outcomeRebound, cause)
+		ex.bind.token.Binding = tok.Binding // the same client, counted on its new target
+		return nt, nil
 	}
 	ex.dec = decision{outcomeKept, causeNone}
 	ex.bind = binding{token: tok, raw: raw}
@@ -97,15 +100,14 @@ func (g *group) choose(r *http.Request, ex *exchange) (*target, error) {
 
 // boundUsable says whether a bound target may keep serving its clients:
 // healthy (or the group fails open) and not past its drain deadline. A
-// draining target keeps its bound clients until deregistration_delay ends.
+// draining target keeps its bound clients until deregistration_delay ends,
+// unless it becomes unhealthy first.
 func (g *group) boundUsable(t *target, now time.Time) string {
-	switch t.state(now) {
-	case StateDrained:
+	if t.state(now) == StateDrained {
 		return causeDraining
-	case StateUnhealthy:
-		if !g.failingOpen() {
-			return causeUnhealthy
-		}
+	}
+	if !t.healthy() && !g.failingOpen() {
+		return causeUnhealthy
 	}
 	return causeNone
 }
@@ -175,7 +177,7 @@ func (g *group) chooseSourceIP(r *http.Request, ex *exchange) (*target, error) {
 			if c := g.boundUsable(t, now); c != causeNone {
 				outcome, cause = outcomeRebound, c
 				if g.sticky.strict {
-					ex.dec = decision{outcome, cause}
+					ex.dec = decision{outcomeRefused, cause}
 					return nil, errStrict
 				}
 			} else {

@@ -34,7 +34,8 @@ type target struct {
 	weight  int
 	clk     clock.Clock
 
-	status    *health.Status
+	st        atomic.Pointer[health.Status] // replaced when the health config changes
+	onHealth  func(from, to health.State)
 	slowStart atomic.Int64 // time.Duration
 
 	outstanding atomic.Int64
@@ -68,7 +69,7 @@ func (t *target) Outstanding() int64 { return t.outstanding.Load() }
 func (t *target) EffectiveWeight() float64 {
 	w := float64(t.weight)
 	if ss := time.Duration(t.slowStart.Load()); ss > 0 && w > 0 {
-		w *= t.status.Recovering(t.clk.Now(), ss)
+		w *= t.status().Recovering(t.clk.Now(), ss)
 	}
 	return w
 }
@@ -81,7 +82,7 @@ func (t *target) state(now time.Time) State {
 		}
 		return StateDraining
 	}
-	switch t.status.State() {
+	switch t.status().State() {
 	case health.Healthy:
 		return StateHealthy
 	case health.Unhealthy:
@@ -118,13 +119,18 @@ func (t *target) drainRemaining(now time.Time) time.Duration {
 // healthy reports whether health checks let the target take traffic.
 // Initial counts: the first check runs at once, and a failed connection
 // marks the target unhealthy on the spot.
-func (t *target) healthy() bool { return t.status.State() != health.Unhealthy }
+func (t *target) healthy() bool { return t.status().State() != health.Unhealthy }
 
-// startChecks (re)starts active health checks when cfg changed.
+// status returns the target's health state machine.
+func (t *target) status() *health.Status { return t.st.Load() }
+
+// startChecks (re)starts health checking as cfg says. When cfg differs
+// from the running config, the target's health is judged afresh under the
+// new thresholds: the first active check decides at once, as at start.
 func (t *target) startChecks(cfg health.Config, logger *slog.Logger) {
 	t.checkMu.Lock()
 	defer t.checkMu.Unlock()
-	if t.stopCheck != nil && cfg == t.healthCfg {
+	if t.st.Load() != nil && cfg == t.healthCfg {
 		return
 	}
 	if t.stopCheck != nil {
@@ -132,13 +138,14 @@ func (t *target) startChecks(cfg health.Config, logger *slog.Logger) {
 		t.stopCheck = nil
 	}
 	t.healthCfg = cfg
+	t.st.Store(health.NewStatus(cfg, t.clk, t.onHealth))
 	if !cfg.Enabled {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.stopCheck = cancel
 	checker := health.NewChecker(cfg, nil, t.clk, logger.With("target", t.id))
-	go checker.Run(ctx, t.address, t.status)
+	go checker.Run(ctx, t.address, t.status())
 }
 
 // stopChecks stops active health checks.

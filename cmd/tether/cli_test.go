@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tetherlb/tether/internal/keyring"
+)
+
+// runCLI runs tether with args in-process, as a user would from a shell,
+// and returns the exit code and what was printed.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// writeFile writes content to name in dir and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// syncBuffer is a bytes.Buffer that a running command may write while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // printed on stdout ("" = stdout stays empty)
+		stderr string // printed on stderr ("" = stderr stays empty)
+	}{
+		{name: "no command", args: nil, code: 2, stderr: "Usage:"},
+		{name: "help", args: []string{"help"}, code: 0, stdout: "Usage:"},
+		{name: "-h", args: []string{"-h"}, code: 0, stdout: "Usage:"},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: `tether: unknown command "frobnicate"`},
+		{name: "version", args: []string{"version"}, code: 0, stdout: "tether "},
+		{name: "unknown flag", args: []string{"check", "-x"}, code: 2, stderr: "flag provided but not defined: -x"},
+		{name: "check -h", args: []string{"check", "-h"}, code: 2, stderr: "Usage: tether check -c FILE"},
+		{name: "keys without command", args: []string{"keys"}, code: 2, stderr: "tether keys generate -o FILE"},
+		{name: "keys unknown command", args: []string{"keys", "list"}, code: 2, stderr: `unknown command "list" (want generate or rotate)`},
+		{name: "demo with too many targets", args: []string{"demo", "-targets", "10"}, code: 2, stderr: "-targets 10 is out of range (allowed 1..9)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d", code, tt.code)
+			}
+			check := func(stream, got, want string) {
+				t.Helper()
+				if want == "" && got != "" {
+					t.Errorf("%s = %q, want nothing", stream, got)
+				}
+				if !strings.Contains(got, want) {
+					t.Errorf("%s = %q, want it to contain %q", stream, got, want)
+				}
+			}
+			check("stdout", stdout, tt.stdout)
+			check("stderr", stderr, tt.stderr)
+		})
+	}
+}
+
+// minimalConfig is a valid config with one listener and one target.
+const minimalConfig = `
+listeners:
+  - {name: web, address: 127.0.0.1:8080, default_target_group: app}
+target_groups:
+  - name: app
+    targets:
+      - {id: app-1, address: 127.0.0.1:9001}
+`
+
+func TestCheckValid(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join("..", "..", "examples", "tether.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, config, want string
+	}{
+		{name: "minimal", config: minimalConfig, want: "ok (1 listener, 1 target group, 1 target)"},
+		{name: "examples/tether.yaml", config: string(example), want: "ok (1 listener, 2 target groups, 5 targets)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := writeFile(t, t.TempDir(), "tether.yaml", tt.config)
+			code, stdout, stderr := runCLI(t, "check", "-c", file)
+			if code != 0 {
+				t.Fatalf("exit code %d, want 0; stderr:\n%s", code, stderr)
+			}
+			if want := file + ": " + tt.want + "\n"; stdout != want {
+				t.Errorf("stdout = %q, want %q", stdout, want)
+			}
+		})
+	}
+}
+
+// badConfig has four problems that validation finds.
+const badConfig = `
+listeners:
+  - name: web
+    address: 127.0.0.1:8080
+    default_target_group: nope
+target_groups:
+  - name: app
+    targets:
+      - {id: app-1, address: 127.0.0.1:9001, weight: 1000}
+    stickiness: {type: lb_cookie, duration: 200h, on_failure: retry}
+`
+
+// badConfigProblems are the problems of badConfig: each must be printed on a
+// line of its own that holds every one of the fragments.
+var badConfigProblems = [][]string{
+	{"target_groups[0](app).targets[0](app-1).weight:", "1000", "allowed 0..999"},
+	{"target_groups[0](app).stickiness.duration:", "200h", "allowed 1s..168h"},
+	{"target_groups[0](app).stickiness.on_failure:", `"retry"`, "allowed: rebind, strict"},
+	{"listeners[0](web).default_target_group:", `"nope"`, "names no target group", "defined: app"},
+}
+
+// assertProblems checks that out lists exactly the problems want, one per
+// "  - " line, each line holding all the fragments of one problem.
+func assertProblems(t *testing.T, out string, want [][]string) {
+	t.Helper()
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "  - ") {
+			lines = append(lines, l)
+		}
+	}
+	var missing [][]string
+next:
+	for _, frags := range want {
+		for _, l := range lines {
+			if containsAll(l, frags) {
+				continue next
+			}
+		}
+		missing = append(missing, frags)
+	}
+	if len(lines) != len(want) || len(missing) > 0 {
+		t.Errorf("%d problems printed, want %d; no line holds:\n%q\nprinted:\n%s", len(lines), len(want), missing, out)
+	}
+}
+
+func containsAll(s string, frags []string) bool {
+	for _, f := range frags {
+		if !strings.Contains(s, f) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestCheckPrintsEveryProblem(t *testing.T) {
+	file := writeFile(t, t.TempDir(), "tether.yaml", badConfig)
+	code, stdout, stderr := runCLI(t, "check", "-c", file)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if stdout != "" {
+		t.Errorf("stdout = %q, want nothing", stdout)
+	}
+	if !strings.HasPrefix(stderr, file+": 4 problems:\n") {
+		t.Errorf("stderr does not start with %q:\n%s", file+": 4 problems:", stderr)
+	}
+	assertProblems(t, stderr, badConfigProblems)
+}
+
+// An unknown key is found while decoding, the others while validating; a
+// user fixing a config should still see all of them in one run.
+func TestCheckPrintsUnknownKeyWithOtherProblems(t *testing.T) {
+	config := strings.Replace(badConfig, "  - name: app\n", "  - name: app\n    colour: blue\n", 1)
+	file := writeFile(t, t.TempDir(), "tether.yaml", config)
+	code, _, stderr := runCLI(t, "check", "-c", file)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	want := append([][]string{{"line 8:", `unknown key "colour"`, "in a target group"}}, badConfigProblems...)
+	assertProblems(t, stderr, want)
+}
+
+func TestCheckMissingFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "absent.yaml")
+	code, stdout, stderr := runCLI(t, "check", "-c", file)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if stdout != "" {
+		t.Errorf("stdout = %q, want nothing", stdout)
+	}
+	if !containsAll(stderr, []string{file, "no such file or directory"}) {
+		t.Errorf("stderr does not say the file %s is missing:\n%s", file, stderr)
+	}
+}
+
+func TestServeRefusesBadConfig(t *testing.T) {
+	file := writeFile(t, t.TempDir(), "tether.yaml", badConfig)
+	code, _, stderr := runCLI(t, "serve", "-c", file)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	assertProblems(t, stderr, badConfigProblems)
+	if !strings.Contains(stderr, "tether serve: not started") {
+		t.Errorf("stderr does not say tether did not start:\n%s", stderr)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "keys.json")
+
+	code, stdout, stderr := runCLI(t, "keys", "generate", "-o", file)
+	if code != 0 {
+		t.Fatalf("generate: exit code %d, want 0; stderr:\n%s", code, stderr)
+	}
+	if !strings.HasPrefix(stdout, "wrote "+file+" (mode 0600)") {
+		t.Errorf("generate: stdout = %q", stdout)
+	}
+	assertMode(t, file, 0o600)
+	assertKeys(t, file, 1)
+
+	code, _, stderr = runCLI(t, "keys", "generate", "-o", file)
+	if code != 1 {
+		t.Errorf("generate over an existing file: exit code %d, want 1", code)
+	}
+	if !strings.Contains(stderr, "use 'tether keys rotate -f "+file+"'") {
+		t.Errorf("generate over an existing file: stderr does not point to rotate:\n%s", stderr)
+	}
+	assertKeys(t, file, 1)
+
+	code, stdout, stderr = runCLI(t, "keys", "rotate", "-f", file)
+	if code != 0 {
+		t.Fatalf("rotate: exit code %d, want 0; stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, "2 keys in the ring") {
+		t.Errorf("rotate: stdout = %q", stdout)
+	}
+	assertMode(t, file, 0o600)
+	assertKeys(t, file, 2)
+
+	code, _, stderr = runCLI(t, "keys", "generate", "-o", file, "-force")
+	if code != 0 {
+		t.Fatalf("generate -force: exit code %d, want 0; stderr:\n%s", code, stderr)
+	}
+	assertKeys(t, file, 1)
+}
+
+func TestKeysRotateRefusesReadableFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keys.json")
+	if code, _, stderr := runCLI(t, "keys", "generate", "-o", file); code != 0 {
+		t.Fatalf("generate: exit code %d; stderr:\n%s", code, stderr)
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "keys", "rotate", "-f", file)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if !containsAll(stderr, []string{"mode 0644", "run: chmod 600 " + file}) {
+		t.Errorf("stderr does not tell the user to chmod 600:\n%s", stderr)
+	}
+	assertMode(t, file, 0o644) // left for the user to fix
+}
+
+func assertMode(t *testing.T, file string, want os.FileMode) {
+	t.Helper()
+	info, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Mode().Perm(); got != want {
+		t.Errorf("%s has mode %04o, want %04o", file, got, want)
+	}
+}
+
+func assertKeys(t *testing.T, file string, want int) {
+	t.Helper()
+	r, err := keyring.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(r.Keys()); got != want {
+		t.Errorf("%s holds %d keys, want %d", file, got, want)
+	}
+}
