@@ -103,6 +103,7 @@ func (in *instance) reload(ctx context.Context) error {
 			for _, p := range config.Problems(err) {
 				in.log.Error("reload refused: config problem", "problem", p)
 			}
+			in.lb.ReloadRefused()
 			return err
 		}
 		if next.Admin.Address != in.cfg.Admin.Address {
@@ -113,6 +114,7 @@ func (in *instance) reload(ctx context.Context) error {
 	ring, err := keyring.Load(keyFile(cfg))
 	if err != nil {
 		in.log.Error("reload refused: key ring", "err", err)
+		in.lb.ReloadRefused()
 		return fmt.Errorf("key ring: %w", err)
 	}
 	if err := in.lb.Reload(cfg, ring); err != nil {

@@ -205,10 +205,12 @@ func (s *Server) Start(ctx context.Context) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
-	if err := s.syncListeners(s.gen.Load().cfg); err != nil {
-		s.closeListeners(context.Background())
+	cfg := s.gen.Load().cfg
+	plan, err := s.planListeners(cfg)
+	if err != nil {
 		return err
 	}
+	s.applyListeners(cfg, plan)
 	s.done.Add(1)
 	go s.maintain(ctx)
 	return nil
@@ -235,14 +237,17 @@ func (s *Server) Reload(cfg *config.Config, ring *keyring.Ring) error {
 		s.metrics.reloads.WithLabelValues("failure").Inc()
 		return fmt.Errorf("reloading: key ring: %w", err)
 	}
+	// Sockets and certificates first: if they fail, nothing has changed.
+	plan, err := s.planListeners(cfg)
+	if err != nil {
+		s.metrics.reloads.WithLabelValues("failure").Inc()
+		return fmt.Errorf("reloading: %w", err)
+	}
 	prev := s.gen.Load()
 	next := s.build(cfg, prev)
 	s.keys.Store(sealer)
 	s.gen.Store(next)
-	if err := s.syncListeners(cfg); err != nil {
-		s.metrics.reloads.WithLabelValues("failure").Inc()
-		return fmt.Errorf("reloading: %w", err)
-	}
+	s.applyListeners(cfg, plan)
 	for name, og := range prev.groups {
 		if _, ok := next.groups[name]; !ok {
 			for _, t := range og.targets {
@@ -255,6 +260,10 @@ func (s *Server) Reload(cfg *config.Config, ring *keyring.Ring) error {
 	s.log.Info("configuration reloaded", "groups", len(next.groups), "listeners", len(cfg.Listeners))
 	return nil
 }
+
+// ReloadRefused counts a reload that was refused before it reached the
+// server, such as one with an invalid config file.
+func (s *Server) ReloadRefused() { s.metrics.reloads.WithLabelValues("failure").Inc() }
 
 // Close stops accepting, lets requests in flight finish until ctx ends,
 // then closes what is left and stops health checks.
