@@ -104,8 +104,11 @@ func (g *group) newProxy(rt http.RoundTripper, pool httputil.BufferPool) *httput
 				}
 			}
 		},
-		Transport:      &retrier{g: g, next: rt},
-		FlushInterval:  -1, // stream: SSE and chunked responses reach the client at once
+		Transport: &retrier{g: g, next: rt},
+		// FlushInterval 0: ReverseProxy already flushes at once for
+		// text/event-stream and for bodies of unknown length (streams), and a
+		// negative value would cost a timer and a second write per response.
+		FlushInterval:  0,
 		BufferPool:     pool,
 		ModifyResponse: g.modifyResponse,
 		ErrorHandler:   g.proxyError,
