@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tetherlb/tether/internal/keyring"
@@ -30,24 +29,6 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return path
 }
 
-// syncBuffer is a bytes.Buffer that a running command may write while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestUsage(t *testing.T) {
 	tests := []struct {

@@ -39,7 +39,7 @@ target_groups:
 // served is a `tether serve` running in the test process.
 type served struct {
 	listen, admin  string
-	stdout, stderr *syncBuffer
+	stdout, stderr *testsupport.SyncBuffer
 	done           chan int // receives run's exit code
 	signaled       bool     // stop sent SIGINT
 }
@@ -48,7 +48,7 @@ type served struct {
 // its admin API answers, which also means its signal handlers are set.
 func startServe(t *testing.T, file, listen, admin string) *served {
 	t.Helper()
-	s := &served{listen: listen, admin: admin, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan int, 1)}
+	s := &served{listen: listen, admin: admin, stdout: &testsupport.SyncBuffer{}, stderr: &testsupport.SyncBuffer{}, done: make(chan int, 1)}
 	go func() { s.done <- run([]string{"serve", "-c", file}, s.stdout, s.stderr) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -55,6 +55,7 @@ func (g *group) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	if err != nil || t == nil {
 		ex.status = http.StatusServiceUnavailable
 		g.countDecision(ex)
+		m.requests.WithLabelValues(g.name, "", "503").Inc() // no target could serve
 		writeError(w, http.StatusServiceUnavailable)
 		return
 	}
@@ -66,9 +67,6 @@ func (g *group) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	// A retry may have moved the exchange to another target.
 	ex.t.outstanding.Add(-1)
 	inflight.Dec()
-	if ex.t != t {
-		m.inFlight.WithLabelValues(g.name, ex.t.id) // keep the series
-	}
 	ex.t.requests.Add(1)
 	m.requests.WithLabelValues(g.name, ex.t.id, itoa(ex.status)).Inc()
 	m.duration.WithLabelValues(g.name, ex.t.id).Observe(g.srv.clk.Now().Sub(ex.start).Seconds())

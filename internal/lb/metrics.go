@@ -27,7 +27,7 @@ type metrics struct {
 func newMetrics(reg *prometheus.Registry) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tether_requests_total", Help: "Requests proxied, by target group, target and response status.",
+			Name: "tether_requests_total", Help: "Requests answered, by target group, target and response status (target \"\" when no target could serve: a 503).",
 		}, []string{"group", "target", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "tether_request_duration_seconds", Help: "Time from request to the end of the response, by target group and target.",

@@ -1,13 +1,11 @@
 package lb_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -201,7 +199,7 @@ func TestBindingsAndSkew(t *testing.T) {
 
 func TestAccessLog(t *testing.T) {
 	targets := newTargets(t, 2)
-	var buf syncBuffer
+	var buf ts.SyncBuffer
 	l := ts.StartLB(t, groupYAML(targets, "    stickiness: {type: lb_cookie}\n"), ts.WithAccessLog(&buf))
 	waitHealthy(t, l, 2)
 	c := ts.Client(t)
@@ -218,22 +216,4 @@ func TestAccessLog(t *testing.T) {
 	if strings.Contains(buf.String(), "token=abc") || strings.Contains(buf.String(), "TETHER=") {
 		t.Errorf("access log leaks a query string or token: %s", buf.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the log writer and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
