@@ -29,7 +29,6 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return path
 }
 
-
 func TestUsage(t *testing.T) {
 	tests := []struct {
 		name   string
