@@ -3,9 +3,11 @@ package lb_test
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	ts "github.com/tetherlb/tether/internal/testsupport"
 )
@@ -82,4 +84,20 @@ func waitHealthy(t *testing.T, l *ts.LB, n int) {
 func decisions(t *testing.T, l *ts.LB, outcome, cause string) float64 {
 	return ts.Metric(t, l.Registry(), "tether_affinity_decisions_total",
 		map[string]string{"group": "app", "outcome": outcome, "cause": cause})
+}
+
+// listenOn listens on addr again (after a target was killed), retrying
+// briefly while the port lingers.
+func listenOn(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	var err error
+	for i := 0; i < 50; i++ {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			return ln
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("listening on %s: %v", addr, err)
+	return nil
 }

@@ -124,23 +124,36 @@ func TestSourceIPBehindTrustedProxy(t *testing.T) {
 	}
 }
 
-func TestConsistentHashOnHeader(t *testing.T) {
+func TestConsistentHashKeys(t *testing.T) {
 	targets := newTargets(t, 3)
-	l := ts.StartLB(t, groupYAML(targets, "    algorithm: consistent_hash\n    hash_key: header:X-Tenant\n"))
-	waitHealthy(t, l, 3)
-	c := &http.Client{}
-	seen := map[string]bool{}
-	for tenant := 0; tenant < 30; tenant++ {
-		first, _, _ := get(t, c, l.URL+"/", "X-Tenant", "tenant-"+itoa(tenant))
-		seen[first] = true
-		for i := 0; i < 3; i++ {
-			if id, _, _ := get(t, c, l.URL+"/", "X-Tenant", "tenant-"+itoa(tenant)); id != first {
-				t.Fatalf("tenant %d moved from %s to %s", tenant, first, id)
-			}
-		}
+	tests := []struct {
+		hashKey string
+		send    func(key string) (path string, hdr []string)
+	}{
+		{"header:X-Tenant", func(k string) (string, []string) { return "/", []string{"X-Tenant", k} }},
+		{"cookie:sid", func(k string) (string, []string) { return "/", []string{"Cookie", "a=1; sid=" + k} }},
+		{"query:user", func(k string) (string, []string) { return "/?user=" + k, nil }},
 	}
-	if len(seen) != 3 {
-		t.Errorf("30 tenants reached %d targets, want 3", len(seen))
+	for _, tc := range tests {
+		t.Run(tc.hashKey, func(t *testing.T) {
+			l := ts.StartLB(t, groupYAML(targets, "    algorithm: consistent_hash\n    hash_key: "+tc.hashKey+"\n"))
+			waitHealthy(t, l, 3)
+			c := &http.Client{}
+			seen := map[string]bool{}
+			for key := 0; key < 30; key++ {
+				path, hdr := tc.send("key-" + itoa(key))
+				first, _, _ := get(t, c, l.URL+path, hdr...)
+				seen[first] = true
+				for i := 0; i < 3; i++ {
+					if id, _, _ := get(t, c, l.URL+path, hdr...); id != first {
+						t.Fatalf("key %d moved from %s to %s", key, first, id)
+					}
+				}
+			}
+			if len(seen) != 3 {
+				t.Errorf("30 keys reached %d targets, want 3", len(seen))
+			}
+		})
 	}
 }
 

@@ -1,0 +1,197 @@
+package lb_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tetherlb/tether/internal/config"
+	ts "github.com/tetherlb/tether/internal/testsupport"
+)
+
+// slowTarget answers /slow after release is closed.
+func slowTarget(t *testing.T, release chan struct{}) *ts.Target {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Served-By", "slow")
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		io.WriteString(w, "done")
+	})}
+	tg := ts.NewTarget(t, "slow")
+	tg.Kill()
+	ln := listenOn(t, tg.Addr)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return tg
+}
+
+// TestCloseLetsRequestsFinish: on shutdown a request in flight completes.
+func TestCloseLetsRequestsFinish(t *testing.T) {
+	release := make(chan struct{})
+	tg := slowTarget(t, release)
+	l := ts.StartLB(t, groupYAML([]*ts.Target{tg}, ""))
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(l.URL + "/slow")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	ts.WaitFor(t, "request in flight", func() bool { return l.Snapshot()[0].Targets[0].InFlight == 1 })
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		closed <- l.Close(ctx)
+	}()
+	time.Sleep(50 * time.Millisecond) // Close is now waiting for the request
+	if _, err := http.Get(l.URL + "/"); err == nil {
+		t.Error("a new connection was accepted after Close began")
+	}
+	close(release)
+	if body := <-got; body != "done" {
+		t.Fatalf("in-flight request got %q, want it to finish", body)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// TestReloadUnderLoad: reloads (including one that replaces the listener
+// socket) while clients keep requesting: no request fails and no binding
+// moves.
+func TestReloadUnderLoad(t *testing.T) {
+	targets := newTargets(t, 3)
+	port := freePort(t)
+	mk := func(trusted string) string {
+		y := groupYAML(targets, "    stickiness: {type: lb_cookie}\n")
+		return replaceOnce(y, "address: 127.0.0.1:0, default_target_group: app, trusted_proxies: [10.0.0.0/8]",
+			"address: \"127.0.0.1:"+itoa(port)+"\", default_target_group: app, trusted_proxies: ["+trusted+"]")
+	}
+	l := ts.StartLB(t, mk("10.0.0.0/8"))
+	waitHealthy(t, l, 3)
+	var failures, moves atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := ts.Client(t)
+			first := ""
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := c.Get(l.URL + "/")
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				id := resp.Header.Get("X-Tether-Target")
+				if resp.StatusCode != 200 {
+					failures.Add(1)
+				}
+				if first == "" {
+					first = id
+				} else if id != first {
+					moves.Add(1)
+				}
+			}
+		}()
+	}
+	for i, trusted := range []string{"10.0.0.0/8", "127.0.0.1", "10.0.0.0/8", "192.0.2.0/24"} {
+		time.Sleep(30 * time.Millisecond)
+		cfg, err := config.Parse([]byte(mk(trusted)), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Reload(cfg, l.Ring); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+	}
+	time.Sleep(30 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 || moves.Load() != 0 {
+		t.Errorf("during reloads: %d failed requests, %d moved bindings; want 0 and 0", failures.Load(), moves.Load())
+	}
+}
+
+// TestFailoverUnderConcurrentLoad: many clients, their target dies mid-run:
+// no idempotent request fails, each affected client moves exactly once.
+func TestFailoverUnderConcurrentLoad(t *testing.T) {
+	targets := newTargets(t, 3)
+	l := ts.StartLB(t, groupYAML(targets, "    stickiness: {type: lb_cookie}\n"))
+	waitHealthy(t, l, 3)
+	const clients = 12
+	type result struct {
+		failures int
+		path     []string
+	}
+	results := make([]result, clients)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	var killOnce sync.Once
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c := ts.Client(t)
+			<-start
+			for n := 0; n < 40; n++ {
+				if n == 15 && i == 0 {
+					killOnce.Do(targets[0].Kill)
+				}
+				resp, err := c.Get(l.URL + "/")
+				if err != nil || resp.StatusCode != 200 {
+					results[i].failures++
+					if err == nil {
+						resp.Body.Close()
+					}
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				id := resp.Header.Get("X-Tether-Target")
+				if p := results[i].path; len(p) == 0 || p[len(p)-1] != id {
+					results[i].path = append(results[i].path, id)
+				}
+			}
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	for i, r := range results {
+		if r.failures != 0 {
+			t.Errorf("client %d: %d failed requests", i, r.failures)
+		}
+		switch {
+		case len(r.path) == 1 && r.path[0] != "t1":
+		case len(r.path) == 2 && r.path[0] == "t1" && r.path[1] != "t1":
+		default:
+			t.Errorf("client %d went %v; want to stay, or move once off the dead t1", i, r.path)
+		}
+	}
+}
+
+func replaceOnce(s, old, new string) string {
+	if !strings.Contains(s, old) {
+		panic("replaceOnce: " + old + " not found")
+	}
+	return strings.Replace(s, old, new, 1)
+}
