@@ -101,3 +101,9 @@ func listenOn(t *testing.T, addr string) net.Listener {
 	t.Fatalf("listening on %s: %v", addr, err)
 	return nil
 }
+
+// plainClient is a client without cookies, with its own connection pool and
+// a timeout, so that a stuck request fails the test instead of hanging it.
+func plainClient() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+}

@@ -2,6 +2,7 @@ package lb_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -38,7 +39,7 @@ func TestCloseLetsRequestsFinish(t *testing.T) {
 	l := ts.StartLB(t, groupYAML([]*ts.Target{tg}, ""))
 	got := make(chan string, 1)
 	go func() {
-		resp, err := http.Get(l.URL + "/slow")
+		resp, err := plainClient().Get(l.URL + "/slow")
 		if err != nil {
 			got <- err.Error()
 			return
@@ -55,7 +56,7 @@ func TestCloseLetsRequestsFinish(t *testing.T) {
 		closed <- l.Close(ctx)
 	}()
 	time.Sleep(50 * time.Millisecond) // Close is now waiting for the request
-	if _, err := http.Get(l.URL + "/"); err == nil {
+	if _, err := plainClient().Get(l.URL + "/"); err == nil {
 		t.Error("a new connection was accepted after Close began")
 	}
 	close(release)
@@ -67,10 +68,17 @@ func TestCloseLetsRequestsFinish(t *testing.T) {
 	}
 }
 
-// TestReloadUnderLoad: reloads (including one that replaces the listener
-// socket) while clients keep requesting: no request fails and no binding
-// moves.
+// TestReloadUnderLoad: reloads that replace the listener's server (new
+// trusted_proxies on the same address) while clients keep requesting, on
+// kept-alive connections and on a new connection per request: no request
+// fails, none is reset, and no binding moves.
 func TestReloadUnderLoad(t *testing.T) {
+	for _, keepAlive := range []bool{true, false} {
+		t.Run(fmt.Sprintf("keepalive=%v", keepAlive), func(t *testing.T) { reloadUnderLoad(t, keepAlive) })
+	}
+}
+
+func reloadUnderLoad(t *testing.T, keepAlive bool) {
 	targets := newTargets(t, 3)
 	port := freePort(t)
 	mk := func(trusted string) string {
@@ -88,6 +96,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c := ts.Client(t)
+			c.Transport = &http.Transport{DisableKeepAlives: !keepAlive}
 			first := ""
 			for {
 				select {
@@ -97,7 +106,9 @@ func TestReloadUnderLoad(t *testing.T) {
 				}
 				resp, err := c.Get(l.URL + "/")
 				if err != nil {
-					failures.Add(1)
+					if failures.Add(1) == 1 {
+						t.Logf("first failure: %v", err)
+					}
 					continue
 				}
 				io.Copy(io.Discard, resp.Body)
@@ -114,7 +125,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	for i, trusted := range []string{"10.0.0.0/8", "127.0.0.1", "10.0.0.0/8", "192.0.2.0/24"} {
+	for i, trusted := range []string{"127.0.0.1", "10.0.0.0/8", "192.0.2.0/24", "127.0.0.1", "10.0.0.0/8"} {
 		time.Sleep(30 * time.Millisecond)
 		cfg, err := config.Parse([]byte(mk(trusted)), t.TempDir())
 		if err != nil {

@@ -19,7 +19,8 @@ import (
 // httpServer is one running listener.
 type httpServer struct {
 	cfg  config.Listener
-	ln   net.Listener
+	sock *socket
+	ln   net.Listener // a handle on sock, TLS-wrapped for https
 	srv  *http.Server
 	cert atomic.Pointer[tls.Certificate] // https: swapped on reload, so renewed certificates need no restart
 }
@@ -90,7 +91,7 @@ func (s *Server) applyListeners(cfg *config.Config, plan *listenerPlan) {
 	}
 	for name, hs := range s.servers {
 		if _, replaced := plan.open[name]; replaced || !keep[name] {
-			go shutdownLater(hs.srv)
+			s.retire(hs)
 			delete(s.servers, name)
 		}
 	}
@@ -108,14 +109,16 @@ func loadCert(lc config.Listener, dir string) (*tls.Certificate, error) {
 	return &cert, nil
 }
 
-// owns reports whether one of the running listeners is bound to addr.
-func (s *Server) owns(addr string) bool {
+// socketFor returns the socket bound to addr: the running one when a
+// listener already holds the address (a reload changing its settings or
+// name), else a new one.
+func (s *Server) socketFor(addr string) (*socket, error) {
 	for _, hs := range s.servers {
 		if hs.cfg.Address == addr {
-			return true
+			return hs.sock, nil
 		}
 	}
-	return false
+	return listenSocket(addr)
 }
 
 func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
@@ -135,10 +138,12 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 			},
 		}
 	}
-	raw, err := bind(lc.Address, s.owns(lc.Address))
+	sock, err := s.socketFor(lc.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w (is another process using %s?)", lc.Name, err, lc.Address)
 	}
+	hs.sock = sock
+	h := sock.handle()
 	var tl trustList
 	for _, c := range lc.TrustedProxies {
 		p, _ := config.ParsePrefix(c) // validated
@@ -149,15 +154,15 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 	// count net/http's own rejections; TLS connections cannot be (net/http
 	// needs the *tls.Conn itself), so on https listeners those two checks
 	// are off and net/http's handling (Transfer-Encoding wins) applies.
-	var ln net.Listener = listener{Listener: raw, onReject: func(code int) {
+	var ln net.Listener = listener{Listener: h, onReject: func(code int) {
 		s.metrics.rejected.WithLabelValues(name, itoa(code), "malformed").Inc()
 	}}
 	if tlsCfg != nil {
-		ln = tls.NewListener(raw, tlsCfg)
+		ln = tls.NewListener(h, tlsCfg)
 	}
 	hs.ln = ln
 	hs.srv = &http.Server{
-		Handler:           &listenerHandler{srv: s, name: lc.Name, port: listenerPort(raw.Addr()), tl: tl},
+		Handler:           &listenerHandler{srv: s, name: lc.Name, port: listenerPort(h.Addr()), tl: tl},
 		ReadHeaderTimeout: lc.ReadHeaderTimeout.D(),
 		IdleTimeout:       lc.IdleTimeout.D(),
 		MaxHeaderBytes:    lc.MaxHeaderBytes,
@@ -165,36 +170,35 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 		TLSConfig:         tlsCfg,
 		ErrorLog:          slog.NewLogLogger(s.log.With("listener", lc.Name).Handler(), slog.LevelDebug),
 	}
-	s.log.Info("listening", "listener", lc.Name, "address", raw.Addr().String(), "protocol", lc.Protocol)
+	s.log.Info("listening", "listener", lc.Name, "address", h.Addr().String(), "protocol", lc.Protocol)
 	return hs, nil
 }
 
-// bind opens a TCP listener on addr with SO_REUSEPORT, so that a reload
-// can open the replacement socket of a listener before closing the old
-// one. SO_REUSEPORT would also let a second tether process share the port
-// silently, so an address tether does not hold already is first probed
-// with a plain bind, which fails if anyone else holds it.
-func bind(addr string, shared bool) (net.Listener, error) {
-	if !shared {
-		probe, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, err
+// retire takes a server that left the config, or that a reload
+// replaced, out of service without dropping a request. http.Server.Shutdown
+// alone would: it closes a connection whose first request it reads after
+// shutdown began, and the old server may have just accepted one. So the
+// server first stops accepting (its socket stays open for the replacement)
+// and stops keep-alives, which closes its idle connections and makes the
+// others close after their current response; only once every accepted
+// connection has had read_header_timeout to send its request is it shut
+// down, with five minutes for requests in flight.
+func (s *Server) retire(hs *httpServer) {
+	hs.ln.Close()
+	hs.srv.SetKeepAlivesEnabled(false)
+	s.retiring.Add(1)
+	go func() {
+		defer s.retiring.Done()
+		select {
+		case <-s.clk.After(hs.cfg.ReadHeaderTimeout.D() + time.Second):
+		case <-s.closing:
 		}
-		addr = probe.Addr().String() // a port 0 is now a real port
-		probe.Close()
-	}
-	lc := net.ListenConfig{Control: reusePort}
-	return lc.Listen(context.Background(), "tcp", addr)
-}
-
-// shutdownLater closes a listener that left the config: it stops
-// accepting at once and gives requests in flight five minutes to finish.
-func shutdownLater(srv *http.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		srv.Close()
-	}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := hs.srv.Shutdown(ctx); err != nil {
+			hs.srv.Close()
+		}
+	}()
 }
 
 func (s *Server) serve(hs *httpServer) {

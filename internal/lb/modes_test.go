@@ -1,7 +1,6 @@
 package lb_test
 
 import (
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,7 +43,7 @@ func TestHeaderMode(t *testing.T) {
 	targets := newTargets(t, 3)
 	l := ts.StartLB(t, groupYAML(targets, "    stickiness: {type: header, header_name: X-Affinity}\n"))
 	waitHealthy(t, l, 3)
-	c := &http.Client{} // no cookies at all, like an API client
+	c := plainClient() // no cookies at all, like an API client
 	bound, _, resp := get(t, c, l.URL+"/")
 	tok := resp.Header.Get("X-Affinity")
 	if tok == "" || len(resp.Header.Values("Set-Cookie")) != 0 {
@@ -70,7 +69,7 @@ func TestSourceIP(t *testing.T) {
 	targets := newTargets(t, 3)
 	l := ts.StartLB(t, groupYAML(targets, "    stickiness: {type: source_ip, duration: 10m}\n"))
 	waitHealthy(t, l, 3)
-	c := &http.Client{}
+	c := plainClient()
 	// The test client is 127.0.0.1, not a trusted proxy (10.0.0.0/8), so its
 	// X-Forwarded-For is ignored: every "client" is the same address.
 	first, _, _ := get(t, c, l.URL+"/", "X-Forwarded-For", "203.0.113.1")
@@ -104,7 +103,7 @@ func TestSourceIPBehindTrustedProxy(t *testing.T) {
 	y := strings.Replace(groupYAML(targets, "    stickiness: {type: source_ip}\n"), "[10.0.0.0/8]", "[127.0.0.0/8]", 1)
 	l := ts.StartLB(t, y)
 	waitHealthy(t, l, 3)
-	c := &http.Client{}
+	c := plainClient()
 	bound := map[string]string{}
 	count := map[string]int{}
 	for i := 0; i < 90; i++ {
@@ -138,7 +137,7 @@ func TestConsistentHashKeys(t *testing.T) {
 		t.Run(tc.hashKey, func(t *testing.T) {
 			l := ts.StartLB(t, groupYAML(targets, "    algorithm: consistent_hash\n    hash_key: "+tc.hashKey+"\n"))
 			waitHealthy(t, l, 3)
-			c := &http.Client{}
+			c := plainClient()
 			seen := map[string]bool{}
 			for key := 0; key < 30; key++ {
 				path, hdr := tc.send("key-" + itoa(key))

@@ -59,7 +59,7 @@ func TestForwardedProtoFromTrustedProxyOnly(t *testing.T) {
 	}{{"127.0.0.1", true}, {"10.0.0.0/8", false}} {
 		y := strings.Replace(groupYAML(targets, "    stickiness: {type: lb_cookie}\n"), "[10.0.0.0/8]", "["+tc.trusted+"]", 1)
 		l := ts.StartLB(t, y)
-		_, _, resp := get(t, &http.Client{}, l.URL+"/", "X-Forwarded-Proto", "https")
+		_, _, resp := get(t, plainClient(), l.URL+"/", "X-Forwarded-Proto", "https")
 		if got := strings.Contains(setCookie(resp, "TETHER"), "Secure"); got != tc.secure {
 			t.Errorf("trusted=%s: Secure=%v, want %v", tc.trusted, got, tc.secure)
 		}
@@ -159,7 +159,7 @@ func TestDeadAtStartIsUnhealthyNotFatal(t *testing.T) {
 	l := ts.StartLB(t, groupYAML([]*ts.Target{dead, live}, ""))
 	ts.WaitFor(t, "dead target unhealthy", func() bool { return l.Snapshot()[0].Targets[0].State == "unhealthy" })
 	for i := 0; i < 4; i++ {
-		if id, code, _ := get(t, &http.Client{}, l.URL+"/"); id != "live" || code != 200 {
+		if id, code, _ := get(t, plainClient(), l.URL+"/"); id != "live" || code != 200 {
 			t.Fatalf("got %s %d", id, code)
 		}
 	}

@@ -21,7 +21,7 @@ func TestRoundRobinSpreadsEvenly(t *testing.T) {
 	waitHealthy(t, l, 3)
 	count := map[string]int{}
 	for i := 0; i < 30; i++ {
-		id, code, _ := get(t, &http.Client{}, l.URL+"/")
+		id, code, _ := get(t, plainClient(), l.URL+"/")
 		if code != 200 {
 			t.Fatalf("status %d", code)
 		}
@@ -65,7 +65,7 @@ func TestForwardedHeaders(t *testing.T) {
 			req.Header.Set("Forwarded", "for=203.0.113.9")
 			req.Header.Set("Connection", "X-Hop")
 			req.Header.Set("X-Hop", "secret")
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := plainClient().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +130,7 @@ target_groups:
 			req, _ := http.NewRequest("GET", l.URL+tc.path, nil)
 			req.Host = tc.host
 			req.URL.Opaque = tc.path // keep dot segments as sent
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := plainClient().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,7 +154,7 @@ func TestRetryOnConnectFailure(t *testing.T) {
 	y = strings.Replace(y, "health_check: {path: /healthz,", "health_check: {enabled: false, path: /healthz,", 1)
 	l := ts.StartLB(t, y)
 	for i := 0; i < 4; i++ {
-		if id, code, _ := get(t, &http.Client{}, l.URL+"/"); code != 200 || id != "live" {
+		if id, code, _ := get(t, plainClient(), l.URL+"/"); code != 200 || id != "live" {
 			t.Fatalf("GET %d: %d from %q", i, code, id)
 		}
 	}
@@ -170,7 +170,7 @@ func TestPostBodyNotReplayed(t *testing.T) {
 	y := strings.Replace(groupYAML([]*ts.Target{dead, live}, ""), "health_check: {path: /healthz,", "health_check: {enabled: false, path: /healthz,", 1)
 	l := ts.StartLB(t, y)
 	// Round robin sends the first request to "dead".
-	resp, err := http.Post(l.URL+"/upload", "application/octet-stream", io.MultiReader(strings.NewReader("x"), slowReader{}))
+	resp, err := plainClient().Post(l.URL+"/upload", "application/octet-stream", io.MultiReader(strings.NewReader("x"), slowReader{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestFailOpen(t *testing.T) {
 		return true
 	})
 	for i := 0; i < 4; i++ {
-		if _, code, _ := get(t, &http.Client{}, l.URL+"/"); code != 200 {
+		if _, code, _ := get(t, plainClient(), l.URL+"/"); code != 200 {
 			t.Fatalf("fail open: status %d, want 200", code)
 		}
 	}
@@ -220,7 +220,7 @@ func TestPassive5xxStreak(t *testing.T) {
 	targets := newTargets(t, 2)
 	y := strings.Replace(groupYAML(targets, ""), "health_check: {path: /healthz,", "health_check: {enabled: false, passive_5xx: 3, path: /healthz,", 1)
 	l := ts.StartLB(t, y)
-	c := &http.Client{}
+	c := plainClient()
 	// Round robin alternates; 6 requests give each target 3 errors.
 	for i := 0; i < 6; i++ {
 		get(t, c, l.URL+"/status?code=503")
@@ -235,7 +235,7 @@ func TestPassive5xxStreak(t *testing.T) {
 func TestStreaming(t *testing.T) {
 	targets := newTargets(t, 1)
 	l := ts.StartLB(t, groupYAML(targets, ""))
-	resp, err := http.Get(l.URL + "/sse")
+	resp, err := plainClient().Get(l.URL + "/sse")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestStreamedUpload(t *testing.T) {
 		}
 		pw.Close()
 	}()
-	resp, err := http.Post(l.URL+"/upload", "application/octet-stream", pr)
+	resp, err := plainClient().Post(l.URL+"/upload", "application/octet-stream", pr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +352,7 @@ func TestMalformedRequests(t *testing.T) {
 		}
 	}
 	// Keep-alive still works after a rejected head on another connection.
-	if _, code, _ := get(t, &http.Client{}, l.URL+"/"); code != 200 {
+	if _, code, _ := get(t, plainClient(), l.URL+"/"); code != 200 {
 		t.Errorf("normal request after bad ones: %d", code)
 	}
 }
@@ -363,7 +363,7 @@ func TestKeepAliveAfterBody(t *testing.T) {
 	targets := newTargets(t, 1)
 	l := ts.StartLB(t, groupYAML(targets, ""))
 	body := "content-length: 1\r\ntransfer-encoding: chunked\r\n\r\n"
-	c := &http.Client{}
+	c := plainClient()
 	for i := 0; i < 3; i++ {
 		resp, err := c.Post(l.URL+"/upload", "text/plain", bytes.NewBufferString(body))
 		if err != nil {

@@ -3,7 +3,6 @@ package lb_test
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -18,7 +17,7 @@ func fixedPortYAML(t *testing.T, port int, trusted string, tg *ts.Target) string
 listeners:
   - {name: web, address: "127.0.0.1:%d", default_target_group: app, trusted_proxies: [%s]}
 target_groups:
-  - {name: app, target_header: X-Tether-Target, targets: [{id: %s, address: %q}]}
+  - {name: app, target_header: X-Tether-Target, health_check: {path: /healthz}, targets: [{id: %s, address: %q}]}
 `, port, trusted, tg.ID, tg.Addr)
 }
 
@@ -37,10 +36,10 @@ func TestReloadChangesListenerOnSameAddress(t *testing.T) {
 	a := ts.NewTarget(t, "a")
 	port := freePort(t)
 	l := ts.StartLB(t, fixedPortYAML(t, port, "10.0.0.0/8", a))
-	c := &http.Client{}
+	c := plainClient()
 	get(t, c, l.URL+"/", "X-Forwarded-For", "203.0.113.5")
-	if got := a.LastRequest().Header.Get("X-Forwarded-For"); got != "127.0.0.1" {
-		t.Fatalf("untrusted: X-Forwarded-For %q", got)
+	if r := a.LastRequest(); r.Header.Get("X-Forwarded-For") != "127.0.0.1" {
+		t.Fatalf("untrusted: X-Forwarded-For %q; request %s %s %v", r.Header.Get("X-Forwarded-For"), r.Method, r.URL, r.Header)
 	}
 	cfg, err := config.Parse([]byte(fixedPortYAML(t, port, "127.0.0.1", a)), t.TempDir())
 	if err != nil {
@@ -50,7 +49,7 @@ func TestReloadChangesListenerOnSameAddress(t *testing.T) {
 		t.Fatalf("reload with new trusted_proxies on the same address: %v", err)
 	}
 	ts.WaitFor(t, "the new listener to trust 127.0.0.1", func() bool {
-		get(t, &http.Client{}, l.URL+"/", "X-Forwarded-For", "203.0.113.5")
+		get(t, plainClient(), l.URL+"/", "X-Forwarded-For", "203.0.113.5")
 		return a.LastRequest().Header.Get("X-Forwarded-For") == "203.0.113.5, 127.0.0.1"
 	})
 }
@@ -75,7 +74,7 @@ func TestFailedReloadChangesNothing(t *testing.T) {
 		t.Fatal("reload onto a busy port succeeded")
 	}
 	for i := 0; i < 3; i++ {
-		if id, _, _ := get(t, &http.Client{}, l.URL+"/"); id != "a" {
+		if id, _, _ := get(t, plainClient(), l.URL+"/"); id != "a" {
 			t.Fatalf("after a failed reload served by %q, want the old config's a", id)
 		}
 	}

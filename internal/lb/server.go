@@ -58,6 +58,9 @@ type Server struct {
 	servers map[string]*httpServer
 	stop    context.CancelFunc
 	done    sync.WaitGroup
+
+	closing  chan struct{}  // closed by Close: retiring servers shut down now
+	retiring sync.WaitGroup // servers being retired (see retire)
 }
 
 // generation is everything built from one config.
@@ -85,6 +88,7 @@ func New(cfg *config.Config, ring *keyring.Ring, deps Deps) (*Server, error) {
 		clk: deps.Clock, base: deps.Logger, log: deps.Logger.With("component", "lb"), access: deps.Access,
 		registry: deps.Registry, metrics: newMetrics(deps.Registry),
 		transport: newTransport(), buffers: &bufferPool{}, servers: map[string]*httpServer{},
+		closing: make(chan struct{}),
 	}
 	sealer, err := affinity.NewSealer(ring)
 	if err != nil {
@@ -270,7 +274,13 @@ func (s *Server) ReloadRefused() { s.metrics.reloads.WithLabelValues("failure").
 func (s *Server) Close(ctx context.Context) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
+	select {
+	case <-s.closing:
+	default:
+		close(s.closing)
+	}
 	err := s.closeListeners(ctx)
+	s.retiring.Wait()
 	if s.stop != nil {
 		s.stop()
 	}

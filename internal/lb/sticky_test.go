@@ -192,7 +192,7 @@ func TestBadTokensAreIgnored(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := decisions(t, l, "rebound", tc.cause)
-			_, code, resp := get(t, &http.Client{}, l.URL+"/", "Cookie", "TETHER="+tc.cookie)
+			_, code, resp := get(t, plainClient(), l.URL+"/", "Cookie", "TETHER="+tc.cookie)
 			if code != 200 {
 				t.Fatalf("status %d, want 200", code)
 			}

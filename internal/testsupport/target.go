@@ -93,15 +93,18 @@ func (tg *Target) serve(ln net.Listener) {
 // Kill closes the listener and every connection, like a crashed process.
 func (tg *Target) Kill() {
 	tg.mu.Lock()
-	defer tg.mu.Unlock()
-	if tg.srv == nil {
+	srv, conns := tg.srv, tg.conns
+	tg.srv, tg.conns = nil, map[net.Conn]struct{}{}
+	tg.mu.Unlock()
+	if srv == nil {
 		return
 	}
-	tg.srv.Close()
-	for c := range tg.conns {
+	// Not under tg.mu: Close waits for the server's ConnState callbacks,
+	// which take tg.mu.
+	srv.Close()
+	for c := range conns {
 		c.Close()
 	}
-	tg.srv = nil
 }
 
 // Revive listens again on the same address.
