@@ -24,6 +24,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		printProblems(stderr, *file, err)
 		return 1
 	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
 	groups, targets := len(cfg.TargetGroups), 0
 	for _, g := range cfg.TargetGroups {
 		targets += len(g.Targets)

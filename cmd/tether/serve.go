@@ -46,6 +46,9 @@ Flags:
 		return 1
 	}
 	logger, access := newLoggers(cfg, stdout, stderr)
+	for _, w := range cfg.Warnings() {
+		logger.Warn("config warning", "warning", w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Catch SIGHUP before starting, so that an early reload signal is not

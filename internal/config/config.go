@@ -80,12 +80,61 @@ type Listener struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 }
 
-// TLS names a certificate and key in PEM files.
+// TLS configures TLS offload on an https listener.
 type TLS struct {
-	// CertFile is the PEM certificate chain. Required with tls.
+	// CertFile is the PEM certificate chain of the default certificate.
+	// Required unless Certificates is set.
 	CertFile string `yaml:"cert_file"`
-	// KeyFile is the PEM private key. Required with tls.
+	// KeyFile is the PEM private key of the default certificate.
 	KeyFile string `yaml:"key_file"`
+	// Certificates are more certificates; for each connection tether picks
+	// the first one (cert_file first) whose names match the client's SNI,
+	// and the default one when none does. Certificate files are re-read on
+	// reload and whenever they change on disk (checked every 5s).
+	Certificates []CertFiles `yaml:"certificates"`
+	// MinVersion is the lowest TLS version accepted: "1.2" or "1.3".
+	// Default "1.2".
+	MinVersion string `yaml:"min_version"`
+	// HTTP2 offers HTTP/2 by ALPN (with HTTP/1.1). Default true.
+	HTTP2 *bool `yaml:"http2"`
+	// HSTS adds Strict-Transport-Security to responses that lack it.
+	// Default off.
+	HSTS *HSTS `yaml:"hsts"`
+}
+
+// CertFiles names one certificate chain and its key.
+type CertFiles struct {
+	// CertFile is the PEM certificate chain. Required.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key. Required.
+	KeyFile string `yaml:"key_file"`
+}
+
+// HSTS is the Strict-Transport-Security policy (RFC 6797).
+type HSTS struct {
+	// MaxAge is how long browsers must use HTTPS only. Required; allowed
+	// 1s..2y (17520h). 8760h (a year) is common.
+	MaxAge Duration `yaml:"max_age"`
+	// IncludeSubdomains extends the policy to every subdomain.
+	IncludeSubdomains bool `yaml:"include_subdomains"`
+	// Preload asks to be put on browsers' preload lists; it requires
+	// include_subdomains and a max_age of at least a year.
+	Preload bool `yaml:"preload"`
+}
+
+// UpstreamTLS configures TLS bridging to the targets of an https group.
+type UpstreamTLS struct {
+	// CAFile is a PEM bundle of the certificate authorities that sign the
+	// targets' certificates. Default: the system roots.
+	CAFile string `yaml:"ca_file"`
+	// ServerName is the name verified in the targets' certificates and sent
+	// as SNI. Default: the host part of each target's address.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any certificate. Default false; `tether
+	// check` warns when it is set. Use it only for tests.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// HTTP2 uses HTTP/2 to targets that offer it by ALPN. Default true.
+	HTTP2 *bool `yaml:"http2"`
 }
 
 // Rule routes requests that match Host and Path to a target group. An empty
@@ -108,9 +157,11 @@ type TargetGroup struct {
 	// Name identifies the group in rules, metrics and the admin API.
 	// Required, unique.
 	Name string `yaml:"name"`
-	// Protocol to the targets: http (TLS offload) or https (TLS bridging,
-	// verified with the system roots). Default http.
+	// Protocol to the targets: http (TLS offload) or https (TLS bridging:
+	// re-encrypted, certificates verified). Default http.
 	Protocol string `yaml:"protocol"`
+	// TLS configures certificate verification for protocol https.
+	TLS *UpstreamTLS `yaml:"tls"`
 	// Algorithm picks a target for a new client: round_robin |
 	// least_outstanding_requests | weighted_random | consistent_hash.
 	// Default round_robin.

@@ -204,3 +204,48 @@ func TestParseHashKey(t *testing.T) {
 		})
 	}
 }
+
+func TestTLSKeys(t *testing.T) {
+	https := strings.Replace(minimal, "address: 127.0.0.1:8080", "address: 127.0.0.1:8443\n    protocol: https\n    tls: TLSBLOCK", 1)
+	tests := []struct {
+		name, tls string
+		want      []string // problems; none = valid
+	}{
+		{"one certificate", "{cert_file: c.pem, key_file: k.pem}", nil},
+		{"several, HSTS", "{cert_file: c.pem, key_file: k.pem, certificates: [{cert_file: a.pem, key_file: a.key}], min_version: \"1.3\", hsts: {max_age: 8760h, include_subdomains: true, preload: true}}", nil},
+		{"certificates only", "{certificates: [{cert_file: a.pem, key_file: a.key}]}", nil},
+		{"no certificate", "{min_version: \"1.2\"}", []string{"tls: needs a certificate"}},
+		{"key missing", "{cert_file: c.pem}", []string{"tls.key_file: is required with cert_file"}},
+		{"bad version", "{cert_file: c.pem, key_file: k.pem, min_version: \"1.1\"}", []string{`tls.min_version: "1.1" is not allowed (allowed: 1.2, 1.3)`}},
+		{"preload too short", "{cert_file: c.pem, key_file: k.pem, hsts: {max_age: 1h, preload: true}}", []string{"tls.hsts.preload: needs include_subdomains"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(strings.Replace(https, "TLSBLOCK", tc.tls, 1)), ".")
+			probs := Problems(err)
+			if len(tc.want) == 0 && err != nil {
+				t.Fatalf("valid tls block refused: %v", err)
+			}
+			for _, w := range tc.want {
+				if !containsAny(probs, w) {
+					t.Errorf("no problem mentions %q; got %v", w, probs)
+				}
+			}
+		})
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	src := strings.Replace(minimal, "    targets:", "    protocol: https\n    tls: {insecure_skip_verify: true}\n    targets:", 1)
+	c, err := Parse([]byte(src), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "insecure_skip_verify") {
+		t.Errorf("warnings %v, want one about insecure_skip_verify", w)
+	}
+	bad := strings.Replace(minimal, "  - name: app\n    targets:", "  - name: app\n    tls: {ca_file: ca.pem}\n    targets:", 1)
+	if _, err := Parse([]byte(bad), "."); err == nil || !strings.Contains(err.Error(), "tls: is set but protocol is http") {
+		t.Errorf("upstream tls on an http group: %v", err)
+	}
+}

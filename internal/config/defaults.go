@@ -41,6 +41,12 @@ func (c *Config) SetDefaults() {
 		}
 		setDuration(&l.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 		setDuration(&l.IdleTimeout, DefaultIdleTimeout)
+		if l.TLS != nil {
+			setString(&l.TLS.MinVersion, "1.2")
+			if l.TLS.HTTP2 == nil {
+				l.TLS.HTTP2 = ptr(true)
+			}
+		}
 	}
 	for i := range c.TargetGroups {
 		c.TargetGroups[i].setDefaults()
@@ -49,6 +55,14 @@ func (c *Config) SetDefaults() {
 
 func (g *TargetGroup) setDefaults() {
 	setString(&g.Protocol, "http")
+	if g.Protocol == "https" {
+		if g.TLS == nil {
+			g.TLS = &UpstreamTLS{}
+		}
+		if g.TLS.HTTP2 == nil {
+			g.TLS.HTTP2 = ptr(true)
+		}
+	}
 	setString(&g.Algorithm, DefaultAlgorithm)
 	setString(&g.HashKey, DefaultHashKey)
 	if g.BalanceFactor == nil {

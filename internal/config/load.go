@@ -161,8 +161,8 @@ func yamlKind(tag string) string {
 // configTypes maps the Go type names that yaml.v3 reports to their types.
 func configTypes() map[string]reflect.Type {
 	types := map[string]reflect.Type{}
-	for _, v := range []any{Config{}, Admin{}, Keys{}, Log{}, Listener{}, TLS{}, Rule{},
-		TargetGroup{}, Target{}, HealthCheck{}, Stickiness{}} {
+	for _, v := range []any{Config{}, Admin{}, Keys{}, Log{}, Listener{}, TLS{}, CertFiles{}, HSTS{},
+		UpstreamTLS{}, Rule{}, TargetGroup{}, Target{}, HealthCheck{}, Stickiness{}} {
 		t := reflect.TypeOf(v)
 		types[t.Name()] = t
 	}
@@ -191,6 +191,7 @@ func sectionName(typeName string) string {
 		"Config": "the top level", "Admin": "admin", "Keys": "keys", "Log": "log",
 		"Listener": "a listener", "TLS": "tls", "Rule": "a rule", "TargetGroup": "a target group",
 		"Target": "a target", "HealthCheck": "health_check", "Stickiness": "stickiness",
+		"CertFiles": "a certificate", "HSTS": "hsts", "UpstreamTLS": "a target group's tls",
 	}
 	if n, ok := names[typeName]; ok {
 		return n

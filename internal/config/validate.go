@@ -122,12 +122,7 @@ func (l *Listener) validate(p *problems, key string, groups map[string]bool) {
 	case l.Protocol == "http" && l.TLS != nil:
 		p.add(key+".tls", "is set but protocol is http; set protocol: https or remove tls")
 	case l.TLS != nil:
-		if l.TLS.CertFile == "" {
-			p.add(key+".tls.cert_file", "is required")
-		}
-		if l.TLS.KeyFile == "" {
-			p.add(key+".tls.key_file", "is required")
-		}
+		l.TLS.validate(p, key+".tls")
 	}
 	if l.DefaultTargetGroup == "" {
 		p.add(key+".default_target_group", "is required: the target group for requests that match no rule")
@@ -161,6 +156,36 @@ func (l *Listener) validate(p *problems, key string, groups map[string]bool) {
 	p.durationRange(key+".idle_timeout", l.IdleTimeout, time.Second, idleTimeoutMax)
 }
 
+// TLSVersions are the allowed tls.min_version values.
+var TLSVersions = []string{"1.2", "1.3"}
+
+func (t *TLS) validate(p *problems, key string) {
+	switch {
+	case t.CertFile == "" && t.KeyFile == "" && len(t.Certificates) == 0:
+		p.add(key, "needs a certificate: cert_file and key_file, or certificates")
+	case t.CertFile != "" && t.KeyFile == "":
+		p.add(key+".key_file", "is required with cert_file")
+	case t.CertFile == "" && t.KeyFile != "":
+		p.add(key+".cert_file", "is required with key_file")
+	}
+	for i, c := range t.Certificates {
+		ck := fmt.Sprintf("%s.certificates[%d]", key, i)
+		if c.CertFile == "" {
+			p.add(ck+".cert_file", "is required")
+		}
+		if c.KeyFile == "" {
+			p.add(ck+".key_file", "is required")
+		}
+	}
+	p.oneOf(key+".min_version", t.MinVersion, TLSVersions)
+	if h := t.HSTS; h != nil {
+		p.durationRange(key+".hsts.max_age", h.MaxAge, time.Second, 2*8760*time.Hour)
+		if h.Preload && (!h.IncludeSubdomains || h.MaxAge.D() < 8760*time.Hour) {
+			p.add(key+".hsts.preload", "needs include_subdomains: true and a max_age of at least 8760h (a year), as preload lists require")
+		}
+	}
+}
+
 func (g *TargetGroup) validate(p *problems, key string) {
 	if g.Name == "" {
 		p.add(key+".name", "is required")
@@ -168,6 +193,9 @@ func (g *TargetGroup) validate(p *problems, key string) {
 		p.add(key+".name", "%q may hold only letters, digits, '-', '_' and '.' (at most 64)", g.Name)
 	}
 	p.oneOf(key+".protocol", g.Protocol, GroupProtocols)
+	if g.TLS != nil && g.Protocol != "https" {
+		p.add(key+".tls", "is set but protocol is %s; set protocol: https (TLS bridging) or remove tls", g.Protocol)
+	}
 	p.oneOf(key+".algorithm", g.Algorithm, Algorithms)
 	if _, _, ok := ParseHashKey(g.HashKey); !ok {
 		p.add(key+".hash_key", "%q is not allowed (allowed: %s)", g.HashKey, strings.Join(hashKeySources, ", "))
@@ -375,4 +403,35 @@ func fmtDur(d time.Duration) string {
 	default:
 		return d.String()
 	}
+}
+
+// Warnings lists settings that are valid but unsafe, for `tether check` to
+// show. A config with warnings still loads.
+func (c *Config) Warnings() []string {
+	var w []string
+	for i, g := range c.TargetGroups {
+		if g.TLS != nil && g.TLS.InsecureSkipVerify {
+			w = append(w, fmt.Sprintf("%s.tls.insecure_skip_verify: true: tether accepts any certificate from these targets, so anyone on the path to them can read and change the traffic; set ca_file instead", itemKey("target_groups", i, g.Name)))
+		}
+	}
+	for i, l := range c.Listeners {
+		if l.Protocol == "http" && len(l.TrustedProxies) == 0 && !isLoopback(l.Address) {
+			for _, g := range c.TargetGroups {
+				if g.Stickiness.Type == "lb_cookie" && (l.DefaultTargetGroup == g.Name) {
+					w = append(w, fmt.Sprintf("%s: plain HTTP on a non-loopback address: affinity cookies travel without Secure and the cross-site twin is not set; terminate TLS here (protocol: https) or list the TLS proxy in front in trusted_proxies", itemKey("listeners", i, l.Name)))
+					break
+				}
+			}
+		}
+	}
+	return w
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }

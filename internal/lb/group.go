@@ -28,6 +28,7 @@ type group struct {
 	sticky               stickiness
 	table                *affinity.Table // source_ip bindings, or live binding ids for metrics
 
+	up    *upstream
 	proxy *httputil.ReverseProxy
 }
 

@@ -14,6 +14,7 @@ type listenerHandler struct {
 	name string
 	port string
 	tl   trustList
+	hsts string // Strict-Transport-Security value on https listeners, or ""
 }
 
 func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -33,7 +34,7 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g := rt.match(hostOnly(r.Host), r.URL.Path)
-	ex := &exchange{g: g, ci: lh.tl.identify(r), port: lh.port, start: s.clk.Now()}
+	ex := &exchange{g: g, ci: lh.tl.identify(r), port: lh.port, start: s.clk.Now(), hsts: lh.hsts}
 	lrw := &loggingWriter{ResponseWriter: w}
 	g.serve(lrw, r, ex)
 	s.logAccess(r, lh.name, ex, lrw)
@@ -56,6 +57,7 @@ func (g *group) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 		ex.status = http.StatusServiceUnavailable
 		g.countDecision(ex)
 		m.requests.WithLabelValues(g.name, "", "503").Inc() // no target could serve
+		ex.setHSTS(w.Header())
 		writeError(w, http.StatusServiceUnavailable)
 		return
 	}

@@ -18,11 +18,11 @@ import (
 
 // httpServer is one running listener.
 type httpServer struct {
-	cfg  config.Listener
-	sock *socket
-	ln   net.Listener // a handle on sock, TLS-wrapped for https
-	srv  *http.Server
-	cert atomic.Pointer[tls.Certificate] // https: swapped on reload, so renewed certificates need no restart
+	cfg   config.Listener
+	sock  *socket
+	ln    net.Listener // a handle on sock, TLS-wrapped for https
+	srv   *http.Server
+	certs atomic.Pointer[certSet] // https: swapped on reload and when the files change
 }
 
 // sameSocket reports whether a running listener can serve the new config
@@ -36,25 +36,25 @@ func sameSocket(a, b config.Listener) bool {
 // listenerPlan is the socket work of a start or reload, prepared before
 // anything that serves traffic changes.
 type listenerPlan struct {
-	open  map[string]*httpServer      // new servers, bound but not serving
-	certs map[string]*tls.Certificate // fresh certificates for kept https listeners
+	open  map[string]*httpServer // new servers, bound but not serving
+	certs map[string]*certSet    // fresh certificates for kept https listeners
 }
 
 // planListeners binds the sockets cfg needs that are not running and loads
 // every certificate. On error it closes what it opened and the running
 // listeners are untouched.
 func (s *Server) planListeners(cfg *config.Config) (*listenerPlan, error) {
-	plan := &listenerPlan{open: map[string]*httpServer{}, certs: map[string]*tls.Certificate{}}
+	plan := &listenerPlan{open: map[string]*httpServer{}, certs: map[string]*certSet{}}
 	var errs []error
 	for _, lc := range cfg.Listeners {
 		cur := s.servers[lc.Name]
 		if cur != nil && sameSocket(cur.cfg, lc) {
 			if lc.Protocol == "https" {
-				cert, err := loadCert(lc, cfg.Dir)
+				cs, err := loadCertSet(lc.Name, lc.TLS, cfg.Dir)
 				if err != nil {
 					errs = append(errs, err)
 				}
-				plan.certs[lc.Name] = cert
+				plan.certs[lc.Name] = cs
 			}
 			continue
 		}
@@ -86,8 +86,8 @@ func (s *Server) applyListeners(cfg *config.Config, plan *listenerPlan) {
 	for _, lc := range cfg.Listeners {
 		keep[lc.Name] = true
 	}
-	for name, cert := range plan.certs {
-		s.servers[name].cert.Store(cert)
+	for name, cs := range plan.certs {
+		s.servers[name].certs.Store(cs)
 	}
 	for name, hs := range s.servers {
 		if _, replaced := plan.open[name]; replaced || !keep[name] {
@@ -99,14 +99,6 @@ func (s *Server) applyListeners(cfg *config.Config, plan *listenerPlan) {
 		s.servers[name] = hs
 		go s.serve(hs)
 	}
-}
-
-func loadCert(lc config.Listener, dir string) (*tls.Certificate, error) {
-	cert, err := tls.LoadX509KeyPair(resolve(dir, lc.TLS.CertFile), resolve(dir, lc.TLS.KeyFile))
-	if err != nil {
-		return nil, fmt.Errorf("listener %s: loading certificate: %w", lc.Name, err)
-	}
-	return &cert, nil
 }
 
 // socketFor returns the socket bound to addr: the running one when a
@@ -125,18 +117,12 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 	hs := &httpServer{cfg: lc}
 	var tlsCfg *tls.Config
 	if lc.Protocol == "https" {
-		cert, err := loadCert(lc, dir)
+		cs, err := loadCertSet(lc.Name, lc.TLS, dir)
 		if err != nil {
 			return nil, err
 		}
-		hs.cert.Store(cert)
-		tlsCfg = &tls.Config{
-			MinVersion: tls.VersionTLS12,
-			NextProtos: []string{"http/1.1"},
-			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-				return hs.cert.Load(), nil
-			},
-		}
+		hs.certs.Store(cs)
+		tlsCfg = serverTLS(lc.TLS, hs)
 	}
 	sock, err := s.socketFor(lc.Address)
 	if err != nil {
@@ -162,7 +148,7 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 	}
 	hs.ln = ln
 	hs.srv = &http.Server{
-		Handler:           &listenerHandler{srv: s, name: lc.Name, port: listenerPort(h.Addr()), tl: tl},
+		Handler:           &listenerHandler{srv: s, name: lc.Name, port: listenerPort(h.Addr()), tl: tl, hsts: hstsValue(lc.TLS)},
 		ReadHeaderTimeout: lc.ReadHeaderTimeout.D(),
 		IdleTimeout:       lc.IdleTimeout.D(),
 		MaxHeaderBytes:    lc.MaxHeaderBytes,

@@ -29,6 +29,15 @@ type exchange struct {
 	counted bool // the decision has been counted
 	retry   string
 	status  int
+	hsts    string // Strict-Transport-Security to add, or ""
+}
+
+// setHSTS adds the listener's Strict-Transport-Security header unless the
+// target sent its own.
+func (ex *exchange) setHSTS(h http.Header) {
+	if ex.hsts != "" && h.Get("Strict-Transport-Security") == "" {
+		h.Set("Strict-Transport-Security", ex.hsts)
+	}
 }
 
 type exchangeKey struct{}
@@ -128,14 +137,13 @@ type retrier struct {
 func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	ex := exchangeFrom(req.Context())
 	resp, err := rt.next.RoundTrip(req)
-	var de *dialError
-	if err == nil || !errors.As(err, &de) {
+	if err == nil || !connectFailure(err) {
 		return resp, err
 	}
 	g, failed := rt.g, ex.t
 	failed.status().ReportConnectError()
 	g.srv.metrics.proxyErrors.WithLabelValues(g.name, failed.id, "connect").Inc()
-	g.srv.log.Warn("target unreachable", "group", g.name, "target", failed.id, "err", de.err)
+	g.srv.log.Warn("target unreachable", "group", g.name, "target", failed.id, "err", err)
 	if req.Body != nil && req.Body != http.NoBody {
 		return nil, err // a streamed body cannot be replayed
 	}
@@ -168,6 +176,7 @@ func (g *group) modifyResponse(resp *http.Response) error {
 	if g.cfg.TargetHeader != "" {
 		resp.Header.Set(g.cfg.TargetHeader, ex.t.id)
 	}
+	ex.setHSTS(resp.Header)
 	g.countDecision(ex)
 	if ex.issued {
 		// A shared cache must not store a response that pins its client.
@@ -185,12 +194,11 @@ func (g *group) modifyResponse(resp *http.Response) error {
 // 504 on a timeout, nothing when the client went away (logged as 499).
 func (g *group) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	ex := exchangeFrom(r.Context())
-	var de *dialError
 	kind, code := "other", http.StatusBadGateway
 	switch {
 	case errors.Is(err, errStrict):
 		kind, code = "strict", http.StatusServiceUnavailable
-	case errors.As(err, &de):
+	case connectFailure(err):
 		kind = "connect"
 	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
 		kind, code = "canceled", 499
@@ -206,6 +214,7 @@ func (g *group) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	g.srv.log.Debug("proxy error", "group", g.name, "target", ex.t.id, "kind", kind, "err", err)
+	ex.setHSTS(w.Header())
 	writeError(w, code)
 }
 

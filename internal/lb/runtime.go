@@ -23,6 +23,7 @@ func (s *Server) maintain(ctx context.Context) {
 	}()
 	for {
 		s.Sweep()
+		s.watchCerts()
 		select {
 		case <-ctx.Done():
 			return
@@ -76,7 +77,11 @@ func (s *Server) Sweep() {
 	if prune && s.reload.TryLock() {
 		defer s.reload.Unlock()
 		if cur := s.gen.Load(); cur == gen {
-			s.gen.Store(s.build(cur.cfg, cur))
+			ups := map[string]*upstream{}
+			for name, g := range cur.groups {
+				ups[name] = g.up
+			}
+			s.gen.Store(s.build(cur.cfg, cur, ups))
 		}
 	}
 }

@@ -49,7 +49,8 @@ type Server struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 
-	transport http.RoundTripper
+	transport *http.Transport      // plain-HTTP targets
+	upstreams map[string]*upstream // TLS bridging setups, by key
 	buffers   *bufferPool
 
 	gen     atomic.Pointer[generation]
@@ -95,7 +96,12 @@ func New(cfg *config.Config, ring *keyring.Ring, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("loading key ring: %w", err)
 	}
 	s.keys.Store(sealer)
-	s.gen.Store(s.build(cfg, nil))
+	ups, err := s.prepareUpstreams(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.keepUpstreams(ups)
+	s.gen.Store(s.build(cfg, nil, ups))
 	return s, nil
 }
 
@@ -109,7 +115,7 @@ func (s *Server) Config() *config.Config { return s.gen.Load().cfg }
 
 // build makes a generation from cfg, reusing the target runtimes and
 // binding tables of prev.
-func (s *Server) build(cfg *config.Config, prev *generation) *generation {
+func (s *Server) build(cfg *config.Config, prev *generation, ups map[string]*upstream) *generation {
 	gen := &generation{cfg: cfg, groups: map[string]*group{}, routers: map[string]*router{}, tables: map[string]*affinity.Table{}}
 	now := s.clk.Now()
 	for _, gc := range cfg.TargetGroups {
@@ -117,7 +123,7 @@ func (s *Server) build(cfg *config.Config, prev *generation) *generation {
 		if prev != nil {
 			old = prev.groups[gc.Name]
 		}
-		g := s.buildGroup(gc, old, now)
+		g := s.buildGroup(gc, old, now, ups[gc.Name])
 		gen.groups[gc.Name] = g
 		gen.order = append(gen.order, gc.Name)
 		gen.tables[gc.Name] = g.table
@@ -131,7 +137,7 @@ func (s *Server) build(cfg *config.Config, prev *generation) *generation {
 // buildGroup makes the runtime of gc. Targets kept from old keep their
 // runtime; targets that left the config start draining and stay until
 // deregistration_delay ends.
-func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time) *group {
+func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time, up *upstream) *group {
 	g := &group{name: gc.Name, cfg: gc, srv: s, byID: map[string]*target{}, sticky: newStickiness(gc.Stickiness)}
 	g.hashSource, g.hashName, _ = config.ParseHashKey(gc.HashKey)
 	hc := healthConfig(gc.HealthCheck, gc.Protocol)
@@ -152,7 +158,7 @@ func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time) *g
 			t.undrain() // deregistered by an earlier reload, now back
 		}
 		t.slowStart.Store(int64(gc.SlowStart.D()))
-		t.startChecks(hc, checkLog)
+		t.startChecks(hc, up, checkLog)
 		g.targets = append(g.targets, t)
 		g.byID[t.id] = t
 	}
@@ -188,7 +194,8 @@ func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time) *g
 	if g.table == nil {
 		g.table = affinity.NewTable(g.sticky.bindingWindow(), 0)
 	}
-	g.proxy = g.newProxy(s.transport, s.buffers)
+	g.up = up
+	g.proxy = g.newProxy(up.transport, s.buffers)
 	return g
 }
 
@@ -241,14 +248,21 @@ func (s *Server) Reload(cfg *config.Config, ring *keyring.Ring) error {
 		s.metrics.reloads.WithLabelValues("failure").Inc()
 		return fmt.Errorf("reloading: key ring: %w", err)
 	}
-	// Sockets and certificates first: if they fail, nothing has changed.
+	// Sockets, certificates and CA files first: if they fail, nothing has
+	// changed.
+	ups, err := s.prepareUpstreams(cfg)
+	if err != nil {
+		s.metrics.reloads.WithLabelValues("failure").Inc()
+		return fmt.Errorf("reloading: %w", err)
+	}
 	plan, err := s.planListeners(cfg)
 	if err != nil {
 		s.metrics.reloads.WithLabelValues("failure").Inc()
 		return fmt.Errorf("reloading: %w", err)
 	}
+	s.keepUpstreams(ups)
 	prev := s.gen.Load()
-	next := s.build(cfg, prev)
+	next := s.build(cfg, prev, ups)
 	s.keys.Store(sealer)
 	s.gen.Store(next)
 	s.applyListeners(cfg, plan)
@@ -290,8 +304,9 @@ func (s *Server) Close(ctx context.Context) error {
 			t.stopChecks()
 		}
 	}
-	if tr, ok := s.transport.(*http.Transport); ok {
-		tr.CloseIdleConnections()
+	s.transport.CloseIdleConnections()
+	for _, u := range s.upstreams {
+		u.transport.CloseIdleConnections()
 	}
 	return err
 }

@@ -50,6 +50,7 @@ type target struct {
 
 	stopCheck context.CancelFunc
 	healthCfg health.Config
+	healthKey string // the upstream setup the checks use
 	checkMu   sync.Mutex
 }
 
@@ -127,12 +128,13 @@ func (t *target) status() *health.Status { return t.st.Load() }
 // startChecks (re)starts health checking as cfg says. When cfg differs
 // from the running config, the target's health is judged afresh under the
 // new thresholds: the first active check decides at once, as at start.
-func (t *target) startChecks(cfg health.Config, logger *slog.Logger) {
+func (t *target) startChecks(cfg health.Config, up *upstream, logger *slog.Logger) {
 	t.checkMu.Lock()
 	defer t.checkMu.Unlock()
-	if t.st.Load() != nil && cfg == t.healthCfg {
+	if t.st.Load() != nil && cfg == t.healthCfg && up.key == t.healthKey {
 		return
 	}
+	t.healthKey = up.key
 	if t.stopCheck != nil {
 		t.stopCheck()
 		t.stopCheck = nil
@@ -144,7 +146,7 @@ func (t *target) startChecks(cfg health.Config, logger *slog.Logger) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.stopCheck = cancel
-	checker := health.NewChecker(cfg, nil, t.clk, logger.With("target", t.id))
+	checker := health.NewChecker(cfg, up.health, t.clk, logger.With("target", t.id))
 	go checker.Run(ctx, t.address, t.status())
 }
 

@@ -20,16 +20,22 @@ import (
 // paths.
 func TLSFiles(t testing.TB) (certFile, keyFile string) {
 	t.Helper()
+	return TLSFilesFor(t, "localhost")
+}
+
+// TLSFilesFor is TLSFiles for the given DNS names (and 127.0.0.1).
+func TLSFilesFor(t testing.TB, names ...string) (certFile, keyFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "tether test"},
+		Subject:      pkix.Name{CommonName: names[0]},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
-		DNSNames:     []string{"localhost"},
+		DNSNames:     names,
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},

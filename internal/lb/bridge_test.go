@@ -1,0 +1,124 @@
+package lb_test
+
+import (
+	"crypto/tls"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	ts "github.com/tetherlb/tether/internal/testsupport"
+)
+
+// tlsTarget is an HTTPS target (httptest's certificate: 127.0.0.1 and
+// example.com) that answers with the protocol it was spoken to in.
+func tlsTarget(t *testing.T, id string, h2 bool) (*ts.Target, string) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Proto", r.Proto)
+		io.WriteString(w, id)
+	}))
+	srv.EnableHTTP2 = h2
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(caFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &ts.Target{ID: id, Addr: srv.Listener.Addr().String()}, caFile
+}
+
+func bridgeYAML(targets []*ts.Target, upstreamTLS string) string {
+	y := groupYAML(targets, "    protocol: https\n    tls: "+upstreamTLS+"\n")
+	return strings.Replace(y, "health_check: {path: /healthz,", "health_check: {path: /,", 1)
+}
+
+func TestTLSBridging(t *testing.T) {
+	a, ca := tlsTarget(t, "a", true)
+	tests := []struct {
+		name      string
+		tls       string
+		healthy   bool
+		wantProto string
+	}{
+		{"verified with ca_file, HTTP/2", fmt.Sprintf("{ca_file: %q}", ca), true, "HTTP/2.0"},
+		{"verified, HTTP/1.1 when http2 is off", fmt.Sprintf("{ca_file: %q, http2: false}", ca), true, "HTTP/1.1"},
+		{"server_name checked", fmt.Sprintf("{ca_file: %q, server_name: example.com}", ca), true, "HTTP/2.0"},
+		{"wrong server_name fails", fmt.Sprintf("{ca_file: %q, server_name: wrong.example}", ca), false, ""},
+		{"untrusted certificate fails", "{}", false, ""},
+		{"insecure_skip_verify accepts", "{insecure_skip_verify: true}", true, "HTTP/2.0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := ts.StartLB(t, bridgeYAML([]*ts.Target{a}, tc.tls))
+			want := "healthy"
+			if !tc.healthy {
+				want = "unhealthy"
+			}
+			ts.WaitFor(t, "health "+want, func() bool { return string(l.Snapshot()[0].Targets[0].State) == want })
+			resp, err := plainClient().Get(l.URL + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if !tc.healthy {
+				if resp.StatusCode != http.StatusBadGateway {
+					t.Errorf("refused certificate: status %d, want 502", resp.StatusCode)
+				}
+				return
+			}
+			if resp.StatusCode != 200 || resp.Header.Get("X-Proto") != tc.wantProto {
+				t.Errorf("status %d, target spoke %q; want 200 over %s", resp.StatusCode, resp.Header.Get("X-Proto"), tc.wantProto)
+			}
+		})
+	}
+}
+
+// TestBadCertificateRetriedElsewhere: a target whose certificate is refused
+// is treated like one that cannot be reached: the request goes to another
+// target and the bad one is marked unhealthy at once.
+func TestBadCertificateRetriedElsewhere(t *testing.T) {
+	good, ca := tlsTarget(t, "good", false)
+	bad := selfSignedTarget(t, "bad") // a certificate the CA file does not vouch for
+	y := bridgeYAML([]*ts.Target{bad, good}, fmt.Sprintf("{ca_file: %q}", ca))
+	y = strings.Replace(y, "health_check: {path: /,", "health_check: {enabled: false, path: /,", 1)
+	l := ts.StartLB(t, y)
+	for i := 0; i < 4; i++ {
+		resp, err := plainClient().Get(l.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "good" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, b)
+		}
+	}
+	if st := l.Snapshot()[0].Targets[0]; st.State != "unhealthy" {
+		t.Errorf("target with a refused certificate: %s, want unhealthy", st.State)
+	}
+}
+
+// selfSignedTarget is an HTTPS target with its own self-signed certificate.
+func selfSignedTarget(t *testing.T, id string) *ts.Target {
+	cf, kf := ts.TLSFiles(t)
+	cert, err := tls.LoadX509KeyPair(cf, kf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, id)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return &ts.Target{ID: id, Addr: srv.Listener.Addr().String()}
+}

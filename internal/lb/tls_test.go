@@ -1,0 +1,130 @@
+package lb_test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	ts "github.com/tetherlb/tether/internal/testsupport"
+)
+
+// httpsYAML is a config with one https listener over targets; tlsBlock is
+// the listener's tls mapping.
+func httpsYAML(targets []*ts.Target, tlsBlock string) string {
+	y := groupYAML(targets, "    stickiness: {type: lb_cookie}\n")
+	return strings.Replace(y, "address: 127.0.0.1:0, default_target_group: app,",
+		"address: 127.0.0.1:0, protocol: https, tls: "+tlsBlock+", default_target_group: app,", 1)
+}
+
+func tlsClient(serverName string, h2 bool, maxVersion uint16) *http.Client {
+	tr := &http.Transport{
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true, ServerName: serverName, MaxVersion: maxVersion},
+		ForceAttemptHTTP2: h2,
+	}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+func TestTLSOffloadSNIAndHTTP2(t *testing.T) {
+	targets := newTargets(t, 1)
+	defCert, defKey := ts.TLSFilesFor(t, "default.example")
+	aCert, aKey := ts.TLSFilesFor(t, "a.example", "*.a.example")
+	l := ts.StartLB(t, httpsYAML(targets, fmt.Sprintf(
+		"{cert_file: %q, key_file: %q, certificates: [{cert_file: %q, key_file: %q}], hsts: {max_age: 8760h, include_subdomains: true}}",
+		defCert, defKey, aCert, aKey)))
+	url := "https://" + l.Addr("web").String() + "/"
+	tests := []struct {
+		sni, wantCN string
+	}{
+		{"a.example", "a.example"},
+		{"x.a.example", "a.example"},
+		{"other.example", "default.example"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.sni, func(t *testing.T) {
+			resp, err := tlsClient(tc.sni, true, 0).Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if cn := resp.TLS.PeerCertificates[0].Subject.CommonName; cn != tc.wantCN {
+				t.Errorf("SNI %s got certificate %s, want %s", tc.sni, cn, tc.wantCN)
+			}
+			if resp.ProtoMajor != 2 {
+				t.Errorf("protocol %s, want HTTP/2 by ALPN", resp.Proto)
+			}
+			if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=31536000; includeSubDomains" {
+				t.Errorf("HSTS %q", got)
+			}
+			if !strings.Contains(resp.Header.Get("Set-Cookie"), "Secure") {
+				t.Errorf("sticky cookie over TLS lacks Secure: %q", resp.Header.Get("Set-Cookie"))
+			}
+		})
+	}
+	// HTTP/1.1 clients are served too.
+	resp, err := tlsClient("a.example", false, 0).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 1 || resp.StatusCode != 200 {
+		t.Errorf("HTTP/1.1 over TLS: %s %d", resp.Proto, resp.StatusCode)
+	}
+}
+
+func TestTLSMinVersion(t *testing.T) {
+	targets := newTargets(t, 1)
+	cert, key := ts.TLSFiles(t)
+	l := ts.StartLB(t, httpsYAML(targets, fmt.Sprintf("{cert_file: %q, key_file: %q, min_version: \"1.3\"}", cert, key)))
+	url := "https://" + l.Addr("web").String() + "/"
+	if _, err := tlsClient("localhost", false, tls.VersionTLS12).Get(url); err == nil {
+		t.Error("a TLS 1.2 client was accepted with min_version 1.3")
+	}
+	resp, err := tlsClient("localhost", false, 0).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.TLS.Version != tls.VersionTLS13 {
+		t.Errorf("version %x, want TLS 1.3", resp.TLS.Version)
+	}
+}
+
+// TestCertificateFilesReloaded: replacing the certificate files on disk
+// takes effect without a reload.
+func TestCertificateFilesReloaded(t *testing.T) {
+	targets := newTargets(t, 1)
+	cert, key := ts.TLSFilesFor(t, "old.example")
+	l := ts.StartLB(t, httpsYAML(targets, fmt.Sprintf("{cert_file: %q, key_file: %q}", cert, key)))
+	url := "https://" + l.Addr("web").String() + "/"
+	cn := func() string {
+		c := tlsClient("old.example", false, 0)
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.TLS.PeerCertificates[0].Subject.CommonName
+	}
+	if got := cn(); got != "old.example" {
+		t.Fatalf("before: %s", got)
+	}
+	newCert, newKey := ts.TLSFilesFor(t, "new.example")
+	for _, f := range [][2]string{{newCert, cert}, {newKey, key}} {
+		b, err := os.ReadFile(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f[1], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The watcher runs with the maintenance sweep, driven by the fake clock.
+	ts.WaitFor(t, "the renewed certificate", func() bool {
+		l.Clock.Advance(5 * time.Second)
+		return cn() == "new.example"
+	})
+}
