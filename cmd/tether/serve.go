@@ -8,14 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/tetherlb/tether/internal/config"
 )
-
-// shutdownGrace is how long requests in flight get to finish on SIGINT or
-// SIGTERM.
-const shutdownGrace = 30 * time.Second
 
 func cmdServe(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -30,7 +25,8 @@ log (JSON) goes to stderr, the access log to stdout (log.access).
 Signals:
   SIGHUP           reload the config file and key ring; a bad config is
                    refused and the running one stays (also POST /api/v1/reload)
-  SIGINT, SIGTERM  stop accepting, let requests in flight finish (30s), exit
+  SIGINT, SIGTERM  stop accepting, let requests in flight finish
+                   (shutdown_timeout, default 30s), close WebSockets, exit 0
 
 Flags:
 `)
@@ -67,8 +63,9 @@ Flags:
 			logger.Info("SIGHUP: reloading", "config", *file)
 			_ = in.reload(ctx)
 		case <-ctx.Done():
-			logger.Info("shutting down", "grace", shutdownGrace.String())
-			sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			grace := in.cfg.ShutdownTimeout.D()
+			logger.Info("shutting down", "shutdown_timeout", grace.String())
+			sctx, cancel := context.WithTimeout(context.Background(), grace)
 			err := in.close(sctx)
 			cancel()
 			if err != nil {

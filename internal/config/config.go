@@ -19,6 +19,11 @@ type Config struct {
 	Listeners []Listener `yaml:"listeners"`
 	// TargetGroups are the pools of servers that listeners route to.
 	TargetGroups []TargetGroup `yaml:"target_groups"`
+	// ShutdownTimeout bounds a graceful stop (SIGTERM, SIGINT): listeners
+	// stop accepting at once, requests in flight get this long to finish,
+	// then WebSocket clients get a close frame and what is left is closed.
+	// Default 30s; allowed 0..1h.
+	ShutdownTimeout *Duration `yaml:"shutdown_timeout"`
 
 	// Dir is the directory of the file the config was loaded from; relative
 	// file paths (keys.file, tls files) are resolved against it. Not a YAML key.

@@ -24,6 +24,7 @@ const (
 	DefaultStickinessDuration  = 24 * time.Hour
 	DefaultCookieName          = "TETHER"
 	DefaultHeaderName          = "X-Tether-Affinity"
+	DefaultShutdownTimeout     = 30 * time.Second
 )
 
 // SetDefaults fills every key left out of the file with its default. It is
@@ -33,6 +34,9 @@ func (c *Config) SetDefaults() {
 	setString(&c.Keys.File, DefaultKeysFile)
 	setString(&c.Log.Level, "info")
 	setString(&c.Log.Access, "stdout")
+	if c.ShutdownTimeout == nil {
+		c.ShutdownTimeout = ptr(Duration(DefaultShutdownTimeout))
+	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		setString(&l.Protocol, "http")

@@ -72,6 +72,7 @@ func (c *Config) Validate() error {
 	if c.Admin.Address != "off" {
 		p.address("admin.address", c.Admin.Address)
 	}
+	p.durationRange("shutdown_timeout", *c.ShutdownTimeout, 0, time.Hour)
 	p.oneOf("log.level", c.Log.Level, LogLevels)
 	p.oneOf("log.access", c.Log.Access, AccessLogTargets)
 	if c.Keys.File == "" {

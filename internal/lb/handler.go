@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // listenerHandler serves one listener: it rejects malformed requests,
@@ -35,7 +36,8 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g := rt.match(hostOnly(r.Host), r.URL.Path)
 	ex := &exchange{g: g, ci: lh.tl.identify(r), port: lh.port, start: s.clk.Now(), hsts: lh.hsts}
-	lrw := &loggingWriter{ResponseWriter: w}
+	lrw := &loggingWriter{ResponseWriter: w, upgraded: &s.upgraded,
+		websocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}
 	g.serve(lrw, r, ex)
 	s.logAccess(r, lh.name, ex, lrw)
 }
@@ -101,6 +103,9 @@ type loggingWriter struct {
 	http.ResponseWriter
 	code  int
 	bytes int64
+
+	upgraded  *upgradedConns // where a hijacked connection is tracked
+	websocket bool           // the request asked to upgrade to WebSocket
 }
 
 func (lw *loggingWriter) WriteHeader(code int) {

@@ -1,9 +1,11 @@
 package lb_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -205,4 +207,38 @@ func replaceOnce(s, old, new string) string {
 		panic("replaceOnce: " + old + " not found")
 	}
 	return strings.Replace(s, old, new, 1)
+}
+
+// TestShutdownSendsWebSocketClose: on shutdown a WebSocket client gets a
+// close frame with status 1001 (going away), then the connection closes.
+func TestShutdownSendsWebSocketClose(t *testing.T) {
+	targets := newTargets(t, 1)
+	l := ts.StartLB(t, groupYAML(targets, ""))
+	c, err := net.Dial("tcp", strings.TrimPrefix(l.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	frame := make([]byte, 4)
+	if _, err := io.ReadFull(br, frame); err != nil {
+		t.Fatalf("reading the close frame: %v", err)
+	}
+	if frame[0] != 0x88 || frame[1] != 2 || int(frame[2])<<8|int(frame[3]) != 1001 {
+		t.Errorf("got % x, want a close frame with status 1001", frame)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after the close frame: %v, want EOF", err)
+	}
 }

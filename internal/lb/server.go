@@ -62,6 +62,7 @@ type Server struct {
 
 	closing  chan struct{}  // closed by Close: retiring servers shut down now
 	retiring sync.WaitGroup // servers being retired (see retire)
+	upgraded upgradedConns  // WebSocket and other upgraded client connections
 }
 
 // generation is everything built from one config.
@@ -284,7 +285,8 @@ func (s *Server) Reload(cfg *config.Config, ring *keyring.Ring) error {
 func (s *Server) ReloadRefused() { s.metrics.reloads.WithLabelValues("failure").Inc() }
 
 // Close stops accepting, lets requests in flight finish until ctx ends,
-// then closes what is left and stops health checks.
+// then closes what is left and stops health checks. WebSocket clients get
+// a close frame (1001, going away) once the HTTP requests are done.
 func (s *Server) Close(ctx context.Context) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
@@ -294,6 +296,7 @@ func (s *Server) Close(ctx context.Context) error {
 		close(s.closing)
 	}
 	err := s.closeListeners(ctx)
+	s.upgraded.closeAll()
 	s.retiring.Wait()
 	if s.stop != nil {
 		s.stop()
