@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,8 +23,9 @@ import (
 
 // instance is a running tether: the load balancer and its admin API.
 type instance struct {
-	cfgPath string // "" for an in-memory config (demo): reload re-reads only the key ring
-	cfg     *config.Config
+	cfgPath string         // "" for an in-memory config (demo): reload re-reads only the key ring
+	mu      sync.Mutex     // serialises reloads (SIGHUP and the admin API)
+	cfg     *config.Config // the config in force; guarded by mu
 	log     *slog.Logger
 	lb      *lb.Server
 	admin   *http.Server
@@ -96,6 +98,8 @@ func startInstance(ctx context.Context, cfgPath string, cfg *config.Config, logg
 // reload re-reads the config file and the key ring and applies them. A bad
 // config is refused and the running one stays.
 func (in *instance) reload(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
 	cfg := in.cfg
 	if in.cfgPath != "" {
 		next, err := config.Load(in.cfgPath)

@@ -63,7 +63,7 @@ Flags:
 			logger.Info("SIGHUP: reloading", "config", *file)
 			_ = in.reload(ctx)
 		case <-ctx.Done():
-			grace := in.cfg.ShutdownTimeout.D()
+			grace := in.lb.Config().ShutdownTimeout.D()
 			logger.Info("shutting down", "shutdown_timeout", grace.String())
 			sctx, cancel := context.WithTimeout(context.Background(), grace)
 			err := in.close(sctx)
