@@ -61,13 +61,16 @@ type Listener struct {
 	Name string `yaml:"name"`
 	// Address is host:port to listen on. Required.
 	Address string `yaml:"address"`
-	// Protocol is http or https (TLS offload). Default http.
+	// Protocol is http, https (TLS offload) or tcp (TLS passthrough: L4,
+	// routed by the SNI of the ClientHello, never decrypted). Default http.
 	Protocol string `yaml:"protocol"`
 	// TLS holds the certificate for protocol https.
 	TLS *TLS `yaml:"tls"`
 	// Rules route requests to target groups; the first match wins.
 	Rules []Rule `yaml:"rules"`
-	// DefaultTargetGroup serves requests that match no rule. Required.
+	// DefaultTargetGroup serves requests that match no rule. Required for
+	// http and https; optional for tcp, where a connection whose SNI matches
+	// no rule is otherwise closed with a TLS unrecognized_name alert.
 	DefaultTargetGroup string `yaml:"default_target_group"`
 	// TrustedProxies lists the CIDRs (or single IPs) of proxies in front of
 	// tether, such as a CDN. Their X-Forwarded-* and Forwarded headers are
@@ -152,6 +155,9 @@ type Rule struct {
 	// Path is an exact path (/login) or a prefix ending in /* (/api/*, which
 	// matches /api and everything below it).
 	Path string `yaml:"path"`
+	// SNI matches the server name of a TLS ClientHello, on tcp listeners
+	// only: an exact name or *.example.com (one label). Case-insensitive.
+	SNI string `yaml:"sni"`
 	// TargetGroup names the group that serves matching requests. Required.
 	TargetGroup string `yaml:"target_group"`
 }
@@ -162,9 +168,13 @@ type TargetGroup struct {
 	// Name identifies the group in rules, metrics and the admin API.
 	// Required, unique.
 	Name string `yaml:"name"`
-	// Protocol to the targets: http (TLS offload) or https (TLS bridging:
-	// re-encrypted, certificates verified). Default http.
+	// Protocol to the targets: http (TLS offload), https (TLS bridging:
+	// re-encrypted, certificates verified) or tcp (for tcp listeners: the
+	// connection is relayed as it is). Default http.
 	Protocol string `yaml:"protocol"`
+	// ProxyProtocol sends a PROXY protocol v2 header with the client's
+	// address before relaying a tcp connection. Default false.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
 	// TLS configures certificate verification for protocol https.
 	TLS *UpstreamTLS `yaml:"tls"`
 	// Algorithm picks a target for a new client: round_robin |

@@ -15,8 +15,8 @@ import (
 
 // Allowed values of the enumerated keys.
 var (
-	ListenerProtocols    = []string{"http", "https"}
-	GroupProtocols       = []string{"http", "https"}
+	ListenerProtocols    = []string{"http", "https", "tcp"}
+	GroupProtocols       = []string{"http", "https", "tcp"}
 	Algorithms           = []string{"round_robin", "least_outstanding_requests", "weighted_random", "consistent_hash"}
 	StickinessTypes      = []string{"none", "lb_cookie", "app_cookie", "source_ip", "header"}
 	OnFailureModes       = []string{"rebind", "strict"}
@@ -78,17 +78,17 @@ func (c *Config) Validate() error {
 	if c.Keys.File == "" {
 		p.add("keys.file", "must not be empty")
 	}
-	groups := map[string]bool{}
+	groups := map[string]string{} // name → protocol
 	if len(c.TargetGroups) == 0 {
 		p.add("target_groups", "at least one target group is required")
 	}
 	for i := range c.TargetGroups {
 		g := &c.TargetGroups[i]
 		key := itemKey("target_groups", i, g.Name)
-		if groups[g.Name] && g.Name != "" {
+		if _, dup := groups[g.Name]; dup && g.Name != "" {
 			p.add(key+".name", "%q is used by another target group; names must be unique", g.Name)
 		}
-		groups[g.Name] = true
+		groups[g.Name] = g.Protocol
 		g.validate(&p, key)
 	}
 	if len(c.Listeners) == 0 {
@@ -111,7 +111,7 @@ func (c *Config) Validate() error {
 	return errors.Join(p...)
 }
 
-func (l *Listener) validate(p *problems, key string, groups map[string]bool) {
+func (l *Listener) validate(p *problems, key string, groups map[string]string) {
 	if l.Name == "" {
 		p.add(key+".name", "is required")
 	}
@@ -120,20 +120,44 @@ func (l *Listener) validate(p *problems, key string, groups map[string]bool) {
 	switch {
 	case l.Protocol == "https" && l.TLS == nil:
 		p.add(key+".tls", "is required with protocol https (cert_file and key_file)")
-	case l.Protocol == "http" && l.TLS != nil:
-		p.add(key+".tls", "is set but protocol is http; set protocol: https or remove tls")
+	case l.Protocol != "https" && l.TLS != nil:
+		p.add(key+".tls", "is set but protocol is %s; set protocol: https or remove tls (tcp listeners pass TLS through to the targets)", l.Protocol)
 	case l.TLS != nil:
 		l.TLS.validate(p, key+".tls")
 	}
-	if l.DefaultTargetGroup == "" {
+	l4 := l.Protocol == "tcp"
+	// groupRef checks that a rule or default names a group of the right kind.
+	groupRef := func(k, name string) {
+		proto, ok := groups[name]
+		switch {
+		case !ok:
+			p.add(k, "%q names no target group (defined: %s)", name, mapKeys(groups))
+		case l4 && proto != "tcp":
+			p.add(k, "%q has protocol %s; a tcp listener relays connections to protocol: tcp groups", name, proto)
+		case !l4 && proto == "tcp":
+			p.add(k, "%q has protocol tcp; an %s listener needs an http or https group", name, l.Protocol)
+		}
+	}
+	switch {
+	case l.DefaultTargetGroup != "":
+		groupRef(key+".default_target_group", l.DefaultTargetGroup)
+	case !l4:
 		p.add(key+".default_target_group", "is required: the target group for requests that match no rule")
-	} else if !groups[l.DefaultTargetGroup] {
-		p.add(key+".default_target_group", "%q names no target group (defined: %s)", l.DefaultTargetGroup, mapKeys(groups))
 	}
 	for j, r := range l.Rules {
 		rk := fmt.Sprintf("%s.rules[%d]", key, j)
-		if r.Host == "" && r.Path == "" {
+		switch {
+		case l4 && (r.Host != "" || r.Path != ""):
+			p.add(rk, "a tcp listener routes by sni only: it never sees the host or path of encrypted requests")
+		case l4 && r.SNI == "":
+			p.add(rk+".sni", "is required on a tcp listener (example: app.example.com, *.example.com)")
+		case !l4 && r.SNI != "":
+			p.add(rk+".sni", "is for tcp listeners; on %s listeners route by host and path", l.Protocol)
+		case !l4 && r.Host == "" && r.Path == "":
 			p.add(rk, "needs a host, a path or both")
+		}
+		if r.SNI != "" && !validHostPattern(r.SNI) {
+			p.add(rk+".sni", "%q is not a host name or *.domain wildcard", r.SNI)
 		}
 		if r.Host != "" && !validHostPattern(r.Host) {
 			p.add(rk+".host", "%q is not a host name or *.domain wildcard (example: api.example.com, *.example.com)", r.Host)
@@ -143,8 +167,8 @@ func (l *Listener) validate(p *problems, key string, groups map[string]bool) {
 		}
 		if r.TargetGroup == "" {
 			p.add(rk+".target_group", "is required")
-		} else if !groups[r.TargetGroup] {
-			p.add(rk+".target_group", "%q names no target group (defined: %s)", r.TargetGroup, mapKeys(groups))
+		} else {
+			groupRef(rk+".target_group", r.TargetGroup)
 		}
 	}
 	for j, cidr := range l.TrustedProxies {
@@ -194,6 +218,19 @@ func (g *TargetGroup) validate(p *problems, key string) {
 		p.add(key+".name", "%q may hold only letters, digits, '-', '_' and '.' (at most 64)", g.Name)
 	}
 	p.oneOf(key+".protocol", g.Protocol, GroupProtocols)
+	if g.Protocol == "tcp" {
+		if t := g.Stickiness.Type; t != "none" && t != "source_ip" {
+			p.add(key+".stickiness.type", "%q cannot work at L4, where tether never sees cookies or headers (allowed for tcp groups: none, source_ip)", t)
+		}
+		if src, _, _ := ParseHashKey(g.HashKey); g.Algorithm == "consistent_hash" && src != "source_ip" {
+			p.add(key+".hash_key", "%q cannot work at L4 (allowed for tcp groups: source_ip)", g.HashKey)
+		}
+		if g.TargetHeader != "" {
+			p.add(key+".target_header", "cannot be set on a tcp group: tether does not read or write its traffic")
+		}
+	} else if g.ProxyProtocol {
+		p.add(key+".proxy_protocol", "is for tcp groups; http and https groups send X-Forwarded-For and Forwarded")
+	}
 	if g.TLS != nil && g.Protocol != "https" {
 		p.add(key+".tls", "is set but protocol is %s; set protocol: https (TLS bridging) or remove tls", g.Protocol)
 	}
@@ -379,7 +416,7 @@ func validPathPattern(p string) bool {
 	return !strings.Contains(body, "*") && (body == p || strings.HasSuffix(body, "/"))
 }
 
-func mapKeys(m map[string]bool) string {
+func mapKeys[V any](m map[string]V) string {
 	var ks []string
 	for k := range m {
 		if k != "" {

@@ -36,17 +36,29 @@ func sameSocket(a, b config.Listener) bool {
 // listenerPlan is the socket work of a start or reload, prepared before
 // anything that serves traffic changes.
 type listenerPlan struct {
-	open  map[string]*httpServer // new servers, bound but not serving
-	certs map[string]*certSet    // fresh certificates for kept https listeners
+	open    map[string]*httpServer // new servers, bound but not serving
+	certs   map[string]*certSet    // fresh certificates for kept https listeners
+	l4socks map[string]*socket     // sockets for tcp listeners
+	l4used  map[string]bool        // tcp listeners that took their socket
 }
 
 // planListeners binds the sockets cfg needs that are not running and loads
 // every certificate. On error it closes what it opened and the running
 // listeners are untouched.
 func (s *Server) planListeners(cfg *config.Config) (*listenerPlan, error) {
-	plan := &listenerPlan{open: map[string]*httpServer{}, certs: map[string]*certSet{}}
+	plan := &listenerPlan{open: map[string]*httpServer{}, certs: map[string]*certSet{},
+		l4socks: map[string]*socket{}, l4used: map[string]bool{}}
 	var errs []error
 	for _, lc := range cfg.Listeners {
+		if lc.Protocol == "tcp" {
+			sock, err := s.socketFor(lc.Address)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("listener %s: %w (is another process using %s?)", lc.Name, err, lc.Address))
+				continue
+			}
+			plan.l4socks[lc.Name] = sock
+			continue
+		}
 		cur := s.servers[lc.Name]
 		if cur != nil && sameSocket(cur.cfg, lc) {
 			if lc.Protocol == "https" {
@@ -76,6 +88,16 @@ func (s *Server) planListeners(cfg *config.Config) (*listenerPlan, error) {
 func (p *listenerPlan) abort() {
 	for _, hs := range p.open {
 		hs.ln.Close()
+	}
+	p.closeUnused()
+}
+
+// closeUnused closes the sockets bound for tcp listeners that nobody took.
+func (p *listenerPlan) closeUnused() {
+	for name, sock := range p.l4socks {
+		if !p.l4used[name] {
+			sock.closeIfUnused()
+		}
 	}
 }
 
@@ -108,6 +130,11 @@ func (s *Server) socketFor(addr string) (*socket, error) {
 	for _, hs := range s.servers {
 		if hs.cfg.Address == addr {
 			return hs.sock, nil
+		}
+	}
+	for _, ls := range s.l4servers {
+		if ls.cfg.Address == addr {
+			return ls.sock, nil
 		}
 	}
 	return listenSocket(addr)

@@ -22,6 +22,7 @@ type metrics struct {
 	rejected     *prometheus.CounterVec   // listener, code, reason
 	tableFull    *prometheus.CounterVec   // group
 	reloads      *prometheus.CounterVec   // result
+	l4           *l4Metrics
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -74,6 +75,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.targetState, m.decisions, m.bindings,
 		m.skew, m.failOpen, m.failOpenReqs, m.retries, m.proxyErrors, m.rejected, m.tableFull, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.l4 = newL4Metrics(reg)
 	return m
 }
 

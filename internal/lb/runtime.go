@@ -109,14 +109,25 @@ type GroupStatus struct {
 	Targets    []TargetStatus `json:"targets"`
 }
 
-// Snapshot returns the groups and targets, in config order.
+// Snapshot returns the groups and targets, in config order. For tcp
+// groups, in_flight is the open connections and requests the connections
+// made.
 func (s *Server) Snapshot() []GroupStatus {
 	gen := s.gen.Load()
 	now := s.clk.Now()
-	out := make([]GroupStatus, 0, len(gen.order))
-	for _, name := range gen.order {
-		g := gen.groups[name]
-		gs := GroupStatus{Name: name, Algorithm: g.cfg.Algorithm, Stickiness: g.sticky.mode, FailOpen: g.failingOpen()}
+	out := make([]GroupStatus, 0, len(gen.cfg.TargetGroups))
+	for _, gc := range gen.cfg.TargetGroups {
+		if lg := gen.l4groups[gc.Name]; lg != nil {
+			gs := GroupStatus{Name: gc.Name, Algorithm: gc.Algorithm, Stickiness: gc.Stickiness.Type}
+			for _, ts := range lg.Snapshot() {
+				gs.Targets = append(gs.Targets, TargetStatus{ID: ts.ID, Address: ts.Address, State: State(ts.State),
+					Weight: ts.Weight, Effective: float64(ts.Weight), InFlight: ts.Active, Requests: ts.Total})
+			}
+			out = append(out, gs)
+			continue
+		}
+		g := gen.groups[gc.Name]
+		gs := GroupStatus{Name: g.name, Algorithm: g.cfg.Algorithm, Stickiness: g.sticky.mode, FailOpen: g.failingOpen()}
 		for _, t := range g.targets {
 			gs.Targets = append(gs.Targets, TargetStatus{
 				ID: t.id, Address: t.address, State: t.state(now), Weight: t.weight,
@@ -140,6 +151,12 @@ var (
 // clients bound to it are served until the group's deregistration_delay
 // ends; then they are rebound. It returns the time left.
 func (s *Server) Drain(group, id string) (time.Duration, error) {
+	if lg := s.gen.Load().l4groups[group]; lg != nil {
+		if err := lg.Drain(id, -1); err != nil {
+			return 0, fmt.Errorf("%q in group %q: %w", id, group, ErrUnknownTarget)
+		}
+		return s.Config().TargetGroups[s.groupIndex(group)].DeregistrationDelay.D(), nil
+	}
 	t, g, err := s.find(group, id)
 	if err != nil {
 		return 0, err
@@ -153,6 +170,12 @@ func (s *Server) Drain(group, id string) (time.Duration, error) {
 
 // Undrain puts a draining (or drained) target back into service.
 func (s *Server) Undrain(group, id string) error {
+	if lg := s.gen.Load().l4groups[group]; lg != nil {
+		if err := lg.Undrain(id); err != nil {
+			return fmt.Errorf("%q in group %q: %w", id, group, ErrUnknownTarget)
+		}
+		return nil
+	}
 	t, _, err := s.find(group, id)
 	if err != nil {
 		return err
@@ -164,6 +187,15 @@ func (s *Server) Undrain(group, id string) error {
 	s.log.Info("target back in service", "group", group, "target", id)
 	s.metrics.setState(group, id, t.state(s.clk.Now()))
 	return nil
+}
+
+func (s *Server) groupIndex(name string) int {
+	for i, g := range s.Config().TargetGroups {
+		if g.Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 func (s *Server) find(group, id string) (*target, *group, error) {

@@ -26,6 +26,7 @@ import (
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/health"
 	"github.com/tetherlb/tether/internal/keyring"
+	"github.com/tetherlb/tether/internal/l4"
 )
 
 // Deps are what a Server needs from its surroundings. Nil fields get
@@ -53,12 +54,13 @@ type Server struct {
 	upstreams map[string]*upstream // TLS bridging setups, by key
 	buffers   *bufferPool
 
-	gen     atomic.Pointer[generation]
-	keys    atomic.Pointer[affinity.Sealer]
-	reload  sync.Mutex // serialises Start, Reload and Close
-	servers map[string]*httpServer
-	stop    context.CancelFunc
-	done    sync.WaitGroup
+	gen       atomic.Pointer[generation]
+	keys      atomic.Pointer[affinity.Sealer]
+	reload    sync.Mutex // serialises Start, Reload and Close
+	servers   map[string]*httpServer
+	l4servers map[string]*l4Server
+	stop      context.CancelFunc
+	done      sync.WaitGroup
 
 	closing  chan struct{}  // closed by Close: retiring servers shut down now
 	retiring sync.WaitGroup // servers being retired (see retire)
@@ -72,6 +74,8 @@ type generation struct {
 	order   []string // group names in config order
 	routers map[string]*router
 	tables  map[string]*affinity.Table
+
+	l4groups map[string]*l4.Group // tcp (TLS passthrough) groups
 }
 
 // New builds a server from a validated config and the key ring. It opens
@@ -90,7 +94,8 @@ func New(cfg *config.Config, ring *keyring.Ring, deps Deps) (*Server, error) {
 		clk: deps.Clock, base: deps.Logger, log: deps.Logger.With("component", "lb"), access: deps.Access,
 		registry: deps.Registry, metrics: newMetrics(deps.Registry),
 		transport: newTransport(), buffers: &bufferPool{}, servers: map[string]*httpServer{},
-		closing: make(chan struct{}),
+		l4servers: map[string]*l4Server{},
+		closing:   make(chan struct{}),
 	}
 	sealer, err := affinity.NewSealer(ring)
 	if err != nil {
@@ -102,7 +107,11 @@ func New(cfg *config.Config, ring *keyring.Ring, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.keepUpstreams(ups)
-	s.gen.Store(s.build(cfg, nil, ups))
+	gen := s.build(cfg, nil, ups)
+	if gen.l4groups, err = s.buildL4Groups(cfg); err != nil {
+		return nil, err
+	}
+	s.gen.Store(gen)
 	return s, nil
 }
 
@@ -120,6 +129,9 @@ func (s *Server) build(cfg *config.Config, prev *generation, ups map[string]*ups
 	gen := &generation{cfg: cfg, groups: map[string]*group{}, routers: map[string]*router{}, tables: map[string]*affinity.Table{}}
 	now := s.clk.Now()
 	for _, gc := range cfg.TargetGroups {
+		if gc.Protocol == "tcp" {
+			continue // built by buildL4Groups
+		}
 		var old *group
 		if prev != nil {
 			old = prev.groups[gc.Name]
@@ -130,7 +142,12 @@ func (s *Server) build(cfg *config.Config, prev *generation, ups map[string]*ups
 		gen.tables[gc.Name] = g.table
 	}
 	for _, lc := range cfg.Listeners {
-		gen.routers[lc.Name] = newRouter(lc.Rules, gen.groups[lc.DefaultTargetGroup], gen.groups)
+		if lc.Protocol != "tcp" {
+			gen.routers[lc.Name] = newRouter(lc.Rules, gen.groups[lc.DefaultTargetGroup], gen.groups)
+		}
+	}
+	if prev != nil {
+		gen.l4groups = prev.l4groups
 	}
 	return gen
 }
@@ -217,12 +234,16 @@ func (s *Server) Start(ctx context.Context) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	ctx, s.stop = context.WithCancel(context.WithoutCancel(ctx))
-	cfg := s.gen.Load().cfg
-	plan, err := s.planListeners(cfg)
+	gen := s.gen.Load()
+	plan, err := s.planListeners(gen.cfg)
 	if err != nil {
 		return err
 	}
-	s.applyListeners(cfg, plan)
+	s.applyListeners(gen.cfg, plan)
+	if err := s.syncL4(gen.cfg, gen.l4groups, plan); err != nil {
+		return err
+	}
+	plan.closeUnused()
 	s.done.Add(1)
 	go s.maintain(ctx)
 	return nil
@@ -234,6 +255,9 @@ func (s *Server) Addr(listener string) net.Addr {
 	defer s.reload.Unlock()
 	if hs := s.servers[listener]; hs != nil {
 		return hs.ln.Addr()
+	}
+	if ls := s.l4servers[listener]; ls != nil {
+		return ls.sock.raw.Addr()
 	}
 	return nil
 }
@@ -261,12 +285,24 @@ func (s *Server) Reload(cfg *config.Config, ring *keyring.Ring) error {
 		s.metrics.reloads.WithLabelValues("failure").Inc()
 		return fmt.Errorf("reloading: %w", err)
 	}
+	l4groups, err := s.buildL4Groups(cfg)
+	if err != nil {
+		plan.abort()
+		s.metrics.reloads.WithLabelValues("failure").Inc()
+		return fmt.Errorf("reloading: %w", err)
+	}
 	s.keepUpstreams(ups)
 	prev := s.gen.Load()
 	next := s.build(cfg, prev, ups)
+	next.l4groups = l4groups
 	s.keys.Store(sealer)
 	s.gen.Store(next)
 	s.applyListeners(cfg, plan)
+	if err := s.syncL4(cfg, l4groups, plan); err != nil {
+		s.log.Error("tcp listeners", "err", err)
+	}
+	plan.closeUnused()
+	closeL4Groups(prev.l4groups)
 	for name, og := range prev.groups {
 		if _, ok := next.groups[name]; !ok {
 			for _, t := range og.targets {
@@ -296,6 +332,13 @@ func (s *Server) Close(ctx context.Context) error {
 		close(s.closing)
 	}
 	err := s.closeListeners(ctx)
+	for name, ls := range s.l4servers {
+		if lerr := ls.ln.Shutdown(ctx); lerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing listener %s: %w", name, lerr))
+		}
+		delete(s.l4servers, name)
+	}
+	closeL4Groups(s.gen.Load().l4groups)
 	s.upgraded.closeAll()
 	s.retiring.Wait()
 	if s.stop != nil {
