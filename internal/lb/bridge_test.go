@@ -1,7 +1,6 @@
 package lb_test
 
 import (
-	"crypto/tls"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -107,18 +106,4 @@ func TestBadCertificateRetriedElsewhere(t *testing.T) {
 }
 
 // selfSignedTarget is an HTTPS target with its own self-signed certificate.
-func selfSignedTarget(t *testing.T, id string) *ts.Target {
-	cf, kf := ts.TLSFiles(t)
-	cert, err := tls.LoadX509KeyPair(cf, kf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, id)
-	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return &ts.Target{ID: id, Addr: srv.Listener.Addr().String()}
-}
+func selfSignedTarget(t *testing.T, id string) *ts.Target { return namedTLSTarget(t, id, "localhost") }

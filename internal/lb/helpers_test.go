@@ -1,6 +1,7 @@
 package lb_test
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -106,4 +107,22 @@ func listenOn(t *testing.T, addr string) net.Listener {
 // a timeout, so that a stuck request fails the test instead of hanging it.
 func plainClient() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+}
+
+// dialWebSocket opens a WebSocket through tether at url (http://host:port)
+// to the test targets' /ws echo and returns the connection after the 101.
+func dialWebSocket(t *testing.T, url string) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprint(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	return c, br, resp
 }

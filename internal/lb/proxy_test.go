@@ -282,17 +282,7 @@ func TestStreamedUpload(t *testing.T) {
 func TestWebSocketStaysOnTarget(t *testing.T) {
 	targets := newTargets(t, 3)
 	l := ts.StartLB(t, groupYAML(targets, ""))
-	c, err := net.Dial("tcp", strings.TrimPrefix(l.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	fmt.Fprint(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %v", resp, err)
-	}
+	c, br, resp := dialWebSocket(t, l.URL)
 	if resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
 		t.Errorf("accept header %q", resp.Header.Get("Sec-WebSocket-Accept"))
 	}
