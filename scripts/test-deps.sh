@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # test-deps.sh installs what tether's tests need and is not a Go module:
-# Chromium, for the browser tests of the demo (internal/testsupport.Chromium).
+# Chromium, for the browser tests of the demo (internal/testsupport.Chromium),
+# and HAProxy, the real load balancer that `tether probe` is tested against
+# (internal/testsupport.StartHAProxy).
 # It changes nothing when everything is already installed, so it is safe to
 # run before every test run. It needs apt-get (Debian, Ubuntu) and runs
 # apt-get as root, through sudo when not root.
 set -euo pipefail
+
+# Debian keeps daemons such as haproxy in /usr/sbin, which a non-root PATH
+# may lack.
+PATH=$PATH:/usr/sbin:/sbin
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then
@@ -17,15 +23,28 @@ as_root() {
 	fi
 }
 
-if command -v chromium >/dev/null 2>&1; then
-	echo "test-deps: chromium is installed ($(command -v chromium))"
-else
+updated=no
+
+# need CMD PACKAGE installs the Debian package PACKAGE unless the command CMD
+# is already on the PATH.
+need() {
+	local cmd=$1 pkg=$2
+	if command -v "$cmd" >/dev/null 2>&1; then
+		echo "test-deps: $cmd is installed ($(command -v "$cmd"))"
+		return
+	fi
 	if ! command -v apt-get >/dev/null 2>&1; then
-		echo "test-deps: chromium is missing and apt-get is not available; install chromium with your package manager" >&2
+		echo "test-deps: $cmd is missing and apt-get is not available; install $pkg with your package manager" >&2
 		exit 1
 	fi
-	echo "test-deps: chromium is missing; installing the Debian package chromium with apt-get"
-	as_root apt-get update
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
-	echo "test-deps: installed chromium ($(command -v chromium))"
-fi
+	echo "test-deps: $cmd is missing; installing the Debian package $pkg with apt-get"
+	if [ "$updated" = no ]; then
+		as_root apt-get update
+		updated=yes
+	fi
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$pkg"
+	echo "test-deps: installed $pkg ($(command -v "$cmd"))"
+}
+
+need chromium chromium
+need haproxy haproxy

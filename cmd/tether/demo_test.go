@@ -28,12 +28,18 @@ type demoStack struct {
 // Everything stops when the test ends.
 func startDemo(t *testing.T, n int) *demoStack {
 	t.Helper()
+	// Every address is a port the kernel picks, so parallel test packages
+	// never collide; the control URL and the LB's origin are read back.
 	f := demoFlags{
-		listen: freeAddr(t), admin: freeAddr(t), control: freeAddr(t),
+		listen: "127.0.0.1:0", admin: "127.0.0.1:0", control: "127.0.0.1:0",
 		targets: n, stickiness: "lb_cookie",
 	}
 	logger := slog.New(slog.DiscardHandler)
-	s := &demoStack{lbURL: "http://" + f.listen, controlURL: "http://" + f.control}
+	ln, err := net.Listen("tcp", f.control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &demoStack{controlURL: "http://" + ln.Addr().String()}
 	for i := range n {
 		tg := demo.NewTarget("app-"+strconv.Itoa(i+1), "127.0.0.1:0", demoColors[i], logger)
 		tg.SetControlURL(s.controlURL)
@@ -43,12 +49,6 @@ func startDemo(t *testing.T, n int) *demoStack {
 		t.Cleanup(func() { tg.Close() })
 		s.targets = append(s.targets, tg)
 	}
-	ln, err := net.Listen("tcp", f.control)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctrl := newDemoControl(ln, demo.NewControl(s.targets, s.lbURL))
-	t.Cleanup(func() { ctrl.Close() })
 	cfg, err := demoConfig(f, s.targets, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +62,9 @@ func startDemo(t *testing.T, n int) *demoStack {
 		defer cancel()
 		in.close(ctx)
 	})
+	s.lbURL = "http://" + in.lb.Addr("web").String()
+	ctrl := newDemoControl(ln, demo.NewControl(s.targets, s.lbURL))
+	t.Cleanup(func() { ctrl.Close() })
 	s.in = in
 	return s
 }

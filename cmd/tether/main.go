@@ -17,6 +17,7 @@ Usage:
   tether demo [flags]          the load balancer in front of built-in demo targets, on loopback
   tether keys generate -o FILE create a new key ring file (mode 0600)
   tether keys rotate -f FILE   add a new active key, keeping the old ones so tokens still open
+  tether probe URL [flags]     measure how well a live URL keeps browsers on one target
   tether version               print the version
 
 Run 'tether COMMAND -h' for the flags of a command.
@@ -47,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(rest, stdout, stderr)
 	case "keys":
 		return cmdKeys(rest, stdout, stderr)
+	case "probe":
+		return cmdProbe(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tether %s\n", version)
 		return 0
