@@ -143,8 +143,9 @@ func reloadUnderLoad(t *testing.T, keepAlive bool) {
 	}
 }
 
-// TestFailoverUnderConcurrentLoad: many clients, their target dies mid-run:
-// no idempotent request fails, each affected client moves exactly once.
+// TestFailoverUnderConcurrentLoad: many clients, their target dies while
+// all of them are requesting: no idempotent request fails, and each client
+// bound to the dead target moves exactly once.
 func TestFailoverUnderConcurrentLoad(t *testing.T) {
 	targets := newTargets(t, 3)
 	l := ts.StartLB(t, groupYAML(targets, "    stickiness: {type: lb_cookie}\n"))
@@ -155,18 +156,24 @@ func TestFailoverUnderConcurrentLoad(t *testing.T) {
 		path     []string
 	}
 	results := make([]result, clients)
+	var warmedUp sync.WaitGroup // each client has made 5 requests
+	warmedUp.Add(clients)
+	killed := make(chan struct{})
 	var wg sync.WaitGroup
-	start := make(chan struct{})
-	var killOnce sync.Once
 	for i := 0; i < clients; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			c := ts.Client(t)
-			<-start
-			for n := 0; n < 40; n++ {
-				if n == 15 && i == 0 {
-					killOnce.Do(targets[0].Kill)
+			afterKill := 0
+			for n := 0; n < 500 && afterKill < 10; n++ {
+				if n == 5 {
+					warmedUp.Done()
+				}
+				select {
+				case <-killed:
+					afterKill++
+				default:
 				}
 				resp, err := c.Get(l.URL + "/")
 				if err != nil || resp.StatusCode != 200 {
@@ -185,7 +192,9 @@ func TestFailoverUnderConcurrentLoad(t *testing.T) {
 			}
 		}(i)
 	}
-	close(start)
+	warmedUp.Wait()
+	targets[0].Kill()
+	close(killed)
 	wg.Wait()
 	for i, r := range results {
 		if r.failures != 0 {

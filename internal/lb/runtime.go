@@ -130,7 +130,7 @@ func (s *Server) Snapshot() []GroupStatus {
 		gs := GroupStatus{Name: g.name, Algorithm: g.cfg.Algorithm, Stickiness: g.sticky.mode, FailOpen: g.failingOpen()}
 		for _, t := range g.targets {
 			gs.Targets = append(gs.Targets, TargetStatus{
-				ID: t.id, Address: t.address, State: t.state(now), Weight: t.weight,
+				ID: t.id, Address: t.address, State: t.state(now), Weight: t.Weight(),
 				Effective: t.EffectiveWeight(), InFlight: t.outstanding.Load(), Requests: t.requests.Load(),
 				Bindings: t.bindings.Load(), DrainRemaining: t.drainRemaining(now).Seconds(),
 				Deregistered: t.removed.Load(),

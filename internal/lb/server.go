@@ -171,7 +171,7 @@ func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time, up
 			}
 			t = s.newTarget(gc.Name, tc)
 		}
-		t.weight = *tc.Weight
+		t.weight.Store(int32(*tc.Weight))
 		if t.removed.Swap(false) {
 			t.undrain() // deregistered by an earlier reload, now back
 		}

@@ -31,7 +31,7 @@ const (
 type target struct {
 	id      string
 	address string
-	weight  int
+	weight  atomic.Int32 // 0..999; a reload may change it
 	clk     clock.Clock
 
 	st        atomic.Pointer[health.Status] // replaced when the health config changes
@@ -60,7 +60,7 @@ var _ balance.Backend = (*target)(nil)
 func (t *target) ID() string { return t.id }
 
 // Weight implements balance.Backend.
-func (t *target) Weight() int { return t.weight }
+func (t *target) Weight() int { return int(t.weight.Load()) }
 
 // Outstanding implements balance.Backend.
 func (t *target) Outstanding() int64 { return t.outstanding.Load() }
@@ -68,7 +68,7 @@ func (t *target) Outstanding() int64 { return t.outstanding.Load() }
 // EffectiveWeight implements balance.Backend: the weight scaled by slow
 // start after a recovery.
 func (t *target) EffectiveWeight() float64 {
-	w := float64(t.weight)
+	w := float64(t.weight.Load())
 	if ss := time.Duration(t.slowStart.Load()); ss > 0 && w > 0 {
 		w *= t.status().Recovering(t.clk.Now(), ss)
 	}
