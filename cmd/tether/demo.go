@@ -107,7 +107,7 @@ func runDemo(f demoFlags, stdout, stderr io.Writer) int {
 	}
 	in, err := startInstance(ctx, "", cfg, logger, access)
 	if err != nil {
-		return exitErr(stderr, "demo", err)
+		return exitErr(stderr, "demo", fmt.Errorf("%w\n(the demo's ports are set with -listen, -admin, -control and -target-port)", err))
 	}
 	printDemoHelp(stdout, f, targets)
 	<-ctx.Done()
