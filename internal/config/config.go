@@ -83,8 +83,10 @@ type Listener struct {
 	// ReadHeaderTimeout bounds the time to read request headers (slowloris
 	// protection). Default 10s; allowed 1s..5m.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
-	// IdleTimeout closes idle client keep-alive connections. Default 60s
-	// (as AWS ALB); allowed 1s..4000s.
+	// IdleTimeout closes idle client keep-alive connections; on tcp
+	// listeners, a relayed connection on which nothing moved either way.
+	// Default 60s (as AWS ALB), 350s on tcp listeners (as AWS NLB);
+	// allowed 1s..4000s.
 	IdleTimeout Duration `yaml:"idle_timeout"`
 }
 

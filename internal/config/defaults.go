@@ -9,6 +9,7 @@ const (
 	DefaultMaxHeaderBytes      = 32 << 10
 	DefaultReadHeaderTimeout   = 10 * time.Second
 	DefaultIdleTimeout         = 60 * time.Second
+	DefaultTCPIdleTimeout      = 350 * time.Second // tcp listeners, as AWS NLB
 	DefaultAlgorithm           = "round_robin"
 	DefaultHashKey             = "source_ip"
 	DefaultBalanceFactor       = 1.25
@@ -44,6 +45,9 @@ func (c *Config) SetDefaults() {
 			l.MaxHeaderBytes = DefaultMaxHeaderBytes
 		}
 		setDuration(&l.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+		if l.Protocol == "tcp" {
+			setDuration(&l.IdleTimeout, DefaultTCPIdleTimeout)
+		}
 		setDuration(&l.IdleTimeout, DefaultIdleTimeout)
 		if l.TLS != nil {
 			setString(&l.TLS.MinVersion, "1.2")

@@ -143,7 +143,10 @@ func (l *Listener) validate(p *problems, key string, groups map[string]string) {
 		groupRef(key+".default_target_group", l.DefaultTargetGroup)
 	case !l4:
 		p.add(key+".default_target_group", "is required: the target group for requests that match no rule")
+	case len(l.Rules) == 0:
+		p.add(key, "a tcp listener needs rules with sni, a default_target_group, or both")
 	}
+	seenSNI := map[string]int{}
 	for j, r := range l.Rules {
 		rk := fmt.Sprintf("%s.rules[%d]", key, j)
 		switch {
@@ -158,6 +161,13 @@ func (l *Listener) validate(p *problems, key string, groups map[string]string) {
 		}
 		if r.SNI != "" && !validHostPattern(r.SNI) {
 			p.add(rk+".sni", "%q is not a host name or *.domain wildcard", r.SNI)
+		}
+		if r.SNI != "" {
+			if first, dup := seenSNI[strings.ToLower(r.SNI)]; dup {
+				p.add(rk+".sni", "%q is already routed by rules[%d]", r.SNI, first)
+			} else {
+				seenSNI[strings.ToLower(r.SNI)] = j
+			}
 		}
 		if r.Host != "" && !validHostPattern(r.Host) {
 			p.add(rk+".host", "%q is not a host name or *.domain wildcard (example: api.example.com, *.example.com)", r.Host)

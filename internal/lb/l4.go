@@ -1,10 +1,8 @@
 package lb
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -36,8 +34,8 @@ func l4GroupConfig(gc config.TargetGroup) l4.GroupConfig {
 			UnhealthyThreshold: gc.HealthCheck.UnhealthyThreshold,
 		},
 	}
-	if gc.Algorithm != "consistent_hash" {
-		c.BalanceFactor = 0
+	if gc.Algorithm != "consistent_hash" && gc.Stickiness.Type != "source_ip" {
+		c.BalanceFactor = 0 // bounded loads apply to hashing only
 	}
 	for _, t := range gc.Targets {
 		c.Targets = append(c.Targets, l4.TargetConfig{ID: t.ID, Address: t.Address, Weight: *t.Weight})
@@ -105,19 +103,18 @@ func (s *Server) syncL4(cfg *config.Config, groups map[string]*l4.Group, plan *l
 			errs = append(errs, fmt.Errorf("listener %s: %w", lc.Name, err))
 			continue
 		}
-		sock := plan.l4socks[lc.Name]
+		h := plan.l4socks[lc.Name]
+		plan.l4used[lc.Name] = true
 		if old := s.l4servers[lc.Name]; old != nil {
 			s.retireL4(old)
 		}
-		s.l4servers[lc.Name] = &l4Server{cfg: lc, sock: sock, ln: ln}
-		h := sock.handle()
-		plan.l4used[lc.Name] = true
+		s.l4servers[lc.Name] = &l4Server{cfg: lc, sock: h.s, ln: ln}
 		go func() {
 			if err := ln.Serve(h); err != nil && !errors.Is(err, l4.ErrListenerClosed) {
 				s.log.Error("tcp listener stopped", "listener", lc.Name, "err", err)
 			}
 		}()
-		s.log.Info("listening", "listener", lc.Name, "address", sock.raw.Addr().String(), "protocol", "tcp")
+		s.log.Info("listening", "listener", lc.Name, "address", h.Addr().String(), "protocol", "tcp")
 	}
 	for name, old := range s.l4servers {
 		if !keep[name] {
@@ -134,15 +131,8 @@ func (s *Server) retireL4(old *l4Server) {
 	s.retiring.Add(1)
 	go func() {
 		defer s.retiring.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		ctx, cancel := s.retireContext()
 		defer cancel()
-		go func() {
-			select {
-			case <-s.closing:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		_ = old.ln.Shutdown(ctx)
 	}()
 }

@@ -38,8 +38,8 @@ func sameSocket(a, b config.Listener) bool {
 type listenerPlan struct {
 	open    map[string]*httpServer // new servers, bound but not serving
 	certs   map[string]*certSet    // fresh certificates for kept https listeners
-	l4socks map[string]*socket     // sockets for tcp listeners
-	l4used  map[string]bool        // tcp listeners that took their socket
+	l4socks map[string]*handle     // handles on the sockets of tcp listeners
+	l4used  map[string]bool        // tcp listeners that took their handle
 }
 
 // planListeners binds the sockets cfg needs that are not running and loads
@@ -47,7 +47,7 @@ type listenerPlan struct {
 // listeners are untouched.
 func (s *Server) planListeners(cfg *config.Config) (*listenerPlan, error) {
 	plan := &listenerPlan{open: map[string]*httpServer{}, certs: map[string]*certSet{},
-		l4socks: map[string]*socket{}, l4used: map[string]bool{}}
+		l4socks: map[string]*handle{}, l4used: map[string]bool{}}
 	var errs []error
 	for _, lc := range cfg.Listeners {
 		if lc.Protocol == "tcp" {
@@ -56,7 +56,9 @@ func (s *Server) planListeners(cfg *config.Config) (*listenerPlan, error) {
 				errs = append(errs, fmt.Errorf("listener %s: %w (is another process using %s?)", lc.Name, err, lc.Address))
 				continue
 			}
-			plan.l4socks[lc.Name] = sock
+			// Taken now, so the socket stays open while a server it
+			// replaces on the same address retires.
+			plan.l4socks[lc.Name] = sock.handle()
 			continue
 		}
 		cur := s.servers[lc.Name]
@@ -92,11 +94,12 @@ func (p *listenerPlan) abort() {
 	p.closeUnused()
 }
 
-// closeUnused closes the sockets bound for tcp listeners that nobody took.
+// closeUnused releases the handles of tcp listeners that did not need a
+// new server; a socket nobody else uses closes.
 func (p *listenerPlan) closeUnused() {
-	for name, sock := range p.l4socks {
+	for name, h := range p.l4socks {
 		if !p.l4used[name] {
-			sock.closeIfUnused()
+			h.Close()
 		}
 	}
 }
@@ -106,7 +109,9 @@ func (p *listenerPlan) closeUnused() {
 func (s *Server) applyListeners(cfg *config.Config, plan *listenerPlan) {
 	keep := map[string]bool{}
 	for _, lc := range cfg.Listeners {
-		keep[lc.Name] = true
+		if lc.Protocol != "tcp" { // a name that became tcp retires its HTTP server
+			keep[lc.Name] = true
+		}
 	}
 	for name, cs := range plan.certs {
 		s.servers[name].certs.Store(cs)
@@ -206,12 +211,27 @@ func (s *Server) retire(hs *httpServer) {
 		case <-s.clk.After(hs.cfg.ReadHeaderTimeout.D() + time.Second):
 		case <-s.closing:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		ctx, cancel := s.retireContext()
 		defer cancel()
 		if err := hs.srv.Shutdown(ctx); err != nil {
 			hs.srv.Close()
 		}
 	}()
+}
+
+// retireContext bounds the shutdown of a retired listener: five minutes,
+// or until the deadline of Close once tether itself is stopping.
+func (s *Server) retireContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	go func() {
+		select {
+		case <-s.closing:
+			<-s.closeCtx.Done()
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 func (s *Server) serve(hs *httpServer) {

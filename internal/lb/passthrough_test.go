@@ -142,3 +142,37 @@ func containsLine(lines []string, sub string) bool {
 	}
 	return false
 }
+
+// TestListenerSwitchesToPassthrough: a reload that turns an http listener
+// into a tcp one on the same address retires the HTTP server; the socket
+// now relays TLS.
+func TestListenerSwitchesToPassthrough(t *testing.T) {
+	plain := ts.NewTarget(t, "plain")
+	secure := namedTLSTarget(t, "s1", "s.example")
+	port := freePort(t)
+	l := ts.StartLB(t, fixedPortYAML(t, port, "10.0.0.0/8", plain))
+	if id, code, _ := get(t, plainClient(), l.URL+"/"); code != 200 || id != "plain" {
+		t.Fatalf("before: %s %d", id, code)
+	}
+	y := fmt.Sprintf(`admin: {address: "off"}
+listeners:
+  - {name: web, address: "127.0.0.1:%d", protocol: tcp, default_target_group: s}
+target_groups:
+  - {name: s, protocol: tcp, targets: [{id: s1, address: %q}]}
+`, port, secure.Addr)
+	cfg, err := config.Parse([]byte(y), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reload(cfg, l.Ring); err != nil {
+		t.Fatal(err)
+	}
+	ts.WaitFor(t, "TLS relayed on the old HTTP port", func() bool {
+		_, body, err := fetchThrough(t, fmt.Sprintf("127.0.0.1:%d", port), "s.example")
+		return err == nil && body == "s1"
+	})
+	if resp, err := plainClient().Get(l.URL + "/"); err == nil {
+		resp.Body.Close()
+		t.Errorf("plain HTTP still answered %d after the listener became tcp", resp.StatusCode)
+	}
+}

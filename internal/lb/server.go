@@ -62,9 +62,10 @@ type Server struct {
 	stop      context.CancelFunc
 	done      sync.WaitGroup
 
-	closing  chan struct{}  // closed by Close: retiring servers shut down now
-	retiring sync.WaitGroup // servers being retired (see retire)
-	upgraded upgradedConns  // WebSocket and other upgraded client connections
+	closing  chan struct{}   // closed by Close: retiring servers shut down now
+	closeCtx context.Context // the deadline of Close; set before closing is closed
+	retiring sync.WaitGroup  // servers being retired (see retire)
+	upgraded upgradedConns   // WebSocket and other upgraded client connections
 }
 
 // generation is everything built from one config.
@@ -329,15 +330,10 @@ func (s *Server) Close(ctx context.Context) error {
 	select {
 	case <-s.closing:
 	default:
+		s.closeCtx = ctx
 		close(s.closing)
 	}
 	err := s.closeListeners(ctx)
-	for name, ls := range s.l4servers {
-		if lerr := ls.ln.Shutdown(ctx); lerr != nil {
-			err = errors.Join(err, fmt.Errorf("closing listener %s: %w", name, lerr))
-		}
-		delete(s.l4servers, name)
-	}
 	closeL4Groups(s.gen.Load().l4groups)
 	s.upgraded.closeAll()
 	s.retiring.Wait()
@@ -357,15 +353,42 @@ func (s *Server) Close(ctx context.Context) error {
 	return err
 }
 
+// closeListeners stops every listener at once (each stops accepting
+// immediately) and waits, until ctx ends, for their requests and
+// connections in flight.
 func (s *Server) closeListeners(ctx context.Context) error {
-	var errs []error
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	fail := func(name string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, fmt.Errorf("closing listener %s: %w", name, err))
+	}
 	for name, hs := range s.servers {
-		if err := hs.srv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("closing listener %s: %w", name, err))
-			hs.srv.Close()
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.srv.Shutdown(ctx); err != nil {
+				fail(name, err)
+				hs.srv.Close()
+			}
+		}()
 		delete(s.servers, name)
 	}
+	for name, ls := range s.l4servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ls.ln.Shutdown(ctx); err != nil {
+				fail(name, err)
+			}
+		}()
+		delete(s.l4servers, name)
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

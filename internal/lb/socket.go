@@ -100,20 +100,6 @@ func (s *socket) release() {
 	}
 }
 
-// closeIfUnused closes a socket that no server took.
-func (s *socket) closeIfUnused() {
-	s.mu.Lock()
-	unused := s.users == 0
-	if unused {
-		s.users = -1 // closed: no handle may take it now
-	}
-	s.mu.Unlock()
-	if unused {
-		close(s.stop)
-		s.raw.Close()
-	}
-}
-
 // handle is one server's listener on a shared socket.
 type handle struct {
 	s      *socket
