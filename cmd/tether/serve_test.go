@@ -228,6 +228,20 @@ func TestServe(t *testing.T) {
 		}
 	})
 
+	t.Run("SIGHUP reloads the file", func(t *testing.T) {
+		writeFile(t, dir, "tether.yaml", serveConfig(listen, admin, t2))
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		testsupport.WaitFor(t, "the SIGHUP reload", func() bool {
+			return strings.Join(s.targetIDs(t), ",") == "t2,t1" || strings.Join(s.targetIDs(t), ",") == "t2"
+		})
+		// t1 left the config: it drains; new clients only reach t2.
+		if by := s.answeredBy(t, 4); by["t2"] != 4 {
+			t.Errorf("after SIGHUP answered by %v, want t2 only", by)
+		}
+	})
+
 	t.Run("SIGINT stops it with exit code 0", func(t *testing.T) {
 		if code := s.stop(t); code != 0 {
 			t.Errorf("exit code %d, want 0; stderr:\n%s", code, s.stderr)
