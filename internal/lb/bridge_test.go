@@ -1,6 +1,7 @@
 package lb_test
 
 import (
+	"crypto/tls"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -107,3 +108,24 @@ func TestBadCertificateRetriedElsewhere(t *testing.T) {
 
 // selfSignedTarget is an HTTPS target with its own self-signed certificate.
 func selfSignedTarget(t *testing.T, id string) *ts.Target { return namedTLSTarget(t, id, "localhost") }
+
+// TestExpiredTargetCertificate: a target whose certificate has expired
+// fails its health checks, visibly, even when its CA is trusted.
+func TestExpiredTargetCertificate(t *testing.T) {
+	cf, kf := ts.ExpiredTLSFiles(t, "localhost")
+	cert, err := tls.LoadX509KeyPair(cf, kf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	target := &ts.Target{ID: "expired", Addr: srv.Listener.Addr().String()}
+	// The certificate is self-signed, so it is its own CA: only the date is wrong.
+	l := ts.StartLB(t, bridgeYAML([]*ts.Target{target}, fmt.Sprintf("{ca_file: %q, server_name: localhost}", cf)))
+	ts.WaitFor(t, "the expired target to be unhealthy", func() bool {
+		return l.Snapshot()[0].Targets[0].State == "unhealthy"
+	})
+}

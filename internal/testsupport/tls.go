@@ -26,6 +26,17 @@ func TLSFiles(t testing.TB) (certFile, keyFile string) {
 // TLSFilesFor is TLSFiles for the given DNS names (and 127.0.0.1).
 func TLSFilesFor(t testing.TB, names ...string) (certFile, keyFile string) {
 	t.Helper()
+	return tlsFiles(t, time.Now().Add(24*time.Hour), names)
+}
+
+// ExpiredTLSFiles is TLSFiles for a certificate that expired an hour ago.
+func ExpiredTLSFiles(t testing.TB, names ...string) (certFile, keyFile string) {
+	t.Helper()
+	return tlsFiles(t, time.Now().Add(-time.Hour), names)
+}
+
+func tlsFiles(t testing.TB, notAfter time.Time, names []string) (certFile, keyFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -33,8 +44,8 @@ func TLSFilesFor(t testing.TB, names ...string) (certFile, keyFile string) {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    notAfter.Add(-48 * time.Hour),
+		NotAfter:     notAfter,
 		DNSNames:     names,
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
