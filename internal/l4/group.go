@@ -126,6 +126,14 @@ func (t *target) state(now time.Time) State {
 // times check intervals, stickiness and draining, while network timeouts
 // always run on the wall clock. A nil logger discards.
 func NewGroup(cfg GroupConfig, clk clock.Clock, logger *slog.Logger) (*Group, error) {
+	return NewGroupFrom(cfg, nil, clk, logger)
+}
+
+// NewGroupFrom is NewGroup for a reload: targets of old with the same id,
+// address and health settings keep their health state and drain deadline,
+// and the source_ip bindings are kept when the stickiness is unchanged, so
+// a reload moves nobody. old may be nil; the caller closes it afterwards.
+func NewGroupFrom(cfg GroupConfig, old *Group, clk clock.Clock, logger *slog.Logger) (*Group, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -145,10 +153,16 @@ func NewGroup(cfg GroupConfig, clk clock.Clock, logger *slog.Logger) (*Group, er
 		HealthyThreshold:   cfg.Health.HealthyThreshold,
 		UnhealthyThreshold: cfg.Health.UnhealthyThreshold,
 	}
+	sameHealth := old != nil && old.cfg.Health == cfg.Health
 	members := make([]balance.Backend, 0, len(cfg.Targets))
 	for _, tc := range cfg.Targets {
 		t := &target{id: tc.ID, address: tc.Address, weight: tc.Weight}
-		t.st = health.NewStatus(hc, clk, g.logTransition(t))
+		if prev := g.previous(old, tc); prev != nil && sameHealth {
+			t.st = prev.st
+			t.drainEnd.Store(prev.drainEnd.Load())
+		} else {
+			t.st = health.NewStatus(hc, clk, g.logTransition(t))
+		}
 		g.targets = append(g.targets, t)
 		g.byID[t.id] = t
 		members = append(members, t)
@@ -169,7 +183,11 @@ func NewGroup(cfg GroupConfig, clk clock.Clock, logger *slog.Logger) (*Group, er
 			cancel()
 			return nil, fmt.Errorf("l4 group %q: %w", cfg.Name, err)
 		}
-		g.table = affinity.NewTable(cfg.Stickiness.Duration, cfg.TableCap)
+		if old != nil && old.table != nil && old.cfg.Stickiness == cfg.Stickiness && old.cfg.TableCap == cfg.TableCap {
+			g.table = old.table
+		} else {
+			g.table = affinity.NewTable(cfg.Stickiness.Duration, cfg.TableCap)
+		}
 		g.done.Add(1)
 		go g.sweep(ctx)
 	}
@@ -180,6 +198,17 @@ func NewGroup(cfg GroupConfig, clk clock.Clock, logger *slog.Logger) (*Group, er
 		}
 	}
 	return g, nil
+}
+
+// previous returns old's target with tc's id and address, or nil.
+func (g *Group) previous(old *Group, tc TargetConfig) *target {
+	if old == nil {
+		return nil
+	}
+	if t := old.byID[tc.ID]; t != nil && t.address == tc.Address {
+		return t
+	}
+	return nil
 }
 
 // Name returns the group's name.

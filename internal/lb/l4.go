@@ -43,15 +43,16 @@ func l4GroupConfig(gc config.TargetGroup) l4.GroupConfig {
 	return c
 }
 
-// buildL4Groups starts the tcp groups of cfg. On error the groups it
-// started are closed.
-func (s *Server) buildL4Groups(cfg *config.Config) (map[string]*l4.Group, error) {
+// buildL4Groups starts the tcp groups of cfg, carrying health, drains and
+// bindings over from prev (the running groups; nil at start). On error the
+// groups it started are closed.
+func (s *Server) buildL4Groups(cfg *config.Config, prev map[string]*l4.Group) (map[string]*l4.Group, error) {
 	out := map[string]*l4.Group{}
 	for _, gc := range cfg.TargetGroups {
 		if gc.Protocol != "tcp" {
 			continue
 		}
-		g, err := l4.NewGroup(l4GroupConfig(gc), s.clk, s.base.With("group", gc.Name))
+		g, err := l4.NewGroupFrom(l4GroupConfig(gc), prev[gc.Name], s.clk, s.base.With("group", gc.Name))
 		if err != nil {
 			closeL4Groups(out)
 			return nil, fmt.Errorf("target group %s: %w", gc.Name, err)

@@ -176,3 +176,44 @@ target_groups:
 		t.Errorf("plain HTTP still answered %d after the listener became tcp", resp.StatusCode)
 	}
 }
+
+// TestPassthroughReloadKeepsState: a reload keeps the health and the drain
+// of tcp targets that stay.
+func TestPassthroughReloadKeepsState(t *testing.T) {
+	a := namedTLSTarget(t, "a1", "a.example")
+	b := namedTLSTarget(t, "b1", "b.example")
+	dead := ts.DeadAddress(t)
+	y := fmt.Sprintf(`admin: {address: "off"}
+listeners:
+  - {name: tls, address: 127.0.0.1:0, protocol: tcp, default_target_group: g}
+target_groups:
+  - {name: g, protocol: tcp, deregistration_delay: 1h, health_check: {interval: 1s, timeout: 500ms},
+     targets: [{id: a1, address: %q}, {id: b1, address: %q}, {id: down, address: %q}]}
+`, a.Addr, b.Addr, dead)
+	l := ts.StartLB(t, y)
+	state := func(id string) string {
+		for _, tg := range l.Snapshot()[0].Targets {
+			if tg.ID == id {
+				return string(tg.State)
+			}
+		}
+		return "missing"
+	}
+	ts.WaitFor(t, "the dead target unhealthy", func() bool { return state("down") == "unhealthy" })
+	if _, err := l.Drain("g", "b1"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(y), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reload(cfg, l.Ring); err != nil {
+		t.Fatal(err)
+	}
+	if got := state("down"); got != "unhealthy" {
+		t.Errorf("after reload the dead target is %s, want still unhealthy", got)
+	}
+	if got := state("b1"); got != "draining" {
+		t.Errorf("after reload the drained target is %s, want still draining", got)
+	}
+}

@@ -109,7 +109,7 @@ func New(cfg *config.Config, ring *keyring.Ring, deps Deps) (*Server, error) {
 	}
 	s.keepUpstreams(ups)
 	gen := s.build(cfg, nil, ups)
-	if gen.l4groups, err = s.buildL4Groups(cfg); err != nil {
+	if gen.l4groups, err = s.buildL4Groups(cfg, nil); err != nil {
 		return nil, err
 	}
 	s.gen.Store(gen)
@@ -286,7 +286,7 @@ func (s *Server) Reload(cfg *config.Config, ring *keyring.Ring) error {
 		s.metrics.reloads.WithLabelValues("failure").Inc()
 		return fmt.Errorf("reloading: %w", err)
 	}
-	l4groups, err := s.buildL4Groups(cfg)
+	l4groups, err := s.buildL4Groups(cfg, s.gen.Load().l4groups)
 	if err != nil {
 		plan.abort()
 		s.metrics.reloads.WithLabelValues("failure").Inc()
