@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,7 @@ type Options struct {
 //	POST /api/v1/target-groups/{group}/targets/{id}/drain    start deregistration
 //	POST /api/v1/target-groups/{group}/targets/{id}/undrain  cancel it
 //	POST /api/v1/reload                                      re-read the config file and key ring
+//	GET  /debug/pprof/...                                    Go profiles (CPU, heap, goroutines)
 func Handler(o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -57,6 +59,13 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("POST /api/v1/target-groups/{group}/targets/{id}/undrain", a.undrain)
 	mux.HandleFunc("POST /api/v1/reload", a.reload)
 	mux.HandleFunc("GET /{$}", a.index)
+	// Go's profiler, as Caddy's admin API offers it: go tool pprof
+	// http://127.0.0.1:9901/debug/pprof/profile?seconds=30
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	// A web page on another site must not be able to drain targets on a
 	// loopback admin port with a blind cross-origin POST.
 	return http.NewCrossOriginProtection().Handler(mux)
@@ -72,6 +81,7 @@ func (a *api) index(w http.ResponseWriter, r *http.Request) {
 			"POST /api/v1/target-groups/{group}/targets/{id}/drain",
 			"POST /api/v1/target-groups/{group}/targets/{id}/undrain",
 			"POST /api/v1/reload",
+			"GET /debug/pprof/",
 		},
 	})
 }

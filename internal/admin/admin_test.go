@@ -140,3 +140,11 @@ func TestReload(t *testing.T) {
 		t.Errorf("bad reload: %d %v", code, v)
 	}
 }
+
+func TestPprof(t *testing.T) {
+	_, srv, _ := startAdmin(t, nil)
+	code, _, body := call(t, "GET", srv.URL+"/debug/pprof/goroutine?debug=1")
+	if code != 200 || !strings.Contains(body, "goroutine profile") {
+		t.Errorf("goroutine profile: %d %.80s", code, body)
+	}
+}
