@@ -203,6 +203,17 @@ func isClosed(err error) bool {
 // countTarget reads each connection to its end, then answers with the
 // number of bytes it read and closes.
 func countTarget(t *testing.T) string {
+	return serveTCP(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		n, _ := io.Copy(io.Discard, c)
+		fmt.Fprintf(c, "read %d bytes", n)
+	})
+}
+
+// serveTCP runs handle, in its own goroutine, for each connection to a new
+// loopback listener, closes the connection after it, and returns the
+// listener's address.
+func serveTCP(t *testing.T, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -217,9 +228,7 @@ func countTarget(t *testing.T) string {
 			}
 			go func() {
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				n, _ := io.Copy(io.Discard, c)
-				fmt.Fprintf(c, "read %d bytes", n)
+				handle(c)
 			}()
 		}
 	}()
@@ -266,30 +275,14 @@ func TestHalfClose(t *testing.T) {
 // tickTarget writes one byte every tick, n times, then closes, ignoring
 // what it is sent.
 func tickTarget(t *testing.T, tick time.Duration, n int) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	return serveTCP(t, func(c net.Conn) {
+		for range n {
+			time.Sleep(tick)
+			if _, err := c.Write([]byte{'.'}); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				for range n {
-					time.Sleep(tick)
-					if _, err := c.Write([]byte{'.'}); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // TestIdleTimeout closes a connection on which nothing moved for

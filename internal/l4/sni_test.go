@@ -288,20 +288,29 @@ func TestReadsNoFurther(t *testing.T) {
 	}
 }
 
-// TestWriteSeedCorpus refreshes the seed corpus of FuzzReadClientHello
-// with real ClientHellos when run with -update-corpus.
-func TestWriteSeedCorpus(t *testing.T) {
-	if !*updateCorpus {
-		t.Skip("run with -update-corpus to rewrite the seed corpus")
-	}
+// TestSeedCorpus checks that the checked-in seed corpus of
+// FuzzReadClientHello holds the real ClientHellos, each of which parses;
+// with -update-corpus it first rewrites them.
+func TestSeedCorpus(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzReadClientHello")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, in := range seedHellos(t) {
-		data := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", in)
-		if err := os.WriteFile(filepath.Join(dir, "seed-"+name), []byte(data), 0o644); err != nil {
+	seeds := seedHellos(t)
+	if *updateCorpus {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
+		}
+		for name, in := range seeds {
+			data := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", in)
+			if err := os.WriteFile(filepath.Join(dir, "seed-"+name), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for name := range seeds {
+		if !strings.HasPrefix(name, "real-") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, "seed-"+name)); err != nil {
+			t.Errorf("seed %s is missing (run go test ./internal/l4 -run TestSeedCorpus -update-corpus): %v", name, err)
 		}
 	}
 }
