@@ -219,6 +219,13 @@ func serveTCP(t *testing.T, handle func(net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveOn(t, ln, handle)
+	return ln.Addr().String()
+}
+
+// serveOn runs handle for each connection to ln, as serveTCP does, and
+// closes ln when the test ends.
+func serveOn(t *testing.T, ln net.Listener, handle func(net.Conn)) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -232,7 +239,6 @@ func serveTCP(t *testing.T, handle func(net.Conn)) string {
 			}()
 		}
 	}()
-	return ln.Addr().String()
 }
 
 // TestHalfClose passes a client's half-close on to the target, and the

@@ -106,32 +106,22 @@ func proxyTarget(t *testing.T, network, addr string) (string, <-chan proxyHeader
 	if err != nil {
 		t.Skipf("cannot listen on %s: %v", addr, err)
 	}
-	t.Cleanup(func() { ln.Close() })
 	cert := theCA(t).leaf(t, "p.example.com")
 	headers := make(chan proxyHeader, 8)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				br := bufio.NewReader(c)
-				h, err := readProxyHeader(br)
-				if err != nil {
-					return
-				}
-				headers <- h
-				tc := tls.Server(&bufConn{Conn: c, r: br}, &tls.Config{Certificates: []tls.Certificate{cert}})
-				if tc.Handshake() == nil {
-					io.WriteString(tc, "proxied")
-					tc.Close()
-				}
-			}()
+	serveOn(t, ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		h, err := readProxyHeader(br)
+		if err != nil {
+			return
 		}
-	}()
+		headers <- h
+		tc := tls.Server(&bufConn{Conn: c, r: br}, &tls.Config{Certificates: []tls.Certificate{cert}})
+		if tc.Handshake() == nil {
+			io.WriteString(tc, "proxied")
+			tc.Close()
+		}
+	})
 	return ln.Addr().String(), headers
 }
 

@@ -75,7 +75,6 @@ func newTransport() *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(256)},
-		ForceAttemptHTTP2:     false,
 	}
 }
 
@@ -121,7 +120,6 @@ func (g *group) newProxy(rt http.RoundTripper, pool httputil.BufferPool) *httput
 		BufferPool:     pool,
 		ModifyResponse: g.modifyResponse,
 		ErrorHandler:   g.proxyError,
-		ErrorLog:       nil,
 	}
 }
 

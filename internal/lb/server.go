@@ -74,7 +74,6 @@ type generation struct {
 	groups  map[string]*group
 	order   []string // group names in config order
 	routers map[string]*router
-	tables  map[string]*affinity.Table
 
 	l4groups map[string]*l4.Group // tcp (TLS passthrough) groups
 }
@@ -127,7 +126,7 @@ func (s *Server) Config() *config.Config { return s.gen.Load().cfg }
 // build makes a generation from cfg, reusing the target runtimes and
 // binding tables of prev.
 func (s *Server) build(cfg *config.Config, prev *generation, ups map[string]*upstream) *generation {
-	gen := &generation{cfg: cfg, groups: map[string]*group{}, routers: map[string]*router{}, tables: map[string]*affinity.Table{}}
+	gen := &generation{cfg: cfg, groups: map[string]*group{}, routers: map[string]*router{}}
 	now := s.clk.Now()
 	for _, gc := range cfg.TargetGroups {
 		if gc.Protocol == "tcp" {
@@ -140,7 +139,6 @@ func (s *Server) build(cfg *config.Config, prev *generation, ups map[string]*ups
 		g := s.buildGroup(gc, old, now, ups[gc.Name])
 		gen.groups[gc.Name] = g
 		gen.order = append(gen.order, gc.Name)
-		gen.tables[gc.Name] = g.table
 	}
 	for _, lc := range cfg.Listeners {
 		if lc.Protocol != "tcp" {
