@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -72,3 +73,8 @@ type Store interface {
 	// Close releases the store's connections and background work.
 	Close() error
 }
+
+// ErrCorrupt is wrapped by the errors of a Store whose stored bytes for a
+// record cannot be read back (a framing or checksum failure). The Manager
+// treats such a record as absent and counts it.
+var ErrCorrupt = errors.New("session: corrupted record")
