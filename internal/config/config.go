@@ -24,6 +24,9 @@ type Config struct {
 	// then WebSocket clients get a close frame and what is left is closed.
 	// Default 30s; allowed 0..1h.
 	ShutdownTimeout *Duration `yaml:"shutdown_timeout"`
+	// Sessions is the shared session store, its HTTP API and the session
+	// gateway's settings. Absent: no sessions.
+	Sessions *Sessions `yaml:"sessions"`
 
 	// Dir is the directory of the file the config was loaded from; relative
 	// file paths (keys.file, tls files) are resolved against it. Not a YAML key.
@@ -162,6 +165,9 @@ type Rule struct {
 	SNI string `yaml:"sni"`
 	// TargetGroup names the group that serves matching requests. Required.
 	TargetGroup string `yaml:"target_group"`
+	// Authorizer checks matching requests before a target is chosen (http
+	// and https listeners). Absent: none.
+	Authorizer *Authorizer `yaml:"authorizer"`
 }
 
 // TargetGroup is a pool of targets with one balancing algorithm, one health

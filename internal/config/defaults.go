@@ -59,6 +59,9 @@ func (c *Config) SetDefaults() {
 	for i := range c.TargetGroups {
 		c.TargetGroups[i].setDefaults()
 	}
+	if c.Sessions != nil {
+		c.Sessions.setDefaults()
+	}
 }
 
 func (g *TargetGroup) setDefaults() {

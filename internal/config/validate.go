@@ -107,6 +107,20 @@ func (c *Config) Validate() error {
 		}
 		addrs[l.Address] = l.Name
 		l.validate(&p, key, groups)
+		for j, r := range l.Rules {
+			if r.Authorizer == nil {
+				continue
+			}
+			rk := fmt.Sprintf("%s.rules[%d].authorizer", key, j)
+			if l.Protocol == "tcp" {
+				p.add(rk, "is for http and https listeners; a tcp listener cannot see requests")
+				continue
+			}
+			r.Authorizer.validate(&p, rk, c)
+		}
+	}
+	if c.Sessions != nil {
+		c.Sessions.validate(&p, c)
 	}
 	return errors.Join(p...)
 }

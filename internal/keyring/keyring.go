@@ -138,6 +138,10 @@ func (r *Ring) Lookup(id string) (Key, bool) {
 	return Key{}, false
 }
 
+// ActiveID returns the ID of the active key: the key new values are
+// sealed or signed with.
+func (r *Ring) ActiveID() string { return r.s.keys[0].ID }
+
 // Derive returns, for each key ID of the ring, a SubkeySize-byte subkey for
 // purpose, computed with HKDF-SHA256 (RFC 5869,
 // https://www.rfc-editor.org/rfc/rfc5869) from the key's secret with no salt

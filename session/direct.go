@@ -1,0 +1,146 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+)
+
+// The methods in this file work on a session named by its ID, outside a
+// request that carries it in a cookie: tether's HTTP session API for apps
+// in other languages and its session gateway use them. They apply the same
+// rules as LoadAndSave: expiry by the Manager's clock, compare-and-swap
+// writes with merge, and an old ID dead at once after a renewal.
+
+// Snapshot is a session's metadata and data.
+type Snapshot struct {
+	Info
+	Data map[string]json.RawMessage `json:"data"`
+}
+
+// ErrNotFound is returned by the ID-based methods for an ID that names no
+// live session.
+var ErrNotFound = errors.New("session: no such session")
+
+// loadID returns the state of the session rawID in tenant.
+func (m *Manager) loadID(ctx context.Context, tenant, rawID string) (*state, error) {
+	if !validRawID(rawID) {
+		return nil, ErrNotFound
+	}
+	id := storeID(rawID)
+	rec, version, found, err := m.get(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, ErrNotFound
+	}
+	return &state{tenant: tenant, rawID: rawID, id: id, rec: rec, version: version}, nil
+}
+
+func (m *Manager) snapshot(st *state) Snapshot {
+	data := st.rec.Data
+	if data == nil {
+		data = map[string]json.RawMessage{}
+	}
+	return Snapshot{Info: m.info(st.id, st.rec), Data: data}
+}
+
+// Lookup returns the session rawID of tenant. With touch, it also extends
+// the idle deadline as a request through LoadAndSave would (at most once
+// per TouchInterval).
+func (m *Manager) Lookup(ctx context.Context, tenant, rawID string, touch bool) (Snapshot, error) {
+	st, err := m.loadID(ctx, tenant, rawID)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if touch {
+		if err := m.commit(ctx, st); err != nil {
+			return Snapshot{}, err
+		}
+	}
+	return m.snapshot(st), nil
+}
+
+// CreateSession stores a new session of userID ("" for anonymous) in
+// tenant holding data, and returns its ID. The caller hands the ID to
+// the browser.
+func (m *Manager) CreateSession(ctx context.Context, tenant, userID string, data map[string]json.RawMessage) (string, Snapshot, error) {
+	now := m.now()
+	st := &state{tenant: tenant, rec: m.newRecord(tenant, nil, now)}
+	st.rec.UserID = userID
+	if userID != "" {
+		st.rec.AuthTime, st.rec.AuthMethod = now, "api"
+	}
+	applyChanges(st.rec, data)
+	st.mu.Lock()
+	err := m.createLocked(ctx, st)
+	st.mu.Unlock()
+	if err != nil {
+		return "", Snapshot{}, err
+	}
+	return st.rawID, m.snapshot(st), nil
+}
+
+// Patch merges changes into the session rawID: each key is set to its
+// value, and a JSON null removes the key. Concurrent patches and requests
+// each keep their keys.
+func (m *Manager) Patch(ctx context.Context, tenant, rawID string, changes map[string]json.RawMessage) (Snapshot, error) {
+	st, err := m.loadID(ctx, tenant, rawID)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	st.changes = map[string]json.RawMessage{}
+	for k, v := range changes {
+		if string(v) == "null" {
+			v = nil
+		}
+		st.changes[k] = v
+	}
+	applyChanges(st.rec, st.changes)
+	st.dirty = true
+	before := st.version
+	st.mu.Lock()
+	err = m.updateLocked(ctx, st, m.now())
+	st.mu.Unlock()
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if st.version == before {
+		return Snapshot{}, ErrNotFound // it ended while being patched
+	}
+	return m.snapshot(st), nil
+}
+
+// RenewID gives the session rawID a new ID, keeping its data, and returns
+// it; the old ID stops working at once.
+func (m *Manager) RenewID(ctx context.Context, tenant, rawID string) (string, error) {
+	st, err := m.loadID(ctx, tenant, rawID)
+	if err != nil {
+		return "", err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err := m.renewLocked(ctx, st, "api", nil); err != nil {
+		return "", err
+	}
+	return st.rawID, nil
+}
+
+// DestroyID ends the session rawID and its remember-me token.
+func (m *Manager) DestroyID(ctx context.Context, tenant, rawID string) error {
+	st, err := m.loadID(ctx, tenant, rawID)
+	if err != nil {
+		return err
+	}
+	return m.end(ctx, st, "api")
+}
+
+// HashOf returns the hash that stands for the session rawID in events,
+// ListUser and the X-Tether-Session header.
+func (m *Manager) HashOf(rawID string) string {
+	if !validRawID(rawID) {
+		return ""
+	}
+	return m.hash(storeID(rawID))
+}
