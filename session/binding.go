@@ -48,15 +48,22 @@ func uaHash(ua string) string {
 // maxUserAgent is how much of a User-Agent a session keeps for ListUser.
 const maxUserAgent = 256
 
-// bind records the client signals of r in rec.
+// bind records the client signals of r in rec: the IP prefix and a hash of
+// the User-Agent always, and for a logged-in session also the address and
+// User-Agent themselves, for the inventory ListUser shows. Anonymous
+// sessions keep only the signals, which keeps them small.
 func (m *Manager) bind(rec *record, r *http.Request) {
 	ip := m.clientIP(r)
-	if ip.IsValid() {
-		rec.IP = ip.String()
-	}
 	rec.IPPrefix = ipPrefix(ip)
 	ua := r.UserAgent()
 	rec.UAHash = uaHash(ua)
+	rec.IP, rec.UserAgent = "", ""
+	if rec.UserID == "" {
+		return
+	}
+	if ip.IsValid() {
+		rec.IP = ip.String()
+	}
 	if len(ua) > maxUserAgent {
 		ua = ua[:maxUserAgent]
 	}

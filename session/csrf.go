@@ -126,21 +126,21 @@ func (m *Manager) CSRFToken(r *http.Request) string {
 		st.dirty = true
 	}
 	st.mu.Unlock()
-	return m.csrfTokenFor(st, m.csrfKeys.active)
+	return m.csrfTokenFor(st, m.keys.Load().csrf.active)
 }
 
 func (m *Manager) csrfTokenFor(st *state, kid string) string {
 	st.mu.Lock()
 	binding := st.tenant + "\x00" + st.rec.CSRF
 	st.mu.Unlock()
-	mac := hmac.New(sha256.New, m.csrfKeys.byID[kid])
+	mac := hmac.New(sha256.New, m.keys.Load().csrf.byID[kid])
 	mac.Write([]byte(binding))
 	return kid + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
 func (m *Manager) validCSRFToken(r *http.Request, token string) bool {
 	kid, _, ok := strings.Cut(token, ".")
-	if !ok || m.csrfKeys.byID[kid] == nil {
+	if !ok || m.keys.Load().csrf.byID[kid] == nil {
 		return false
 	}
 	want := m.csrfTokenFor(m.state(r.Context()), kid)

@@ -85,7 +85,8 @@ func (m *Manager) hash(id string) string {
 	if id == "" {
 		return ""
 	}
-	mac := hmac.New(sha256.New, m.hashKeys.byID[m.hashKeys.active])
+	k := m.keys.Load().hash
+	mac := hmac.New(sha256.New, k.byID[k.active])
 	mac.Write([]byte(id))
 	return hex.EncodeToString(mac.Sum(nil)[:16])
 }

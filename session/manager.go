@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,8 +65,7 @@ type Manager struct {
 	timeout  time.Duration
 	// multiTenant is set when Options.Tenant was given.
 	multiTenant bool
-	csrfKeys    subkeys
-	hashKeys    subkeys
+	keys        atomic.Pointer[keySet]
 	cookieKey   contextKey
 }
 
@@ -90,9 +89,8 @@ func New(cfg Config, opts Options) (*Manager, error) {
 		onEvent:  opts.OnEvent,
 		now:      opts.Now,
 		timeout:  opts.StoreTimeout,
-		csrfKeys: deriveSubkeys(opts.Keys, purposeCSRF),
-		hashKeys: deriveSubkeys(opts.Keys, purposeHash),
 	}
+	m.SetKeys(opts.Keys)
 	m.cookieKey = contextKey{m}
 	m.multiTenant = m.tenant != nil
 	if m.tenant == nil {
@@ -112,6 +110,20 @@ func New(cfg Config, opts Options) (*Manager, error) {
 	}
 	return m, nil
 }
+
+// keySet is the subkeys of the Manager's current key ring.
+type keySet struct{ csrf, hash subkeys }
+
+// SetKeys replaces the Manager's keys, after a key ring rotation: values
+// signed under keys still in the ring keep verifying; new ones are signed
+// with the new active key. Safe to call while requests are served.
+func (m *Manager) SetKeys(k Keys) {
+	m.keys.Store(&keySet{csrf: deriveSubkeys(k, purposeCSRF), hash: deriveSubkeys(k, purposeHash)})
+}
+
+// TenantOf resolves the tenant of r as LoadAndSave does; false means r
+// names no tenant the Manager serves.
+func (m *Manager) TenantOf(r *http.Request) (string, bool) { return m.tenant(r) }
 
 // Config returns the Manager's configuration with defaults filled in.
 func (m *Manager) Config() Config { return m.cfg }
@@ -198,7 +210,6 @@ func (m *Manager) newRecord(tenant string, r *http.Request, now time.Time) *reco
 		LastSeen: now,
 		Deadline: now.Add(m.cfg.AbsoluteTimeout),
 		Idle:     m.cfg.IdleTimeout,
-		CSRF:     hex.EncodeToString(randomBytes(16)),
 	}
 	if r != nil {
 		m.bind(rec, r)

@@ -145,12 +145,12 @@ func (m *Manager) restoreRemembered(r *http.Request, st *state) error {
 	presented := hashHex(validator)
 	switch {
 	case subtle.ConstantTimeCompare([]byte(presented), []byte(rr.Validator)) == 1:
-		return m.rotateRemembered(sctx, st, e, rr, selector, now)
+		return m.rotateRemembered(sctx, st, r, e, rr, selector, now)
 	case rr.Previous != "" && now.Sub(rr.Rotated) < rememberGrace &&
 		subtle.ConstantTimeCompare([]byte(presented), []byte(rr.Previous)) == 1:
 		// A concurrent request rotated it a moment ago: restore without
 		// rotating again; that request's response carries the new cookie.
-		m.restoredSession(st, rr, id)
+		m.restoredSession(st, r, rr, id)
 		return nil
 	}
 	// The validator does not match: someone else used this cookie first.
@@ -163,7 +163,7 @@ func (m *Manager) restoreRemembered(r *http.Request, st *state) error {
 	return nil
 }
 
-func (m *Manager) rotateRemembered(ctx context.Context, st *state, e Entry, rr rememberRecord, selector []byte, now time.Time) error {
+func (m *Manager) rotateRemembered(ctx context.Context, st *state, r *http.Request, e Entry, rr rememberRecord, selector []byte, now time.Time) error {
 	validator := randomBytes(validatorSize)
 	rr.Previous, rr.Validator, rr.Rotated = rr.Validator, hashHex(validator), now
 	b, _ := json.Marshal(rr)
@@ -178,15 +178,16 @@ func (m *Manager) rotateRemembered(ctx context.Context, st *state, e Entry, rr r
 		// restores the session, this request stays anonymous.
 		return nil
 	}
-	m.restoredSession(st, rr, e.ID)
+	m.restoredSession(st, r, rr, e.ID)
 	st.remember = m.rememberCookie(selector, validator, rr.Deadline)
 	return nil
 }
 
 // restoredSession makes st a new session of rr's user, to be created on
 // commit, marked lower assurance.
-func (m *Manager) restoredSession(st *state, rr rememberRecord, id string) {
+func (m *Manager) restoredSession(st *state, r *http.Request, rr rememberRecord, id string) {
 	st.rec.UserID, st.rec.Tenant = rr.UserID, rr.Tenant
+	m.bind(st.rec, r)
 	st.rec.AuthTime, st.rec.AuthMethod = rr.AuthTime, "remember"
 	st.rec.Remembered, st.rec.RememberID = true, id
 	st.dirty = true

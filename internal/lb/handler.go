@@ -34,7 +34,10 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable)
 		return
 	}
-	g := rt.match(hostOnly(r.Host), r.URL.Path)
+	g, gate := rt.match(hostOnly(r.Host), r.URL.Path)
+	if gate != nil && !gate.authorize(w, r, lh) {
+		return
+	}
 	ex := &exchange{g: g, ci: lh.tl.identify(r), port: lh.port, start: s.clk.Now(), hsts: lh.hsts}
 	lrw := &loggingWriter{ResponseWriter: w, upgraded: &s.upgraded,
 		websocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}

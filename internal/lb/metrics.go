@@ -20,6 +20,7 @@ type metrics struct {
 	retries      *prometheus.CounterVec   // group, reason
 	proxyErrors  *prometheus.CounterVec   // group, target, kind
 	rejected     *prometheus.CounterVec   // listener, code, reason
+	authorizer   *prometheus.CounterVec   // listener, result
 	tableFull    *prometheus.CounterVec   // group
 	reloads      *prometheus.CounterVec   // result
 	l4           *l4Metrics
@@ -62,6 +63,10 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		proxyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_proxy_errors_total", Help: "Requests that got no response from a target, by kind: connect (could not connect), timeout, canceled (the client went away), other.",
 		}, []string{"group", "target", "kind"}),
+		authorizer: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tether_authorizer_decisions_total",
+			Help: "Session gateway decisions by listener and result (allowed, unauthenticated, redirected, no_tenant, store_unavailable).",
+		}, []string{"listener", "result"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_http_rejected_total", Help: "Malformed or hostile requests answered with a 4xx before routing, by listener, status and reason.",
 		}, []string{"listener", "code", "reason"}),
@@ -73,7 +78,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"result"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.targetState, m.decisions, m.bindings,
-		m.skew, m.failOpen, m.failOpenReqs, m.retries, m.proxyErrors, m.rejected, m.tableFull, m.reloads,
+		m.skew, m.failOpen, m.failOpenReqs, m.retries, m.proxyErrors, m.rejected, m.authorizer, m.tableFull, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.l4 = newL4Metrics(reg)
 	return m

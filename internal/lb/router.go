@@ -20,12 +20,13 @@ type rule struct {
 	path     string // "" = any
 	prefix   bool   // path is a prefix: "/api" matches /api and /api/...
 	group    *group
+	gate     *sessionGate // the rule's session authorizer, or nil
 }
 
-func newRouter(rules []config.Rule, def *group, groups map[string]*group) *router {
+func newRouter(rules []config.Rule, def *group, groups map[string]*group, gate func(*config.Authorizer) *sessionGate) *router {
 	rt := &router{def: def}
 	for _, r := range rules {
-		ru := rule{group: groups[r.TargetGroup]}
+		ru := rule{group: groups[r.TargetGroup], gate: gate(r.Authorizer)}
 		if h := strings.ToLower(r.Host); strings.HasPrefix(h, "*.") {
 			ru.host, ru.wildcard = h[1:], true
 		} else {
@@ -41,10 +42,11 @@ func newRouter(rules []config.Rule, def *group, groups map[string]*group) *route
 	return rt
 }
 
-// match returns the group for host (without port, any case) and path.
-func (rt *router) match(host, p string) *group {
+// match returns the group for host (without port, any case) and path, and
+// the matching rule's authorizer (nil for none).
+func (rt *router) match(host, p string) (*group, *sessionGate) {
 	if len(rt.rules) == 0 {
-		return rt.def
+		return rt.def, nil
 	}
 	host = strings.ToLower(host)
 	p = cleanPath(p)
@@ -68,9 +70,9 @@ func (rt *router) match(host, p string) *group {
 				continue
 			}
 		}
-		return r.group
+		return r.group, r.gate
 	}
-	return rt.def
+	return rt.def, nil
 }
 
 // cleanPath resolves "." and ".." segments and repeated slashes so that

@@ -27,6 +27,7 @@ import (
 	"github.com/tetherlb/tether/internal/health"
 	"github.com/tetherlb/tether/internal/keyring"
 	"github.com/tetherlb/tether/internal/l4"
+	"github.com/tetherlb/tether/session"
 )
 
 // Deps are what a Server needs from its surroundings. Nil fields get
@@ -37,6 +38,9 @@ type Deps struct {
 	Logger   *slog.Logger // process log
 	Access   *slog.Logger // access log; nil = off
 	Registry *prometheus.Registry
+	// Sessions is the session Manager that rules with a session authorizer
+	// use; nil when the config has no sessions block.
+	Sessions *session.Manager
 }
 
 // Server runs the listeners and target groups of a config. Reload swaps the
@@ -49,6 +53,7 @@ type Server struct {
 	access   *slog.Logger
 	registry *prometheus.Registry
 	metrics  *metrics
+	sessions *session.Manager // for session authorizers; nil without a sessions block
 
 	transport *http.Transport      // plain-HTTP targets
 	upstreams map[string]*upstream // TLS bridging setups, by key
@@ -96,6 +101,10 @@ func New(cfg *config.Config, ring *keyring.Ring, deps Deps) (*Server, error) {
 		transport: newTransport(), buffers: &bufferPool{}, servers: map[string]*httpServer{},
 		l4servers: map[string]*l4Server{},
 		closing:   make(chan struct{}),
+		sessions:  deps.Sessions,
+	}
+	if needsSessions(cfg) && s.sessions == nil {
+		return nil, errNoSessions
 	}
 	sealer, err := affinity.NewSealer(ring)
 	if err != nil {
@@ -142,7 +151,7 @@ func (s *Server) build(cfg *config.Config, prev *generation, ups map[string]*ups
 	}
 	for _, lc := range cfg.Listeners {
 		if lc.Protocol != "tcp" {
-			gen.routers[lc.Name] = newRouter(lc.Rules, gen.groups[lc.DefaultTargetGroup], gen.groups)
+			gen.routers[lc.Name] = newRouter(lc.Rules, gen.groups[lc.DefaultTargetGroup], gen.groups, s.newAuthorizer)
 		}
 	}
 	if prev != nil {
@@ -267,6 +276,10 @@ func (s *Server) Addr(listener string) net.Addr {
 func (s *Server) Reload(cfg *config.Config, ring *keyring.Ring) error {
 	s.reload.Lock()
 	defer s.reload.Unlock()
+	if needsSessions(cfg) && s.sessions == nil {
+		s.metrics.reloads.WithLabelValues("failure").Inc()
+		return fmt.Errorf("reloading: %w", errNoSessions)
+	}
 	sealer, err := affinity.NewSealer(ring)
 	if err != nil {
 		s.metrics.reloads.WithLabelValues("failure").Inc()

@@ -13,6 +13,7 @@ import (
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/keyring"
 	"github.com/tetherlb/tether/internal/lb"
+	"github.com/tetherlb/tether/session"
 )
 
 // Epoch is the start time of fake clocks in tests.
@@ -90,4 +91,10 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// WithSessions gives the load balancer a session Manager for rules with a
+// session authorizer.
+func WithSessions(m *session.Manager) Option {
+	return func(d *lb.Deps) { d.Sessions = m }
 }

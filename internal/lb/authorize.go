@@ -1,0 +1,149 @@
+package lb
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/session"
+)
+
+// The session gateway: a rule with `authorizer: {type: session}` loads the
+// request's tether session before a target is chosen. Targets behind it
+// get who the user is in headers and can be stateless; requests without a
+// session never reach them.
+
+// Headers the session gateway sets on requests to targets. Copies sent by
+// clients are removed first, along with any other X-Tether-* request
+// header, so a target can trust them.
+const (
+	HeaderUser    = "X-Tether-User"
+	HeaderTenant  = "X-Tether-Tenant"
+	HeaderSession = "X-Tether-Session"
+)
+
+// sessionGate is the authorizer of one rule.
+type sessionGate struct {
+	m        *session.Manager
+	loginURL string
+}
+
+func (s *Server) newAuthorizer(ac *config.Authorizer) *sessionGate {
+	if ac == nil || s.sessions == nil {
+		return nil
+	}
+	return &sessionGate{m: s.sessions, loginURL: ac.LoginURL}
+}
+
+// errNoSessions is returned by New and Reload for a config whose rules use
+// the session gateway when the Server was given no session Manager.
+var errNoSessions = errors.New("a rule has authorizer type session but no session store is configured (add a sessions: block)")
+
+func needsSessions(cfg *config.Config) bool {
+	for _, l := range cfg.Listeners {
+		for _, r := range l.Rules {
+			if r.Authorizer != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// authorize checks r's session. It returns true when the request may go on
+// (with the identity headers set on r), or answers the request itself:
+// 401 for API clients, a redirect to the login URL for browsers, 503 when
+// the store is unreachable.
+func (gate *sessionGate) authorize(w http.ResponseWriter, r *http.Request, lh *listenerHandler) bool {
+	stripTetherHeaders(r.Header)
+	cookieName := gate.m.Config().CookieName
+	tenant, ok := gate.m.TenantOf(r)
+	if !ok {
+		lh.srv.metrics.authorizer.WithLabelValues(lh.name, "no_tenant").Inc()
+		writeError(w, http.StatusMisdirectedRequest)
+		return false
+	}
+	var snap session.Snapshot
+	err := session.ErrNotFound
+	if c, cerr := r.Cookie(cookieName); cerr == nil {
+		snap, err = gate.m.Lookup(r.Context(), tenant, c.Value, true)
+	}
+	switch {
+	case err == nil && snap.UserID != "":
+		r.Header.Set(HeaderUser, snap.UserID)
+		r.Header.Set(HeaderTenant, snap.Tenant)
+		r.Header.Set(HeaderSession, snap.Hash)
+		removeCookie(r, cookieName)
+		lh.srv.metrics.authorizer.WithLabelValues(lh.name, "allowed").Inc()
+		return true
+	case err != nil && !errors.Is(err, session.ErrNotFound):
+		lh.srv.metrics.authorizer.WithLabelValues(lh.name, "store_unavailable").Inc()
+		lh.srv.log.Warn("session gateway: store unavailable", "listener", lh.name, "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable)
+		return false
+	}
+	if wantsHTML(r) {
+		lh.srv.metrics.authorizer.WithLabelValues(lh.name, "redirected").Inc()
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, gate.loginRedirect(r), http.StatusSeeOther)
+		return false
+	}
+	lh.srv.metrics.authorizer.WithLabelValues(lh.name, "unauthenticated").Inc()
+	w.Header().Set("WWW-Authenticate", `Cookie realm="tether", cookie-name="`+cookieName+`"`)
+	w.Header().Set("Cache-Control", "no-store")
+	writeError(w, http.StatusUnauthorized)
+	return false
+}
+
+// loginRedirect is the login URL with next= the original path and query,
+// so the login page can send the user back. Only a path goes into next,
+// never a host, so it cannot become an open redirect.
+func (gate *sessionGate) loginRedirect(r *http.Request) string {
+	next := r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		next += "?" + r.URL.RawQuery
+	}
+	sep := "?"
+	if strings.Contains(gate.loginURL, "?") {
+		sep = "&"
+	}
+	return gate.loginURL + sep + "next=" + url.QueryEscape(next)
+}
+
+// wantsHTML reports whether r comes from a browser navigating (a GET or
+// HEAD that accepts text/html), which is redirected to log in rather than
+// refused.
+func wantsHTML(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// stripTetherHeaders removes every X-Tether-* request header.
+func stripTetherHeaders(h http.Header) {
+	for k := range h {
+		if len(k) > 9 && strings.EqualFold(k[:9], "X-Tether-") {
+			delete(h, k)
+		}
+	}
+}
+
+// removeCookie drops the cookie name from r's Cookie headers: targets
+// behind the gateway get the user in headers and never see the session ID.
+func removeCookie(r *http.Request, name string) {
+	cookies := r.Cookies()
+	r.Header.Del("Cookie")
+	var kept []string
+	for _, c := range cookies {
+		if c.Name != name {
+			kept = append(kept, c.Name+"="+c.Value)
+		}
+	}
+	if len(kept) > 0 {
+		r.Header.Set("Cookie", strings.Join(kept, "; "))
+	}
+}

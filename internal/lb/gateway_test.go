@@ -1,0 +1,149 @@
+package lb_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	ts "github.com/tetherlb/tether/internal/testsupport"
+	"github.com/tetherlb/tether/session"
+	"github.com/tetherlb/tether/session/memstore"
+)
+
+// switchStore fails every call while down is set.
+type switchStore struct {
+	session.Store
+	down atomic.Bool
+}
+
+func (s *switchStore) Get(ctx context.Context, tenant, id string) (session.Entry, bool, error) {
+	if s.down.Load() {
+		return session.Entry{}, false, errors.New("dial tcp 127.0.0.1:6379: connection refused")
+	}
+	return s.Store.Get(ctx, tenant, id)
+}
+
+func gatewayYAML(targets []*ts.Target) string {
+	var b strings.Builder
+	b.WriteString(`admin: {address: "off"}
+sessions: {store: memory}
+listeners:
+  - name: web
+    address: 127.0.0.1:0
+    default_target_group: app
+    rules:
+      - {path: /login, target_group: app}
+      - path: /app/*
+        target_group: app
+        authorizer: {type: session, login_url: /login}
+target_groups:
+  - name: app
+    target_header: X-Tether-Target
+    targets:
+`)
+	for _, t := range targets {
+		fmt.Fprintf(&b, "      - {id: %s, address: %q}\n", t.ID, t.Addr)
+	}
+	return b.String()
+}
+
+func newGateway(t *testing.T) (*ts.LB, *session.Manager, *switchStore, []*ts.Target) {
+	ms := memstore.New(memstore.Options{})
+	t.Cleanup(func() { ms.Close() })
+	store := &switchStore{Store: ms}
+	keys, _ := session.StaticKey([]byte(strings.Repeat("g", 32)))
+	m, err := session.New(session.Config{InsecureDevCookies: true}, session.Options{Store: store, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := newTargets(t, 2)
+	l := ts.StartLB(t, gatewayYAML(targets), ts.WithSessions(m))
+	return l, m, store, targets
+}
+
+func TestSessionGateway(t *testing.T) {
+	l, m, store, targets := newGateway(t)
+	id, _, err := m.CreateSession(t.Context(), "", "alice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon, _, _ := m.CreateSession(t.Context(), "", "", nil)
+	requests := func() int64 { return targets[0].Requests.Load() + targets[1].Requests.Load() }
+
+	t.Run("valid session reaches a target with identity headers", func(t *testing.T) {
+		_, code, _ := get(t, plainClient(), l.URL+"/app/orders",
+			"Cookie", "sid="+id+"; theme=dark", "X-Tether-User", "mallory", "X-Tether-Admin", "1")
+		if code != 200 {
+			t.Fatalf("status %d, want 200", code)
+		}
+		var last *http.Request
+		for _, tg := range targets {
+			if r := tg.LastRequest(); r != nil && r.URL.Path == "/app/orders" {
+				last = r
+			}
+		}
+		if last == nil {
+			t.Fatal("no target received /app/orders")
+		}
+		if got := last.Header.Get("X-Tether-User"); got != "alice" {
+			t.Errorf("target saw X-Tether-User %q, want alice (the client's forged value replaced)", got)
+		}
+		if last.Header.Get("X-Tether-Admin") != "" {
+			t.Error("a client's X-Tether-Admin header reached the target")
+		}
+		if h := last.Header.Get("X-Tether-Session"); h != m.HashOf(id) || h == "" {
+			t.Errorf("X-Tether-Session = %q, want the session's hash", h)
+		}
+		if c := last.Header.Get("Cookie"); strings.Contains(c, id) || !strings.Contains(c, "theme=dark") {
+			t.Errorf("target saw Cookie %q; want the app's cookies without the session ID", c)
+		}
+	})
+
+	before := requests()
+	t.Run("API client without a session gets 401", func(t *testing.T) {
+		_, code, resp := get(t, plainClient(), l.URL+"/app/orders", "Accept", "application/json")
+		if code != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "sid") {
+			t.Errorf("status %d, WWW-Authenticate %q; want 401 naming the cookie", code, resp.Header.Get("WWW-Authenticate"))
+		}
+	})
+	t.Run("browser without a session is sent to log in", func(t *testing.T) {
+		c := plainClient()
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		_, code, resp := get(t, c, l.URL+"/app/orders?page=2", "Accept", "text/html,*/*")
+		if code != 303 || resp.Header.Get("Location") != "/login?next=%2Fapp%2Forders%3Fpage%3D2" {
+			t.Errorf("status %d, Location %q; want 303 to /login?next=…", code, resp.Header.Get("Location"))
+		}
+	})
+	t.Run("anonymous or unknown sessions are not logins", func(t *testing.T) {
+		for _, c := range []string{"sid=" + anon, "sid=" + strings.Repeat("A", 43), "sid=garbage"} {
+			if _, code, _ := get(t, plainClient(), l.URL+"/app/orders", "Cookie", c); code != 401 {
+				t.Errorf("Cookie %.20s…: status %d, want 401", c, code)
+			}
+		}
+	})
+	t.Run("store down answers 503, not a logout", func(t *testing.T) {
+		store.down.Store(true)
+		defer store.down.Store(false)
+		_, code, resp := get(t, plainClient(), l.URL+"/app/orders", "Cookie", "sid="+id, "Accept", "text/html")
+		if code != 503 || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("status %d, Retry-After %q; want 503 with Retry-After", code, resp.Header.Get("Retry-After"))
+		}
+	})
+	if n := requests() - before; n != 0 {
+		t.Errorf("%d refused requests reached a target", n)
+	}
+	t.Run("rules without an authorizer stay open", func(t *testing.T) {
+		if _, code, _ := get(t, plainClient(), l.URL+"/login"); code != 200 {
+			t.Errorf("/login status %d, want 200", code)
+		}
+	})
+	for result, want := range map[string]float64{"allowed": 1, "unauthenticated": 4, "redirected": 1, "store_unavailable": 1} {
+		if got := ts.Metric(t, l.Registry(), "tether_authorizer_decisions_total", map[string]string{"result": result}); got != want {
+			t.Errorf("tether_authorizer_decisions_total{result=%s} = %v, want %v", result, got, want)
+		}
+	}
+}
