@@ -321,7 +321,7 @@ func TestCorruptRecordIsAbsentAndCounted(t *testing.T) {
 		t.Fatal("the session is not stored under the SHA-256 of its ID")
 	}
 	got.Version++
-	got.Value = []byte("j{not json")
+	got.Value = []byte("b\x01garbage")
 	if ok, err := e.store.Store.Update(t.Context(), got); !ok || err != nil {
 		t.Fatal("corrupting the record failed")
 	}
