@@ -166,3 +166,52 @@ func TestBindingSignals(t *testing.T) {
 		})
 	}
 }
+
+// twoKeys is a key ring in the middle of a rotation.
+type twoKeys struct{ active string }
+
+func (k twoKeys) ActiveID() string { return k.active }
+
+func (twoKeys) Derive(purpose string) map[string][]byte {
+	return map[string][]byte{
+		"old": []byte(strings.Repeat("o", 32) + purpose),
+		"new": []byte(strings.Repeat("n", 32) + purpose),
+	}
+}
+
+func TestCSRFTokenSurvivesKeyRotation(t *testing.T) {
+	e := newEnv(t, func(c *session.Config, o *session.Options) { o.Keys = twoKeys{active: "old"} })
+	c := e.browser()
+	token := e.body(c, "/csrf-token")
+	if !strings.HasPrefix(token, "old.") {
+		t.Fatalf("token %q is not signed with the active key", token)
+	}
+	e.m.SetKeys(twoKeys{active: "new"})
+	if fresh := e.body(c, "/csrf-token"); !strings.HasPrefix(fresh, "new.") {
+		t.Errorf("after the rotation a new token %q is not signed with the new key", fresh)
+	}
+	req, _ := http.NewRequest("POST", e.srv.URL+"/transfer", nil)
+	req.Header.Set("X-CSRF-Token", token)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("a token signed with the previous key was refused after the rotation: %d", resp.StatusCode)
+	}
+	// A key that left the ring no longer verifies.
+	e.m.SetKeys(onlyNew{})
+	resp, _ = c.Do(req.Clone(req.Context()))
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Errorf("a token of a key no longer in the ring was accepted: %d", resp.StatusCode)
+	}
+}
+
+type onlyNew struct{}
+
+func (onlyNew) ActiveID() string { return "new" }
+func (onlyNew) Derive(purpose string) map[string][]byte {
+	return map[string][]byte{"new": []byte(strings.Repeat("n", 32) + purpose)}
+}

@@ -147,3 +147,51 @@ func TestSessionGateway(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionGatewayTenants replays the source documents' incident at the
+// gateway: a session of acme-corp presented at betaco's host is not a login,
+// and the target only ever learns the tenant from tether.
+func TestSessionGatewayTenants(t *testing.T) {
+	ms := memstore.New(memstore.Options{})
+	t.Cleanup(func() { ms.Close() })
+	keys, _ := session.StaticKey([]byte(strings.Repeat("g", 32)))
+	m, err := session.New(session.Config{InsecureDevCookies: true}, session.Options{
+		Store: ms, Keys: keys,
+		Tenant: session.TenantByHost(map[string]string{"acme.example": "acme-corp", "betaco.example": "betaco"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := newTargets(t, 1)
+	l := ts.StartLB(t, gatewayYAML(targets), ts.WithSessions(m))
+	acme, _, err := m.CreateSession(t.Context(), "acme-corp", "1042", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(host, cookie string, hdr ...string) int {
+		req, _ := http.NewRequest("GET", l.URL+"/app/employees", nil)
+		req.Host = host
+		req.Header.Set("Cookie", "sid="+cookie)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := plainClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("acme.example", acme); code != 200 {
+		t.Fatalf("acme-corp's own session at acme.example: %d, want 200", code)
+	}
+	if got := targets[0].LastRequest().Header.Get("X-Tether-Tenant"); got != "acme-corp" {
+		t.Errorf("target saw tenant %q, want acme-corp", got)
+	}
+	if code := get("betaco.example", acme, "X-Tether-Tenant", "betaco"); code != 401 {
+		t.Errorf("acme-corp's session at betaco.example: %d, want 401", code)
+	}
+	if code := get("unknown.example", acme); code != 421 {
+		t.Errorf("a host with no tenant: %d, want 421", code)
+	}
+}
