@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/keyring"
 	"github.com/tetherlb/tether/internal/lb"
+	"github.com/tetherlb/tether/internal/sessionsvc"
 )
 
 // instance is a running tether: the load balancer and its admin API.
@@ -28,6 +30,7 @@ type instance struct {
 	cfg     *config.Config // the config in force; guarded by mu
 	log     *slog.Logger
 	lb      *lb.Server
+	sess    *sessionsvc.Service // nil without a sessions block
 	admin   *http.Server
 	adminLn net.Listener
 }
@@ -66,18 +69,34 @@ func startInstance(ctx context.Context, cfgPath string, cfg *config.Config, logg
 		logger.Info("created a new key ring", "file", keyFile(cfg), "hint", "copy it to every replica that must honour the same tokens")
 	}
 	reg := prometheus.NewRegistry()
-	srv, err := lb.New(cfg, ring, lb.Deps{Clock: clock.Real{}, Logger: logger, Access: access, Registry: reg})
+	deps := lb.Deps{Clock: clock.Real{}, Logger: logger, Access: access, Registry: reg}
+	var sess *sessionsvc.Service
+	if cfg.Sessions != nil {
+		if sess, err = sessionsvc.Start(ctx, cfg.Sessions, cfg.Dir, ring, reg, logger); err != nil {
+			return nil, err
+		}
+		deps.Sessions = sess.Manager
+	}
+	closeSessions := func() {
+		if sess != nil {
+			_ = sess.Close(context.Background())
+		}
+	}
+	srv, err := lb.New(cfg, ring, deps)
 	if err != nil {
+		closeSessions()
 		return nil, err
 	}
 	if err := srv.Start(ctx); err != nil {
+		closeSessions()
 		return nil, err
 	}
-	in := &instance{cfgPath: cfgPath, cfg: cfg, log: logger, lb: srv}
+	in := &instance{cfgPath: cfgPath, cfg: cfg, log: logger, lb: srv, sess: sess}
 	if cfg.Admin.Address != "off" {
 		ln, err := net.Listen("tcp", cfg.Admin.Address)
 		if err != nil {
 			_ = srv.Close(context.Background())
+			closeSessions()
 			return nil, fmt.Errorf("admin listener: %w (is another process using %s? set admin.address)", err, cfg.Admin.Address)
 		}
 		in.adminLn = ln
@@ -113,6 +132,10 @@ func (in *instance) reload(ctx context.Context) error {
 		if next.Admin.Address != in.cfg.Admin.Address {
 			in.log.Warn("admin.address changed; restart tether to move the admin API", "running", in.cfg.Admin.Address)
 		}
+		if !reflect.DeepEqual(next.Sessions, in.cfg.Sessions) {
+			in.log.Warn("the sessions block changed; restart tether to apply it (the running store and API stay as they are)")
+			next.Sessions = in.cfg.Sessions
+		}
 		cfg = next
 	}
 	ring, err := keyring.Load(keyFile(cfg))
@@ -124,6 +147,9 @@ func (in *instance) reload(ctx context.Context) error {
 	if err := in.lb.Reload(cfg, ring); err != nil {
 		in.log.Error("reload failed", "err", err)
 		return err
+	}
+	if in.sess != nil {
+		in.sess.Manager.SetKeys(ring)
 	}
 	in.cfg = cfg
 	return nil
@@ -137,6 +163,9 @@ func (in *instance) close(ctx context.Context) error {
 		errs = append(errs, in.admin.Shutdown(ctx))
 	}
 	errs = append(errs, in.lb.Close(ctx))
+	if in.sess != nil {
+		errs = append(errs, in.sess.Close(ctx))
+	}
 	return errors.Join(errs...)
 }
 
