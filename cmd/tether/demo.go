@@ -2,20 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/demo"
+	"github.com/tetherlb/tether/session"
+	"github.com/tetherlb/tether/session/storeurl"
 )
 
 // demoColors tell the demo targets apart at a glance.
@@ -25,6 +30,7 @@ type demoFlags struct {
 	listen, admin, control string
 	targets, basePort      int
 	stickiness             string
+	store                  string
 	accessLog              bool
 }
 
@@ -38,6 +44,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&f.targets, "targets", 3, "number of demo targets (1..9)")
 	fs.IntVar(&f.basePort, "target-port", 9001, "`port` of the first demo target; the others follow (0 = any free ports)")
 	fs.StringVar(&f.stickiness, "stickiness", "lb_cookie", "stickiness `mode`: lb_cookie | app_cookie | source_ip | header | none")
+	fs.StringVar(&f.store, "store", "memory", "session store `URL` the targets' shop shares: memory | file:PATH | redis://HOST:PORT | postgres://…")
 	fs.BoolVar(&f.accessLog, "access-log", false, "print the JSON access log on stdout")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: tether demo [flags]
@@ -45,7 +52,10 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 Start the load balancer on loopback in front of built-in demo targets: small
 web pages that show which target served you and a visit counter kept in that
 target's memory. Kill a target and watch your browser move once, to a healthy
-target, and stay there. Ctrl-C stops everything.
+target, and stay there. The targets' shop (/shop) keeps a login and a cart
+both in the target's memory and in a session store all targets share (-store):
+kill the target and only the shared cart is still there. Ctrl-C stops
+everything.
 
 Flags:
 `)
@@ -68,6 +78,13 @@ func runDemo(f demoFlags, stdout, stderr io.Writer) int {
 		return exitErr(stderr, "demo", err)
 	}
 	defer os.RemoveAll(dir)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sessions, store, err := demoSessions(ctx, f.store, logger)
+	if err != nil {
+		return exitErr(stderr, "demo", err)
+	}
+	defer store.Close()
 
 	lbURL := "http://" + f.listen
 	var targets []*demo.Target
@@ -83,6 +100,7 @@ func runDemo(f demoFlags, stdout, stderr io.Writer) int {
 		}
 		t := demo.NewTarget("app-"+strconv.Itoa(i+1), addr, demoColors[i], logger.With("demo_target", i+1))
 		t.SetControlURL("http://" + f.control)
+		t.SetSessions(sessions)
 		if err := t.Start(); err != nil {
 			return exitErr(stderr, "demo", fmt.Errorf("starting demo target on %s: %w (try -target-port 0)", addr, err))
 		}
@@ -99,8 +117,6 @@ func runDemo(f demoFlags, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitErr(stderr, "demo", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	var access *slog.Logger
 	if f.accessLog {
 		access = slog.New(slog.NewJSONHandler(stdout, nil))
@@ -117,6 +133,46 @@ func runDemo(f demoFlags, stdout, stderr io.Writer) int {
 	_ = in.close(sctx)
 	fmt.Fprintln(stdout, "stopped.")
 	return 0
+}
+
+// demoSessions opens the session store storeURL names (any URL
+// storeurl.Open takes) and returns the Manager the shop of every demo target
+// shares, and the store, which the caller closes. The session cookie works
+// over plain http on loopback (InsecureDevCookies, cookie "sid"). The key,
+// which signs only CSRF tokens, is random for each run: the pages issue
+// fresh tokens, so a store that outlives the demo loses nothing by it.
+func demoSessions(ctx context.Context, storeURL string, logger *slog.Logger) (*session.Manager, session.Store, error) {
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	store, err := storeurl.Open(octx, storeURL, storeurl.Options{Logger: logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("-store %s: %w", redactURL(storeURL), err)
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret) // never fails (crypto/rand panics instead)
+	keys, err := session.StaticKey(secret)
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("demo sessions: %w", err)
+	}
+	m, err := session.New(session.Config{InsecureDevCookies: true},
+		session.Options{Store: store, Keys: keys, Logger: logger.With("component", "demo_sessions")})
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("demo sessions: %w", err)
+	}
+	return m, store, nil
+}
+
+// redactURL returns a store URL fit to print: its password, if any, is
+// replaced by "xxxxx".
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		scheme, _, _ := strings.Cut(s, ":")
+		return scheme + ":…"
+	}
+	return u.Redacted()
 }
 
 // demoConfig is the config the demo runs: one listener, one sticky group.
@@ -148,7 +204,7 @@ target_groups:
 
 func printDemoHelp(w io.Writer, f demoFlags, targets []*demo.Target) {
 	fmt.Fprintf(w, `
-tether demo is running (stickiness: %s, %d targets).
+tether demo is running (stickiness: %s, %d targets, session store: %s).
 
   Open the app:      http://%s/
   Targets, live:     curl -s http://%s/api/v1/target-groups
@@ -164,7 +220,17 @@ Watch failover:
   4. Drain one:      curl -X POST http://%s/api/v1/target-groups/app/targets/app-2/drain
      Clients bound to app-2 keep it for 30s; new clients never get it.
 
-Targets: `, f.stickiness, len(targets), f.listen, f.admin, f.admin, f.listen, f.control, f.control, f.admin)
+Shared sessions:
+  1. Open http://%s/shop, log in with any name, add a few items.
+     Each goes into two carts: one in your target's memory, one in the
+     session store that all targets share.
+  2. Press "Kill this target" on the shop page. The shop reloads from
+     another target: the memory cart is gone and you are logged out there;
+     the shared cart is intact and you are still logged in.
+     (-store redis://127.0.0.1:6379 or -store file:demo-sessions.db keeps
+     the shared sessions outside this process.)
+
+Targets: `, f.stickiness, len(targets), redactURL(f.store), f.listen, f.admin, f.admin, f.listen, f.control, f.control, f.admin, f.listen)
 	for i, t := range targets {
 		if i > 0 {
 			fmt.Fprint(w, ", ")

@@ -3,7 +3,7 @@ package demo
 import (
 	"bytes"
 	"crypto/rand"
-	_ "embed"
+	"embed"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -15,18 +15,22 @@ import (
 )
 
 // sessionCookie names the app's own session cookie. It is unrelated to the
-// load balancer's TETHER cookie: it identifies the browser session whose
-// visits a target counts.
+// load balancer's TETHER cookie and to the shared store's session cookie:
+// it identifies the browser session whose visits, and whose memory cart, a
+// target keeps.
 const sessionCookie = "DEMOSESSION"
 
 // maxSlow caps the delay of /slow.
 const maxSlow = 10 * time.Second
 
-//go:embed page.html
-var pageHTML string
+// assets are the pages and the script the targets serve.
+//
+//go:embed *.html shop.js
+var assets embed.FS
 
-// pageTmpl is parsed once; it is never modified after package init.
-var pageTmpl = template.Must(template.New("page").Parse(pageHTML))
+// pages holds page.html, shop.html and the base.css they share. It is
+// parsed once and never modified after package init.
+var pages = template.Must(template.ParseFS(assets, "*.html"))
 
 // visits counts visits per session id in one incarnation of a target.
 type visits struct {
@@ -55,8 +59,8 @@ func (v *visits) add(id string) int {
 }
 
 // handler returns the HTTP handler of one incarnation of the target, which
-// counts visits in v.
-func (t *Target) handler(v *visits) http.Handler {
+// counts visits in v and serves the shop s.
+func (t *Target) handler(v *visits, s *shop) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { t.page(w, r, v) })
 	mux.HandleFunc("GET /api/whoami", func(w http.ResponseWriter, r *http.Request) { t.whoami(w, r, v) })
@@ -67,13 +71,14 @@ func (t *Target) handler(v *visits) http.Handler {
 	})
 	mux.HandleFunc("GET /events", t.events)
 	mux.HandleFunc("GET /slow", t.slow)
+	s.routes(mux)
 	mux.HandleFunc("/", http.NotFound)
 	return mux
 }
 
-// session returns the request's DEMOSESSION id, issuing a new one when the
+// appSession returns the request's DEMOSESSION id, issuing a new one when the
 // cookie is absent or malformed.
-func session(w http.ResponseWriter, r *http.Request) string {
+func appSession(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		if b, err := base64.RawURLEncoding.DecodeString(c.Value); err == nil && len(b) == 16 {
 			return c.Value
@@ -107,7 +112,7 @@ type pageData struct {
 }
 
 func (t *Target) page(w http.ResponseWriter, r *http.Request, v *visits) {
-	id := session(w, r)
+	id := appSession(w, r)
 	data := pageData{
 		ID:         t.id,
 		Color:      t.color,
@@ -117,9 +122,16 @@ func (t *Target) page(w http.ResponseWriter, r *http.Request, v *visits) {
 		Time:       t.clock.Now().Format("15:04:05 MST"),
 		ControlURL: t.control(),
 	}
+	t.render(w, "page.html", data, "")
+}
+
+// render writes the page template name, executed with data, as an HTML
+// response that caches must not keep. A non-empty csp becomes the
+// response's Content-Security-Policy.
+func (t *Target) render(w http.ResponseWriter, name string, data any, csp string) {
 	var buf bytes.Buffer
-	if err := pageTmpl.Execute(&buf, data); err != nil {
-		t.logger.Error("render demo page", "err", err)
+	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+		t.logger.Error("render demo page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -128,6 +140,9 @@ func (t *Target) page(w http.ResponseWriter, r *http.Request, v *visits) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
+	if csp != "" {
+		h.Set("Content-Security-Policy", csp)
+	}
 	_, _ = buf.WriteTo(w)
 }
 
@@ -140,7 +155,7 @@ type whoamiResponse struct {
 }
 
 func (t *Target) whoami(w http.ResponseWriter, r *http.Request, v *visits) {
-	id := session(w, r)
+	id := appSession(w, r)
 	writeJSON(w, whoamiResponse{Target: t.id, Visits: v.add(id), Session: short(id), Color: t.color})
 }
 

@@ -2,6 +2,9 @@
 // stateful web apps that make sticky sessions visible. Each Target keeps a
 // visit counter per browser session in its own memory, so a request that
 // lands on another target (or on a restarted one) visibly starts again at 1.
+// Each also runs a small shop (/shop) that keeps a login and a cart twice:
+// in its own memory, and in a session store shared by every target (see
+// Target.SetSessions), so a person sees what a dead target takes with it.
 // Control serves a tiny API that kills and revives targets, so a person can
 // watch the load balancer fail over.
 //
@@ -20,6 +23,7 @@ import (
 	"time"
 
 	"github.com/tetherlb/tether/internal/clock"
+	"github.com/tetherlb/tether/session"
 )
 
 // ErrClosed is returned by Start and Revive after Close.
@@ -34,7 +38,8 @@ const maxSessions = 10000
 
 // Target is one demo web app: a page that shows which target served you and a
 // visit counter kept in this target's memory only (so losing stickiness
-// visibly resets your count).
+// visibly resets your count), and a shop that compares a cart kept in that
+// memory with one kept in a shared session store.
 //
 // A Target moves between two states: serving (after Start or Revive) and dead
 // (before Start, after Kill, after Close). Each time it starts serving it
@@ -46,13 +51,15 @@ type Target struct {
 	logger *slog.Logger
 	// clock times /events and /slow; tests replace it before Start.
 	clock clock.Clock
-	// maxSessions caps the visit counters of one incarnation.
+	// maxSessions caps the visit counters, and the logins and carts, that
+	// one incarnation keeps in memory.
 	maxSessions int
 
 	mu         sync.Mutex
 	address    string
 	controlURL string
-	srv        *http.Server // nil while dead
+	sessions   *session.Manager // nil: the shop has no shared store
+	srv        *http.Server     // nil while dead
 	closed     bool
 }
 
@@ -100,6 +107,19 @@ func (t *Target) SetControlURL(u string) {
 	t.controlURL = strings.TrimRight(u, "/")
 }
 
+// SetSessions gives the target's shop a shared session store: m keeps a
+// login and a cart that any target given the same m (or a Manager over the
+// same Store) reads back, so they outlive this target. The shop's forms
+// then go through m's LoadAndSave and CSRF middleware. With a nil m, the
+// default, the shop keeps them only in this target's memory and says so.
+// It takes effect the next time the target starts serving (Start or
+// Revive); call it before Start.
+func (t *Target) SetSessions(m *session.Manager) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sessions = m
+}
+
 func (t *Target) control() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -133,7 +153,7 @@ func (t *Target) Kill() error {
 
 // Revive makes a dead target listen again on the same address with an empty
 // memory, as a restarted process would: every session starts counting again
-// at 1. Reviving a serving target does nothing; reviving a target that was
+// at 1, and the shop's memory cart is empty (its shared cart is not). Reviving a serving target does nothing; reviving a target that was
 // never started starts it. It returns ErrClosed after Close.
 func (t *Target) Revive() error {
 	t.mu.Lock()
@@ -172,7 +192,7 @@ func (t *Target) listenLocked(op string) error {
 	}
 	t.address = ln.Addr().String()
 	srv := &http.Server{
-		Handler:           t.handler(newVisits(t.maxSessions)),
+		Handler:           t.handler(newVisits(t.maxSessions), newShop(t, newAccounts(t.maxSessions), t.sessions)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(t.logger.Handler(), slog.LevelDebug),
 	}
