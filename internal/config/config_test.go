@@ -249,3 +249,16 @@ func TestWarnings(t *testing.T) {
 		t.Errorf("upstream tls on an http group: %v", err)
 	}
 }
+
+// TestEveryExampleLoads keeps the files in examples/ valid.
+func TestEveryExampleLoads(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "examples", "*.yaml"))
+	if err != nil || len(files) < 4 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

@@ -80,3 +80,14 @@ func TestSessionStoreRedacted(t *testing.T) {
 		t.Errorf("SessionStoreRedacted() = %q", got)
 	}
 }
+
+func TestSessionWarnings(t *testing.T) {
+	c, err := Parse([]byte(minimal+"sessions: {insecure_dev_cookies: true}\n"), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(c.Warnings(), "\n")
+	if !strings.Contains(w, "sessions.insecure_dev_cookies") || !strings.Contains(w, "sessions.store: memory") {
+		t.Errorf("warnings = %q; want the insecure cookies and the memory store", w)
+	}
+}

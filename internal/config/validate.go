@@ -486,6 +486,14 @@ func (c *Config) Warnings() []string {
 			}
 		}
 	}
+	if s := c.Sessions; s != nil {
+		if s.InsecureDevCookies {
+			w = append(w, "sessions.insecure_dev_cookies: true: session cookies lack Secure and the __Host- prefix, so they travel in clear text; for development on localhost only")
+		}
+		if s.Store == "memory" {
+			w = append(w, "sessions.store: memory: sessions live in this tether process only; they are lost on restart and not shared with other replicas (use redis://, postgres:// or file:PATH)")
+		}
+	}
 	return w
 }
 
