@@ -138,21 +138,26 @@ func TestProblems(t *testing.T) {
 		{"two documents", minimal + "---\n" + minimal, []string{"more than one YAML document"}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml), ".")
-			if err == nil {
-				t.Fatal("Parse accepted a bad config")
-			}
-			probs := Problems(err)
-			for _, w := range tc.want {
-				if !containsAny(probs, w) {
-					t.Errorf("no problem mentions %q; got:\n%s", w, strings.Join(probs, "\n"))
-				}
-			}
-			if len(probs) < len(tc.want) {
-				t.Errorf("got %d problems, want at least %d:\n%s", len(probs), len(tc.want), strings.Join(probs, "\n"))
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { assertProblems(t, tc.yaml, tc.want) })
+	}
+}
+
+// assertProblems checks that Parse refuses yaml with at least one problem
+// mentioning each of want.
+func assertProblems(t *testing.T, yaml string, want []string) {
+	t.Helper()
+	_, err := Parse([]byte(yaml), ".")
+	if err == nil {
+		t.Fatal("Parse accepted a bad config")
+	}
+	probs := Problems(err)
+	for _, w := range want {
+		if !containsAny(probs, w) {
+			t.Errorf("no problem mentions %q; got:\n%s", w, strings.Join(probs, "\n"))
+		}
+	}
+	if len(probs) < len(want) {
+		t.Errorf("got %d problems, want at least %d:\n%s", len(probs), len(want), strings.Join(probs, "\n"))
 	}
 }
 

@@ -91,7 +91,9 @@ func Handler(o Options) (http.Handler, error) {
 }
 
 // route registers h under pattern, behind the key check and the counter.
-func (a *api) route(mux *http.ServeMux, pattern string, h func(http.ResponseWriter, *http.Request) (int, any, error)) {
+// Every handler gets the request's tenant (the tenant_id query parameter)
+// and returns a status and a JSON body, or an error for errorStatus.
+func (a *api) route(mux *http.ServeMux, pattern string, h func(r *http.Request, tenant string) (int, any, error)) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() { a.requests.WithLabelValues(pattern, strconv.Itoa(rec.code)).Inc() }()
@@ -99,7 +101,12 @@ func (a *api) route(mux *http.ServeMux, pattern string, h func(http.ResponseWrit
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
-		status, body, err := h(rec, r)
+		status, body, err := 0, any(nil), error(nil)
+		if t, terr := tenant(r); terr != nil {
+			err = terr
+		} else {
+			status, body, err = h(r, t)
+		}
 		if err != nil {
 			status, msg := errorStatus(err)
 			if status == http.StatusServiceUnavailable {

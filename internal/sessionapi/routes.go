@@ -72,7 +72,7 @@ func tenant(r *http.Request) (string, error) {
 	return t, checkName("tenant_id", t, false)
 }
 
-func (a *api) create(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (a *api) create(r *http.Request, _ string) (int, any, error) {
 	var req createRequest
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
@@ -95,11 +95,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	}, nil
 }
 
-func (a *api) get(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	t, err := tenant(r)
-	if err != nil {
-		return 0, nil, err
-	}
+func (a *api) get(r *http.Request, t string) (int, any, error) {
 	snap, err := a.m.Lookup(r.Context(), t, r.PathValue("id"), true)
 	if err != nil {
 		return 0, nil, err
@@ -107,11 +103,7 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	return http.StatusOK, response(snap), nil
 }
 
-func (a *api) patch(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	t, err := tenant(r)
-	if err != nil {
-		return 0, nil, err
-	}
+func (a *api) patch(r *http.Request, t string) (int, any, error) {
 	var req struct {
 		Data map[string]json.RawMessage `json:"data"`
 	}
@@ -131,11 +123,7 @@ func (a *api) patch(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	return http.StatusOK, response(snap), nil
 }
 
-func (a *api) renew(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	t, err := tenant(r)
-	if err != nil {
-		return 0, nil, err
-	}
+func (a *api) renew(r *http.Request, t string) (int, any, error) {
 	id, err := a.m.RenewID(r.Context(), t, r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
@@ -143,22 +131,14 @@ func (a *api) renew(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	return http.StatusOK, map[string]string{"id": id, "hash": a.m.HashOf(id)}, nil
 }
 
-func (a *api) destroy(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	t, err := tenant(r)
-	if err != nil {
-		return 0, nil, err
-	}
+func (a *api) destroy(r *http.Request, t string) (int, any, error) {
 	if err := a.m.DestroyID(r.Context(), t, r.PathValue("id")); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
 }
 
-func (a *api) listUser(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	t, err := tenant(r)
-	if err != nil {
-		return 0, nil, err
-	}
+func (a *api) listUser(r *http.Request, t string) (int, any, error) {
 	user := r.PathValue("user")
 	if err := checkName("user", user, true); err != nil {
 		return 0, nil, err
@@ -170,11 +150,7 @@ func (a *api) listUser(w http.ResponseWriter, r *http.Request) (int, any, error)
 	return http.StatusOK, map[string]any{"sessions": list}, nil
 }
 
-func (a *api) revokeUser(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	t, err := tenant(r)
-	if err != nil {
-		return 0, nil, err
-	}
+func (a *api) revokeUser(r *http.Request, t string) (int, any, error) {
 	user := r.PathValue("user")
 	if err := checkName("user", user, true); err != nil {
 		return 0, nil, err
