@@ -83,6 +83,9 @@ type target struct {
 	active   atomic.Int64  // connections open or being opened
 	total    atomic.Uint64 // connections opened
 	drainEnd atomic.Int64  // Unix nanoseconds when draining ends; 0 = not draining
+	// removed marks a target that left the config in a reload: it drains
+	// until its deadline, then the next reload drops it.
+	removed bool
 }
 
 var _ balance.Backend = (*target)(nil)
@@ -132,7 +135,9 @@ func NewGroup(cfg GroupConfig, clk clock.Clock, logger *slog.Logger) (*Group, er
 // NewGroupFrom is NewGroup for a reload: targets of old with the same id,
 // address and health settings keep their health state and drain deadline,
 // and the source_ip bindings are kept when the stickiness is unchanged, so
-// a reload moves nobody. old may be nil; the caller closes it afterwards.
+// a reload moves nobody. Targets of old that are not in cfg drain for the
+// deregistration delay (see leftTargets). old may be nil; the caller
+// closes it afterwards.
 func NewGroupFrom(cfg GroupConfig, old *Group, clk clock.Clock, logger *slog.Logger) (*Group, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -163,6 +168,11 @@ func NewGroupFrom(cfg GroupConfig, old *Group, clk clock.Clock, logger *slog.Log
 		} else {
 			t.st = health.NewStatus(hc, clk, g.logTransition(t))
 		}
+		g.targets = append(g.targets, t)
+		g.byID[t.id] = t
+		members = append(members, t)
+	}
+	for _, t := range g.leftTargets(old, sameHealth, hc) {
 		g.targets = append(g.targets, t)
 		g.byID[t.id] = t
 		members = append(members, t)
@@ -198,6 +208,38 @@ func NewGroupFrom(cfg GroupConfig, old *Group, clk clock.Clock, logger *slog.Log
 		}
 	}
 	return g, nil
+}
+
+// leftTargets returns the targets of old that are not in the new config and
+// have not finished draining, as draining targets of g: like a target
+// deregistered from an NLB target group, one that leaves the config takes
+// no new clients, keeps the clients bound to it until the deregistration
+// delay ends, and keeps its open connections however long they last.
+func (g *Group) leftTargets(old *Group, sameHealth bool, hc health.Config) []*target {
+	if old == nil {
+		return nil
+	}
+	now := g.clk.Now()
+	var out []*target
+	for _, ot := range old.targets {
+		if g.byID[ot.id] != nil || ot.state(now) == StateDrained {
+			continue
+		}
+		t := &target{id: ot.id, address: ot.address, weight: ot.weight, removed: true}
+		if sameHealth {
+			t.st = ot.st
+		} else {
+			t.st = health.NewStatus(hc, g.clk, g.logTransition(t))
+		}
+		end := ot.drainEnd.Load()
+		if end == 0 {
+			end = max(now.Add(g.cfg.DeregistrationDelay).UnixNano(), 1)
+			g.log.Info("target left the config; draining", "target", t.id, "delay", g.cfg.DeregistrationDelay.String())
+		}
+		t.drainEnd.Store(end)
+		out = append(out, t)
+	}
+	return out
 }
 
 // previous returns old's target with tc's id and address, or nil.
@@ -250,8 +292,8 @@ func (g *Group) Drain(id string, delay time.Duration) error {
 // ErrUnknownTarget for an id not in the group.
 func (g *Group) Undrain(id string) error {
 	t := g.byID[id]
-	if t == nil {
-		return fmt.Errorf("undrain %q in l4 group %q: %w", id, g.cfg.Name, ErrUnknownTarget)
+	if t == nil || t.removed {
+		return fmt.Errorf("undrain %q in l4 group %q: %w (a target that left the config drains until it is gone)", id, g.cfg.Name, ErrUnknownTarget)
 	}
 	if t.drainEnd.Swap(0) != 0 {
 		g.log.Info("target back in service", "target", id)

@@ -324,3 +324,63 @@ func TestGroupConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadDrainsRemovedTarget: a target that leaves the config in a
+// reload keeps its bound clients until the deregistration delay ends, takes
+// no new ones, and is gone after the next reload.
+func TestReloadDrainsRemovedTarget(t *testing.T) {
+	targets := threeTargets(t)
+	clk := clock.NewFake(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	cfg := l4.GroupConfig{Name: "g", Targets: targetConfigs(targets...), DeregistrationDelay: 5 * time.Minute,
+		Stickiness: l4.StickinessConfig{Type: l4.StickinessSourceIP, Duration: time.Hour}}
+	old := newGroup(t, cfg, clk)
+	addr, ln := startListener(t, nil, old, l4.ListenerOptions{})
+	bound := client{lbAddr: addr, from: "127.0.0.9"}
+	home := bound.mustGet(t, "s.example.com")
+
+	var kept []*tlsTarget
+	for _, tg := range targets {
+		if tg.id != home {
+			kept = append(kept, tg)
+		}
+	}
+	next := cfg
+	next.Targets = targetConfigs(kept...)
+	g, err := l4.NewGroupFrom(next, old, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	old.Close()
+	ln.SetRoutes(nil, g)
+
+	if s := status(t, g, home).State; s != l4.StateDraining {
+		t.Fatalf("the removed target is %s, want draining", s)
+	}
+	if got := bound.mustGet(t, "s.example.com"); got != home {
+		t.Errorf("right after the reload the bound client went to %s, want %s (its target drains)", got, home)
+	}
+	for i := 10; i < 20; i++ {
+		c := client{lbAddr: addr, from: fmt.Sprintf("127.0.0.%d", i)}
+		if got := c.mustGet(t, "s.example.com"); got == home {
+			t.Fatalf("new client %s went to the removed target", c.from)
+		}
+	}
+	if err := g.Undrain(home); !errors.Is(err, l4.ErrUnknownTarget) {
+		t.Errorf("Undrain of a removed target = %v, want ErrUnknownTarget", err)
+	}
+	clk.Advance(5 * time.Minute)
+	if moved := bound.mustGet(t, "s.example.com"); moved == home {
+		t.Errorf("after the delay the bound client still went to the removed target")
+	}
+	again, err := l4.NewGroupFrom(next, g, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(again.Close)
+	for _, s := range again.Snapshot() {
+		if s.ID == home {
+			t.Errorf("the drained, removed target is still listed after the next reload: %+v", s)
+		}
+	}
+}
