@@ -27,6 +27,8 @@ type Config struct {
 	// Sessions is the shared session store, its HTTP API and the session
 	// gateway's settings. Absent: no sessions.
 	Sessions *Sessions `yaml:"sessions"`
+	// Edges are CDN-style caches in front of listeners or other origins.
+	Edges []Edge `yaml:"edges"`
 
 	// Dir is the directory of the file the config was loaded from; relative
 	// file paths (keys.file, tls files) are resolved against it. Not a YAML key.

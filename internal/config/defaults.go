@@ -62,6 +62,9 @@ func (c *Config) SetDefaults() {
 	if c.Sessions != nil {
 		c.Sessions.setDefaults()
 	}
+	for i := range c.Edges {
+		c.Edges[i].setDefaults(c)
+	}
 }
 
 func (g *TargetGroup) setDefaults() {

@@ -122,7 +122,37 @@ func (c *Config) Validate() error {
 	if c.Sessions != nil {
 		c.Sessions.validate(&p, c)
 	}
+	c.validateEdges(&p, addrs)
 	return errors.Join(p...)
+}
+
+// validateEdges checks the edges: unique names, addresses no listener,
+// other edge, the admin API or the session API uses.
+func (c *Config) validateEdges(p *problems, listenerAddrs map[string]string) {
+	listeners := map[string]string{}
+	for _, l := range c.Listeners {
+		listeners[l.Name] = l.Protocol
+	}
+	names, addrs := map[string]bool{}, map[string]string{c.Admin.Address: "the admin API"}
+	if c.Sessions != nil && c.Sessions.API != nil {
+		addrs[c.Sessions.API.Address] = "the session API"
+	}
+	for a, l := range listenerAddrs {
+		addrs[a] = "listener " + l
+	}
+	for i := range c.Edges {
+		e := &c.Edges[i]
+		key := itemKey("edges", i, e.Name)
+		if names[e.Name] && e.Name != "" {
+			p.add(key+".name", "%q is used by another edge; names must be unique", e.Name)
+		}
+		names[e.Name] = true
+		if other, ok := addrs[e.Address]; ok && e.Address != "" {
+			p.add(key+".address", "%q is already used by %s", e.Address, other)
+		}
+		addrs[e.Address] = "edge " + e.Name
+		e.validate(p, key, listeners)
+	}
 }
 
 func (l *Listener) validate(p *problems, key string, groups map[string]string) {
