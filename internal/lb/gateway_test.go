@@ -62,6 +62,9 @@ func newGateway(t *testing.T) (*ts.LB, *session.Manager, *switchStore, []*ts.Tar
 	}
 	targets := newTargets(t, 2)
 	l := ts.StartLB(t, gatewayYAML(targets), ts.WithSessions(m))
+	// The first health checks must be done, or one may land on a target
+	// after a test request and hide it.
+	waitHealthy(t, l, len(targets))
 	return l, m, store, targets
 }
 
@@ -164,6 +167,7 @@ func TestSessionGatewayTenants(t *testing.T) {
 	}
 	targets := newTargets(t, 1)
 	l := ts.StartLB(t, gatewayYAML(targets), ts.WithSessions(m))
+	waitHealthy(t, l, 1)
 	acme, _, err := m.CreateSession(t.Context(), "acme-corp", "1042", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -54,25 +54,44 @@ type dialError struct{ err error }
 func (e *dialError) Error() string { return "connecting to target: " + e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
-// newTransport returns the pooled transport shared by all targets of a
-// server. Timeouts: 5s to connect; no response timeout (long polls and
-// streams are legitimate); idle upstream connections close after 50s, below
-// the 60s keep-alive of most servers.
+// Upstream connection settings, shared by net/http's Transport and
+// h1Transport.
+const (
+	dialTimeout           = 5 * time.Second  // to connect to a target
+	keepAlivePeriod       = 30 * time.Second // TCP keep-alive probes on upstream connections
+	maxIdleConns          = 4096             // idle upstream connections, all targets together
+	maxIdleConnsPerTarget = 1024
+	// idleConnTimeout closes idle upstream connections below the 60s
+	// keep-alive of most servers, so tether is the side that closes.
+	idleConnTimeout       = 50 * time.Second
+	expectContinueTimeout = time.Second // wait for "100 Continue" before sending the body anyway
+)
+
+// dialTarget returns the function that connects to targets. A failure to
+// connect is a *dialError, unless ctx ended first.
+func dialTarget() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: keepAlivePeriod}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil && ctx.Err() == nil {
+			return nil, &dialError{err}
+		}
+		return c, err
+	}
+}
+
+// newTransport returns a pooled net/http transport: the one TLS-bridged
+// groups use, and the fallback of h1Transport for plain-HTTP groups.
+// Timeouts: 5s to connect; no response timeout (long polls and streams are
+// legitimate); idle upstream connections close after 50s.
 func newTransport() *http.Transport {
-	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil && ctx.Err() == nil {
-				return nil, &dialError{err}
-			}
-			return c, err
-		},
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       50 * time.Second,
+		DialContext:           dialTarget(),
+		MaxIdleConns:          maxIdleConns,
+		MaxIdleConnsPerHost:   maxIdleConnsPerTarget,
+		IdleConnTimeout:       idleConnTimeout,
 		TLSHandshakeTimeout:   5 * time.Second,
-		ExpectContinueTimeout: time.Second,
+		ExpectContinueTimeout: expectContinueTimeout,
 		DisableCompression:    true,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(256)},
 	}

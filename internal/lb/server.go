@@ -26,8 +26,8 @@ import (
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/health"
 	"github.com/tetherlb/tether/internal/keyring"
-	"github.com/tetherlb/tether/internal/l4"
 	"github.com/tetherlb/tether/session"
+	"github.com/tetherlb/tether/internal/l4"
 )
 
 // Deps are what a Server needs from its surroundings. Nil fields get
@@ -55,7 +55,8 @@ type Server struct {
 	metrics  *metrics
 	sessions *session.Manager // for session authorizers; nil without a sessions block
 
-	transport *http.Transport      // plain-HTTP targets
+	transport *http.Transport      // plain-HTTP targets: h1's fallback (upgrades)
+	h1        *h1Transport         // plain-HTTP targets
 	upstreams map[string]*upstream // TLS bridging setups, by key
 	buffers   *bufferPool
 
@@ -106,6 +107,7 @@ func New(cfg *config.Config, ring *keyring.Ring, deps Deps) (*Server, error) {
 	if needsSessions(cfg) && s.sessions == nil {
 		return nil, errNoSessions
 	}
+	s.h1 = newH1Transport(s.transport, s.clk)
 	sealer, err := affinity.NewSealer(ring)
 	if err != nil {
 		return nil, fmt.Errorf("loading key ring: %w", err)
@@ -221,7 +223,7 @@ func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time, up
 		g.table = affinity.NewTable(g.sticky.bindingWindow(), 0)
 	}
 	g.up = up
-	g.proxy = g.newProxy(up.transport, s.buffers)
+	g.proxy = g.newProxy(up.rt, s.buffers)
 	return g
 }
 
@@ -357,7 +359,7 @@ func (s *Server) Close(ctx context.Context) error {
 			t.stopChecks()
 		}
 	}
-	s.transport.CloseIdleConnections()
+	s.h1.CloseIdleConnections() // and its fallback's, s.transport
 	for _, u := range s.upstreams {
 		u.transport.CloseIdleConnections()
 	}

@@ -14,13 +14,15 @@ import (
 
 // upstream is how tether talks to the targets of a group: the transport of
 // the proxy and the client of the health checks. Plain-HTTP groups share
-// the server's transport; each distinct TLS bridging setup gets its own,
-// kept across reloads while the setup is unchanged, so that connections
-// and TLS sessions to targets are reused.
+// the server's h1Transport (over the server's net/http transport); each
+// distinct TLS bridging setup gets its own net/http transport, kept across
+// reloads while the setup is unchanged, so that connections and TLS
+// sessions to targets are reused.
 type upstream struct {
 	key       string // identifies the setup, CA contents included
 	transport *http.Transport
-	health    *http.Client // nil: the checker's own plain client
+	rt        http.RoundTripper // what the proxy sends through: transport, or h1Transport over it
+	health    *http.Client      // nil: the checker's own plain client
 }
 
 // prepareUpstreams reads what TLS bridging needs (CA files) for every group
@@ -31,7 +33,7 @@ func (s *Server) prepareUpstreams(cfg *config.Config) (map[string]*upstream, err
 	var errs []error
 	for _, gc := range cfg.TargetGroups {
 		if gc.Protocol != "https" {
-			out[gc.Name] = &upstream{key: "http", transport: s.transport}
+			out[gc.Name] = &upstream{key: "http", transport: s.transport, rt: s.h1}
 			continue
 		}
 		u, err := s.httpsUpstream(gc, cfg.Dir)
@@ -78,7 +80,7 @@ func (s *Server) httpsUpstream(gc config.TargetGroup, dir string) (*upstream, er
 		Transport:     &http.Transport{TLSClientConfig: tc.Clone(), DisableKeepAlives: true, DisableCompression: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &upstream{key: key, transport: tr, health: checks}, nil
+	return &upstream{key: key, transport: tr, rt: tr, health: checks}, nil
 }
 
 // keepUpstreams remembers the TLS upstreams in use and closes the idle
