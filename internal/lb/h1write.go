@@ -1,0 +1,227 @@
+package lb
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// writeHead writes req's request line and header fields into pc.bw as
+// net/http's Request.write does for its Transport: Host from req.Host (else
+// the URL's), net/http's User-Agent unless the header has one (an empty one
+// means none), the framing fields for length, then the other fields sorted
+// by name. It refuses a head that would not mean what it says.
+func (pc *h1Conn) writeHead(req *http.Request, length int64) error {
+	bw := pc.bw
+	method := req.Method
+	if method == "" {
+		method = "GET"
+	}
+	bw.WriteString(method)
+	bw.WriteByte(' ')
+	if err := writeRequestURI(bw, req.URL); err != nil {
+		return err
+	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	h := req.Header
+	if ua, ok := h["User-Agent"]; !ok {
+		bw.WriteString("User-Agent: Go-http-client/1.1\r\n")
+	} else if len(ua) > 0 && ua[0] != "" {
+		if err := writeField(bw, "User-Agent", ua[0]); err != nil {
+			return err
+		}
+	}
+	if req.Close && !hasToken(headerValue(h, "Connection"), "close") {
+		bw.WriteString("Connection: close\r\n")
+	}
+	switch {
+	case length < 0:
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		if err := writeTrailerNames(bw, req.Trailer); err != nil {
+			return err
+		}
+	case length > 0 || method == "POST" || method == "PUT" || method == "PATCH":
+		var num [20]byte
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(num[:0], length, 10))
+		bw.WriteString("\r\n")
+	}
+	if err := writeFields(bw, h, true); err != nil {
+		return err
+	}
+	_, err := bw.WriteString("\r\n")
+	return err
+}
+
+// writeRequestURI writes u's path and query, as u.RequestURI() without its
+// allocation.
+func writeRequestURI(bw *bufio.Writer, u *url.URL) error {
+	if u.Opaque != "" {
+		ruri := u.RequestURI()
+		if strings.ContainsFunc(ruri, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return fmt.Errorf("%w: control byte or space in the URL", errH1BadHead)
+		}
+		bw.WriteString(ruri)
+		return nil
+	}
+	path := u.EscapedPath() // escaped: no control byte, no space
+	if path == "" {
+		path = "/"
+	}
+	bw.WriteString(path)
+	if u.ForceQuery || u.RawQuery != "" {
+		for i := 0; i < len(u.RawQuery); i++ {
+			if b := u.RawQuery[i]; b <= ' ' || b == 0x7f {
+				return fmt.Errorf("%w: control byte or space in the URL", errH1BadHead)
+			}
+		}
+		bw.WriteByte('?')
+		bw.WriteString(u.RawQuery)
+	}
+	return nil
+}
+
+// writeFields writes the fields of h sorted by name, as net/http does. With
+// head set it skips those writeHead writes itself.
+func writeFields(bw *bufio.Writer, h http.Header, head bool) error {
+	var arr [32]string
+	keys := arr[:0]
+	for k := range h {
+		switch {
+		case head && (k == "Host" || k == "User-Agent" || k == "Content-Length" ||
+			k == "Transfer-Encoding" || k == "Trailer"):
+		default:
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !isToken(k) {
+			return fmt.Errorf("%w: field name %q", errH1BadHead, k)
+		}
+		for _, v := range h[k] {
+			if err := writeField(bw, k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeField writes one field line. It refuses a value with a control
+// byte other than tab (CR, LF and NUL among them), which could end the
+// line or the head early: net/http refuses the same.
+func writeField(bw *bufio.Writer, k, v string) error {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < ' ' && b != '\t' || b == 0x7f {
+			return fmt.Errorf("%w: field value for %q", errH1BadHead, k)
+		}
+	}
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	bw.WriteString(v)
+	bw.WriteString("\r\n")
+	return nil
+}
+
+// writeTrailerNames announces the trailers of a chunked body.
+func writeTrailerNames(bw *bufio.Writer, tr http.Header) error {
+	if len(tr) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(tr))
+	for k := range tr {
+		k = http.CanonicalHeaderKey(k)
+		if !isToken(k) || k == "Transfer-Encoding" || k == "Trailer" || k == "Content-Length" {
+			return fmt.Errorf("%w: trailer %q", errH1BadHead, k)
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	bw.WriteString("Trailer: ")
+	bw.WriteString(strings.Join(keys, ","))
+	bw.WriteString("\r\n")
+	return nil
+}
+
+// isToken reports whether s is an RFC 9110 token: a valid method or field
+// name.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !tokenBytes[s[i]] {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// plainHost reports whether a Host needs none of the rewriting net/http
+// does (IDNA, IPv6 zones, blanking invalid hosts).
+func plainHost(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !plainHostBytes[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenBytes and plainHostBytes are the bytes allowed in a token and in a
+// plain Host. They are never written after init.
+var (
+	tokenBytes     = byteSet("!#$%&'*+-.^_`|~")
+	plainHostBytes = byteSet("-._~:[]!$&'()*+,;=")
+)
+
+// byteSet returns the set of ASCII letters, digits and extra.
+func byteSet(extra string) (set [256]bool) {
+	for b := '0'; b <= 'z'; b++ {
+		set[b] = '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
+	}
+	for i := range len(extra) {
+		set[extra[i]] = true
+	}
+	return set
+}
+
+func headerValue(h http.Header, k string) string {
+	if v := h[k]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// hasToken reports whether the comma or space separated list v holds
+// token, in any case (net/http's hasToken).
+func hasToken(v, token string) bool {
+	for sp := 0; sp+len(token) <= len(v); sp++ {
+		if sp > 0 && !isListSep(v[sp-1]) {
+			continue
+		}
+		if end := sp + len(token); end != len(v) && !isListSep(v[end]) {
+			continue
+		}
+		if strings.EqualFold(v[sp:sp+len(token)], token) {
+			return true
+		}
+	}
+	return false
+}
+
+func isListSep(b byte) bool { return b == ' ' || b == ',' || b == '\t' }
