@@ -1,0 +1,68 @@
+package cachestore
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkGetParallel measures the hit path: concurrent Gets spread over
+// 10,000 stored keys (Zipf-distributed, as CDN traffic is).
+func BenchmarkGetParallel(b *testing.B) {
+	const n = 10_000
+	s := New(Options{MaxBytes: 256 << 20})
+	keys := make([][32]byte, n)
+	for i := range keys {
+		keys[i] = key(fmt.Sprint("/bench/", i))
+		s.Put(&Object{Key: keys[i], Path: fmt.Sprint("/bench/", i), Body: make([]byte, 512)})
+	}
+	z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.1, 1, n-1)
+	seq := make([]uint32, 1<<16) // drawn beforehand: the Zipf generator costs more than a Get
+	for i := range seq {
+		seq[i] = uint32(z.Uint64())
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := rand.IntN(len(seq))
+		for pb.Next() {
+			i = (i + 1) & (len(seq) - 1)
+			if _, ok := s.Get(keys[seq[i]], nil); !ok {
+				b.Error("miss on a stored key")
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkGetParallelOneKey measures the worst case for the hit path:
+// every goroutine reads the same object.
+func BenchmarkGetParallelOneKey(b *testing.B) {
+	s := New(Options{})
+	k := key("/hot")
+	s.Put(&Object{Key: k, Body: make([]byte, 512)})
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s.Get(k, nil)
+		}
+	})
+}
+
+// BenchmarkPut measures storing new objects in a full store, where every
+// Put runs the admission contest and evicts.
+func BenchmarkPut(b *testing.B) {
+	s := New(Options{MaxBytes: 4 << 20})
+	objs := make([]*Object, 1<<16)
+	for i := range objs {
+		objs[i] = &Object{Key: key(fmt.Sprint("/put/", i)), Path: fmt.Sprint("/put/", i), Body: make([]byte, 1024)}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		o := *objs[i&(len(objs)-1)]
+		s.Get(o.Key, nil)
+		s.Put(&o)
+	}
+}

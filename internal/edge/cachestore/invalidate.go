@@ -1,0 +1,134 @@
+package cachestore
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// uriKey names the URI an object was stored for: every behavior, variant
+// and keyed cookie or header value of one URI shares it.
+type uriKey struct {
+	tenant, host, path, query string
+}
+
+// InvalidateURI removes every object stored for exactly this tenant, host,
+// raw path and raw query, across behaviors and variants, and returns how
+// many it removed: the invalidation RFC 9111 §4.4 requires after a
+// successful unsafe request. Objects of another tenant with the same host
+// and path are kept.
+func (s *Store) InvalidateURI(tenant, host, path, query string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	es := append([]*entry(nil), s.uris[uriKey{tenant, host, path, query}]...)
+	for _, e := range es {
+		s.removeLocked(e)
+	}
+	s.invalidated.Add(uint64(len(es)))
+	return len(es)
+}
+
+// MaxPatternLen is the longest invalidation path Invalidate accepts, as in
+// CloudFront.
+const MaxPatternLen = 4000
+
+// ValidatePattern reports whether p is an invalidation path Invalidate
+// accepts: non-empty, at most MaxPatternLen bytes, without control
+// characters or spaces. A missing leading slash is allowed (CloudFront's
+// console adds it).
+func ValidatePattern(p string) error {
+	if p == "" {
+		return errors.New("invalidation path is empty")
+	}
+	if len(p) > MaxPatternLen {
+		return fmt.Errorf("invalidation path is %d bytes (at most %d)", len(p), MaxPatternLen)
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] <= ' ' || p[i] == 0x7f {
+			return fmt.Errorf("invalidation path %q contains a control character or space at byte %d (URL-encode it)", p, i)
+		}
+	}
+	return nil
+}
+
+// Invalidate removes the objects whose URI matches one of patterns, in
+// tenant ("" means every tenant), and returns how many it removed.
+//
+// Patterns are CloudFront invalidation paths, matched case-sensitively
+// against the object's raw escaped path followed by "?" and its raw query
+// when it has one: "/index.html" removes the object stored for
+// /index.html without a query; "/search?q=a" one query string; "/images/*"
+// everything under /images/ whatever its query; "/*" everything. A "*"
+// matches any run of bytes, "/" and "?" included. CloudFront accepts "*"
+// only as the last character; here it may appear anywhere
+// ("/img/*.jpg"). "?" is literal (the query separator), unlike in behavior
+// path patterns. A pattern without a leading "/" gets one. Patterns that
+// fail ValidatePattern match nothing.
+//
+// Invalidate visits every stored URI once, under the policy lock.
+func (s *Store) Invalidate(tenant string, patterns []string) int {
+	ps := make([]string, 0, len(patterns))
+	for _, p := range patterns {
+		if ValidatePattern(p) != nil {
+			continue
+		}
+		if !strings.HasPrefix(p, "/") {
+			p = "/" + p
+		}
+		ps = append(ps, p)
+	}
+	if len(ps) == 0 {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var doomed []*entry
+	for u, es := range s.uris {
+		if tenant != "" && u.tenant != tenant {
+			continue
+		}
+		target := u.path
+		if u.query != "" {
+			target += "?" + u.query
+		}
+		for _, p := range ps {
+			if globMatch(p, target) {
+				doomed = append(doomed, es...)
+				break
+			}
+		}
+	}
+	for _, e := range doomed {
+		s.removeLocked(e)
+	}
+	s.invalidated.Add(uint64(len(doomed)))
+	return len(doomed)
+}
+
+// globMatch reports whether s matches pattern, where "*" matches any run
+// of bytes and every other byte matches itself. It runs in O(len(pattern)
+// × len(s)) at worst, without recursion.
+func globMatch(pattern, s string) bool {
+	p, i := 0, 0
+	star, mark := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case p < len(pattern) && pattern[p] == s[i]:
+			p++
+			i++
+		case star >= 0:
+			p = star + 1
+			mark++
+			i = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}

@@ -1,0 +1,183 @@
+package cachestore
+
+import (
+	"container/list"
+	"fmt"
+	"testing"
+)
+
+// lruStore is a plain byte-bounded LRU, the baseline W-TinyLFU is compared
+// with.
+type lruStore struct {
+	max, bytes int64
+	order      *list.List
+	items      map[[32]byte]*list.Element
+}
+
+func newLRU(maxBytes int64) *lruStore {
+	return &lruStore{max: maxBytes, order: list.New(), items: map[[32]byte]*list.Element{}}
+}
+
+func (l *lruStore) Get(k [32]byte, _ func(*Object) bool) (*Object, bool) {
+	if el, ok := l.items[k]; ok {
+		l.order.MoveToFront(el)
+		return el.Value.(*Object), true
+	}
+	return nil, false
+}
+
+func (l *lruStore) Put(o *Object) bool {
+	l.items[o.Key] = l.order.PushFront(o)
+	l.bytes += o.Size()
+	for l.bytes > l.max {
+		old := l.order.Remove(l.order.Back()).(*Object)
+		delete(l.items, old.Key)
+		l.bytes -= old.Size()
+	}
+	return true
+}
+
+// cache is what the workload drives: the Store or the LRU baseline.
+type cache interface {
+	Get(k [32]byte, match func(*Object) bool) (*Object, bool)
+	Put(o *Object) bool
+}
+
+// request does what the pipeline does: look up, and store on a miss.
+func request(c cache, path string) bool {
+	if _, ok := c.Get(key(path), nil); ok {
+		return true
+	}
+	c.Put(object(path, 1000))
+	return false
+}
+
+// TestScanResistance warms a working set of popular objects, sweeps once
+// over many more cold URLs than the cache holds (a crawler, a cache-busting
+// flood), and checks the popular objects are still served from cache
+// afterwards. A plain LRU loses them all; W-TinyLFU keeps them.
+func TestScanResistance(t *testing.T) {
+	const maxBytes = 1 << 20 // about 740 objects of this size
+	popular := make([]string, 200)
+	for i := range popular {
+		popular[i] = fmt.Sprint("/popular/", i)
+	}
+	workload := func(c cache) (hitRatio float64) {
+		for range 10 {
+			for _, p := range popular {
+				request(c, p)
+			}
+		}
+		for i := range 10_000 {
+			request(c, fmt.Sprint("/scan/", i))
+		}
+		hits := 0
+		for _, p := range popular {
+			if request(c, p) {
+				hits++
+			}
+		}
+		return float64(hits) / float64(len(popular))
+	}
+	s := New(Options{MaxBytes: maxBytes})
+	tiny, lru := workload(s), workload(newLRU(maxBytes))
+	t.Logf("popular objects served from cache after the scan: W-TinyLFU %.0f%%, LRU %.0f%%", tiny*100, lru*100)
+	if tiny < 0.95 {
+		t.Errorf("W-TinyLFU kept %.0f%% of the popular objects through a scan; want ≥ 95%%", tiny*100)
+	}
+	if lru > 0.05 {
+		t.Errorf("the LRU baseline kept %.0f%%; the scan should flush it (test workload too small?)", lru*100)
+	}
+	if st := s.Stats(); st.Rejected == 0 {
+		t.Error("no admission rejections during a scan")
+	}
+	checkInvariants(t, s)
+}
+
+// TestFrequentNewKeyAdmitted checks the other side of admission: a key
+// requested often (misses count too) displaces a cold object once stored,
+// and a key requested once does not.
+func TestFrequentNewKeyAdmitted(t *testing.T) {
+	s := New(Options{MaxBytes: 200_000})
+	for i := range 200 { // fill well past the bound with one-hit objects
+		request(s, fmt.Sprint("/cold/", i))
+	}
+	for range 5 {
+		s.Get(key("/hot"), nil) // misses: the origin is slow, say
+	}
+	if !s.Put(object("/hot", 30_000)) {
+		t.Fatal("an object requested 5 times was refused over one-hit objects")
+	}
+	if s.Put(object("/once", 30_000)) {
+		t.Fatal("an object never requested was admitted over the cold ones (they were requested once)")
+	}
+	if _, ok := s.Get(key("/hot"), nil); !ok {
+		t.Fatal("the admitted object is not found")
+	}
+	checkInvariants(t, s)
+}
+
+// TestRecentBurstSurvivesInWindow checks the window: a new object fits in
+// the window without an admission contest, so a burst of requests right
+// after it is stored finds it, even though its frequency is still low.
+func TestRecentBurstSurvivesInWindow(t *testing.T) {
+	s := New(Options{MaxBytes: 1 << 20})
+	for range 5 {
+		for i := range 700 {
+			request(s, fmt.Sprint("/base/", i))
+		}
+	}
+	if !s.Put(object("/new", 500)) {
+		t.Fatal("a small new object was refused the window")
+	}
+	for range 3 {
+		if _, ok := s.Get(key("/new"), nil); !ok {
+			t.Fatal("a just-stored object is gone")
+		}
+	}
+	checkInvariants(t, s)
+}
+
+func TestReplacementKeepsStanding(t *testing.T) {
+	s := New(Options{MaxBytes: 1 << 20})
+	for range 3 {
+		request(s, "/r")
+	}
+	for i := range 2000 { // push /r out of the window into the main space
+		request(s, fmt.Sprint("/other/", i))
+	}
+	if _, ok := s.Get(key("/r"), nil); !ok {
+		t.Fatal("a popular object was lost")
+	}
+	s.mu.Lock()
+	s.drainLocked()
+	before := s.shard(s.hash(key("/r"))).m[key("/r")][0].region
+	s.mu.Unlock()
+	s.Put(object("/r", 1200)) // a revalidation stores a new version
+	s.mu.Lock()
+	after := s.shard(s.hash(key("/r"))).m[key("/r")][0].region
+	s.mu.Unlock()
+	if before != after || after == regionWindow {
+		t.Fatalf("region before %d, after the replacement %d; the new version keeps the main-space standing", before, after)
+	}
+}
+
+func TestSketchEstimates(t *testing.T) {
+	sk := newSketch(1024)
+	st := New(Options{})
+	h := func(i int) uint64 { return st.hash(key(fmt.Sprint(i))) }
+	a, b, c := h(1), h(2), h(3)
+	for range 6 {
+		sk.increment(a)
+	}
+	sk.increment(b)
+	if ea, eb := sk.estimate(a), sk.estimate(b); ea < 6 || eb != 1 {
+		t.Fatalf("estimates a=%d (6 events) b=%d (1 event)", ea, eb)
+	}
+	for range sk.sampleSize {
+		sk.increment(c)
+	}
+	if ea := sk.estimate(a); ea > 3 {
+		t.Fatalf("after a reset a=%d; the counters should have been halved", ea)
+	}
+}

@@ -1,0 +1,348 @@
+// Package cachestore is the edge cache's object store: responses in
+// memory, bounded in bytes, evicted by W-TinyLFU.
+//
+// The Store knows nothing of HTTP semantics: the pipeline decides what to
+// store, for how long, and which variant a request may use; the Store keeps
+// objects within Options.MaxBytes, keeps the popular ones, and finds them
+// again by key or by URI for invalidation. Expired objects are kept (they
+// serve stale-if-error and conditional revalidation) until the policy
+// evicts them or the pipeline deletes them.
+package cachestore
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetherlb/tether/internal/clock"
+)
+
+// DefaultMaxBytes is the bound used when Options.MaxBytes is zero or less:
+// 256 MiB, the edges[].max_bytes default.
+const DefaultMaxBytes = 256 << 20
+
+// shardCount is the number of key shards, each with its own lock.
+const shardCount = 64
+
+// readBufLen is the number of hits a shard buffers before they are
+// applied to the eviction policy.
+const readBufLen = 16
+
+// Options configures a Store. The zero value selects every default.
+type Options struct {
+	// MaxBytes bounds the sum of the stored objects' Size. Zero or less
+	// means DefaultMaxBytes. An object larger than MaxBytes/4 is refused.
+	MaxBytes int64
+	// Clock sets Object.Stored when Put is given a zero one. Nil means the
+	// wall clock.
+	Clock clock.Clock
+	// OnEvict, if not nil, is called with every stored object the eviction
+	// policy drops to make room (not for Delete, invalidation or
+	// replacement), after the Store's locks are released. It must not
+	// block for long: it runs on the goroutine that called Put.
+	OnEvict func(o *Object)
+}
+
+// Stats counts what a Store holds and what it has dropped.
+type Stats struct {
+	// Objects is the number of stored objects (variants count one each).
+	Objects int
+	// Bytes is the sum of the stored objects' Size; never above MaxBytes.
+	Bytes uint64
+	// Evictions counts stored objects dropped to make room.
+	Evictions uint64
+	// Rejected counts admission decisions the candidate lost: objects the
+	// frequency sketch judged less popular than the one they would have
+	// displaced (including Puts that returned false for that reason).
+	Rejected uint64
+	// TooLarge counts Puts refused because the object was larger than
+	// MaxBytes/4.
+	TooLarge uint64
+	// Invalidated counts objects dropped by InvalidateURI and Invalidate.
+	Invalidated uint64
+}
+
+// Store holds cached objects in memory. Its methods are safe for
+// concurrent use.
+//
+// Objects are found through 64 shards chosen by key, each under its own
+// read-write lock, so concurrent hits on different keys do not wait for
+// one another and a hit never takes a store-wide lock: it counts the key
+// in the lock-free frequency sketch, reads the shard under its read lock,
+// and records the hit in a small per-shard buffer that is applied to the
+// eviction policy later, by a Put or when the buffer fills (hits that
+// find the buffer full or busy are not recorded for recency: frequency is
+// what protects popular objects). Put, Delete and invalidation serialize
+// on the policy lock.
+//
+// Eviction is W-TinyLFU (Einziger, Friedman and Manes, "TinyLFU: A Highly
+// Efficient Cache Admission Policy", https://arxiv.org/abs/1512.00727),
+// weighted by bytes: new objects enter a small LRU window (1% of
+// MaxBytes); to move on into the segmented-LRU main space an object must
+// be estimated more frequent, by a count-min sketch of recent requests,
+// than the object it would displace. A one-time sweep over many cold keys
+// therefore does not flush the popular working set. Frequencies count
+// every Get, hit or miss, and Touch.
+//
+// The zero Store is not usable; make one with New.
+type Store struct {
+	maxBytes int64
+	clock    clock.Clock
+	onEvict  func(*Object)
+	seed     uint64
+	sketch   *sketch
+	shards   [shardCount]shard
+
+	mu   sync.Mutex // the policy lock: pol and uris; taken before a shard lock
+	pol  policy
+	uris map[uriKey][]*entry
+
+	objects, bytes                             atomic.Int64
+	evictions, rejected, tooLarge, invalidated atomic.Uint64
+}
+
+// shard holds the entries of the keys that hash to it.
+type shard struct {
+	mu    sync.RWMutex
+	m     map[[32]byte][]*entry // the variants of each key
+	bufMu sync.Mutex
+	buf   [readBufLen]*entry
+	n     int
+	_     [64]byte // keeps the next shard's locks off this one's cache line
+}
+
+// New returns an empty Store.
+func New(opts Options) *Store {
+	s := &Store{maxBytes: opts.MaxBytes, clock: opts.Clock, onEvict: opts.OnEvict}
+	if s.maxBytes <= 0 {
+		s.maxBytes = DefaultMaxBytes
+	}
+	if s.clock == nil {
+		s.clock = clock.Real{}
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	s.seed = binary.LittleEndian.Uint64(b[:])
+	// Size the sketch for 4 KiB objects, at least 1024 of them.
+	s.sketch = newSketch(int(min(max(s.maxBytes/4096, 1024), 1<<22)))
+	for i := range s.shards {
+		s.shards[i].m = make(map[[32]byte][]*entry)
+	}
+	s.pol.init(s.maxBytes)
+	s.uris = make(map[uriKey][]*entry)
+	return s
+}
+
+// hash mixes the key with the Store's random seed (splitmix64 finalizer),
+// so that request keys cannot be ground to collide in the sketch.
+func (s *Store) hash(key [32]byte) uint64 {
+	z := binary.LittleEndian.Uint64(key[:8]) ^ s.seed
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+func (s *Store) shard(h uint64) *shard { return &s.shards[h>>58] }
+
+// Get returns the first stored variant under key for which match returns
+// true (any variant when match is nil), and whether there was one. Hit or
+// miss, it counts one request for key in the frequency sketch. match runs
+// under the shard's read lock: it must be quick and must not call the
+// Store.
+func (s *Store) Get(key [32]byte, match func(*Object) bool) (*Object, bool) {
+	h := s.hash(key)
+	s.sketch.increment(h)
+	sh := s.shard(h)
+	var e *entry
+	var o *Object
+	sh.mu.RLock()
+	for _, c := range sh.m[key] {
+		if match == nil || match(c.obj) {
+			e, o = c, c.obj
+			break
+		}
+	}
+	sh.mu.RUnlock()
+	if e == nil {
+		return nil, false
+	}
+	s.recordHit(sh, e)
+	return o, true
+}
+
+// Touch counts one request for key in the frequency sketch without a
+// lookup: for a request that needs the key's popularity counted but
+// skipped Get.
+func (s *Store) Touch(key [32]byte) {
+	s.sketch.increment(s.hash(key))
+}
+
+// recordHit buffers a hit on e for the policy; when the buffer fills, it
+// applies the buffers if the policy lock is free.
+func (s *Store) recordHit(sh *shard, e *entry) {
+	if !sh.bufMu.TryLock() {
+		return
+	}
+	full := sh.n == readBufLen
+	if !full {
+		sh.buf[sh.n] = e
+		sh.n++
+		full = sh.n == readBufLen
+	}
+	sh.bufMu.Unlock()
+	if full && s.mu.TryLock() {
+		s.drainShardLocked(sh)
+		s.mu.Unlock()
+	}
+}
+
+// drainLocked applies every buffered hit to the policy. The caller holds
+// s.mu.
+func (s *Store) drainLocked() {
+	for i := range s.shards {
+		s.drainShardLocked(&s.shards[i])
+	}
+}
+
+// drainShardLocked applies the hits buffered in sh to the policy. The
+// caller holds s.mu.
+func (s *Store) drainShardLocked(sh *shard) {
+	var hits [readBufLen]*entry
+	sh.bufMu.Lock()
+	n := copy(hits[:], sh.buf[:sh.n])
+	clear(sh.buf[:sh.n])
+	sh.n = 0
+	sh.bufMu.Unlock()
+	for _, e := range hits[:n] {
+		s.pol.onHit(e)
+	}
+}
+
+// Put stores o, replacing the object with the same Key and Variant. It
+// returns false, storing nothing, if o is larger than MaxBytes/4 or if the
+// admission policy preferred the objects it would have displaced; a
+// replaced object is then gone too. Put sets o.Stored if it is zero; o
+// must not be changed afterwards.
+func (s *Store) Put(o *Object) bool {
+	size := o.Size()
+	if size > s.maxBytes/4 {
+		s.tooLarge.Add(1)
+		return false
+	}
+	if o.Stored.IsZero() {
+		o.Stored = s.clock.Now()
+	}
+	e := &entry{obj: o, key: o.Key, hash: s.hash(o.Key), size: size,
+		uri: uriKey{tenant: o.Tenant, host: o.Host, path: o.Path, query: o.Query}}
+	s.mu.Lock()
+	s.drainLocked()
+	sh := s.shard(e.hash)
+	sh.mu.Lock()
+	vs := sh.m[o.Key]
+	var old *entry
+	for i, c := range vs {
+		if c.obj.Variant == o.Variant {
+			old, vs[i] = c, e
+			break
+		}
+	}
+	if old == nil {
+		sh.m[o.Key] = append(vs, e)
+	} else {
+		old.obj = nil
+	}
+	sh.mu.Unlock()
+	r := regionWindow
+	if old != nil {
+		r = old.region // the new version keeps the old one's standing
+		s.unindexLocked(old)
+	}
+	s.pol.add(e, r)
+	s.indexLocked(e)
+	evicted, kept := s.maintainLocked(e)
+	s.mu.Unlock()
+	if s.onEvict != nil {
+		for _, o := range evicted {
+			s.onEvict(o)
+		}
+	}
+	return kept
+}
+
+// Delete removes every variant stored under key.
+func (s *Store) Delete(key [32]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh := s.shard(s.hash(key))
+	sh.mu.RLock()
+	vs := append([]*entry(nil), sh.m[key]...)
+	sh.mu.RUnlock()
+	for _, e := range vs {
+		s.removeLocked(e)
+	}
+}
+
+// Stats returns the Store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Objects:     int(s.objects.Load()),
+		Bytes:       uint64(s.bytes.Load()),
+		Evictions:   s.evictions.Load(),
+		Rejected:    s.rejected.Load(),
+		TooLarge:    s.tooLarge.Load(),
+		Invalidated: s.invalidated.Load(),
+	}
+}
+
+// indexLocked accounts for a newly added entry and indexes its URI. The
+// caller holds s.mu.
+func (s *Store) indexLocked(e *entry) {
+	s.uris[e.uri] = append(s.uris[e.uri], e)
+	s.objects.Add(1)
+	s.bytes.Add(e.size)
+}
+
+// unindexLocked undoes indexLocked for an entry that has already left its
+// shard, and takes it out of the policy. The caller holds s.mu.
+func (s *Store) unindexLocked(e *entry) {
+	s.pol.unlink(e)
+	es := s.uris[e.uri]
+	for i, c := range es {
+		if c == e {
+			es[i] = es[len(es)-1]
+			es[len(es)-1] = nil
+			es = es[:len(es)-1]
+			break
+		}
+	}
+	if len(es) == 0 {
+		delete(s.uris, e.uri)
+	} else {
+		s.uris[e.uri] = es
+	}
+	s.objects.Add(-1)
+	s.bytes.Add(-e.size)
+}
+
+// removeLocked takes a stored entry out of its shard, the index and the
+// policy. The caller holds s.mu.
+func (s *Store) removeLocked(e *entry) {
+	sh := s.shard(e.hash)
+	sh.mu.Lock()
+	vs := sh.m[e.key]
+	for i, c := range vs {
+		if c == e {
+			vs = append(vs[:i], vs[i+1:]...)
+			break
+		}
+	}
+	if len(vs) == 0 {
+		delete(sh.m, e.key)
+	} else {
+		sh.m[e.key] = vs
+	}
+	e.obj = nil
+	sh.mu.Unlock()
+	s.unindexLocked(e)
+}

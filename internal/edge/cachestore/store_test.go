@@ -1,0 +1,230 @@
+package cachestore
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetherlb/tether/internal/clock"
+)
+
+// key returns the primary key of name.
+func key(name string) [32]byte { return sha256.Sum256([]byte(name)) }
+
+// object returns an object for path with a body of n bytes.
+func object(path string, n int) *Object {
+	return &Object{Key: key(path), Host: "example.com", Path: path, Status: 200,
+		Header: http.Header{"Content-Type": {"text/plain"}}, Body: make([]byte, n), FreshFor: time.Minute}
+}
+
+// checkInvariants verifies the Store's bookkeeping: every stored entry is
+// in exactly one policy region and in the URI index, the byte and object
+// counts match, and the bound holds.
+func checkInvariants(t *testing.T, s *Store) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var bytes, objects int64
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		for k, vs := range sh.m {
+			if len(vs) == 0 {
+				t.Errorf("key %x has an empty variant list", k[:4])
+			}
+			for _, e := range vs {
+				if e.obj == nil || e.region == regionNone || e.key != k {
+					t.Errorf("entry %x: obj %v region %d", k[:4], e.obj != nil, e.region)
+				}
+				bytes += e.size
+				objects++
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	var indexed int64
+	for _, es := range s.uris {
+		indexed += int64(len(es))
+	}
+	if got := s.pol.bytes(); got != bytes || s.bytes.Load() != bytes {
+		t.Errorf("bytes: shards %d, policy %d, counter %d", bytes, got, s.bytes.Load())
+	}
+	if s.objects.Load() != objects || indexed != objects {
+		t.Errorf("objects: shards %d, counter %d, index %d", objects, s.objects.Load(), indexed)
+	}
+	if bytes > s.maxBytes {
+		t.Errorf("stored %d bytes, bound %d", bytes, s.maxBytes)
+	}
+}
+
+func TestPutGetReplaceDelete(t *testing.T) {
+	s := New(Options{MaxBytes: 1 << 20})
+	a := object("/a", 10)
+	if !s.Put(a) {
+		t.Fatal("Put refused a small object into an empty store")
+	}
+	got, ok := s.Get(key("/a"), nil)
+	if !ok || got != a {
+		t.Fatalf("Get = %p, %v; want the stored object", got, ok)
+	}
+	if _, ok := s.Get(key("/b"), nil); ok {
+		t.Fatal("Get found a key never stored")
+	}
+	a2 := object("/a", 20)
+	s.Put(a2)
+	if got, _ := s.Get(key("/a"), nil); got != a2 {
+		t.Fatal("Put with the same key and variant did not replace the object")
+	}
+	if st := s.Stats(); st.Objects != 1 || st.Bytes != uint64(a2.Size()) {
+		t.Fatalf("after a replace: %+v, want one object of %d bytes", st, a2.Size())
+	}
+	s.Delete(key("/a"))
+	if _, ok := s.Get(key("/a"), nil); ok {
+		t.Fatal("Get found a deleted key")
+	}
+	checkInvariants(t, s)
+}
+
+func TestVariants(t *testing.T) {
+	s := New(Options{MaxBytes: 1 << 20})
+	for _, enc := range []string{"gzip", "br", ""} {
+		o := object("/v", 10)
+		o.Variant, o.VaryHeaders = enc, []string{"accept-encoding"}
+		s.Put(o)
+	}
+	for _, enc := range []string{"gzip", "br", ""} {
+		got, ok := s.Get(key("/v"), func(o *Object) bool { return o.Variant == enc })
+		if !ok || got.Variant != enc {
+			t.Errorf("variant %q: got %v, %v", enc, got, ok)
+		}
+	}
+	if _, ok := s.Get(key("/v"), func(o *Object) bool { return o.Variant == "zstd" }); ok {
+		t.Error("found a variant never stored")
+	}
+	if st := s.Stats(); st.Objects != 3 {
+		t.Errorf("Objects = %d, want 3 variants", st.Objects)
+	}
+	s.Delete(key("/v"))
+	if st := s.Stats(); st.Objects != 0 || st.Bytes != 0 {
+		t.Errorf("Delete left %+v; it removes every variant", st)
+	}
+	checkInvariants(t, s)
+}
+
+func TestTooLargeRefused(t *testing.T) {
+	s := New(Options{MaxBytes: 100_000})
+	if s.Put(object("/big", 25_000)) {
+		t.Fatal("stored an object larger than MaxBytes/4")
+	}
+	if !s.Put(object("/ok", 20_000)) {
+		t.Fatal("refused an object under MaxBytes/4")
+	}
+	if st := s.Stats(); st.TooLarge != 1 || st.Objects != 1 {
+		t.Fatalf("stats %+v, want TooLarge 1 and one object", st)
+	}
+}
+
+func TestPutSetsStoredFromClock(t *testing.T) {
+	start := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	s := New(Options{Clock: clock.NewFake(start)})
+	o := object("/t", 1)
+	s.Put(o)
+	if !o.Stored.Equal(start) {
+		t.Fatalf("Stored = %v, want the clock's %v", o.Stored, start)
+	}
+}
+
+// TestBoundNeverExceeded is a property test: whatever the sizes and the
+// order of Puts, Gets, Deletes and invalidations, the store stays within
+// MaxBytes and its bookkeeping stays consistent.
+func TestBoundNeverExceeded(t *testing.T) {
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 42))
+			maxBytes := int64(20_000 + r.IntN(200_000))
+			var evicted int
+			s := New(Options{MaxBytes: maxBytes, OnEvict: func(*Object) { evicted++ }})
+			for i := range 3000 {
+				path := fmt.Sprint("/p", r.IntN(400))
+				switch op := r.IntN(10); {
+				case op < 5:
+					o := object(path, r.IntN(int(maxBytes/3)))
+					o.Variant = fmt.Sprint(r.IntN(3))
+					s.Put(o)
+				case op < 8:
+					s.Get(key(path), nil)
+				case op < 9:
+					s.Delete(key(path))
+				default:
+					s.InvalidateURI("", "example.com", path, "")
+				}
+				if st := s.Stats(); int64(st.Bytes) > maxBytes {
+					t.Fatalf("op %d: %d bytes stored, bound %d", i, st.Bytes, maxBytes)
+				}
+			}
+			checkInvariants(t, s)
+			if st := s.Stats(); st.Evictions != uint64(evicted) {
+				t.Errorf("Evictions %d, OnEvict calls %d", st.Evictions, evicted)
+			}
+		})
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	s := New(Options{MaxBytes: 200_000})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(g), 7))
+			for range 3000 {
+				path := fmt.Sprint("/c", r.IntN(300))
+				switch op := r.IntN(20); {
+				case op < 6:
+					s.Put(object(path, r.IntN(3000)))
+				case op < 16:
+					if o, ok := s.Get(key(path), func(o *Object) bool { return o.Status == 200 }); ok && o.Path != path {
+						t.Errorf("Get(%s) returned %s", path, o.Path)
+					}
+				case op < 17:
+					s.Touch(key(path))
+				case op < 18:
+					s.Delete(key(path))
+				case op < 19:
+					s.InvalidateURI("", "example.com", path, "")
+				default:
+					s.Invalidate("", []string{path + "*"})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	checkInvariants(t, s)
+}
+
+func TestOnEvictOnlyForEvictions(t *testing.T) {
+	var got []string
+	s := New(Options{MaxBytes: 40_000, OnEvict: func(o *Object) { got = append(got, o.Path) }})
+	s.Put(object("/gone-by-delete", 100))
+	s.Delete(key("/gone-by-delete"))
+	s.Put(object("/gone-by-invalidation", 100))
+	s.Invalidate("", []string{"/*"})
+	s.Put(object("/replaced", 100))
+	s.Put(object("/replaced", 200))
+	if len(got) != 0 {
+		t.Fatalf("OnEvict called for %v; Delete, invalidation and replacement are not evictions", got)
+	}
+	for i := range 100 { // ever more popular objects: each displaces older ones
+		for range i/10 + 2 {
+			s.Get(key(fmt.Sprint("/fill", i)), nil)
+		}
+		s.Put(object(fmt.Sprint("/fill", i), 2000))
+	}
+	st := s.Stats()
+	if len(got) == 0 || uint64(len(got)) != st.Evictions {
+		t.Fatalf("OnEvict called %d times, Evictions %d; want equal and > 0", len(got), st.Evictions)
+	}
+}
