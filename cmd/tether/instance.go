@@ -18,6 +18,7 @@ import (
 	"github.com/tetherlb/tether/internal/admin"
 	"github.com/tetherlb/tether/internal/clock"
 	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/edge"
 	"github.com/tetherlb/tether/internal/keyring"
 	"github.com/tetherlb/tether/internal/lb"
 	"github.com/tetherlb/tether/internal/sessionsvc"
@@ -31,6 +32,7 @@ type instance struct {
 	log     *slog.Logger
 	lb      *lb.Server
 	sess    *sessionsvc.Service // nil without a sessions block
+	edges   *edge.Servers
 	admin   *http.Server
 	adminLn net.Listener
 }
@@ -92,16 +94,22 @@ func startInstance(ctx context.Context, cfgPath string, cfg *config.Config, logg
 		return nil, err
 	}
 	in := &instance{cfgPath: cfgPath, cfg: cfg, log: logger, lb: srv, sess: sess}
+	if in.edges, err = edge.Start(cfg, srv.Addr, reg, clock.Real{}, logger); err != nil {
+		_ = srv.Close(context.Background())
+		closeSessions()
+		return nil, err
+	}
 	if cfg.Admin.Address != "off" {
 		ln, err := net.Listen("tcp", cfg.Admin.Address)
 		if err != nil {
 			_ = srv.Close(context.Background())
+			_ = in.edges.Close(context.Background())
 			closeSessions()
 			return nil, fmt.Errorf("admin listener: %w (is another process using %s? set admin.address)", err, cfg.Admin.Address)
 		}
 		in.adminLn = ln
 		in.admin = &http.Server{
-			Handler:           admin.Handler(admin.Options{LB: srv, Registry: reg, Reload: in.reload, Logger: logger}),
+			Handler:           admin.Handler(admin.Options{LB: srv, Registry: reg, Reload: in.reload, Logger: logger, Edges: invalidators(in.edges)}),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
 		go func() {
@@ -131,6 +139,10 @@ func (in *instance) reload(ctx context.Context) error {
 		}
 		if next.Admin.Address != in.cfg.Admin.Address {
 			in.log.Warn("admin.address changed; restart tether to move the admin API", "running", in.cfg.Admin.Address)
+		}
+		if !reflect.DeepEqual(next.Edges, in.cfg.Edges) {
+			in.log.Warn("the edges changed; restart tether to apply them (the running edges stay as they are)")
+			next.Edges = in.cfg.Edges
 		}
 		if !reflect.DeepEqual(next.Sessions, in.cfg.Sessions) {
 			in.log.Warn("the sessions block changed; restart tether to apply it (the running store and API stay as they are)")
@@ -162,11 +174,21 @@ func (in *instance) close(ctx context.Context) error {
 	if in.admin != nil {
 		errs = append(errs, in.admin.Shutdown(ctx))
 	}
+	errs = append(errs, in.edges.Close(ctx))
 	errs = append(errs, in.lb.Close(ctx))
 	if in.sess != nil {
 		errs = append(errs, in.sess.Close(ctx))
 	}
 	return errors.Join(errs...)
+}
+
+// invalidators lists the edges for the admin API's invalidations.
+func invalidators(s *edge.Servers) map[string]admin.Invalidator {
+	out := map[string]admin.Invalidator{}
+	for name, e := range s.Edges {
+		out[name] = e
+	}
+	return out
 }
 
 func exitErr(stderr io.Writer, cmd string, err error) int {

@@ -26,6 +26,11 @@ type Balancer interface {
 	Undrain(group, id string) error
 }
 
+// Invalidator is an edge cache that drops objects by path pattern.
+type Invalidator interface {
+	Invalidate(tenant string, patterns []string) int
+}
+
 // Options configure the handler. Reload, if nil, makes POST /api/v1/reload
 // answer 501.
 type Options struct {
@@ -33,6 +38,8 @@ type Options struct {
 	Registry *prometheus.Registry
 	Reload   func(ctx context.Context) error
 	Logger   *slog.Logger
+	// Edges are the edge caches by name, for invalidations.
+	Edges map[string]Invalidator
 }
 
 // Handler returns the admin API.
@@ -43,6 +50,7 @@ type Options struct {
 //	POST /api/v1/target-groups/{group}/targets/{id}/drain    start deregistration
 //	POST /api/v1/target-groups/{group}/targets/{id}/undrain  cancel it
 //	POST /api/v1/reload                                      re-read the config file and key ring
+//	POST /api/v1/edges/{name}/invalidations                  drop cached objects by path pattern
 //	GET  /debug/pprof/...                                    Go profiles (CPU, heap, goroutines)
 func Handler(o Options) http.Handler {
 	if o.Logger == nil {
@@ -58,6 +66,7 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("POST /api/v1/target-groups/{group}/targets/{id}/drain", a.drain)
 	mux.HandleFunc("POST /api/v1/target-groups/{group}/targets/{id}/undrain", a.undrain)
 	mux.HandleFunc("POST /api/v1/reload", a.reload)
+	mux.HandleFunc("POST /api/v1/edges/{name}/invalidations", a.invalidate)
 	mux.HandleFunc("GET /{$}", a.index)
 	// Go's profiler, as Caddy's admin API offers it: go tool pprof
 	// http://127.0.0.1:9901/debug/pprof/profile?seconds=30
@@ -81,6 +90,7 @@ func (a *api) index(w http.ResponseWriter, r *http.Request) {
 			"POST /api/v1/target-groups/{group}/targets/{id}/drain",
 			"POST /api/v1/target-groups/{group}/targets/{id}/undrain",
 			"POST /api/v1/reload",
+			"POST /api/v1/edges/{name}/invalidations",
 			"GET /debug/pprof/",
 		},
 	})
@@ -124,6 +134,47 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+}
+
+// invalidationRequest is the body of POST /api/v1/edges/{name}/invalidations,
+// after CloudFront's CreateInvalidation: the paths are patterns where *
+// matches any run of characters, such as /images/* or /index.html.
+type invalidationRequest struct {
+	Paths  []string `json:"paths"`
+	Tenant string   `json:"tenant"` // "" for every tenant
+}
+
+// maxInvalidationPaths bounds one invalidation request, as CloudFront's
+// 3000 paths per request.
+const maxInvalidationPaths = 3000
+
+func (a *api) invalidate(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	e, ok := a.o.Edges[name]
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no edge named " + name})
+		return
+	}
+	var req invalidationRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error() + ` (send {"paths": ["/images/*"]})`})
+		return
+	}
+	if len(req.Paths) == 0 || len(req.Paths) > maxInvalidationPaths {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "paths: give 1 to 3000 path patterns, such as /images/* or /index.html"})
+		return
+	}
+	for _, p := range req.Paths {
+		if p == "" || p[0] != '/' && p[0] != '*' || len(p) > 4096 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "paths: " + p + " does not start with / (or *)"})
+			return
+		}
+	}
+	n := e.Invalidate(req.Tenant, req.Paths)
+	a.o.Logger.Info("edge invalidation", "edge", name, "paths", len(req.Paths), "objects", n, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusCreated, map[string]any{"edge": name, "paths": req.Paths, "invalidated": n})
 }
 
 // writeError is the one place that maps admin errors to statuses.

@@ -1,0 +1,207 @@
+// Package edge is tether's CDN-style cache: CloudFront's model of ordered
+// behaviors, each with a cache policy (what is in the key, and the TTLs)
+// and an origin request policy (what else is forwarded), in two modes:
+// safe (the default: RFC 9111 with guardrails against session leaks, cache
+// poisoning and web cache deception) and cloudfront (what CloudFront
+// documents, leaks included, so that users can predict their own
+// distribution). The behaviour is specified in docs/edge.md; every
+// difference between the modes is listed there.
+package edge
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tetherlb/tether/internal/clock"
+	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/edge/cachestore"
+)
+
+// Edge serves one configured edge. It is safe for concurrent use.
+type Edge struct {
+	name       string
+	cloudfront bool // mode cloudfront; false: safe
+	origin     *url.URL
+	originTLS  bool
+	client     *http.Client
+	behaviors  []*behavior
+	store      *cachestore.Store
+	maxObject  int64
+	tenantBy   string // "", host or header
+	tenantHdr  string
+	infra      []string // cookie names; a trailing * is a prefix
+	sessions   []string
+	debugKey   bool
+	clk        clock.Clock
+	log        *slog.Logger
+	metrics    *edgeMetrics
+	flights    *flights
+}
+
+// behavior is a compiled config.Behavior.
+type behavior struct {
+	id              string
+	pattern         string
+	allowed, cached map[string]bool
+	cache           config.CachePolicy
+	orp             config.OriginRequestPolicy
+	keyHeaders      []string // canonical names, sorted
+	fwdHeaders      []string // canonical names: keyed ∪ origin request
+	minTTL          time.Duration
+	defaultTTL      time.Duration
+	maxTTL          time.Duration
+	gzipKey, brKey  bool
+	compress        bool
+	staticTypes     []string
+	cachingDisabled bool
+}
+
+// keys reports whether the behavior's cache key includes header h.
+func (b *behavior) keys(h string) bool { return slices.Contains(b.keyHeaders, h) }
+
+// Options are an Edge's dependencies.
+type Options struct {
+	// OriginURL is where misses go: the config's origin.url, or the
+	// address of the origin listener ("http://127.0.0.1:8080"). Required.
+	OriginURL string
+	// Transport reaches the origin. Nil: a pooled transport of its own.
+	Transport http.RoundTripper
+	Clock     clock.Clock
+	Logger    *slog.Logger
+	Metrics   *Metrics
+}
+
+// New builds the edge cfg describes.
+func New(cfg config.Edge, o Options) (*Edge, error) {
+	u, err := url.Parse(o.OriginURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("edge %s: origin %q is not a URL", cfg.Name, o.OriginURL)
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Transport == nil {
+		o.Transport = newTransport()
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	e := &Edge{
+		name: cfg.Name, cloudfront: cfg.Mode == "cloudfront", origin: u, originTLS: u.Scheme == "https",
+		client:    &http.Client{Transport: o.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		maxObject: int64(cfg.MaxObjectBytes), infra: cfg.InfraCookies, sessions: cfg.SessionCookies,
+		debugKey: cfg.DebugKey, clk: o.Clock, log: o.Logger.With("component", "edge", "edge", cfg.Name),
+		flights: newFlights(),
+	}
+	e.metrics = o.Metrics.forEdge(cfg.Name)
+	e.store = cachestore.New(cachestore.Options{MaxBytes: int64(cfg.MaxBytes), Clock: o.Clock,
+		OnEvict: func(*cachestore.Object) { e.metrics.evictions.Inc() }})
+	if cfg.Tenant != nil {
+		e.tenantBy, e.tenantHdr = cfg.Tenant.By, http.CanonicalHeaderKey(cfg.Tenant.Header)
+	}
+	for i, bc := range cfg.Behaviors {
+		e.behaviors = append(e.behaviors, compileBehavior(i, bc))
+	}
+	return e, nil
+}
+
+func compileBehavior(i int, bc config.Behavior) *behavior {
+	b := &behavior{
+		id: itoa(i) + ":" + bc.Path, pattern: bc.Path, allowed: map[string]bool{}, cached: map[string]bool{},
+		cache: bc.Cache, orp: bc.OriginRequest,
+		minTTL: bc.Cache.MinTTL.D(), defaultTTL: bc.Cache.DefaultTTL.D(), maxTTL: bc.Cache.MaxTTL.D(),
+		gzipKey: *bc.Cache.Gzip, brKey: *bc.Cache.Brotli, compress: bc.Compress, staticTypes: bc.StaticContentTypes,
+	}
+	for _, m := range bc.AllowedMethods {
+		b.allowed[strings.ToUpper(m)] = true
+	}
+	for _, m := range bc.CachedMethods {
+		b.cached[strings.ToUpper(m)] = true
+	}
+	for _, h := range bc.Cache.Headers {
+		b.keyHeaders = append(b.keyHeaders, http.CanonicalHeaderKey(h))
+	}
+	slices.Sort(b.keyHeaders)
+	b.fwdHeaders = slices.Clone(b.keyHeaders)
+	for _, h := range bc.OriginRequest.Headers {
+		if c := http.CanonicalHeaderKey(h); !slices.Contains(b.fwdHeaders, c) {
+			b.fwdHeaders = append(b.fwdHeaders, c)
+		}
+	}
+	b.cachingDisabled = b.minTTL == 0 && b.defaultTTL == 0 && b.maxTTL == 0
+	return b
+}
+
+// match returns the first behavior whose pattern matches rawPath; the last
+// behavior is the default "*", so there always is one.
+func (e *Edge) match(rawPath string) *behavior {
+	for _, b := range e.behaviors {
+		if matchPattern(b.pattern, rawPath) {
+			return b
+		}
+	}
+	return e.behaviors[len(e.behaviors)-1]
+}
+
+// tenant returns the request's tenant: "" without tenancy, the host with
+// by: host, the header's single value with by: header (false when it is
+// missing or repeated).
+func (e *Edge) tenant(r *http.Request, v *view) (string, bool) {
+	switch e.tenantBy {
+	case "host":
+		return v.host, v.host != ""
+	case "header":
+		vals := r.Header.Values(e.tenantHdr)
+		if len(vals) != 1 || vals[0] == "" || len(vals[0]) > 256 {
+			return "", false
+		}
+		return vals[0], true
+	}
+	return "", true
+}
+
+// isInfra reports whether a cookie name is a load-balancer cookie.
+func (e *Edge) isInfra(name string) bool {
+	return matchesAny(e.infra, name)
+}
+
+func matchesAny(names []string, name string) bool {
+	for _, n := range names {
+		if p, ok := strings.CutSuffix(n, "*"); ok {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		} else if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Invalidate drops the stored objects whose path matches one of patterns
+// (CloudFront invalidation paths such as /images/* or /index.html), in
+// tenant ("" for every tenant), and returns how many it dropped.
+func (e *Edge) Invalidate(tenant string, patterns []string) int {
+	n := e.store.Invalidate(tenant, patterns)
+	e.metrics.invalidated.Add(float64(n))
+	return n
+}
+
+// Name returns the edge's name.
+func (e *Edge) Name() string { return e.name }
+
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DisableCompression = true
+	t.MaxIdleConnsPerHost = 256
+	t.ResponseHeaderTimeout = 60 * time.Second
+	return t
+}

@@ -1,0 +1,187 @@
+package edge_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tetherlb/tether/internal/clock"
+	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/edge"
+)
+
+var epoch = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+// origin is a real HTTP server that plays the origin: it records every
+// request it gets and answers with the handler a test sets.
+type origin struct {
+	*httptest.Server
+	clk      *clock.Fake
+	mu       sync.Mutex
+	requests []*http.Request
+	handler  http.HandlerFunc
+}
+
+func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	o.requests = append(o.requests, r.Clone(r.Context()))
+	h := o.handler
+	o.mu.Unlock()
+	// Dates come from the test's clock, as a real origin's come from the
+	// real one.
+	w.Header().Set("Date", o.clk.Now().Format(http.TimeFormat))
+	h(w, r)
+}
+
+func (o *origin) set(h http.HandlerFunc) {
+	o.mu.Lock()
+	o.handler = h
+	o.mu.Unlock()
+}
+
+func (o *origin) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.requests)
+}
+
+func (o *origin) last() *http.Request {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.requests) == 0 {
+		return nil
+	}
+	return o.requests[len(o.requests)-1]
+}
+
+// answer returns a handler that sends header lines (name: value) and body.
+func answer(status int, body string, lines ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for _, l := range lines {
+			k, v, _ := strings.Cut(l, ": ")
+			w.Header().Add(k, v)
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+}
+
+// env is an edge in front of an origin, on a fake clock.
+type env struct {
+	t      *testing.T
+	edge   *edge.Edge
+	origin *origin
+	clk    *clock.Fake
+	url    string
+	reg    *prometheus.Registry
+}
+
+const baseConfig = `
+listeners: [{name: web, address: 127.0.0.1:8080, default_target_group: app}]
+target_groups: [{name: app, stickiness: {type: lb_cookie}, targets: [{id: a, address: 127.0.0.1:9001}]}]
+`
+
+// newEnv starts an edge whose YAML (one item of edges:, without name,
+// address and origin) is edgeYAML.
+func newEnv(t *testing.T, edgeYAML string) *env {
+	t.Helper()
+	clk := clock.NewFake(epoch)
+	o := &origin{clk: clk, handler: answer(200, "hello", "Cache-Control: max-age=60")}
+	o.Server = httptest.NewServer(o)
+	t.Cleanup(o.Close)
+	y := baseConfig + "edges:\n  - name: edge\n    address: 127.0.0.1:8000\n    origin: {url: " + o.URL + "}\n" + indent(edgeYAML, "    ")
+	cfg, err := config.Parse([]byte(y), ".")
+	if err != nil {
+		t.Fatalf("config:\n%s\n%v", y, err)
+	}
+	reg := prometheus.NewRegistry()
+	e, err := edge.New(cfg.Edges[0], edge.Options{OriginURL: o.URL, Clock: clk, Metrics: edge.NewMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return &env{t: t, edge: e, origin: o, clk: clk, url: srv.URL, reg: reg}
+}
+
+func indent(s, by string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.Trim(s, "\n"), "\n") {
+		b.WriteString(by + l + "\n")
+	}
+	return b.String()
+}
+
+// defaultBehavior is P0 of the spec: Min 0 / Default 86400 / Max 31536000,
+// nothing keyed or forwarded.
+const defaultBehavior = `
+behaviors:
+  - path: "*"
+    cache: {min_ttl: 0s, default_ttl: 24h, max_ttl: 8760h}
+`
+
+// res is a response as a test sees it.
+type res struct {
+	status int
+	body   string
+	header http.Header
+}
+
+func (r res) cacheStatus() string { return r.header.Get("Cache-Status") }
+
+// do sends method path with header lines (name: value).
+func (e *env) do(method, path string, lines ...string) res {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, l := range lines {
+		k, v, _ := strings.Cut(l, ": ")
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Add(k, v)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return res{resp.StatusCode, string(b), resp.Header}
+}
+
+func (e *env) get(path string, lines ...string) res {
+	e.t.Helper()
+	return e.do("GET", path, lines...)
+}
+
+// expect checks that Cache-Status contains every fragment.
+func expect(t *testing.T, what string, r res, frags ...string) {
+	t.Helper()
+	for _, f := range frags {
+		if !strings.Contains(r.cacheStatus(), f) {
+			t.Errorf("%s: Cache-Status %q lacks %q", what, r.cacheStatus(), f)
+		}
+	}
+}
+
+func expectNot(t *testing.T, what string, r res, frags ...string) {
+	t.Helper()
+	for _, f := range frags {
+		if strings.Contains(r.cacheStatus(), f) {
+			t.Errorf("%s: Cache-Status %q has %q", what, r.cacheStatus(), f)
+		}
+	}
+}
+
+func fmtSeconds(d time.Duration) string { return fmt.Sprint(int(d / time.Second)) }

@@ -1,0 +1,144 @@
+package edge
+
+import (
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tetherlb/tether/internal/edge/cachestore"
+	"github.com/tetherlb/tether/internal/edge/httpcache"
+)
+
+// verdict is what the edge does with an origin response.
+type verdict struct {
+	store  bool
+	reason string // Cache-Status detail when not stored
+	d      httpcache.Decision
+	// storedHeader is the header to store and to send: without the fields
+	// that must not be replayed (Set-Cookie in safe mode).
+	storedHeader http.Header
+	// viewerOnly are Set-Cookie lines for the requester that caused the
+	// fetch only; nil when resp.Header is sent as it is.
+	viewerOnly []string
+}
+
+// judge decides whether resp may be stored and for how long: httpcache's
+// rules (spec §2.7 1–4, 6, 7, 9, 10 and §2.8), then the Set-Cookie rule
+// (§2.9) and the static content-type guard (§2.7 8).
+func (e *Edge) judge(x *exchange, resp *http.Response, now time.Time) verdict {
+	mode := httpcache.Safe
+	if e.cloudfront {
+		mode = httpcache.CloudFront
+	}
+	d := httpcache.Evaluate(mode, httpcache.ResponseInfo{
+		Status: resp.StatusCode, Header: resp.Header, RequestTime: x.start, ResponseTime: now,
+		Authorization: x.taint.auth, CredentialTainted: x.taint.credential, InputTainted: x.taint.input,
+		CookiesForwarded: x.b.forwardsCookies(),
+	}, httpcache.TTLPolicy{Min: x.b.minTTL, Default: x.b.defaultTTL, Max: x.b.maxTTL}, now)
+	vd := verdict{d: d, store: d.Store, storedHeader: httpcache.StoredHeader(resp.Header, d.OmitFields)}
+	if !d.Store && len(d.Reasons) > 0 {
+		vd.reason = d.Reasons[0]
+	}
+	if e.cloudfront {
+		if slices.Contains(d.OmitFields, "Set-Cookie") && len(resp.Header.Values("Set-Cookie")) > 0 {
+			if x.b.forwardsCookies() {
+				vd.viewerOnly = resp.Header.Values("Set-Cookie") // no-cache="Set-Cookie"
+			} else {
+				vd.viewerOnly = []string{} // CloudFront strips it when no cookie is forwarded
+			}
+		}
+		return vd
+	}
+	infra, other := httpcache.SplitSetCookie(resp.Header, e.isInfra)
+	qualified := d.Directives.NoCacheField("Set-Cookie") || d.Directives.PrivateField("Set-Cookie")
+	if vd.store && len(other) > 0 && !qualified {
+		vd.store, vd.reason = false, "set-cookie"
+	}
+	if vd.store && !e.staticTypeOK(x.b, resp.Header) {
+		vd.store, vd.reason = false, "content-type-mismatch"
+	}
+	if len(infra)+len(other) > 0 {
+		// The requester gets its own Set-Cookie lines whether or not the
+		// response is stored; the stored copy never holds one.
+		vd.storedHeader.Del("Set-Cookie")
+		vd.viewerOnly = append(infra, other...)
+	}
+	return vd
+}
+
+// forwardsCookies reports whether b sends any cookie to the origin.
+func (b *behavior) forwardsCookies() bool {
+	return b.cache.Cookies.Behavior != "none" || b.orp.Cookies.Behavior != "none"
+}
+
+// staticTypeOK is the web cache deception guard: a behavior with
+// static_content_types stores only those media types.
+func (e *Edge) staticTypeOK(b *behavior, h http.Header) bool {
+	if len(b.staticTypes) == 0 {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(b.staticTypes, func(want string) bool {
+		if prefix, ok := strings.CutSuffix(want, "/*"); ok {
+			return strings.HasPrefix(mt, prefix+"/")
+		}
+		return mt == strings.ToLower(want)
+	})
+}
+
+// newObject makes the stored object of a response.
+func (e *Edge) newObject(x *exchange, resp *http.Response, body []byte, vd verdict, now time.Time) *cachestore.Object {
+	vary, _ := httpcache.VaryHeaders(resp.Header)
+	return &cachestore.Object{
+		Key: x.key, Variant: e.variantKey(x, vary), VaryHeaders: vary,
+		Tenant: x.tenant, Host: x.v.host, Path: x.v.rawPath, Query: rawQuery(x.v.query),
+		Status: resp.StatusCode, Header: vd.storedHeader, Body: body, Stored: now, InitialAge: vd.d.Age,
+		FreshFor: vd.d.TTL, StaleWhileRevalidate: vd.d.SWR, StaleIfError: vd.d.SIE, SharedExplicit: vd.d.SharedExplicit,
+	}
+}
+
+// refresh applies a revalidation response to the stale object obj: a 304
+// updates its headers and freshness (RFC 9111 §4.3.4); another response
+// replaces it when storable. It returns the object now stored, or nil.
+func (e *Edge) refresh(x *exchange, obj *cachestore.Object, resp *http.Response) *cachestore.Object {
+	now := e.clk.Now()
+	if resp.StatusCode != http.StatusNotModified {
+		if resp.StatusCode >= 500 {
+			return nil // keep the stale object for its windows
+		}
+		e.store.Delete(x.key)
+		return e.storeAndRelay(discard{}, x, resp)
+	}
+	merged := obj.Header.Clone()
+	for k, v := range resp.Header {
+		switch http.CanonicalHeaderKey(k) {
+		case "Content-Length", "Content-Encoding", "Transfer-Encoding", "Set-Cookie", "Content-Type":
+			continue
+		}
+		merged[k] = v
+	}
+	vd := e.judge(x, &http.Response{StatusCode: obj.Status, Header: merged}, now)
+	if !vd.store {
+		e.store.Delete(x.key)
+		return nil
+	}
+	fresh := *obj
+	fresh.Header, fresh.Stored, fresh.InitialAge, fresh.FreshFor = vd.storedHeader, now, vd.d.Age, vd.d.TTL
+	fresh.StaleWhileRevalidate, fresh.StaleIfError, fresh.SharedExplicit = vd.d.SWR, vd.d.SIE, vd.d.SharedExplicit
+	if !e.store.Put(&fresh) {
+		return nil
+	}
+	return &fresh
+}
+
+// discard is a ResponseWriter for background revalidations.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}

@@ -1,0 +1,105 @@
+package edge
+
+import (
+	"net"
+	"net/http"
+	"strings"
+)
+
+// pair is one query parameter or cookie as the client sent it: raw bytes,
+// never decoded, so that what is keyed and what is forwarded are the same.
+type pair struct{ name, value string }
+
+// view is the parsed request the cache works on (spec §2.2 step 1).
+type view struct {
+	host    string // lowercase, default port removed
+	rawPath string // escaped path exactly as sent
+	query   []pair // in request order; duplicates kept
+	cookies []pair // from every Cookie field; only name=value pairs
+	// ambiguous is set for a path or query that different parsers read
+	// differently (encoded slashes, dot segments, ';'); safe mode bypasses
+	// the cache for it.
+	ambiguous bool
+}
+
+func parseView(r *http.Request) view {
+	v := view{host: normalizeHost(r.Host, r.TLS != nil)}
+	v.rawPath = r.URL.EscapedPath()
+	if r.URL.RawPath != "" {
+		v.rawPath = r.URL.RawPath
+	}
+	v.ambiguous = ambiguousPath(v.rawPath)
+	if q := r.URL.RawQuery; q != "" {
+		if strings.Contains(q, ";") {
+			v.ambiguous = true
+		}
+		for _, seg := range strings.Split(q, "&") {
+			if seg == "" {
+				continue
+			}
+			name, value, _ := strings.Cut(seg, "=")
+			v.query = append(v.query, pair{name, value})
+		}
+	}
+	v.cookies = parseCookies(r.Header.Values("Cookie"))
+	return v
+}
+
+// normalizeHost lowercases host and removes the scheme's default port.
+func normalizeHost(host string, tls bool) string {
+	host = strings.ToLower(host)
+	if h, port, err := net.SplitHostPort(host); err == nil && (port == "80" && !tls || port == "443" && tls) {
+		host = h
+		if strings.Contains(h, ":") {
+			host = "[" + h + "]"
+		}
+	}
+	return host
+}
+
+// ambiguousPath reports a raw path that servers and caches may resolve
+// differently (spec §2.6 B5): encoded slashes, backslashes or NULs, ';',
+// "//", and dot segments, plain or encoded.
+func ambiguousPath(p string) bool {
+	lower := strings.ToLower(p)
+	for _, bad := range []string{"%2f", "%5c", "%00", ";", "//", "%2e", "\\"} {
+		if strings.Contains(lower, bad) {
+			return true
+		}
+	}
+	return lower == "/." || lower == "/.." || strings.Contains(lower, "/./") || strings.Contains(lower, "/../") ||
+		strings.HasSuffix(lower, "/.") || strings.HasSuffix(lower, "/..")
+}
+
+// parseCookies reads name=value pairs from every Cookie field (HTTP/2 may
+// split one header into several), keeping raw values. A piece without '='
+// or with an empty or invalid name is dropped, as CloudFront does.
+func parseCookies(fields []string) []pair {
+	var out []pair
+	for _, f := range fields {
+		for piece := range strings.SplitSeq(f, ";") {
+			piece = strings.TrimSpace(piece)
+			name, value, ok := strings.Cut(piece, "=")
+			name = strings.TrimSpace(name)
+			if !ok || !validToken(name) {
+				continue
+			}
+			out = append(out, pair{name, strings.TrimSpace(value)})
+		}
+	}
+	return out
+}
+
+// validToken reports whether s is an RFC 9110 token.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}

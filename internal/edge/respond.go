@@ -1,0 +1,248 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tetherlb/tether/internal/edge/cachestore"
+	"github.com/tetherlb/tether/internal/edge/httpcache"
+)
+
+// forward sends x to the origin without a lookup and without storing, and
+// relays the answer (the bypass of spec §2.6, and methods that are not
+// cached). A 2xx or 3xx answer to an unsafe method invalidates the stored
+// copies of its URI in safe mode (RFC 9111 §4.4).
+func (e *Edge) forward(w http.ResponseWriter, x *exchange, fwd, detail string) {
+	x.status.Fwd, x.status.Detail = fwd, detail
+	e.metrics.bypassed(firstNonEmpty(detail, fwd))
+	e.metrics.result("bypass")
+	resp, err := e.fetch(x.r.Context(), x, nil)
+	if err != nil {
+		e.originFailed(w, x, err)
+		return
+	}
+	defer resp.Body.Close()
+	if !cachedMethod(x.r.Method) && !e.cloudfront && resp.StatusCode >= 200 && resp.StatusCode < 400 {
+		e.invalidateURI(x)
+	}
+	x.status.FwdStatus = resp.StatusCode
+	e.relay(w, x, resp, nil)
+}
+
+// invalidateURI drops every stored variant of x's URI, in every behavior.
+func (e *Edge) invalidateURI(x *exchange) {
+	if n := e.store.InvalidateURI(x.tenant, x.v.host, x.v.rawPath, rawQuery(x.v.query)); n > 0 {
+		e.metrics.invalidated.Add(float64(n))
+	}
+}
+
+func rawQuery(q []pair) string {
+	var b bytes.Buffer
+	for i, p := range q {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(p.name + "=" + p.value)
+	}
+	return b.String()
+}
+
+// fetchAndServe handles a miss: fetch, decide, store, deliver. It returns
+// the stored object, or nil, for collapsed waiters.
+func (e *Edge) fetchAndServe(w http.ResponseWriter, x *exchange, fl *flight, fwd, detail string) *cachestore.Object {
+	x.status.Fwd, x.status.Detail = fwd, detail
+	if detail == "hit-for-miss" {
+		e.metrics.bypassed("hit-for-miss")
+	}
+	e.metrics.result("miss")
+	ctx := x.r.Context()
+	if fl != nil {
+		// The leader's fetch serves its waiters too: it must not stop
+		// when the leader's own client goes away.
+		ctx = context.WithoutCancel(ctx)
+	}
+	resp, err := e.fetch(ctx, x, nil)
+	if err != nil {
+		e.originFailed(w, x, err)
+		return nil
+	}
+	defer resp.Body.Close()
+	x.status.FwdStatus = resp.StatusCode
+	return e.storeAndRelay(w, x, resp)
+}
+
+// storeAndRelay reads a response that may be stored: up to max_object_bytes
+// are buffered; a larger body streams through uncached.
+func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Response) *cachestore.Object {
+	now := e.clk.Now()
+	vd := e.judge(x, resp, now)
+	if !vd.store {
+		e.notStored(x, vd.reason)
+		e.relay(w, x, resp, vd.viewerOnly)
+		return nil
+	}
+	if resp.ContentLength > e.maxObject {
+		e.notStored(x, "too-large")
+		e.relay(w, x, resp, vd.viewerOnly)
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, e.maxObject+1))
+	if err != nil || int64(len(body)) > e.maxObject || resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
+		reason := "too-large"
+		if err != nil || int64(len(body)) <= e.maxObject {
+			reason = "incomplete"
+		}
+		e.notStored(x, reason)
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
+		e.relay(w, x, resp, vd.viewerOnly)
+		return nil
+	}
+	obj := e.newObject(x, resp, body, vd, now)
+	if !e.store.Put(obj) {
+		e.notStored(x, "admission")
+		obj = nil
+	} else {
+		x.status.Stored = httpcache.Yes
+		x.status.TTL, x.status.HasTTL = vd.d.TTL, true
+		e.flights.clearHitForMiss(x.key)
+	}
+	e.writeHeader(w, x, resp.StatusCode, vd.storedHeader, vd.viewerOnly, int64(len(body)), "")
+	e.writeBody(w, x, body, "origin")
+	return obj
+}
+
+// notStored records why a response was not stored; the key becomes
+// hit-for-miss so that later requests are not collapsed behind it.
+func (e *Edge) notStored(x *exchange, reason string) {
+	x.status.Stored, x.status.Detail = httpcache.No, firstNonEmpty(x.status.Detail, reason)
+	e.metrics.notStored(reason)
+	if x.key != ([32]byte{}) {
+		e.flights.markHitForMiss(x.key, e.clk.Now())
+	}
+}
+
+// serveHit answers from a fresh stored object.
+func (e *Edge) serveHit(w http.ResponseWriter, x *exchange, obj *cachestore.Object, now time.Time) {
+	x.status.Hit = true
+	e.serveObject(w, x, obj, now, "hit")
+}
+
+// serveObject writes a stored object with Age and Cache-Status.
+func (e *Edge) serveObject(w http.ResponseWriter, x *exchange, obj *cachestore.Object, now time.Time, result string) {
+	e.metrics.result(result)
+	age := obj.CurrentAge(now)
+	if x.status.Hit {
+		x.status.TTL, x.status.HasTTL = obj.TTL(now), true
+	}
+	e.writeHeader(w, x, obj.Status, obj.Header, nil, int64(len(obj.Body)), strconv.FormatInt(int64(age/time.Second), 10))
+	e.writeBody(w, x, obj.Body, "cache")
+}
+
+// serveStaleWhileRevalidate answers with a stale object at once and
+// refreshes it in the background, once per key.
+func (e *Edge) serveStaleWhileRevalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Object, now time.Time) {
+	x.status.Hit, x.status.Detail = true, "stale-while-revalidate"
+	e.serveObject(w, x, obj, now, "stale")
+	fl, leader := e.flights.join(x.key)
+	if !leader {
+		return
+	}
+	bg := *x
+	bg.r = x.r.Clone(context.WithoutCancel(x.r.Context()))
+	go func() {
+		var stored *cachestore.Object
+		defer func() { e.flights.land(x.key, fl, stored) }()
+		resp, err := e.fetch(bg.r.Context(), &bg, obj)
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		stored = e.refresh(&bg, obj, resp)
+	}()
+}
+
+// revalidate handles a stale object outside stale-while-revalidate: a
+// conditional fetch; 304 refreshes it; an error within stale-if-error
+// serves it stale (spec §2.10).
+func (e *Edge) revalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Object) {
+	x.status.Fwd = "stale"
+	resp, err := e.fetch(x.r.Context(), x, obj)
+	now := e.clk.Now()
+	if err != nil || resp.StatusCode >= 500 {
+		if e.staleIfError(obj, now) {
+			if err == nil {
+				x.status.FwdStatus = resp.StatusCode
+				resp.Body.Close()
+			}
+			x.status.Detail = "stale-if-error"
+			e.serveObject(w, x, obj, now, "stale")
+			return
+		}
+		if err != nil {
+			e.originFailed(w, x, err)
+			return
+		}
+	}
+	defer resp.Body.Close()
+	x.status.FwdStatus = resp.StatusCode
+	if resp.StatusCode == http.StatusNotModified {
+		if fresh := e.refresh(x, obj, resp); fresh != nil {
+			e.metrics.result("revalidated")
+			x.status.TTL, x.status.HasTTL = fresh.TTL(now), true
+			e.writeHeader(w, x, fresh.Status, fresh.Header, nil, int64(len(fresh.Body)), "0")
+			e.writeBody(w, x, fresh.Body, "cache")
+			return
+		}
+	}
+	e.store.Delete(x.key)
+	e.metrics.result("miss")
+	e.storeAndRelay(w, x, resp)
+}
+
+// staleIfError reports whether obj may be served after an origin error:
+// within its stale-if-error window (which httpcache makes unbounded in
+// cloudfront mode, as CloudFront serves expired objects on errors [doc]).
+func (e *Edge) staleIfError(obj *cachestore.Object, now time.Time) bool {
+	return obj.WithinStaleIfError(now)
+}
+
+// originFailed answers when the origin could not be reached: 504 for a
+// timeout, 502 otherwise. Error pages are never stored.
+func (e *Edge) originFailed(w http.ResponseWriter, x *exchange, err error) {
+	e.metrics.result("error")
+	code := http.StatusBadGateway
+	if ctxErr := x.r.Context().Err(); ctxErr != nil {
+		return // the client went away
+	}
+	if isTimeout(err) {
+		code = http.StatusGatewayTimeout
+	}
+	x.status.Detail = firstNonEmpty(x.status.Detail, "origin-unreachable")
+	e.log.Warn("origin unreachable", "err", err, "path", x.v.rawPath)
+	w.Header().Set("Cache-Status", e.statusMember(x))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, http.StatusText(code), code)
+}
+
+// reject answers a request the edge refuses itself.
+func (e *Edge) reject(w http.ResponseWriter, x *exchange, code int, detail string) {
+	x.status.Fwd, x.status.Detail = "bypass", detail
+	e.metrics.bypassed(detail)
+	e.metrics.result("rejected")
+	w.Header().Set("Cache-Status", e.statusMember(x))
+	http.Error(w, http.StatusText(code), code)
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

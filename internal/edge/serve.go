@@ -1,0 +1,195 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/tetherlb/tether/internal/edge/cachestore"
+	"github.com/tetherlb/tether/internal/edge/httpcache"
+)
+
+// taint says which forwarded inputs the cache key does not hold (spec
+// §2.5): a response may depend on them, so in safe mode it is shared only
+// when the origin says so explicitly.
+type taint struct {
+	credential bool // an unkeyed Authorization, credential header or session cookie is forwarded
+	input      bool // another unkeyed cookie, header or query parameter is forwarded
+	auth       bool // the request carries Authorization at all
+}
+
+// exchange is one request through the edge.
+type exchange struct {
+	r      *http.Request
+	b      *behavior
+	v      view
+	s      selection
+	tenant string
+	key    [32]byte
+	taint  taint
+	start  time.Time
+	status httpcache.StatusParams
+	gzip   bool // the body is being gzipped by the edge
+	noGzip bool // the body streams through as is
+}
+
+// ServeHTTP runs the request pipeline of spec §2.2.
+func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := &exchange{r: r, v: parseView(r), start: e.clk.Now()}
+	var ok bool
+	if x.tenant, ok = e.tenant(r, &x.v); !ok {
+		e.reject(w, x, http.StatusBadRequest, "tenant")
+		return
+	}
+	x.b = e.match(x.v.rawPath)
+	if !x.b.allowed[r.Method] {
+		e.reject(w, x, http.StatusForbidden, "method-not-allowed")
+		return
+	}
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.ContentLength > 0 || len(r.TransferEncoding) > 0) {
+		e.reject(w, x, http.StatusForbidden, "body")
+		return
+	}
+	x.s = x.b.selectInputs(r, &x.v)
+	x.taint = e.taintOf(x)
+	if !x.b.cached[r.Method] {
+		e.forward(w, x, "method", "")
+		return
+	}
+	if reason := e.bypassReason(x); reason != "" {
+		e.forward(w, x, "bypass", reason)
+		return
+	}
+	x.key = e.cacheKey(x.b, r, &x.v, &x.s, x.tenant)
+	now := e.clk.Now()
+	obj, found := e.store.Get(x.key, e.variantMatch(x))
+	if found && x.taint.credential && !e.cloudfront && !obj.SharedExplicit {
+		found = false // a credential the key does not hold: only explicitly shared objects serve it
+	}
+	switch {
+	case found && obj.Fresh(now):
+		e.serveHit(w, x, obj, now)
+	case found && obj.WithinStaleWhileRevalidate(now):
+		e.serveStaleWhileRevalidate(w, x, obj, now)
+	case found:
+		e.revalidate(w, x, obj)
+	case e.flights.hitForMiss(x.key, now):
+		e.fetchAndServe(w, x, nil, "uri-miss", "hit-for-miss")
+	default:
+		e.collapse(w, x)
+	}
+}
+
+// bypassReason returns why x must skip the cache (spec §2.6), or "".
+func (e *Edge) bypassReason(x *exchange) string {
+	switch {
+	case x.b.cachingDisabled:
+		return "caching-disabled"
+	case e.cloudfront:
+		return ""
+	case x.v.ambiguous:
+		return "ambiguous-path"
+	case x.s.duplicate:
+		return "duplicate-param"
+	}
+	return ""
+}
+
+// taintOf computes which forwarded inputs are not keyed.
+func (e *Edge) taintOf(x *exchange) taint {
+	var t taint
+	t.auth = x.r.Header.Get("Authorization") != ""
+	keyedCookie := map[string]bool{}
+	for _, c := range x.s.keyCookies {
+		keyedCookie[c.name] = true
+	}
+	for _, c := range x.s.fwdCookies {
+		if keyedCookie[c.name] {
+			continue
+		}
+		if matchesAny(e.sessions, c.name) {
+			t.credential = true
+		} else if !e.isInfra(c.name) {
+			// Load-balancer cookies choose a target, not the content.
+			t.input = true
+		}
+	}
+	if len(x.s.fwdQuery) > len(x.s.keyQuery) {
+		t.input = true
+	}
+	for _, h := range x.b.fwdHeaders {
+		if x.b.keys(h) || h == "Host" || x.r.Header.Get(h) == "" {
+			continue
+		}
+		if h == "Authorization" {
+			t.credential = true
+		} else {
+			t.input = true
+		}
+	}
+	return t
+}
+
+// collapse fetches on a miss, or waits for the request already fetching
+// the same key (spec §2.12).
+func (e *Edge) collapse(w http.ResponseWriter, x *exchange) {
+	if e.cloudfront && !e.collapsible(x.b) {
+		e.fetchAndServe(w, x, nil, "uri-miss", "")
+		return
+	}
+	fl, leader := e.flights.join(x.key)
+	if leader {
+		obj := e.fetchAndServe(w, x, fl, "uri-miss", "")
+		if fl != nil {
+			e.flights.land(x.key, fl, obj)
+		}
+		return
+	}
+	e.metrics.collapsed.Inc()
+	select {
+	case <-fl.done:
+	case <-x.r.Context().Done():
+		return
+	case <-e.clk.After(collapseTimeout):
+		x.status.Collapsed = httpcache.No
+		e.fetchAndServe(w, x, nil, "uri-miss", "")
+		return
+	}
+	if fl.obj != nil && e.variantMatch(x)(fl.obj) {
+		x.status.Collapsed = httpcache.Yes
+		e.serveObject(w, x, fl.obj, e.clk.Now(), "collapsed")
+		return
+	}
+	x.status.Collapsed = httpcache.No
+	e.fetchAndServe(w, x, nil, "uri-miss", "")
+}
+
+// collapsible reports whether CloudFront would collapse requests of b: not
+// when the behavior forwards cookies or caches nothing [doc].
+func (e *Edge) collapsible(b *behavior) bool {
+	return b.cache.Cookies.Behavior == "none" && b.orp.Cookies.Behavior == "none" && !b.cachingDisabled
+}
+
+// errOrigin wraps failures to reach the origin.
+var errOrigin = errors.New("edge: origin unreachable")
+
+// fetch sends x to the origin, as a conditional request when stale has
+// validators (and, in cloudfront mode, the behavior forwards no cookies).
+func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object) (*http.Response, error) {
+	out := e.originRequest(ctx, x.r, x.b, &x.v, &x.s)
+	if stale != nil && (!e.cloudfront || e.collapsible(x.b)) {
+		if etag := stale.Header.Get("ETag"); etag != "" {
+			out.Header.Set("If-None-Match", etag)
+		}
+		if lm := stale.Header.Get("Last-Modified"); lm != "" {
+			out.Header.Set("If-Modified-Since", lm)
+		}
+	}
+	resp, err := e.client.Do(out)
+	if err != nil {
+		e.metrics.originErrs.Inc()
+		return nil, errors.Join(errOrigin, err)
+	}
+	return resp, nil
+}

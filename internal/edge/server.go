@@ -1,0 +1,99 @@
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tetherlb/tether/internal/clock"
+	"github.com/tetherlb/tether/internal/config"
+)
+
+// Servers runs the edges of a config, each on its own listener.
+type Servers struct {
+	Edges   map[string]*Edge
+	servers []*http.Server
+	metrics *Metrics
+	log     *slog.Logger
+}
+
+// ListenerAddr returns the address of a listener of this process by name,
+// for edges whose origin is a listener.
+type ListenerAddr func(name string) net.Addr
+
+// Start builds and starts every edge of cfg. Edges whose origin is a
+// listener of the same config send their misses to that listener's address
+// over loopback.
+func Start(cfg *config.Config, addr ListenerAddr, reg prometheus.Registerer, clk clock.Clock, log *slog.Logger) (*Servers, error) {
+	s := &Servers{Edges: map[string]*Edge{}, metrics: NewMetrics(reg), log: log}
+	for _, ec := range cfg.Edges {
+		origin, transport, err := originOf(ec, cfg, addr)
+		if err != nil {
+			s.Close(context.Background())
+			return nil, err
+		}
+		e, err := New(ec, Options{OriginURL: origin, Transport: transport, Clock: clk, Logger: log, Metrics: s.metrics})
+		if err != nil {
+			s.Close(context.Background())
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", ec.Address)
+		if err != nil {
+			s.Close(context.Background())
+			return nil, fmt.Errorf("edge %s: %w (is another process using %s?)", ec.Name, err, ec.Address)
+		}
+		srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		s.servers = append(s.servers, srv)
+		s.Edges[ec.Name] = e
+		s.metrics.track(e)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("edge listener stopped", "edge", ec.Name, "err", err)
+			}
+		}()
+		log.Info("edge listening", "edge", ec.Name, "address", ln.Addr().String(), "origin", origin, "mode", ec.Mode)
+	}
+	return s, nil
+}
+
+// originOf returns the origin URL of ec and the transport to reach it.
+func originOf(ec config.Edge, cfg *config.Config, addr ListenerAddr) (string, http.RoundTripper, error) {
+	if ec.Origin.URL != "" {
+		return ec.Origin.URL, nil, nil
+	}
+	a := addr(ec.Origin.Listener)
+	if a == nil {
+		return "", nil, fmt.Errorf("edge %s: listener %s is not running", ec.Name, ec.Origin.Listener)
+	}
+	for _, l := range cfg.Listeners {
+		if l.Name == ec.Origin.Listener && l.Protocol == "https" {
+			// The listener is this process, over loopback: its certificate
+			// is for the public names, not 127.0.0.1, and there is no one
+			// in between to verify against.
+			t := newTransport()
+			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // loopback to our own listener
+			return "https://" + a.String(), t, nil
+		}
+	}
+	return "http://" + a.String(), nil, nil
+}
+
+// Close stops the edges: requests in flight finish until ctx ends.
+func (s *Servers) Close(ctx context.Context) error {
+	var errs []error
+	for _, srv := range s.servers {
+		errs = append(errs, srv.Shutdown(ctx))
+	}
+	for _, e := range s.Edges {
+		s.metrics.untrack(e)
+	}
+	return errors.Join(errs...)
+}

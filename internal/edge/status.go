@@ -1,0 +1,13 @@
+package edge
+
+import "github.com/tetherlb/tether/internal/edge/httpcache"
+
+// statusMember is the edge's Cache-Status member for x (RFC 9211), with the
+// debug key (values HMAC'd) when debug_key is on.
+func (e *Edge) statusMember(x *exchange) string {
+	p := x.status
+	if e.debugKey && x.b != nil && x.key != ([32]byte{}) {
+		p.Key = e.displayKey(x)
+	}
+	return httpcache.CacheStatus(e.name, p)
+}

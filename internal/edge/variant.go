@@ -1,0 +1,108 @@
+package edge
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/tetherlb/tether/internal/edge/cachestore"
+)
+
+// variantKey is the secondary key of a response that has Vary (spec §2.9,
+// safe mode): the values the nominated headers had in the request the
+// origin saw, so a header the behavior does not forward never splits the
+// cache (the origin could not have varied on it).
+func (e *Edge) variantKey(x *exchange, vary []string) string {
+	if e.cloudfront || len(vary) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, name := range vary {
+		b.WriteString(name)
+		b.WriteByte('\x00')
+		b.WriteString(e.originView(x, name))
+		b.WriteByte('\x00')
+	}
+	return b.String()
+}
+
+// originView returns the value header name had in the request sent to the
+// origin for x.
+func (e *Edge) originView(x *exchange, name string) string {
+	canon := http.CanonicalHeaderKey(name)
+	switch canon {
+	case "Cookie":
+		var parts []string
+		for _, c := range x.s.fwdCookies {
+			parts = append(parts, c.name+"="+c.value)
+		}
+		return strings.Join(parts, "; ")
+	case "Accept-Encoding":
+		return x.s.acceptEncoding
+	}
+	if !slices.Contains(x.b.fwdHeaders, canon) {
+		return ""
+	}
+	vals := x.r.Header.Values(canon)
+	for i := range vals {
+		vals[i] = strings.TrimSpace(vals[i])
+	}
+	return strings.Join(vals, ",")
+}
+
+// variantMatch returns the predicate that picks the stored variant x may
+// use.
+func (e *Edge) variantMatch(x *exchange) func(*cachestore.Object) bool {
+	return func(o *cachestore.Object) bool {
+		return o.Variant == e.variantKey(x, o.VaryHeaders)
+	}
+}
+
+// debugSecret keys the HMACs of values in Cache-Status key= (debug_key):
+// random per process, so the header never reveals a cookie or header.
+var debugSecret = func() []byte {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return b
+}()
+
+func hmac8(v string) string {
+	m := hmac.New(sha256.New, debugSecret)
+	m.Write([]byte(v))
+	return hex.EncodeToString(m.Sum(nil)[:4])
+}
+
+// displayKey is the readable form of x's key for Cache-Status key=, with
+// every cookie, header and query value replaced by an 8-hex HMAC.
+func (e *Edge) displayKey(x *exchange) string {
+	var b strings.Builder
+	b.WriteString(x.tenant + "|" + x.b.id + "|" + x.r.Method + "|" + x.v.host + x.v.rawPath)
+	for i, q := range x.s.keyQuery {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		b.WriteString(sep + q.name + "=" + hmac8(q.value))
+	}
+	for _, h := range x.s.keyHeaders {
+		b.WriteString("|" + h + "=" + hmac8(strings.Join(x.r.Header.Values(h), ",")))
+	}
+	for _, c := range x.s.keyCookies {
+		b.WriteString("|" + c.name + "=" + hmac8(c.value))
+	}
+	if x.s.acceptEncoding != "" {
+		b.WriteString("|ae=" + x.s.acceptEncoding)
+	}
+	return b.String()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
