@@ -14,6 +14,7 @@ const usage = `tether: a load balancer whose sticky sessions are tamper-proof, e
 Usage:
   tether serve -c FILE         run what the config file declares (SIGHUP reloads it)
   tether check -c FILE         validate a config file; print every problem; exit 1 on any
+  tether doctor -c FILE        lint edges in front of sticky groups (--aws DIR: AWS exports)
   tether demo [flags]          the load balancer in front of built-in demo targets, on loopback
   tether keys generate -o FILE create a new key ring file (mode 0600)
   tether keys rotate -f FILE   add a new active key, keeping the old ones so tokens still open
@@ -44,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdServe(rest, stdout, stderr)
 	case "check":
 		return cmdCheck(rest, stdout, stderr)
+	case "doctor":
+		return cmdDoctor(rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(rest, stdout, stderr)
 	case "keys":

@@ -1,0 +1,265 @@
+package doctor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrUnknownExport is returned for a JSON file that is none of the AWS
+// exports doctor reads.
+var ErrUnknownExport = errors.New("not a recognised AWS export")
+
+// The AWS CLI commands whose JSON output doctor recognises.
+const (
+	kindDistConfig    = "aws cloudfront get-distribution-config"
+	kindDistribution  = "aws cloudfront get-distribution"
+	kindCachePolicy   = "aws cloudfront get-cache-policy"
+	kindCachePolicies = "aws cloudfront list-cache-policies"
+	kindORP           = "aws cloudfront get-origin-request-policy"
+	kindORPs          = "aws cloudfront list-origin-request-policies"
+	kindTGAttributes  = "aws elbv2 describe-target-group-attributes"
+	kindRules         = "aws elbv2 describe-rules"
+)
+
+// ExportKinds lists the AWS CLI commands whose JSON output doctor
+// recognises, for messages and docs.
+func ExportKinds() []string {
+	return []string{kindDistConfig, kindDistribution, kindCachePolicy, kindCachePolicies,
+		kindORP, kindORPs, kindTGAttributes, kindRules}
+}
+
+// Export is one recognised AWS CLI output file.
+type Export struct {
+	// Kind is the AWS CLI command that prints this shape.
+	Kind string
+	// Distribution is set for get-distribution-config and get-distribution.
+	Distribution *awsDistConfig
+	// CachePolicies and OriginRequestPolicies are set for the policy
+	// commands (one, or a list).
+	CachePolicies         []awsCachePolicy
+	OriginRequestPolicies []awsOriginRequestPolicy
+	// Attributes is set for describe-target-group-attributes.
+	Attributes map[string]string
+	// Rules is set for describe-rules.
+	Rules []awsRule
+}
+
+// Recognise decodes an AWS CLI JSON output by its content. It returns an
+// error wrapping ErrUnknownExport when data is JSON of another shape.
+func Recognise(data []byte) (*Export, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	has := func(k string) bool { _, ok := top[k]; return ok }
+	decode := func(k string, v any) error {
+		if err := json.Unmarshal(top[k], v); err != nil {
+			return fmt.Errorf("reading %s: %w", k, err)
+		}
+		return nil
+	}
+	var x Export
+	var err error
+	switch {
+	case has("DistributionConfig"):
+		x.Kind, x.Distribution = kindDistConfig, &awsDistConfig{}
+		err = decode("DistributionConfig", x.Distribution)
+	case has("Distribution"):
+		var d struct{ DistributionConfig *awsDistConfig }
+		x.Kind, err = kindDistribution, decode("Distribution", &d)
+		x.Distribution = d.DistributionConfig
+	case has("CachePolicy"):
+		x.Kind, x.CachePolicies = kindCachePolicy, make([]awsCachePolicy, 1)
+		err = decode("CachePolicy", &x.CachePolicies[0])
+	case has("CachePolicyList"):
+		var l struct {
+			Items []struct{ CachePolicy awsCachePolicy }
+		}
+		x.Kind, err = kindCachePolicies, decode("CachePolicyList", &l)
+		for _, it := range l.Items {
+			x.CachePolicies = append(x.CachePolicies, it.CachePolicy)
+		}
+	case has("OriginRequestPolicy"):
+		x.Kind, x.OriginRequestPolicies = kindORP, make([]awsOriginRequestPolicy, 1)
+		err = decode("OriginRequestPolicy", &x.OriginRequestPolicies[0])
+	case has("OriginRequestPolicyList"):
+		var l struct {
+			Items []struct{ OriginRequestPolicy awsOriginRequestPolicy }
+		}
+		x.Kind, err = kindORPs, decode("OriginRequestPolicyList", &l)
+		for _, it := range l.Items {
+			x.OriginRequestPolicies = append(x.OriginRequestPolicies, it.OriginRequestPolicy)
+		}
+	case has("Attributes"):
+		x.Kind, err = kindTGAttributes, decodeAttributes(top["Attributes"], &x)
+	case has("Rules"):
+		x.Kind, err = kindRules, decode("Rules", &x.Rules)
+	default:
+		return nil, ErrUnknownExport
+	}
+	if err == nil {
+		err = x.check()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s output: %w", x.Kind, err)
+	}
+	return &x, nil
+}
+
+func decodeAttributes(raw json.RawMessage, x *Export) error {
+	var kv []struct{ Key, Value string }
+	if err := json.Unmarshal(raw, &kv); err != nil {
+		return fmt.Errorf("reading Attributes: %w", err)
+	}
+	x.Attributes = map[string]string{}
+	for _, a := range kv {
+		x.Attributes[a.Key] = a.Value
+	}
+	for k := range x.Attributes {
+		if strings.HasPrefix(k, "stickiness.") || strings.HasPrefix(k, "deregistration_delay.") {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: Attributes without stickiness.* keys (load balancer attributes? doctor reads target group attributes)", ErrUnknownExport)
+}
+
+// check rejects a recognised shape that lacks what the rules need.
+func (x *Export) check() error {
+	switch {
+	case x.Kind == kindDistConfig || x.Kind == kindDistribution:
+		if x.Distribution == nil || x.Distribution.DefaultCacheBehavior.TargetOriginId == "" {
+			return errors.New("no DefaultCacheBehavior with a TargetOriginId")
+		}
+		if len(x.Distribution.Origins.Items) == 0 {
+			return errors.New("no Origins")
+		}
+	case x.CachePolicies != nil || x.OriginRequestPolicies != nil:
+		for _, p := range x.CachePolicies {
+			if p.Id == "" {
+				return errors.New("a cache policy without an Id")
+			}
+		}
+		for _, p := range x.OriginRequestPolicies {
+			if p.Id == "" {
+				return errors.New("an origin request policy without an Id")
+			}
+		}
+	case x.Kind == kindRules:
+		for _, r := range x.Rules {
+			if len(r.Actions) == 0 {
+				return errors.New("a rule without Actions")
+			}
+		}
+	}
+	return nil
+}
+
+// awsItems is the API's {Quantity, Items} list.
+type awsItems[T any] struct {
+	Quantity int
+	Items    []T
+}
+
+// awsDistConfig is the DistributionConfig of get-distribution-config.
+type awsDistConfig struct {
+	Comment              string
+	Origins              awsItems[awsOrigin]
+	DefaultCacheBehavior awsBehavior
+	CacheBehaviors       awsItems[awsBehavior]
+	CustomErrorResponses awsItems[awsErrorResponse]
+}
+
+type awsOrigin struct {
+	Id            string
+	DomainName    string
+	CustomHeaders awsItems[struct{ HeaderName, HeaderValue string }]
+	// S3OriginConfig is present for S3 REST origins.
+	S3OriginConfig json.RawMessage
+}
+
+type awsBehavior struct {
+	PathPattern    string
+	TargetOriginId string
+	AllowedMethods struct {
+		Items         []string
+		CachedMethods awsItems[string]
+	}
+	CachePolicyId         string
+	OriginRequestPolicyId string
+	// ForwardedValues and the TTLs are the legacy cache settings.
+	ForwardedValues            *awsForwardedValues
+	MinTTL, DefaultTTL, MaxTTL *int64
+}
+
+type awsForwardedValues struct {
+	QueryString bool
+	Cookies     struct {
+		Forward          string
+		WhitelistedNames awsItems[string]
+	}
+	Headers              awsItems[string]
+	QueryStringCacheKeys awsItems[string]
+}
+
+type awsErrorResponse struct {
+	ErrorCode          int
+	ErrorCachingMinTTL *int64
+}
+
+// awsPolicyParams are the cookie, header and query settings both policy
+// kinds share.
+type awsPolicyParams struct {
+	CookiesConfig struct {
+		CookieBehavior string
+		Cookies        awsItems[string]
+	}
+	HeadersConfig struct {
+		HeaderBehavior string
+		Headers        awsItems[string]
+	}
+	QueryStringsConfig struct {
+		QueryStringBehavior string
+		QueryStrings        awsItems[string]
+	}
+}
+
+type awsCachePolicy struct {
+	Id                string
+	CachePolicyConfig struct {
+		Name                                     string
+		MinTTL                                   int64
+		DefaultTTL, MaxTTL                       *int64
+		ParametersInCacheKeyAndForwardedToOrigin awsPolicyParams
+	}
+}
+
+type awsOriginRequestPolicy struct {
+	Id                        string
+	OriginRequestPolicyConfig struct {
+		Name string
+		awsPolicyParams
+	}
+}
+
+// awsRule is one ALB listener rule of describe-rules.
+type awsRule struct {
+	Priority   string
+	IsDefault  bool
+	Conditions []struct {
+		Field             string
+		Values            []string
+		PathPatternConfig *struct{ Values []string }
+	}
+	Actions []struct {
+		Type                      string
+		AuthenticateOidcConfig    *awsAuthConfig
+		AuthenticateCognitoConfig *awsAuthConfig
+	}
+}
+
+type awsAuthConfig struct {
+	SessionCookieName string
+	SessionTimeout    *int64
+}

@@ -1,0 +1,116 @@
+package doctor
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+// WriteText writes the report for people: a header, one block per finding
+// grouped by severity (the behavior or subject, why, evidence and fix), and
+// a summary line.
+func (r *Report) WriteText(w io.Writer) error {
+	ew := &errWriter{w: w}
+	dist := "distribution"
+	if r.Input == KindTether {
+		dist = "edge"
+	}
+	ew.printf("tether doctor: %s: %s, %s, %s\n", r.Source, plural(r.Summary.Distributions, dist),
+		plural(r.Summary.Behaviors, "behavior"), plural(r.Summary.Rules, "rule"))
+	for _, sev := range []Severity{SevError, SevWarn, SevInfo} {
+		var fs []Finding
+		for _, f := range r.Findings {
+			if f.Severity == sev {
+				fs = append(fs, f)
+			}
+		}
+		if len(fs) == 0 {
+			continue
+		}
+		ew.printf("\n%s (%d)\n", heading(sev), len(fs))
+		for _, f := range fs {
+			ew.printf("\n  %s  %s\n", f.Rule, f.Subject)
+			ew.printf("    %s\n", f.Why)
+			ew.printf("    evidence: %s\n", f.Evidence)
+			ew.printf("    fix: %s\n", f.Fix)
+		}
+	}
+	if len(r.Findings) == 0 {
+		ew.printf("\nno problems found\n")
+	}
+	s := r.Summary
+	ew.printf("\n%s, %s, %s\n", plural(s.Errors, "error"), plural(s.Warnings, "warning"), plural(s.Infos, "info"))
+	return ew.err
+}
+
+// WriteJSON writes the report as an indented JSON document:
+// {"source", "findings": [...], "summary": {errors, warnings, infos, …}}.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteRules writes the rule table: ID, severity, the inputs it applies
+// to, and its one-line why.
+func WriteRules(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "ID\tSEVERITY\tINPUT\tWHY\n")
+	for _, r := range Rules() {
+		in := "both"
+		switch {
+		case r.Input != "":
+			in = r.Input
+		case r.SafeMitigated:
+			in = "aws, cloudfront-mode edges"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.Severity, in, r.Why)
+	}
+	return tw.Flush()
+}
+
+func heading(s Severity) string {
+	switch s {
+	case SevError:
+		return "errors"
+	case SevWarn:
+		return "warnings"
+	}
+	return "infos"
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// fmtDur formats a TTL as people write it: 0s, 30s, 5m, 24h, 8760h.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0s"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return d.String()
+}
+
+// errWriter keeps the first write error so the printing code stays flat.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	if e.err == nil {
+		_, e.err = fmt.Fprintf(e.w, format, args...)
+	}
+}
