@@ -63,9 +63,27 @@ func (e *Edge) judge(x *exchange, resp *http.Response, now time.Time) verdict {
 		// The requester gets its own Set-Cookie lines whether or not the
 		// response is stored; the stored copy never holds one.
 		vd.storedHeader.Del("Set-Cookie")
-		vd.viewerOnly = append(infra, other...)
+		vd.viewerOnly = append(x.b.forwardedInfra(infra), other...)
 	}
 	return vd
+}
+
+// forwardedInfra keeps the load-balancer Set-Cookie lines whose cookie the
+// behavior forwards. The load balancer issues its cookie afresh when it
+// does not see one; passed on from a behavior that does not forward it
+// (a static path, say), that new cookie would replace the browser's own
+// and move it to another target. Only a load balancer that saw the
+// browser's cookie may refresh it.
+func (b *behavior) forwardedInfra(lines []string) []string {
+	var out []string
+	for _, line := range lines {
+		name, _, _ := strings.Cut(line, "=")
+		name = strings.TrimSpace(name)
+		if b.cache.Cookies.Selects(name) || b.orp.Cookies.Selects(name) {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // forwardsCookies reports whether b sends any cookie to the origin.

@@ -97,9 +97,13 @@ func TestSetCookie(t *testing.T) {
 		}
 	})
 	t.Run("S05 infra cookies go to the requester only", func(t *testing.T) {
-		e := newEnv(t, defaultBehavior)
-		e.origin.set(answer(200, "png", "Cache-Control: max-age=300", "Set-Cookie: AWSALB=X1", "Set-Cookie: AWSALBCORS=X1"))
-		r1 := e.get("/logo.png")
+		e := newEnv(t, `
+behaviors:
+  - path: "*"
+    origin_request: {cookies: {whitelist: [AWSALB, AWSALBCORS]}}
+`)
+		e.origin.set(answer(200, "png", "Cache-Control: public, max-age=300", "Set-Cookie: AWSALB=X1", "Set-Cookie: AWSALBCORS=X1"))
+		r1 := e.get("/logo.png", "Cookie: AWSALB=X0")
 		expect(t, "R1", r1, "stored")
 		if len(r1.header.Values("Set-Cookie")) != 2 {
 			t.Errorf("R1 got Set-Cookie %q, want both", r1.header.Values("Set-Cookie"))
@@ -108,6 +112,17 @@ func TestSetCookie(t *testing.T) {
 		expect(t, "R2", r2, "hit")
 		if sc := r2.header.Values("Set-Cookie"); len(sc) != 0 {
 			t.Errorf("a hit replayed Set-Cookie %q", sc)
+		}
+	})
+	t.Run("S05b a load-balancer cookie the behavior does not forward is not passed on", func(t *testing.T) {
+		// The load balancer did not see the browser's cookie, so its
+		// Set-Cookie is a new binding that would replace the browser's.
+		e := newEnv(t, defaultBehavior)
+		e.origin.set(answer(200, "png", "Cache-Control: max-age=300", "Set-Cookie: AWSALB=X1"))
+		r1 := e.get("/logo.png", "Cookie: AWSALB=mine")
+		expect(t, "R1", r1, "stored")
+		if sc := r1.header.Values("Set-Cookie"); len(sc) != 0 {
+			t.Errorf("R1 got Set-Cookie %q: its own binding would be replaced", sc)
 		}
 	})
 	t.Run("S06 an infra and a session cookie: not stored", func(t *testing.T) {
