@@ -2,36 +2,14 @@ package doctor
 
 import (
 	"strings"
+
+	"github.com/tetherlb/tether/internal/glob"
 )
 
 // matchGlob reports whether s matches pattern, where * matches any run of
 // characters (slashes included) and ? exactly one, as in CloudFront path
 // patterns and legacy cookie whitelists. Matching is case-sensitive.
-func matchGlob(pattern, s string) bool {
-	// Iterative matching with one backtrack point: linear in practice and
-	// never exponential.
-	p, i, star, mark := 0, 0, -1, 0
-	for i < len(s) {
-		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
-			p++
-			i++
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, i
-			p++
-		case star >= 0:
-			p = star + 1
-			mark++
-			i = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
+func matchGlob(pattern, s string) bool { return glob.Match(pattern, s) }
 
 // normPattern drops a path pattern's optional leading slash.
 func normPattern(p string) string { return strings.TrimPrefix(p, "/") }

@@ -102,6 +102,7 @@ func New(cfg config.Edge, o Options) (*Edge, error) {
 		flights: newFlights(),
 	}
 	e.metrics = o.Metrics.forEdge(cfg.Name)
+	o.Metrics.track(e)
 	e.store = cachestore.New(cachestore.Options{MaxBytes: int64(cfg.MaxBytes), Clock: o.Clock,
 		OnEvict: func(*cachestore.Object) { e.metrics.evictions.Inc() }})
 	if cfg.Tenant != nil {

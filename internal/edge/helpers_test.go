@@ -106,7 +106,9 @@ func newEnv(t *testing.T, edgeYAML string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(e)
+	srv := httptest.NewUnstartedServer(e)
+	srv.Config = e.HTTPServer()
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &env{t: t, edge: e, origin: o, clk: clk, url: srv.URL, reg: reg}
 }

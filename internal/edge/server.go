@@ -49,11 +49,9 @@ func Start(cfg *config.Config, addr ListenerAddr, reg prometheus.Registerer, clk
 			s.Close(context.Background())
 			return nil, fmt.Errorf("edge %s: %w (is another process using %s?)", ec.Name, err, ec.Address)
 		}
-		srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		srv := e.HTTPServer()
 		s.servers = append(s.servers, srv)
 		s.Edges[ec.Name] = e
-		s.metrics.track(e)
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("edge listener stopped", "edge", ec.Name, "err", err)
@@ -62,6 +60,17 @@ func Start(cfg *config.Config, addr ListenerAddr, reg prometheus.Registerer, clk
 		log.Info("edge listening", "edge", ec.Name, "address", ln.Addr().String(), "origin", origin, "mode", ec.Mode)
 	}
 	return s, nil
+}
+
+// MaxHeaderBytes bounds a request's head at the edge: a larger one gets
+// 431 before it can reach (and poison) anything.
+const MaxHeaderBytes = 32 << 10
+
+// HTTPServer returns the http.Server an edge listens with: its handler,
+// header timeouts and the MaxHeaderBytes bound.
+func (e *Edge) HTTPServer() *http.Server {
+	return &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: MaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelDebug)}
 }
 
 // originOf returns the origin URL of ec and the transport to reach it.

@@ -3,6 +3,7 @@ package cachestore
 import (
 	"errors"
 	"fmt"
+	"github.com/tetherlb/tether/internal/glob"
 	"strings"
 )
 
@@ -108,27 +109,4 @@ func (s *Store) Invalidate(tenant string, patterns []string) int {
 // globMatch reports whether s matches pattern, where "*" matches any run
 // of bytes and every other byte matches itself. It runs in O(len(pattern)
 // × len(s)) at worst, without recursion.
-func globMatch(pattern, s string) bool {
-	p, i := 0, 0
-	star, mark := -1, 0
-	for i < len(s) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, i
-			p++
-		case p < len(pattern) && pattern[p] == s[i]:
-			p++
-			i++
-		case star >= 0:
-			p = star + 1
-			mark++
-			i = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
+func globMatch(pattern, s string) bool { return glob.MatchStar(pattern, s) }

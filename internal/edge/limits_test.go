@@ -1,0 +1,161 @@
+package edge_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	ts "github.com/tetherlb/tether/internal/testsupport"
+)
+
+func TestLargeResponsesStreamThrough(t *testing.T) {
+	e := newEnv(t, "max_bytes: 4MiB\nmax_object_bytes: 64KiB\n"+defaultBehavior)
+	big := strings.Repeat("x", 200<<10)
+	e.origin.set(answer(200, big, "Cache-Control: max-age=60"))
+	r := e.get("/big")
+	if len(r.body) != len(big) {
+		t.Fatalf("got %d bytes, want %d", len(r.body), len(big))
+	}
+	expect(t, "R1", r, "stored=?0", "too-large")
+	// Unknown length (chunked) and too large: still streamed whole.
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		for range 4 {
+			w.Write([]byte(big[:64<<10]))
+			w.(http.Flusher).Flush()
+		}
+	})
+	if r := e.get("/chunked"); len(r.body) != 4*(64<<10) {
+		t.Fatalf("chunked: got %d bytes", len(r.body))
+	}
+	if n := ts.Metric(t, e.reg, "tether_edge_not_stored_total", map[string]string{"reason": "too-large"}); n != 2 {
+		t.Errorf("too-large counted %v, want 2", n)
+	}
+}
+
+func TestCompression(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    compress: true
+`)
+	page := strings.Repeat("<p>hello</p>", 500)
+	e.origin.set(answer(200, page, "Cache-Control: max-age=60", "Content-Type: text/html"))
+	req, _ := http.NewRequest("GET", e.url+"/p", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q, want gzip", resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(zr)
+	if string(got) != page {
+		t.Error("the gzipped body does not decode to the page")
+	}
+	if r := e.get("/p", "Accept-Encoding: identity"); r.body != page || r.header.Get("Content-Encoding") != "" {
+		t.Errorf("a client without gzip got Content-Encoding %q", r.header.Get("Content-Encoding"))
+	}
+}
+
+func TestMetricsCount(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	e.get("/a")
+	e.get("/a")
+	e.get("/a%2f")
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"tether_edge_requests_total", map[string]string{"result": "miss"}, 1},
+		{"tether_edge_requests_total", map[string]string{"result": "hit"}, 1},
+		{"tether_edge_bypass_total", map[string]string{"reason": "ambiguous-path"}, 1},
+		{"tether_edge_cache_objects", nil, 1},
+	} {
+		if got := ts.Metric(t, e.reg, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if b := ts.Metric(t, e.reg, "tether_edge_cache_bytes", nil); b <= 0 {
+		t.Errorf("tether_edge_cache_bytes = %v", b)
+	}
+}
+
+func TestHostileRequests(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	for name, path := range map[string]string{
+		"long path":      "/" + strings.Repeat("a", 8000),
+		"many params":    "/p?" + strings.Repeat("a=1&", 2000),
+		"dot segments":   "/a/../b",
+		"encoded nul":    "/a%00b",
+		"backslash":      "/a%5cb",
+		"semicolon":      "/a;b",
+		"unicode":        "/%e2%82%ac",
+		"duplicate keys": "/p?x=1&x=2",
+	} {
+		r := e.get(path)
+		if r.status >= 500 {
+			t.Errorf("%s: %d", name, r.status)
+		}
+		if r.cacheStatus() == "" {
+			t.Errorf("%s: no Cache-Status", name)
+		}
+	}
+	req, _ := http.NewRequest("GET", e.url+"/p", nil)
+	req.Header.Set("X-Big", strings.Repeat("b", 40<<10))
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge && resp.StatusCode < 400 {
+			t.Errorf("a 40 KiB header: %d", resp.StatusCode)
+		}
+	}
+}
+
+func TestCollapseTimeout(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	release := make(chan struct{})
+	defer close(release)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("n") == "" && e.origin.count() == 1 {
+			<-release
+		}
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Write([]byte("ok"))
+	})
+	go e.get("/slow") // the leader hangs
+	waitFor(t, func() bool { return e.origin.count() == 1 })
+	done := make(chan res)
+	go func() { done <- e.get("/slow") }()
+	time.Sleep(100 * time.Millisecond)
+	e.clk.Advance(6 * time.Second) // past the 5 s lock timeout
+	select {
+	case r := <-done:
+		expect(t, "waiter", r, "collapsed=?0")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter did not give up on the hung leader")
+	}
+}
+
+func TestCacheStatusOnEveryResponse(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	e.origin.Close()
+	r := e.get("/down")
+	if r.status != http.StatusBadGateway || !strings.Contains(r.cacheStatus(), "origin-unreachable") {
+		t.Errorf("origin down: %d %q", r.status, r.cacheStatus())
+	}
+	if r2 := e.get("/down"); r2.status != http.StatusBadGateway || bytes.Contains([]byte(r2.cacheStatus()), []byte("hit")) {
+		t.Errorf("the error page was cached: %d %q", r2.status, r2.cacheStatus())
+	}
+}
