@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/tetherlb/tether/internal/testsupport"
+)
+
+func TestServeEdge(t *testing.T) {
+	dir := t.TempDir()
+	listen, admin, edgeAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	target := testsupport.NewTarget(t, "t1")
+	cfg := serveConfig(listen, admin, target) + fmt.Sprintf(`
+edges:
+  - name: cdn
+    address: %q
+    origin: {listener: web}
+    behaviors:
+      - path: /static/*
+        cache: {default_ttl: 1h}
+      - path: "*"
+        cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 0s}
+`, edgeAddr)
+	file := writeFile(t, dir, "tether.yaml", cfg)
+	s := startServe(t, file, listen, admin)
+
+	status := func(path string) string {
+		resp, err := http.Get("http://" + edgeAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("Cache-Status")
+	}
+	if cs := status("/static/app.js"); !strings.Contains(cs, "fwd=uri-miss") || !strings.Contains(cs, "stored") {
+		t.Fatalf("first request: Cache-Status %q", cs)
+	}
+	if cs := status("/static/app.js"); !strings.Contains(cs, "cdn; hit") {
+		t.Fatalf("second request: Cache-Status %q, want a hit", cs)
+	}
+	if cs := status("/account"); !strings.Contains(cs, "fwd=bypass") {
+		t.Errorf("dynamic path: Cache-Status %q, want a bypass", cs)
+	}
+	req, _ := http.NewRequest("POST", "http://"+admin+"/api/v1/edges/cdn/invalidations", strings.NewReader(`{"paths": ["/static/*"]}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("invalidation: %d", resp.StatusCode)
+	}
+	if cs := status("/static/app.js"); !strings.Contains(cs, "fwd=uri-miss") {
+		t.Errorf("after the invalidation: Cache-Status %q, want a miss", cs)
+	}
+	_, metrics := httpGet(t, "http://"+admin+"/metrics")
+	for _, m := range []string{`tether_edge_requests_total{edge="cdn",result="hit"} 1`, `tether_edge_invalidated_total{edge="cdn"} 1`} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+	if code := s.stop(t); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+}
