@@ -23,20 +23,11 @@ func (e *Edge) originRequest(ctx context.Context, r *http.Request, b *behavior, 
 	if p, err := url.PathUnescape(v.rawPath); err == nil {
 		u.Path = p
 	} else {
-		u.Path, u.RawPath = "/", ""
+		// net/http's server refuses a request target with a bad escape,
+		// so this is not reached; keep the raw bytes all the same.
+		u.Opaque = v.rawPath
 	}
-	if len(s.fwdQuery) > 0 {
-		var q strings.Builder
-		for i, p := range s.fwdQuery {
-			if i > 0 {
-				q.WriteByte('&')
-			}
-			q.WriteString(p.name)
-			q.WriteByte('=')
-			q.WriteString(p.value)
-		}
-		u.RawQuery = q.String()
-	}
+	u.RawQuery = joinPairs(s.fwdQuery, "&")
 	out, _ := http.NewRequestWithContext(ctx, r.Method, e.origin.String(), nil)
 	out.URL = u
 	out.Header = make(http.Header)
@@ -61,16 +52,7 @@ func (e *Edge) originRequest(ctx context.Context, r *http.Request, b *behavior, 
 		out.Header.Del(h)
 	}
 	if len(s.fwdCookies) > 0 {
-		var c strings.Builder
-		for i, p := range s.fwdCookies {
-			if i > 0 {
-				c.WriteString("; ")
-			}
-			c.WriteString(p.name)
-			c.WriteByte('=')
-			c.WriteString(p.value)
-		}
-		out.Header.Set("Cookie", c.String())
+		out.Header.Set("Cookie", joinPairs(s.fwdCookies, "; "))
 	}
 	if s.acceptEncoding != "" {
 		out.Header.Set("Accept-Encoding", s.acceptEncoding)
@@ -95,6 +77,20 @@ func (e *Edge) originRequest(ctx context.Context, r *http.Request, b *behavior, 
 		}
 	}
 	return out
+}
+
+// joinPairs serialises pairs as name=value joined by sep.
+func joinPairs(pairs []pair, sep string) string {
+	var b strings.Builder
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(p.name)
+		b.WriteByte('=')
+		b.WriteString(p.value)
+	}
+	return b.String()
 }
 
 func cachedMethod(m string) bool {

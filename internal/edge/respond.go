@@ -40,16 +40,7 @@ func (e *Edge) invalidateURI(x *exchange) {
 	}
 }
 
-func rawQuery(q []pair) string {
-	var b bytes.Buffer
-	for i, p := range q {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(p.name + "=" + p.value)
-	}
-	return b.String()
-}
+func rawQuery(q []pair) string { return joinPairs(q, "&") }
 
 // fetchAndServe handles a miss: fetch, decide, store, deliver. It returns
 // the stored object, or nil, for collapsed waiters.
