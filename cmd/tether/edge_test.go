@@ -56,6 +56,20 @@ edges:
 	if cs := status("/static/app.js"); !strings.Contains(cs, "fwd=uri-miss") {
 		t.Errorf("after the invalidation: Cache-Status %q, want a miss", cs)
 	}
+	for body, want := range map[string]int{`{"paths": ["/a b"]}`: 400, `{"paths": []}`: 400, `{"path": ["/x"]}`: 400} {
+		req, _ := http.NewRequest("POST", "http://"+admin+"/api/v1/edges/cdn/invalidations", strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("invalidation %s: %d, want %d", body, resp.StatusCode, want)
+		}
+	}
+	if resp, err := http.Post("http://"+admin+"/api/v1/edges/nope/invalidations", "application/json", strings.NewReader(`{"paths":["/x"]}`)); err != nil || resp.StatusCode != 404 {
+		t.Errorf("invalidation of an unknown edge: %v %v, want 404", resp.StatusCode, err)
+	}
 	_, metrics := httpGet(t, "http://"+admin+"/metrics")
 	for _, m := range []string{`tether_edge_requests_total{edge="cdn",result="hit"} 1`, `tether_edge_invalidated_total{edge="cdn"} 1`} {
 		if !strings.Contains(metrics, m) {

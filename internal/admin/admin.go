@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/edge/cachestore"
 	"github.com/tetherlb/tether/internal/lb"
 )
 
@@ -167,8 +168,8 @@ func (a *api) invalidate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, p := range req.Paths {
-		if p == "" || p[0] != '/' && p[0] != '*' || len(p) > 4096 {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "paths: " + p + " does not start with / (or *)"})
+		if err := cachestore.ValidatePattern(p); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "paths: " + err.Error()})
 			return
 		}
 	}

@@ -266,8 +266,19 @@ func (e *Edge) setDefaults(c *Config) {
 	if e.InfraCookies == nil {
 		e.InfraCookies = slices.Clone(DefaultInfraCookies)
 		for _, g := range c.TargetGroups {
-			if g.Stickiness.Type == "lb_cookie" && g.Stickiness.CookieName != "" && !slices.Contains(e.InfraCookies, g.Stickiness.CookieName) {
-				e.InfraCookies = append(e.InfraCookies, g.Stickiness.CookieName, g.Stickiness.CookieName+"CORS")
+			cn := g.Stickiness.CookieName
+			if cn == "" || slices.Contains(e.InfraCookies, cn) && slices.Contains(e.InfraCookies, cn+"APP") {
+				continue
+			}
+			switch g.Stickiness.Type {
+			case "lb_cookie":
+				if !slices.Contains(e.InfraCookies, cn) {
+					e.InfraCookies = append(e.InfraCookies, cn, cn+"CORS")
+				}
+			case "app_cookie":
+				if !slices.Contains(e.InfraCookies, cn+"APP") {
+					e.InfraCookies = append(e.InfraCookies, cn+"APP")
+				}
 			}
 		}
 	}
@@ -359,9 +370,11 @@ func (e *Edge) validate(p *problems, key string, listeners map[string]string) {
 			p.add(key+".tenant.header", "%q is not a header name (example: X-Tenant)", t.Header)
 		}
 	}
-	for i, c := range append(slices.Clone(e.InfraCookies), e.SessionCookies...) {
-		if !validCookieToken(strings.TrimSuffix(c, "*")) {
-			p.add(fmt.Sprintf("%s.cookies[%d]", key, i), "%q is not a cookie name (or a prefix ending in *)", c)
+	for field, names := range map[string][]string{"infra_cookies": e.InfraCookies, "session_cookies": e.SessionCookies} {
+		for i, c := range names {
+			if !validCookieToken(strings.TrimSuffix(c, "*")) {
+				p.add(fmt.Sprintf("%s.%s[%d]", key, field, i), "%q is not a cookie name (or a prefix ending in *)", c)
+			}
 		}
 	}
 	if len(e.Behaviors) == 0 {

@@ -9,6 +9,7 @@
 package edge
 
 import (
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -37,10 +38,12 @@ type Edge struct {
 	infra      []string // cookie names; a trailing * is a prefix
 	sessions   []string
 	debugKey   bool
-	clk        clock.Clock
-	log        *slog.Logger
-	metrics    *edgeMetrics
-	flights    *flights
+	// debugSecret keys the HMACs of values shown in Cache-Status key=.
+	debugSecret []byte
+	clk         clock.Clock
+	log         *slog.Logger
+	metrics     *edgeMetrics
+	flights     *flights
 }
 
 // behavior is a compiled config.Behavior.
@@ -99,8 +102,9 @@ func New(cfg config.Edge, o Options) (*Edge, error) {
 		client:    &http.Client{Transport: o.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		maxObject: int64(cfg.MaxObjectBytes), infra: cfg.InfraCookies, sessions: cfg.SessionCookies,
 		debugKey: cfg.DebugKey, clk: o.Clock, log: o.Logger.With("component", "edge", "edge", cfg.Name),
-		flights: newFlights(),
+		flights: newFlights(), debugSecret: make([]byte, 32),
 	}
+	rand.Read(e.debugSecret)
 	e.metrics = o.Metrics.forEdge(cfg.Name)
 	o.Metrics.track(e)
 	e.store = cachestore.New(cachestore.Options{MaxBytes: int64(cfg.MaxBytes), Clock: o.Clock,

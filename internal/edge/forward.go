@@ -41,7 +41,8 @@ func (e *Edge) originRequest(ctx context.Context, r *http.Request, b *behavior, 
 			if e.cloudfront && !b.keys(h) {
 				continue // CloudFront forwards Authorization only when it is keyed
 			}
-		case "Cookie", "Accept-Encoding", "Proxy-Authorization", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "Via":
+		}
+		if neverForwarded(h) {
 			continue
 		}
 		if vals, ok := r.Header[h]; ok {
@@ -77,6 +78,17 @@ func (e *Edge) originRequest(ctx context.Context, r *http.Request, b *behavior, 
 		}
 	}
 	return out
+}
+
+// neverForwarded reports whether the edge sets header h itself (Cookie,
+// Accept-Encoding, the forwarding headers) or never sends it
+// (Proxy-Authorization), whatever the policies list.
+func neverForwarded(h string) bool {
+	switch h {
+	case "Cookie", "Accept-Encoding", "Proxy-Authorization", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "Via":
+		return true
+	}
+	return false
 }
 
 // joinPairs serialises pairs as name=value joined by sep.

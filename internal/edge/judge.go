@@ -42,16 +42,12 @@ func (e *Edge) judge(x *exchange, resp *http.Response, now time.Time) verdict {
 		vd.reason = d.Reasons[0]
 	}
 	if e.cloudfront {
-		if slices.Contains(d.OmitFields, "Set-Cookie") && len(resp.Header.Values("Set-Cookie")) > 0 {
-			if x.b.forwardsCookies() {
-				vd.viewerOnly = resp.Header.Values("Set-Cookie") // no-cache="Set-Cookie"
-			} else {
-				vd.viewerOnly = []string{} // CloudFront strips it when no cookie is forwarded
-			}
+		if slices.Contains(d.OmitFields, "Set-Cookie") {
+			vd.viewerOnly = e.viewerSetCookies(x, resp.Header)
 		}
 		return vd
 	}
-	infra, other := httpcache.SplitSetCookie(resp.Header, e.isInfra)
+	_, other := httpcache.SplitSetCookie(resp.Header, e.isInfra)
 	qualified := d.Directives.NoCacheField("Set-Cookie") || d.Directives.PrivateField("Set-Cookie")
 	if vd.store && len(other) > 0 && !qualified {
 		vd.store, vd.reason = false, "set-cookie"
@@ -59,13 +55,28 @@ func (e *Edge) judge(x *exchange, resp *http.Response, now time.Time) verdict {
 	if vd.store && !e.staticTypeOK(x.b, resp.Header) {
 		vd.store, vd.reason = false, "content-type-mismatch"
 	}
-	if len(infra)+len(other) > 0 {
-		// The requester gets its own Set-Cookie lines whether or not the
-		// response is stored; the stored copy never holds one.
-		vd.storedHeader.Del("Set-Cookie")
-		vd.viewerOnly = append(x.b.forwardedInfra(infra), other...)
-	}
+	// The stored copy never holds a Set-Cookie; the requester gets its
+	// own lines whether or not the response is stored.
+	vd.storedHeader.Del("Set-Cookie")
+	vd.viewerOnly = e.viewerSetCookies(x, resp.Header)
 	return vd
+}
+
+// viewerSetCookies returns the Set-Cookie lines of h that the requester of
+// x gets (never nil). Safe mode passes the application's cookies, and the
+// load balancer's only when the behavior forwarded them (see
+// forwardedInfra). cloudfront mode passes all of them when the behavior
+// forwards any cookie and none otherwise, as CloudFront does [doc].
+func (e *Edge) viewerSetCookies(x *exchange, h http.Header) []string {
+	out := []string{}
+	if e.cloudfront {
+		if x.b.forwardsCookies() {
+			out = append(out, h.Values("Set-Cookie")...)
+		}
+		return out
+	}
+	infra, other := httpcache.SplitSetCookie(h, e.isInfra)
+	return append(append(out, x.b.forwardedInfra(infra)...), other...)
 }
 
 // forwardedInfra keeps the load-balancer Set-Cookie lines whose cookie the
@@ -114,7 +125,7 @@ func (e *Edge) newObject(x *exchange, resp *http.Response, body []byte, vd verdi
 	vary, _ := httpcache.VaryHeaders(resp.Header)
 	return &cachestore.Object{
 		Key: x.key, Variant: e.variantKey(x, vary), VaryHeaders: vary,
-		Tenant: x.tenant, Host: x.v.host, Path: x.v.rawPath, Query: rawQuery(x.v.query),
+		Tenant: x.tenant, Host: x.v.host, Path: x.v.rawPath, Query: rawQuery(x.s.keyQuery),
 		Status: resp.StatusCode, Header: vd.storedHeader, Body: body, Stored: now, InitialAge: vd.d.Age,
 		FreshFor: vd.d.TTL, StaleWhileRevalidate: vd.d.SWR, StaleIfError: vd.d.SIE, SharedExplicit: vd.d.SharedExplicit,
 	}

@@ -35,7 +35,7 @@ func (e *Edge) forward(w http.ResponseWriter, x *exchange, fwd, detail string) {
 
 // invalidateURI drops every stored variant of x's URI, in every behavior.
 func (e *Edge) invalidateURI(x *exchange) {
-	if n := e.store.InvalidateURI(x.tenant, x.v.host, x.v.rawPath, rawQuery(x.v.query)); n > 0 {
+	if n := e.store.InvalidateURI(x.tenant, x.v.host, x.v.rawPath, rawQuery(x.s.keyQuery)); n > 0 {
 		e.metrics.invalidated.Add(float64(n))
 	}
 }
@@ -71,6 +71,11 @@ func (e *Edge) fetchAndServe(w http.ResponseWriter, x *exchange, fl *flight, fwd
 func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Response) *cachestore.Object {
 	now := e.clk.Now()
 	vd := e.judge(x, resp, now)
+	if vd.store && x.r.Method == http.MethodHead {
+		// A HEAD response has no body to store for the GETs that share its
+		// key.
+		vd.store, vd.reason = false, "head"
+	}
 	if !vd.store {
 		e.notStored(x, vd.reason)
 		e.relay(w, x, resp, vd.viewerOnly)
@@ -104,7 +109,13 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 		x.status.TTL, x.status.HasTTL = vd.d.TTL, true
 		e.flights.clearHitForMiss(x.key)
 	}
-	e.writeHeader(w, x, resp.StatusCode, vd.storedHeader, vd.viewerOnly, int64(len(body)), "")
+	// The requester gets the origin's header as it came (fields a
+	// qualified no-cache names are kept from the stored copy only).
+	h := resp.Header.Clone()
+	if vd.viewerOnly != nil {
+		h.Del("Set-Cookie")
+	}
+	e.writeHeader(w, x, resp.StatusCode, h, vd.viewerOnly, int64(len(body)), "")
 	e.writeBody(w, x, body, "origin")
 	return obj
 }
@@ -184,13 +195,20 @@ func (e *Edge) revalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Ob
 	defer resp.Body.Close()
 	x.status.FwdStatus = resp.StatusCode
 	if resp.StatusCode == http.StatusNotModified {
-		if fresh := e.refresh(x, obj, resp); fresh != nil {
-			e.metrics.result("revalidated")
-			x.status.TTL, x.status.HasTTL = fresh.TTL(now), true
-			e.writeHeader(w, x, fresh.Status, fresh.Header, nil, int64(len(fresh.Body)), "0")
-			e.writeBody(w, x, fresh.Body, "cache")
-			return
+		e.metrics.result("revalidated")
+		served := e.refresh(x, obj, resp)
+		if served != nil {
+			x.status.TTL, x.status.HasTTL = served.TTL(now), true
+		} else {
+			// Still valid, says the origin, but no longer storable: serve
+			// the stored body this once (a client that sent no condition
+			// must never get a 304).
+			served = obj
+			x.status.Stored = httpcache.No
 		}
+		e.writeHeader(w, x, served.Status, served.Header, nil, int64(len(served.Body)), "0")
+		e.writeBody(w, x, served.Body, "cache")
+		return
 	}
 	e.store.Delete(x.key)
 	e.metrics.result("miss")
@@ -205,9 +223,9 @@ func (e *Edge) staleIfError(obj *cachestore.Object, now time.Time) bool {
 }
 
 // originFailed answers when the origin could not be reached: 504 for a
-// timeout, 502 otherwise. Error pages are never stored.
+// timeout, 502 otherwise. Error pages are never stored. The failure is
+// counted in tether_edge_origin_errors_total.
 func (e *Edge) originFailed(w http.ResponseWriter, x *exchange, err error) {
-	e.metrics.result("error")
 	code := http.StatusBadGateway
 	if ctxErr := x.r.Context().Err(); ctxErr != nil {
 		return // the client went away
@@ -228,6 +246,7 @@ func (e *Edge) reject(w http.ResponseWriter, x *exchange, code int, detail strin
 	e.metrics.bypassed(detail)
 	e.metrics.result("rejected")
 	w.Header().Set("Cache-Status", e.statusMember(x))
+	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, http.StatusText(code), code)
 }
 

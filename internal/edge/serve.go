@@ -119,7 +119,9 @@ func (e *Edge) taintOf(x *exchange) taint {
 		t.input = true
 	}
 	for _, h := range x.b.fwdHeaders {
-		if x.b.keys(h) || h == "Host" || x.r.Header.Get(h) == "" {
+		// The tenant is always in the key; the edge's own headers are
+		// never the client's.
+		if x.b.keys(h) || h == "Host" || h == e.tenantHdr || neverForwarded(h) || x.r.Header.Get(h) == "" {
 			continue
 		}
 		if h == "Authorization" {
@@ -156,8 +158,8 @@ func (e *Edge) collapse(w http.ResponseWriter, x *exchange) {
 		e.fetchAndServe(w, x, nil, "uri-miss", "")
 		return
 	}
-	if fl.obj != nil && e.variantMatch(x)(fl.obj) {
-		x.status.Collapsed = httpcache.Yes
+	if fl.obj != nil && e.variantMatch(x)(fl.obj) && (!x.taint.credential || e.cloudfront || fl.obj.SharedExplicit) {
+		x.status.Fwd, x.status.FwdStatus, x.status.Collapsed = "uri-miss", fl.obj.Status, httpcache.Yes
 		e.serveObject(w, x, fl.obj, e.clk.Now(), "collapsed")
 		return
 	}

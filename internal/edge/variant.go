@@ -2,7 +2,6 @@ package edge
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -64,16 +63,11 @@ func (e *Edge) variantMatch(x *exchange) func(*cachestore.Object) bool {
 	}
 }
 
-// debugSecret keys the HMACs of values in Cache-Status key= (debug_key):
-// random per process, so the header never reveals a cookie or header.
-var debugSecret = func() []byte {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return b
-}()
-
-func hmac8(v string) string {
-	m := hmac.New(sha256.New, debugSecret)
+// hmac8 is the 8-hex HMAC that stands for a value in Cache-Status key=
+// (debug_key), under a random secret of the edge, so the header never
+// reveals a cookie or header.
+func (e *Edge) hmac8(v string) string {
+	m := hmac.New(sha256.New, e.debugSecret)
 	m.Write([]byte(v))
 	return hex.EncodeToString(m.Sum(nil)[:4])
 }
@@ -88,13 +82,13 @@ func (e *Edge) displayKey(x *exchange) string {
 		if i == 0 {
 			sep = "?"
 		}
-		b.WriteString(sep + q.name + "=" + hmac8(q.value))
+		b.WriteString(sep + q.name + "=" + e.hmac8(q.value))
 	}
 	for _, h := range x.s.keyHeaders {
-		b.WriteString("|" + h + "=" + hmac8(strings.Join(x.r.Header.Values(h), ",")))
+		b.WriteString("|" + h + "=" + e.hmac8(strings.Join(x.r.Header.Values(h), ",")))
 	}
 	for _, c := range x.s.keyCookies {
-		b.WriteString("|" + c.name + "=" + hmac8(c.value))
+		b.WriteString("|" + c.name + "=" + e.hmac8(c.value))
 	}
 	if x.s.acceptEncoding != "" {
 		b.WriteString("|ae=" + x.s.acceptEncoding)

@@ -9,15 +9,15 @@ import (
 	"strings"
 )
 
-// relay streams an origin response that is not stored to the client. For
-// a response that may have been shared, viewerOnly holds the Set-Cookie
-// lines that go to this requester only (they are already in resp.Header
-// otherwise).
+// relay streams an origin response that is not stored to the client, with
+// the Set-Cookie lines viewerOnly holds (nil: those viewerSetCookies
+// chooses).
 func (e *Edge) relay(w http.ResponseWriter, x *exchange, resp *http.Response, viewerOnly []string) {
 	h := resp.Header.Clone()
-	if viewerOnly != nil {
-		h.Del("Set-Cookie")
+	if viewerOnly == nil {
+		viewerOnly = e.viewerSetCookies(x, resp.Header)
 	}
+	h.Del("Set-Cookie")
 	x.noGzip = true
 	e.writeHeader(w, x, resp.StatusCode, h, viewerOnly, resp.ContentLength, "")
 	if x.r.Method == http.MethodHead {

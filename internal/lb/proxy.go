@@ -189,6 +189,7 @@ func (g *group) modifyResponse(resp *http.Response) error {
 	ex := exchangeFrom(resp.Request.Context())
 	ex.status = resp.StatusCode
 	ex.t.status().ReportResponse(resp.StatusCode)
+	appCookies := len(resp.Header.Values("Set-Cookie"))
 	g.respond(resp.Header, ex)
 	if g.cfg.TargetHeader != "" {
 		resp.Header.Set(g.cfg.TargetHeader, ex.t.id)
@@ -196,10 +197,14 @@ func (g *group) modifyResponse(resp *http.Response) error {
 	ex.setHSTS(resp.Header)
 	g.countDecision(ex)
 	if ex.issued {
-		// A shared cache must not store a response that pins its client.
-		if g.sticky.mode == "header" {
+		// A shared cache must not replay the token that pins this client.
+		// A response that also sets the application's own cookies gets no
+		// qualified directive: "store it without Set-Cookie" would be
+		// tether's word, not the application's, about its cookies.
+		switch {
+		case g.sticky.mode == "header":
 			resp.Header.Add("Cache-Control", `no-cache="`+g.sticky.header+`"`)
-		} else {
+		case appCookies == 0:
 			resp.Header.Add("Cache-Control", `no-cache="Set-Cookie"`)
 		}
 	}

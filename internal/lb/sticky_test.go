@@ -263,3 +263,20 @@ func TestSlidingExpiry(t *testing.T) {
 		t.Errorf("rebound{expired} = %v, want 0", n)
 	}
 }
+
+// TestNoCacheDirectiveLeavesAppCookiesAlone: tether asks shared caches not
+// to replay its own token with no-cache="Set-Cookie", but not on a response
+// that also sets the application's cookies, where that directive would let
+// a cache store the application's response without them.
+func TestNoCacheDirectiveLeavesAppCookiesAlone(t *testing.T) {
+	targets := newTargets(t, 1)
+	l := ts.StartLB(t, groupYAML(targets, "    stickiness: {type: lb_cookie, duration: 1h}\n"))
+	waitHealthy(t, l, 1)
+	_, _, resp := get(t, plainClient(), l.URL+"/setcookie?name=session")
+	if setCookie(resp, "TETHER") == "" || setCookie(resp, "session") == "" {
+		t.Fatalf("want both the token and the app cookie: %q", resp.Header.Values("Set-Cookie"))
+	}
+	if cc := resp.Header.Get("Cache-Control"); strings.Contains(cc, `no-cache="Set-Cookie"`) {
+		t.Errorf("Cache-Control %q tells caches they may store the app's response without its cookie", cc)
+	}
+}

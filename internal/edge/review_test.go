@@ -1,0 +1,93 @@
+package edge_test
+
+import (
+	"net/http"
+	"testing"
+)
+
+// Regressions found in review.
+
+func TestLoadBalancerCookieNeverRebindsFromAnUnforwardedBehavior(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: /static/*
+  - path: "*"
+    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 0s}
+`)
+	// A fresh binding on responses that are not stored (a 404, a private
+	// page) and on bypassed requests: never passed on, since the browser's
+	// own cookie was not forwarded.
+	for _, c := range []struct{ path, status string }{{"/static/missing.png", "404"}, {"/static/private.png", "private"}, {"/dynamic", "bypass"}} {
+		e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Add("Set-Cookie", "TETHER=fresh; Path=/")
+			if c.status == "private" {
+				w.Header().Set("Cache-Control", "private")
+			}
+			if c.status == "404" {
+				w.WriteHeader(404)
+			}
+		})
+		if sc := e.get(c.path, "Cookie: TETHER=mine").header.Values("Set-Cookie"); len(sc) != 0 {
+			t.Errorf("%s: the browser got %q and would be rebound", c.path, sc)
+		}
+	}
+}
+
+func TestUnconditionalRequestNeverGets304(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    origin_request: {query: all}
+`)
+	e.origin.set(answer(200, "body", "Cache-Control: public, max-age=1", `ETag: "v1"`))
+	e.get("/p?x=1")
+	e.clk.Advance(5e9)
+	// The revalidation comes back 304 but the request (with an unkeyed
+	// query and no public directive this time) makes it unstorable.
+	e.origin.set(answer(304, "", "Cache-Control: max-age=60"))
+	r := e.get("/p?x=1")
+	if r.status != 200 || r.body != "body" {
+		t.Fatalf("got %d %q, want the stored 200 body", r.status, r.body)
+	}
+}
+
+func TestHeadMissDoesNotStoreAnEmptyBody(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Write([]byte("full body"))
+	})
+	e.do("HEAD", "/p")
+	if r := e.get("/p"); r.body != "full body" {
+		t.Fatalf("GET after HEAD got %q", r.body)
+	}
+}
+
+func TestUnsafeMethodInvalidatesUnkeyedQueryVariants(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    allowed_methods: [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]
+    origin_request: {query: all}
+`)
+	e.origin.set(answer(200, "v1", "Cache-Control: public, max-age=60"))
+	e.get("/cart?utm=mail")
+	expect(t, "cached", e.get("/cart"), "hit")
+	e.origin.set(answer(200, "ok"))
+	e.do("POST", "/cart")
+	e.origin.set(answer(200, "v2", "Cache-Control: public, max-age=60"))
+	if r := e.get("/cart"); r.body != "v2" {
+		t.Errorf("after POST /cart the page stored by GET /cart?utm=mail is still served: %q", r.body)
+	}
+}
+
+func TestEdgeOwnHeadersAreNotTaint(t *testing.T) {
+	e := newEnv(t, `
+tenant: {by: header, header: X-Tenant}
+behaviors:
+  - path: "*"
+    origin_request: {headers: [Accept-Encoding, X-Tenant, Cookie]}
+`)
+	expect(t, "R1", e.get("/p", "X-Tenant: acme", "Accept-Encoding: gzip"), "stored")
+	expect(t, "R2", e.get("/p", "X-Tenant: acme", "Accept-Encoding: gzip"), "hit")
+}
