@@ -19,6 +19,7 @@ Usage:
   tether keys generate -o FILE create a new key ring file (mode 0600)
   tether keys rotate -f FILE   add a new active key, keeping the old ones so tokens still open
   tether probe URL [flags]     measure how well a live URL keeps browsers on one target
+  tether users COMMAND         manage the token service's users: add, list, disable, enable, passwd
   tether version               print the version
 
 Run 'tether COMMAND -h' for the flags of a command.
@@ -53,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdKeys(rest, stdout, stderr)
 	case "probe":
 		return cmdProbe(rest, stdout, stderr)
+	case "users":
+		return cmdUsers(rest, os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tether %s\n", version)
 		return 0

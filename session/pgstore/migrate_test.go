@@ -23,11 +23,11 @@ func TestMigrationsNumbered(t *testing.T) {
 		t.Fatal("no migrations are embedded")
 	}
 	for i, m := range ms {
-		if m.version != i+1 {
-			t.Errorf("migration %s has version %d, want %d", m.name, m.version, i+1)
+		if m.Version != i+1 {
+			t.Errorf("migration %s has version %d, want %d", m.Name, m.Version, i+1)
 		}
-		if strings.Contains(m.sql, DefaultTable) || strings.Contains(m.sql, "{{") {
-			t.Errorf("migration %s names a table without the placeholder", m.name)
+		if strings.Contains(m.SQL, DefaultTable) || strings.Contains(m.SQL, "{{") {
+			t.Errorf("migration %s names a table without the placeholder", m.Name)
 		}
 	}
 }
