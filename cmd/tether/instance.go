@@ -94,7 +94,8 @@ func startInstance(ctx context.Context, cfgPath string, cfg *config.Config, logg
 		return nil, err
 	}
 	in := &instance{cfgPath: cfgPath, cfg: cfg, log: logger, lb: srv, sess: sess}
-	if in.edges, err = edge.Start(cfg, srv.Addr, reg, clock.Real{}, logger); err != nil {
+	edgeTransport := func() http.RoundTripper { return lb.NewTransport(clock.Real{}) }
+	if in.edges, err = edge.Start(cfg, srv.Addr, edgeTransport, reg, clock.Real{}, logger); err != nil {
 		_ = srv.Close(context.Background())
 		closeSessions()
 		return nil, err

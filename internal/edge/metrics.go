@@ -71,6 +71,10 @@ type edgeMetrics struct {
 	m                                             *Metrics
 	name                                          string
 	evictions, collapsed, invalidated, originErrs prometheus.Counter
+	// results are the request counters by result, looked up once: the
+	// hit path should not pay for a label lookup.
+	results map[string]prometheus.Counter
+	sentBy  map[string]prometheus.Counter
 }
 
 func (m *Metrics) forEdge(name string) *edgeMetrics {
@@ -85,7 +89,7 @@ func (em *edgeMetrics) notStored(reason string) {
 	em.m.notStored.WithLabelValues(em.name, reason).Inc()
 }
 func (em *edgeMetrics) sent(source string, n int64) {
-	em.m.bytesOut.WithLabelValues(em.name, source).Add(float64(n))
+	em.sentBy[source].Add(float64(n))
 }
 
 // track adds e to the size gauges; untrack removes it.

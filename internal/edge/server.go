@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,11 +31,16 @@ type ListenerAddr func(name string) net.Addr
 
 // Start builds and starts every edge of cfg. Edges whose origin is a
 // listener of the same config send their misses to that listener's address
-// over loopback.
-func Start(cfg *config.Config, addr ListenerAddr, reg prometheus.Registerer, clk clock.Clock, log *slog.Logger) (*Servers, error) {
+// over loopback. newTransport, when not nil, makes the transport to plain
+// http origins (tether passes its load balancer's lean HTTP/1.1
+// transport); nil uses net/http's.
+func Start(cfg *config.Config, addr ListenerAddr, newTransport func() http.RoundTripper, reg prometheus.Registerer, clk clock.Clock, log *slog.Logger) (*Servers, error) {
 	s := &Servers{Edges: map[string]*Edge{}, metrics: NewMetrics(reg), log: log}
 	for _, ec := range cfg.Edges {
 		origin, transport, err := originOf(ec, cfg, addr)
+		if transport == nil && newTransport != nil && strings.HasPrefix(origin, "http://") {
+			transport = newTransport()
+		}
 		if err != nil {
 			s.Close(context.Background())
 			return nil, err

@@ -404,3 +404,17 @@ func (x *h1Exchange) Close() error {
 	x.release(false)
 	return nil
 }
+
+// Transport is the HTTP/1.1 transport tether uses for plain-HTTP targets,
+// for other parts of tether that proxy to an origin (the edge): the lean
+// h1Transport over a pooled net/http Transport for what it does not
+// handle. Close it with CloseIdleConnections.
+type Transport interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
+// NewTransport returns a new Transport whose idle connections age by clk.
+func NewTransport(clk clock.Clock) Transport {
+	return newH1Transport(newTransport(), clk)
+}
