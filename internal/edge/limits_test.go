@@ -134,17 +134,27 @@ func TestCollapseTimeout(t *testing.T) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Write([]byte("ok"))
 	})
-	go e.get("/slow") // the leader hangs
+	go func() { // the leader hangs until the test ends
+		if resp, err := http.Get(e.url + "/slow"); err == nil {
+			resp.Body.Close()
+		}
+	}()
 	waitFor(t, func() bool { return e.origin.count() == 1 })
 	done := make(chan res)
 	go func() { done <- e.get("/slow") }()
-	time.Sleep(100 * time.Millisecond)
-	e.clk.Advance(6 * time.Second) // past the 5 s lock timeout
-	select {
-	case r := <-done:
-		expect(t, "waiter", r, "collapsed=?0")
-	case <-time.After(5 * time.Second):
-		t.Fatal("the waiter did not give up on the hung leader")
+	// Advance the clock past the 5 s lock timeout until the waiter, which
+	// may not have started waiting yet, gives up.
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case r := <-done:
+			expect(t, "waiter", r, "collapsed=?0")
+			return
+		case <-deadline:
+			t.Fatal("the waiter did not give up on the hung leader")
+		case <-time.After(50 * time.Millisecond):
+			e.clk.Advance(6 * time.Second)
+		}
 	}
 }
 

@@ -78,12 +78,27 @@ type edgeMetrics struct {
 }
 
 func (m *Metrics) forEdge(name string) *edgeMetrics {
-	return &edgeMetrics{m: m, name: name,
+	em := &edgeMetrics{m: m, name: name,
 		evictions: m.evictions.WithLabelValues(name), collapsed: m.collapsed.WithLabelValues(name),
-		invalidated: m.invalidated.WithLabelValues(name), originErrs: m.originErrs.WithLabelValues(name)}
+		invalidated: m.invalidated.WithLabelValues(name), originErrs: m.originErrs.WithLabelValues(name),
+		results: map[string]prometheus.Counter{}, sentBy: map[string]prometheus.Counter{}}
+	for _, r := range []string{"hit", "stale", "miss", "revalidated", "collapsed", "bypass", "rejected"} {
+		em.results[r] = m.requests.WithLabelValues(name, r)
+	}
+	for _, src := range []string{"cache", "origin"} {
+		em.sentBy[src] = m.bytesOut.WithLabelValues(name, src)
+	}
+	return em
 }
 
-func (em *edgeMetrics) result(r string)        { em.m.requests.WithLabelValues(em.name, r).Inc() }
+func (em *edgeMetrics) result(r string) {
+	if c, ok := em.results[r]; ok {
+		c.Inc()
+		return
+	}
+	em.m.requests.WithLabelValues(em.name, r).Inc()
+}
+
 func (em *edgeMetrics) bypassed(reason string) { em.m.bypass.WithLabelValues(em.name, reason).Inc() }
 func (em *edgeMetrics) notStored(reason string) {
 	em.m.notStored.WithLabelValues(em.name, reason).Inc()

@@ -76,7 +76,7 @@ const MaxHeaderBytes = 32 << 10
 // header timeouts and the MaxHeaderBytes bound.
 func (e *Edge) HTTPServer() *http.Server {
 	return &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: MaxHeaderBytes,
-		ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelDebug)}
+		ErrorLog: slog.NewLogLogger(e.log.Handler(), slog.LevelWarn)}
 }
 
 // originOf returns the origin URL of ec and the transport to reach it.
