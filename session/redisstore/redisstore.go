@@ -69,6 +69,9 @@ import (
 const (
 	DefaultKeyPrefix = "tether:"
 	DefaultTimeout   = time.Second
+	// DefaultMaxFlushDelay is rueidis's recommended delay for throughput
+	// under concurrency.
+	DefaultMaxFlushDelay = 20 * time.Microsecond
 )
 
 // Options configures a Store. The zero value is ready to use.
@@ -76,6 +79,9 @@ type Options struct {
 	// KeyPrefix begins every key the store uses, so that several stores,
 	// or other data, can share one Redis. The default is "tether:".
 	KeyPrefix string
+	// MaxFlushDelay is how long the client may hold a command to send it
+	// with others in one write. Default 20µs; negative: send at once.
+	MaxFlushDelay time.Duration
 	// Timeout bounds each Store method, all its round trips included, in
 	// addition to the caller's context; Open also uses it as the dial
 	// timeout. Zero or negative means the default, 1s.
@@ -89,6 +95,12 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = DefaultKeyPrefix
+	}
+	switch {
+	case o.MaxFlushDelay == 0:
+		o.MaxFlushDelay = DefaultMaxFlushDelay
+	case o.MaxFlushDelay < 0:
+		o.MaxFlushDelay = 0
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
@@ -190,6 +202,10 @@ func (ep endpoint) clientOption(o Options) rueidis.ClientOption {
 		SelectDB:     ep.db,
 		DisableCache: true,
 		Dialer:       net.Dialer{Timeout: o.Timeout},
+		// Commands from concurrent requests wait up to MaxFlushDelay to
+		// share one write(2) (auto-pipelining): under load this halves the
+		// system calls of tether and of Redis for a few µs of latency.
+		MaxFlushDelay: o.MaxFlushDelay,
 	}
 	if ep.tls {
 		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -239,8 +255,13 @@ func (s *Store) indexKey(tenant, user string) string {
 		base64.RawURLEncoding.EncodeToString([]byte(user)) + "}"
 }
 
-// bound limits ctx to the store's timeout.
+// bound limits ctx to the store's timeout. A ctx that already ends within
+// it (the session Manager bounds every store call) is used as it is: a
+// second timer per call costs more than the round trip it guards.
 func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= s.timeout {
+		return ctx, func() {}
+	}
 	return context.WithTimeout(ctx, s.timeout)
 }
 
