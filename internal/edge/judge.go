@@ -38,6 +38,7 @@ func (e *Edge) judge(x *exchange, resp *http.Response, now time.Time) verdict {
 		CookiesForwarded: x.b.forwardsCookies(),
 	}, httpcache.TTLPolicy{Min: x.b.minTTL, Default: x.b.defaultTTL, Max: x.b.maxTTL}, now)
 	vd := verdict{d: d, store: d.Store, storedHeader: httpcache.StoredHeader(resp.Header, d.OmitFields)}
+	stripHopHeaders(vd.storedHeader) // once, here, rather than on every hit
 	if !d.Store && len(d.Reasons) > 0 {
 		vd.reason = d.Reasons[0]
 	}

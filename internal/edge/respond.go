@@ -86,7 +86,7 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 		e.relay(w, x, resp, vd.viewerOnly)
 		return nil
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, e.maxObject+1))
+	body, err := readBody(resp, e.maxObject)
 	if err != nil || int64(len(body)) > e.maxObject || resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
 		reason := "too-large"
 		if err != nil || int64(len(body)) <= e.maxObject {
@@ -120,6 +120,20 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 	return obj
 }
 
+// readBody reads up to limit+1 bytes of resp's body, in one allocation
+// when its length is known.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= limit {
+		buf := make([]byte, n)
+		_, err := io.ReadFull(resp.Body, buf)
+		if err != nil {
+			return buf, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit+1))
+}
+
 // notStored records why a response was not stored; the key becomes
 // hit-for-miss so that later requests are not collapsed behind it.
 func (e *Edge) notStored(x *exchange, reason string) {
@@ -143,6 +157,7 @@ func (e *Edge) serveObject(w http.ResponseWriter, x *exchange, obj *cachestore.O
 	if x.status.Hit {
 		x.status.TTL, x.status.HasTTL = obj.TTL(now), true
 	}
+	x.cleanHeader = true
 	e.writeHeader(w, x, obj.Status, obj.Header, nil, int64(len(obj.Body)), strconv.FormatInt(int64(age/time.Second), 10))
 	e.writeBody(w, x, obj.Body, "cache")
 }

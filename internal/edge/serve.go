@@ -31,7 +31,10 @@ type exchange struct {
 	start  time.Time
 	status httpcache.StatusParams
 	gzip   bool // the body is being gzipped by the edge
-	noGzip bool // the body streams through as is
+	// cleanHeader is set when the header being written comes from a stored
+	// object, whose hop-by-hop fields were removed when it was stored.
+	cleanHeader bool
+	noGzip      bool // the body streams through as is
 }
 
 // ServeHTTP runs the request pipeline of spec §2.2.

@@ -2,12 +2,18 @@ package edge
 
 import (
 	"compress/gzip"
-	"github.com/tetherlb/tether/internal/edge/httpcache"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/tetherlb/tether/internal/edge/httpcache"
 )
+
+// copyBuffers are the buffers relay streams bodies through.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // relay streams an origin response that is not stored to the client, with
 // the Set-Cookie lines viewerOnly holds (nil: those viewerSetCookies
@@ -23,8 +29,21 @@ func (e *Edge) relay(w http.ResponseWriter, x *exchange, resp *http.Response, vi
 	if x.r.Method == http.MethodHead {
 		return
 	}
-	n, _ := io.Copy(flushWriter{w}, resp.Body)
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	var dst io.Writer = w
+	if streaming(resp) {
+		dst = flushWriter{w}
+	}
+	n, _ := io.CopyBuffer(dst, resp.Body, *buf)
 	e.metrics.sent("origin", n)
+}
+
+// streaming reports whether a response's body must reach the client as it
+// comes (server-sent events, or a body of unknown length that may be a long
+// poll), rather than in the server's buffered writes.
+func streaming(resp *http.Response) bool {
+	return resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 }
 
 // writeHeader writes status and header (stored or relayed), the
@@ -33,19 +52,15 @@ func (e *Edge) relay(w http.ResponseWriter, x *exchange, resp *http.Response, vi
 func (e *Edge) writeHeader(w http.ResponseWriter, x *exchange, status int, h http.Header, viewerOnly []string, size int64, age string) {
 	out := w.Header()
 	for k, v := range h {
-		out[k] = append([]string(nil), v...)
+		out[k] = v // the client never changes them; net/http copies on write
 	}
-	for _, name := range hopHeaders {
-		out.Del(name)
+	if !x.cleanHeader {
+		stripHopHeaders(out)
 	}
-	for _, f := range strings.Split(h.Get("Connection"), ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out.Del(f)
-		}
-	}
-	out.Del("CDN-Cache-Control")
-	for _, c := range viewerOnly {
-		out.Add("Set-Cookie", c)
+	if len(viewerOnly) > 0 {
+		// Clipped: out's slices may be a stored object's, never to be
+		// appended to in place.
+		out["Set-Cookie"] = append(slices.Clip(out["Set-Cookie"]), viewerOnly...)
 	}
 	if age != "" {
 		out.Set("Age", age)
@@ -53,13 +68,27 @@ func (e *Edge) writeHeader(w http.ResponseWriter, x *exchange, status int, h htt
 	if x.b != nil && x.b.compress && e.shouldGzip(x, out, size) {
 		out.Set("Content-Encoding", "gzip")
 		out.Del("Content-Length")
-		out.Add("Vary", "Accept-Encoding")
+		out["Vary"] = append(slices.Clip(out["Vary"]), "Accept-Encoding")
 		x.gzip = true
 	} else if size >= 0 && x.r.Method != http.MethodHead && status != http.StatusNoContent && status != http.StatusNotModified {
 		out.Set("Content-Length", strconv.FormatInt(size, 10))
 	}
 	httpcache.AppendCacheStatus(out, e.statusMember(x))
 	w.WriteHeader(status)
+}
+
+// stripHopHeaders removes the hop-by-hop fields, those Connection names,
+// and CDN-Cache-Control (meant for the edge, not the client) from h.
+func stripHopHeaders(h http.Header) {
+	for _, f := range strings.Split(h.Get("Connection"), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			h.Del(f)
+		}
+	}
+	for _, name := range hopHeaders {
+		h.Del(name)
+	}
+	h.Del("CDN-Cache-Control")
 }
 
 // writeBody writes a buffered body (not for HEAD), gzipped when
