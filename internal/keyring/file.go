@@ -7,9 +7,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
+
+	"github.com/tetherlb/tether/internal/atomicfile"
 )
 
 // maxFileSize bounds what Load reads; a ring of MaxKeys keys is under 1 KB.
@@ -115,60 +116,8 @@ func (r *Ring) marshal() ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
-// writeFile writes data to a temporary file of mode 0600 next to path and
-// moves it to path. With exclusive, it fails with an error matching
-// fs.ErrExist instead of replacing an existing file.
-func writeFile(path string, data []byte, exclusive bool) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if exclusive {
-		// A hard link is atomic and fails when path exists. Where the
-		// file system has no hard links, fall back to rename.
-		lerr := os.Link(tmp.Name(), path)
-		if errors.Is(lerr, fs.ErrExist) {
-			return lerr
-		}
-		if lerr == nil {
-			os.Remove(tmp.Name())
-			syncDir(dir)
-			return nil
-		}
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir makes a rename in dir durable where the system allows it; errors
-// are ignored because not every system can sync a directory.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
+// writeFile writes data to path atomically with mode 0600 (see
+// atomicfile.Write).
+func writeFile(path string, data []byte, exclusive bool) error {
+	return atomicfile.Write(path, data, exclusive)
 }

@@ -10,12 +10,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/tetherlb/tether/internal/atomicfile"
 	"github.com/tetherlb/tether/internal/users"
 )
 
@@ -267,47 +267,8 @@ func (p *pool) marshal() ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
-// writeFile replaces the file at path with data: it writes a temporary
-// file of mode 0600 in the same directory, syncs it, renames it over path
-// and syncs the directory.
-func writeFile(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir makes a rename in dir durable where the system allows it; errors
-// are ignored because not every system can sync a directory.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
+// writeFile replaces the file at path with data atomically, mode 0600
+// (see atomicfile.Write).
+func writeFile(path string, data []byte) error {
+	return atomicfile.Write(path, data, false)
 }
