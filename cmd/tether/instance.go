@@ -95,7 +95,8 @@ func startInstance(ctx context.Context, cfgPath string, cfg *config.Config, logg
 	}
 	in := &instance{cfgPath: cfgPath, cfg: cfg, log: logger, lb: srv, sess: sess}
 	edgeTransport := func() http.RoundTripper { return lb.NewTransport(clock.Real{}) }
-	if in.edges, err = edge.Start(cfg, srv.Addr, edgeTransport, reg, clock.Real{}, logger); err != nil {
+	if in.edges, err = edge.Start(cfg, edge.StartOptions{Addr: srv.Addr, NewTransport: edgeTransport,
+		Registerer: reg, Clock: clock.Real{}, Logger: logger, Access: access}); err != nil {
 		_ = srv.Close(context.Background())
 		closeSessions()
 		return nil, err

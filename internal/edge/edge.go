@@ -42,6 +42,7 @@ type Edge struct {
 	debugSecret []byte
 	clk         clock.Clock
 	log         *slog.Logger
+	access      *slog.Logger // one line per request; nil: none
 	metrics     *edgeMetrics
 	flights     *flights
 }
@@ -76,7 +77,10 @@ type Options struct {
 	Transport http.RoundTripper
 	Clock     clock.Clock
 	Logger    *slog.Logger
-	Metrics   *Metrics
+	// Access receives one JSON line per request (no query strings, no
+	// cookies); nil: none.
+	Access  *slog.Logger
+	Metrics *Metrics
 }
 
 // New builds the edge cfg describes.
@@ -101,7 +105,7 @@ func New(cfg config.Edge, o Options) (*Edge, error) {
 		name: cfg.Name, cloudfront: cfg.Mode == "cloudfront", origin: u, originTLS: u.Scheme == "https",
 		client:    &http.Client{Transport: o.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		maxObject: int64(cfg.MaxObjectBytes), infra: cfg.InfraCookies, sessions: cfg.SessionCookies,
-		debugKey: cfg.DebugKey, clk: o.Clock, log: o.Logger.With("component", "edge", "edge", cfg.Name),
+		debugKey: cfg.DebugKey, clk: o.Clock, log: o.Logger.With("component", "edge", "edge", cfg.Name), access: o.Access,
 		flights: newFlights(), debugSecret: make([]byte, 32),
 	}
 	rand.Read(e.debugSecret)

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/edge"
 	ts "github.com/tetherlb/tether/internal/testsupport"
 )
 
@@ -167,5 +171,35 @@ func TestCacheStatusOnEveryResponse(t *testing.T) {
 	}
 	if r2 := e.get("/down"); r2.status != http.StatusBadGateway || bytes.Contains([]byte(r2.cacheStatus()), []byte("hit")) {
 		t.Errorf("the error page was cached: %d %q", r2.status, r2.cacheStatus())
+	}
+}
+
+func TestAccessLog(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	var buf ts.SyncBuffer
+	cfg, err := config.Parse([]byte(baseConfig+"edges:\n  - name: logged\n    address: 127.0.0.1:8001\n    origin: {url: "+e.origin.URL+"}\n"+indent(defaultBehavior, "    ")), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	le, err := edge.New(cfg.Edges[0], edge.Options{OriginURL: e.origin.URL, Clock: e.clk, Metrics: edge.NewMetrics(nil),
+		Access: slog.New(slog.NewJSONHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(le)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/p?token=secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	line := buf.String()
+	for _, want := range []string{`"edge":"logged"`, `"path":"/p"`, `"status":200`, `"cache":"logged; fwd=uri-miss`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("access log %q lacks %s", line, want)
+		}
+	}
+	if strings.Contains(line, "secret") {
+		t.Error("the access log holds the query string")
 	}
 }

@@ -277,6 +277,7 @@ behaviors:
 		if r2.body != "en" {
 			t.Errorf("R2 got %q, want en", r2.body)
 		}
+		expect(t, "R2", r2, "fwd=vary-miss")
 		r3 := e.get("/p", "Accept-Language: fr")
 		expect(t, "R3", r3, "hit")
 		if r3.body != "fr" {

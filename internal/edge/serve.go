@@ -37,9 +37,21 @@ type exchange struct {
 	noGzip      bool // the body streams through as is
 }
 
-// ServeHTTP runs the request pipeline of spec §2.2.
+// ServeHTTP runs the request pipeline of spec §2.2, and writes the access
+// log line.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{r: r, v: parseView(r), start: e.clk.Now()}
+	if e.access != nil {
+		aw := &accessWriter{ResponseWriter: w}
+		defer e.logAccess(x, aw)
+		w = aw
+	}
+	e.serve(w, x)
+}
+
+// serve is the pipeline proper.
+func (e *Edge) serve(w http.ResponseWriter, x *exchange) {
+	r := x.r
 	var ok bool
 	if x.tenant, ok = e.tenant(r, &x.v); !ok {
 		e.reject(w, x, http.StatusBadRequest, "tenant")
@@ -78,10 +90,19 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case found:
 		e.revalidate(w, x, obj)
 	case e.flights.hitForMiss(x.key, now):
-		e.fetchAndServe(w, x, nil, "uri-miss", "hit-for-miss")
+		e.fetchAndServe(w, x, nil, e.missKind(x), "hit-for-miss")
 	default:
 		e.collapse(w, x)
 	}
+}
+
+// missKind is the Cache-Status fwd of a miss: vary-miss when the key holds
+// variants for other requests, uri-miss otherwise.
+func (e *Edge) missKind(x *exchange) string {
+	if _, any := e.store.Get(x.key, nil); any {
+		return "vary-miss"
+	}
+	return "uri-miss"
 }
 
 // bypassReason returns why x must skip the cache (spec §2.6), or "".
@@ -140,12 +161,12 @@ func (e *Edge) taintOf(x *exchange) taint {
 // the same key (spec §2.12).
 func (e *Edge) collapse(w http.ResponseWriter, x *exchange) {
 	if e.cloudfront && !e.collapsible(x.b) {
-		e.fetchAndServe(w, x, nil, "uri-miss", "")
+		e.fetchAndServe(w, x, nil, e.missKind(x), "")
 		return
 	}
 	fl, leader := e.flights.join(x.key)
 	if leader {
-		obj := e.fetchAndServe(w, x, fl, "uri-miss", "")
+		obj := e.fetchAndServe(w, x, fl, e.missKind(x), "")
 		if fl != nil {
 			e.flights.land(x.key, fl, obj)
 		}
@@ -158,7 +179,7 @@ func (e *Edge) collapse(w http.ResponseWriter, x *exchange) {
 		return
 	case <-e.clk.After(collapseTimeout):
 		x.status.Collapsed = httpcache.No
-		e.fetchAndServe(w, x, nil, "uri-miss", "")
+		e.fetchAndServe(w, x, nil, e.missKind(x), "")
 		return
 	}
 	if fl.obj != nil && e.variantMatch(x)(fl.obj) && (!x.taint.credential || e.cloudfront || fl.obj.SharedExplicit) {
@@ -167,7 +188,7 @@ func (e *Edge) collapse(w http.ResponseWriter, x *exchange) {
 		return
 	}
 	x.status.Collapsed = httpcache.No
-	e.fetchAndServe(w, x, nil, "uri-miss", "")
+	e.fetchAndServe(w, x, nil, e.missKind(x), "")
 }
 
 // collapsible reports whether CloudFront would collapse requests of b: not

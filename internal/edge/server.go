@@ -29,23 +29,37 @@ type Servers struct {
 // for edges whose origin is a listener.
 type ListenerAddr func(name string) net.Addr
 
+// StartOptions are what Start needs besides the config.
+type StartOptions struct {
+	// Addr finds the address of a listener of this process.
+	Addr ListenerAddr
+	// NewTransport, when not nil, makes the transport to plain http
+	// origins (tether passes its load balancer's lean HTTP/1.1 transport);
+	// nil uses net/http's.
+	NewTransport func() http.RoundTripper
+	Registerer   prometheus.Registerer
+	Clock        clock.Clock
+	Logger       *slog.Logger
+	// Access receives one line per edge request; nil: none.
+	Access *slog.Logger
+}
+
 // Start builds and starts every edge of cfg. Edges whose origin is a
 // listener of the same config send their misses to that listener's address
-// over loopback. newTransport, when not nil, makes the transport to plain
-// http origins (tether passes its load balancer's lean HTTP/1.1
-// transport); nil uses net/http's.
-func Start(cfg *config.Config, addr ListenerAddr, newTransport func() http.RoundTripper, reg prometheus.Registerer, clk clock.Clock, log *slog.Logger) (*Servers, error) {
-	s := &Servers{Edges: map[string]*Edge{}, metrics: NewMetrics(reg), log: log}
+// over loopback.
+func Start(cfg *config.Config, o StartOptions) (*Servers, error) {
+	log := o.Logger
+	s := &Servers{Edges: map[string]*Edge{}, metrics: NewMetrics(o.Registerer), log: log}
 	for _, ec := range cfg.Edges {
-		origin, transport, err := originOf(ec, cfg, addr)
-		if transport == nil && newTransport != nil && strings.HasPrefix(origin, "http://") {
-			transport = newTransport()
+		origin, transport, err := originOf(ec, cfg, o.Addr)
+		if transport == nil && o.NewTransport != nil && strings.HasPrefix(origin, "http://") {
+			transport = o.NewTransport()
 		}
 		if err != nil {
 			s.Close(context.Background())
 			return nil, err
 		}
-		e, err := New(ec, Options{OriginURL: origin, Transport: transport, Clock: clk, Logger: log, Metrics: s.metrics})
+		e, err := New(ec, Options{OriginURL: origin, Transport: transport, Clock: o.Clock, Logger: log, Access: o.Access, Metrics: s.metrics})
 		if err != nil {
 			s.Close(context.Background())
 			return nil, err
