@@ -314,6 +314,19 @@ behaviors:
 			t.Errorf("got %d %q, want the stale 200 v1", r.status, r.body)
 		}
 	})
+	t.Run("X02b a request's own stale-if-error narrows the window", func(t *testing.T) {
+		e := newEnv(t, defaultBehavior)
+		e.origin.set(answer(200, "v1", "Cache-Control: max-age=1, stale-if-error=300"))
+		e.get("/p")
+		e.clk.Advance(10 * time.Second)
+		e.origin.set(answer(503, "down"))
+		if r := e.get("/p", "Cache-Control: stale-if-error=5"); r.status != 503 {
+			t.Errorf("stale by 9 s, the client allows 5 s: got %d %q, want the origin's 503", r.status, r.body)
+		}
+		if r := e.get("/p", "Cache-Control: stale-if-error=60"); r.status != 200 || r.body != "v1" {
+			t.Errorf("stale by 9 s, the client allows 60 s: got %d %q, want the stale v1", r.status, r.body)
+		}
+	})
 	t.Run("X03 must-revalidate: no stale on error", func(t *testing.T) {
 		e := newEnv(t, defaultBehavior)
 		e.origin.set(answer(200, "v1", "Cache-Control: max-age=1, must-revalidate, stale-if-error=300"))

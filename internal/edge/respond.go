@@ -193,7 +193,7 @@ func (e *Edge) revalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Ob
 	resp, err := e.fetch(x.r.Context(), x, obj)
 	now := e.clk.Now()
 	if err != nil || resp.StatusCode >= 500 {
-		if e.staleIfError(obj, now) {
+		if e.staleIfError(x, obj, now) {
 			if err == nil {
 				x.status.FwdStatus = resp.StatusCode
 				resp.Body.Close()
@@ -206,6 +206,12 @@ func (e *Edge) revalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Ob
 			e.originFailed(w, x, err)
 			return
 		}
+		// The origin's error goes to this client, and the stale object
+		// stays for the next request that may take it stale.
+		defer resp.Body.Close()
+		x.status.FwdStatus, x.status.Stored = resp.StatusCode, httpcache.No
+		e.relay(w, x, resp, nil)
+		return
 	}
 	defer resp.Body.Close()
 	x.status.FwdStatus = resp.StatusCode
@@ -232,9 +238,17 @@ func (e *Edge) revalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Ob
 
 // staleIfError reports whether obj may be served after an origin error:
 // within its stale-if-error window (which httpcache makes unbounded in
-// cloudfront mode, as CloudFront serves expired objects on errors [doc]).
-func (e *Edge) staleIfError(obj *cachestore.Object, now time.Time) bool {
-	return obj.WithinStaleIfError(now)
+// cloudfront mode, as CloudFront serves expired objects on errors [doc]),
+// narrowed by the request's own stale-if-error if it sent one (RFC 5861
+// §4: the smaller of the two).
+func (e *Edge) staleIfError(x *exchange, obj *cachestore.Object, now time.Time) bool {
+	if !obj.WithinStaleIfError(now) {
+		return false
+	}
+	if d, ok := httpcache.RequestStaleIfError(x.r.Header); ok {
+		return obj.Staleness(now) <= d
+	}
+	return true
 }
 
 // originFailed answers when the origin could not be reached: 504 for a
