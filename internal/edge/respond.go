@@ -185,12 +185,49 @@ func (e *Edge) serveStaleWhileRevalidate(w http.ResponseWriter, x *exchange, obj
 	}()
 }
 
-// revalidate handles a stale object outside stale-while-revalidate: a
-// conditional fetch; 304 refreshes it; an error within stale-if-error
-// serves it stale (spec §2.10).
+// revalidate handles a stale object outside stale-while-revalidate. One
+// request per key revalidates; the others wait for it, as misses do, and
+// take the object it refreshed, or revalidate themselves when it did not
+// refresh one they may use (spec §2.10, §2.12).
 func (e *Edge) revalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Object) {
+	if e.cloudfront && !e.collapsible(x.b) {
+		e.revalidateAlone(w, x, obj, false)
+		return
+	}
+	fl, leader := e.flights.join(x.key)
+	if leader {
+		e.flights.land(x.key, fl, e.revalidateAlone(w, x, obj, true))
+		return
+	}
+	e.metrics.collapsed.Inc()
+	select {
+	case <-fl.done:
+		now := e.clk.Now()
+		if o := fl.obj; o != nil && o.Fresh(now) && e.variantMatch(x)(o) && (!x.taint.credential || e.cloudfront || o.SharedExplicit) {
+			x.status.Fwd, x.status.FwdStatus, x.status.Collapsed = "stale", o.Status, httpcache.Yes
+			x.status.TTL, x.status.HasTTL = o.TTL(now), true
+			e.serveObject(w, x, o, now, "collapsed")
+			return
+		}
+	case <-x.r.Context().Done():
+		return
+	case <-e.clk.After(collapseTimeout):
+	}
+	x.status.Collapsed = httpcache.No
+	e.revalidateAlone(w, x, obj, false)
+}
+
+// revalidateAlone revalidates obj with a conditional fetch: 304 refreshes
+// it; an error within stale-if-error serves it stale. It returns the
+// object now stored for x's key, if any; for a leader (lead), the fetch
+// goes on when the leader's own client goes away, since others wait for it.
+func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachestore.Object, lead bool) *cachestore.Object {
 	x.status.Fwd = "stale"
-	resp, err := e.fetch(x.r.Context(), x, obj)
+	ctx := x.r.Context()
+	if lead {
+		ctx = context.WithoutCancel(ctx)
+	}
+	resp, err := e.fetch(ctx, x, obj)
 	now := e.clk.Now()
 	if err != nil || resp.StatusCode >= 500 {
 		if e.staleIfError(x, obj, now) {
@@ -200,24 +237,25 @@ func (e *Edge) revalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Ob
 			}
 			x.status.Detail = "stale-if-error"
 			e.serveObject(w, x, obj, now, "stale")
-			return
+			return nil
 		}
 		if err != nil {
 			e.originFailed(w, x, err)
-			return
+			return nil
 		}
 		// The origin's error goes to this client, and the stale object
 		// stays for the next request that may take it stale.
 		defer resp.Body.Close()
 		x.status.FwdStatus, x.status.Stored = resp.StatusCode, httpcache.No
 		e.relay(w, x, resp, nil)
-		return
+		return nil
 	}
 	defer resp.Body.Close()
 	x.status.FwdStatus = resp.StatusCode
 	if resp.StatusCode == http.StatusNotModified {
 		e.metrics.result("revalidated")
-		served := e.refresh(x, obj, resp)
+		refreshed := e.refresh(x, obj, resp)
+		served := refreshed
 		if served != nil {
 			x.status.TTL, x.status.HasTTL = served.TTL(now), true
 		} else {
@@ -229,11 +267,11 @@ func (e *Edge) revalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Ob
 		}
 		e.writeHeader(w, x, served.Status, served.Header, nil, int64(len(served.Body)), "0")
 		e.writeBody(w, x, served.Body, "cache")
-		return
+		return refreshed
 	}
 	e.store.Delete(x.key)
 	e.metrics.result("miss")
-	e.storeAndRelay(w, x, resp)
+	return e.storeAndRelay(w, x, resp)
 }
 
 // staleIfError reports whether obj may be served after an origin error:

@@ -91,3 +91,28 @@ behaviors:
 	expect(t, "R1", e.get("/p", "X-Tenant: acme", "Accept-Encoding: gzip"), "stored")
 	expect(t, "R2", e.get("/p", "X-Tenant: acme", "Accept-Encoding: gzip"), "hit")
 }
+
+// TestStaleRevalidationsCollapse: when a popular object expires, one
+// request revalidates it and the others wait for that one.
+func TestStaleRevalidationsCollapse(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	e.origin.set(answer(200, "v1", "Cache-Control: max-age=1", `ETag: "v1"`))
+	e.get("/hot")
+	e.clk.Advance(5e9)
+	release := make(chan struct{})
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.WriteHeader(http.StatusNotModified)
+	})
+	before := e.origin.count()
+	results := run(e, 10, "/hot", release)
+	if n := e.origin.count() - before; n != 1 {
+		t.Errorf("10 requests for an expired object revalidated it %d times, want 1", n)
+	}
+	for _, r := range results {
+		if r.status != 200 || r.body != "v1" {
+			t.Errorf("got %d %q, want the revalidated v1", r.status, r.body)
+		}
+	}
+}
