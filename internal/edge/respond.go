@@ -304,6 +304,7 @@ func (e *Edge) originFailed(w http.ResponseWriter, x *exchange, err error) {
 	e.log.Warn("origin unreachable", "err", err, "path", x.v.rawPath)
 	w.Header().Set("Cache-Status", e.statusMember(x))
 	w.Header().Set("Cache-Control", "no-store")
+	e.setXCache(w.Header(), x, code)
 	http.Error(w, http.StatusText(code), code)
 }
 
@@ -314,6 +315,7 @@ func (e *Edge) reject(w http.ResponseWriter, x *exchange, code int, detail strin
 	e.metrics.result("rejected")
 	w.Header().Set("Cache-Status", e.statusMember(x))
 	w.Header().Set("Cache-Control", "no-store")
+	e.setXCache(w.Header(), x, code)
 	http.Error(w, http.StatusText(code), code)
 }
 

@@ -116,3 +116,23 @@ func TestStaleRevalidationsCollapse(t *testing.T) {
 		}
 	}
 }
+
+func TestXCacheInCloudFrontMode(t *testing.T) {
+	e := newEnv(t, cf(defaultBehavior))
+	e.origin.set(answer(200, "v1", "Cache-Control: max-age=1", `ETag: "v1"`))
+	if x := e.get("/p").header.Get("X-Cache"); x != "Miss from cloudfront" {
+		t.Errorf("first request: X-Cache %q", x)
+	}
+	if x := e.get("/p").header.Get("X-Cache"); x != "Hit from cloudfront" {
+		t.Errorf("second request: X-Cache %q", x)
+	}
+	e.clk.Advance(5e9)
+	e.origin.set(answer(304, "", "Cache-Control: max-age=60"))
+	if x := e.get("/p").header.Get("X-Cache"); x != "RefreshHit from cloudfront" {
+		t.Errorf("revalidated: X-Cache %q", x)
+	}
+	safe := newEnv(t, defaultBehavior)
+	if x := safe.get("/p").header.Get("X-Cache"); x != "" {
+		t.Errorf("safe mode sent X-Cache %q", x)
+	}
+}

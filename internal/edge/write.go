@@ -74,7 +74,27 @@ func (e *Edge) writeHeader(w http.ResponseWriter, x *exchange, status int, h htt
 		out.Set("Content-Length", strconv.FormatInt(size, 10))
 	}
 	httpcache.AppendCacheStatus(out, e.statusMember(x))
+	e.setXCache(out, x, status)
 	w.WriteHeader(status)
+}
+
+// setXCache adds CloudFront's X-Cache header in cloudfront mode, for the
+// tools that read it: Hit, RefreshHit (revalidated with a 304), Error (the
+// edge or the origin failed) or Miss "from cloudfront".
+func (e *Edge) setXCache(h http.Header, x *exchange, status int) {
+	if !e.cloudfront {
+		return
+	}
+	kind := "Miss"
+	switch {
+	case x.status.Hit:
+		kind = "Hit"
+	case x.status.Fwd == "stale" && x.status.FwdStatus == http.StatusNotModified:
+		kind = "RefreshHit"
+	case status >= 400:
+		kind = "Error"
+	}
+	h.Set("X-Cache", kind+" from cloudfront")
 }
 
 // stripHopHeaders removes the hop-by-hop fields, those Connection names,
