@@ -2,7 +2,7 @@ package edge
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -197,9 +197,6 @@ func (e *Edge) collapsible(b *behavior) bool {
 	return b.cache.Cookies.Behavior == "none" && b.orp.Cookies.Behavior == "none" && !b.cachingDisabled
 }
 
-// errOrigin wraps failures to reach the origin.
-var errOrigin = errors.New("edge: origin unreachable")
-
 // fetch sends x to the origin, as a conditional request when stale has
 // validators (and, in cloudfront mode, the behavior forwards no cookies).
 func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object) (*http.Response, error) {
@@ -215,7 +212,7 @@ func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object)
 	resp, err := e.client.Do(out)
 	if err != nil {
 		e.metrics.originErrs.Inc()
-		return nil, errors.Join(errOrigin, err)
+		return nil, fmt.Errorf("edge: reaching the origin: %w", err)
 	}
 	return resp, nil
 }

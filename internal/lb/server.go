@@ -26,8 +26,8 @@ import (
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/health"
 	"github.com/tetherlb/tether/internal/keyring"
-	"github.com/tetherlb/tether/session"
 	"github.com/tetherlb/tether/internal/l4"
+	"github.com/tetherlb/tether/session"
 )
 
 // Deps are what a Server needs from its surroundings. Nil fields get

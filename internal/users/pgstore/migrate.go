@@ -7,11 +7,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tetherlb/tether/internal/pgmigrate"
+	"github.com/tetherlb/tether/internal/pgsetup"
 )
 
 // The schema, as numbered SQL files (001_name.sql, 002_name.sql, …) in
-// which "{{table}}" stands for Options.Table; see internal/pgmigrate.
+// which "{{table}}" stands for Options.Table; see internal/pgsetup.
 //
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -20,14 +20,14 @@ var migrationFiles embed.FS
 const migrationOwner = "tether/internal/users/pgstore"
 
 // migrations returns the embedded migrations for table, in order.
-func migrations(table string) ([]pgmigrate.Migration, error) {
-	return pgmigrate.Load(migrationFiles, "migrations", table)
+func migrations(table string) ([]pgsetup.Migration, error) {
+	return pgsetup.Load(migrationFiles, "migrations", table)
 }
 
 // migrate brings table up to the newest embedded migration (see
-// pgmigrate.Run).
+// pgsetup.Run).
 func migrate(ctx context.Context, pool *pgxpool.Pool, table string) error {
-	if err := pgmigrate.Run(ctx, pool, migrationFiles, "migrations", table, migrationOwner); err != nil {
+	if err := pgsetup.Run(ctx, pool, migrationFiles, "migrations", table, migrationOwner); err != nil {
 		return fmt.Errorf("users/pgstore: %w", err)
 	}
 	return nil

@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tetherlb/tether/internal/clock"
+	"github.com/tetherlb/tether/internal/pgsetup"
 	"github.com/tetherlb/tether/internal/users"
 )
 
@@ -102,13 +103,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		// pgx redacts passwords on a best-effort basis only; a DSN
-		// malformed enough not to parse is not worth the risk.
-		return nil, errors.New("users/pgstore: open: the DSN does not parse (details withheld, they may include the password)")
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := pgsetup.Connect(ctx, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("users/pgstore: open: %w", err)
 	}

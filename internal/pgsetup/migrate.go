@@ -1,9 +1,11 @@
-// Package pgmigrate applies the embedded SQL migrations of tether's
-// PostgreSQL stores: numbered files (001_name.sql, 002_name.sql, …) in
-// which "{{table}}" stands for the store's table name, applied in one
-// transaction under an advisory lock and recorded in TABLE_migrations. A
-// migration, once released, never changes: a new one follows it.
-package pgmigrate
+// Package pgsetup is what every tether PostgreSQL store does before it
+// serves: connect without ever showing the DSN's password (Connect), and
+// apply its embedded SQL migrations (Run): numbered files (001_name.sql,
+// 002_name.sql, …) in which "{{table}}" stands for the store's table name,
+// applied in one transaction under an advisory lock and recorded in
+// TABLE_migrations. A migration, once released, never changes: a new one
+// follows it.
+package pgsetup
 
 import (
 	"context"
