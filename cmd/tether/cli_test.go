@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,7 +223,7 @@ func TestKeys(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("generate: exit code %d, want 0; stderr:\n%s", code, stderr)
 	}
-	if !strings.HasPrefix(stdout, "wrote "+file+" (mode 0600)") {
+	if !strings.HasPrefix(stdout, "wrote "+file+" (mode 0600)") || !strings.Contains(stdout, "with an RSA-2048 signing key for tokens (RS256)") {
 		t.Errorf("generate: stdout = %q", stdout)
 	}
 	assertMode(t, file, 0o600)
@@ -241,7 +242,7 @@ func TestKeys(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("rotate: exit code %d, want 0; stderr:\n%s", code, stderr)
 	}
-	if !strings.Contains(stdout, "2 keys in the ring") {
+	if !containsAll(stdout, []string{"with an RSA-2048 signing key for tokens (RS256)", "2 keys in the ring"}) {
 		t.Errorf("rotate: stdout = %q", stdout)
 	}
 	assertMode(t, file, 0o600)
@@ -252,6 +253,75 @@ func TestKeys(t *testing.T) {
 		t.Fatalf("generate -force: exit code %d, want 0; stderr:\n%s", code, stderr)
 	}
 	assertKeys(t, file, 1)
+}
+
+// fileRSA returns, in order, each key's id and "rsa" member ("" when it has
+// none) in the key ring file, as it is written: the active key first.
+func fileRSA(t *testing.T, file string) (ids, rsa []string) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Keys []struct{ ID, RSA string }
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range f.Keys {
+		ids, rsa = append(ids, k.ID), append(rsa, k.RSA)
+	}
+	return ids, rsa
+}
+
+func TestKeysRSA(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keys.json")
+	if code, _, stderr := runCLI(t, "keys", "generate", "-o", file); code != 0 {
+		t.Fatalf("generate: exit code %d; stderr:\n%s", code, stderr)
+	}
+	ids, rsa := fileRSA(t, file)
+	if len(rsa) != 1 || rsa[0] == "" {
+		t.Fatalf("generated file: rsa members %q, want one on the one key", rsa)
+	}
+	r, err := keyring.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := r.Active(); k.RSA == nil || k.RSA.N.BitLen() != keyring.RSABits {
+		t.Errorf("generated active key has no %d-bit RSA key", keyring.RSABits)
+	}
+
+	if code, _, stderr := runCLI(t, "keys", "rotate", "-f", file); code != 0 {
+		t.Fatalf("rotate: exit code %d; stderr:\n%s", code, stderr)
+	}
+	ids2, rsa2 := fileRSA(t, file)
+	if len(rsa2) != 2 || rsa2[0] == "" || rsa2[0] == rsa[0] {
+		t.Errorf("rotated file: the new active key has no RSA key of its own")
+	}
+	if len(rsa2) != 2 || ids2[1] != ids[0] || rsa2[1] != rsa[0] {
+		t.Errorf("rotated file: the previous key %s did not keep its RSA key", ids[0])
+	}
+
+	code, stdout, stderr := runCLI(t, "keys", "rotate", "-rsa=false", "-f", file)
+	if code != 0 {
+		t.Fatalf("rotate -rsa=false: exit code %d; stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, "without an RSA key, so it cannot sign RS256 tokens") {
+		t.Errorf("rotate -rsa=false: stdout = %q", stdout)
+	}
+	_, rsa3 := fileRSA(t, file)
+	if len(rsa3) != 3 || rsa3[0] != "" || rsa3[1] != rsa2[0] || rsa3[2] != rsa2[1] {
+		t.Errorf("rotate -rsa=false: want an RSA key on every key but the new active one, the old ones unchanged")
+	}
+
+	file2 := filepath.Join(t.TempDir(), "keys.json")
+	if code, _, stderr := runCLI(t, "keys", "generate", "-rsa=false", "-o", file2); code != 0 {
+		t.Fatalf("generate -rsa=false: exit code %d; stderr:\n%s", code, stderr)
+	}
+	if _, rsa := fileRSA(t, file2); len(rsa) != 1 || rsa[0] != "" {
+		t.Errorf("generate -rsa=false wrote an RSA key")
+	}
 }
 
 func TestKeysRotateRefusesReadableFile(t *testing.T) {

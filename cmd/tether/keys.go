@@ -14,7 +14,7 @@ import (
 
 func cmdKeys(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "Usage:\n  tether keys generate -o FILE [-force]\n  tether keys rotate -f FILE\n")
+		fmt.Fprint(stderr, "Usage:\n  tether keys generate -o FILE [-force] [-rsa=false]\n  tether keys rotate -f FILE [-rsa=false]\n")
 		return 2
 	}
 	switch args[0] {
@@ -32,8 +32,9 @@ func keysGenerate(args []string, stdout, stderr io.Writer) int {
 	fset.SetOutput(stderr)
 	out := fset.String("o", "tether-keys.json", "key ring `file` to create (mode 0600)")
 	force := fset.Bool("force", false, "overwrite an existing file (every token sealed with it stops opening)")
+	withRSA := fset.Bool("rsa", true, rsaFlagUsage())
 	fset.Usage = func() {
-		fmt.Fprint(stderr, "Usage: tether keys generate -o FILE\n\nCreate a key ring with one fresh 256-bit key. Every tether replica that\nshould honour the same affinity tokens needs a copy of this file.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: tether keys generate -o FILE\n\nCreate a key ring with one fresh 256-bit key and, unless -rsa=false, an\nRSA-%d key that signs RS256 tokens. Every tether replica that should\nhonour the same affinity tokens needs a copy of this file.\n\nFlags:\n", keyring.RSABits)
 		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
@@ -47,6 +48,9 @@ func keysGenerate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	r, err := keyring.Generate(time.Now())
+	if err == nil && *withRSA {
+		r, err = r.WithActiveRSA()
+	}
 	if err == nil {
 		err = r.Save(*out)
 	}
@@ -54,16 +58,32 @@ func keysGenerate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tether keys generate: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "wrote %s (mode 0600) with active key %s\n", *out, r.Active().ID)
+	fmt.Fprintf(stdout, "wrote %s (mode 0600): active key %s%s\n", *out, r.Active().ID, rsaNote(r))
 	return 0
+}
+
+// rsaFlagUsage describes the -rsa flag of generate and rotate.
+func rsaFlagUsage() string {
+	return fmt.Sprintf("give the new active key an RSA-%d key for signing RS256 tokens", keyring.RSABits)
+}
+
+// rsaNote says, for the output of generate and rotate, whether the active
+// key of r has an RSA key.
+func rsaNote(r *keyring.Ring) string {
+	k := r.Active()
+	if k.RSA == nil {
+		return " without an RSA key, so it cannot sign RS256 tokens"
+	}
+	return fmt.Sprintf(" with an RSA-%d signing key for tokens (RS256)", k.RSA.N.BitLen())
 }
 
 func keysRotate(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	file := fset.String("f", "tether-keys.json", "key ring `file` to rotate")
+	withRSA := fset.Bool("rsa", true, rsaFlagUsage())
 	fset.Usage = func() {
-		fmt.Fprint(stderr, "Usage: tether keys rotate -f FILE\n\nAdd a fresh active key. Older keys stay (up to 8 in all) so tokens sealed\nwith them still open and are re-sealed with the new key. Copy the file to\nevery replica, then reload them (SIGHUP or POST /api/v1/reload).\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: tether keys rotate -f FILE\n\nAdd a fresh active key and, unless -rsa=false, an RSA-%d key for it that\nsigns RS256 tokens. Older keys stay (up to 8 in all), with any RSA keys,\nso what was sealed or signed with them still opens or verifies; affinity\ntokens are re-sealed with the new key. Copy the file to every replica,\nthen reload them (SIGHUP or POST /api/v1/reload).\n\nFlags:\n", keyring.RSABits)
 		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
@@ -73,6 +93,9 @@ func keysRotate(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		r, err = r.Rotate(time.Now())
 	}
+	if err == nil && *withRSA {
+		r, err = r.WithActiveRSA()
+	}
 	if err == nil {
 		err = r.Save(*file)
 	}
@@ -80,6 +103,6 @@ func keysRotate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tether keys rotate: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "rotated %s: active key %s, %d keys in the ring\n", *file, r.Active().ID, len(r.Keys()))
+	fmt.Fprintf(stdout, "rotated %s: active key %s%s; %d keys in the ring\n", *file, r.Active().ID, rsaNote(r), len(r.Keys()))
 	return 0
 }

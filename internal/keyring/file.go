@@ -13,7 +13,8 @@ import (
 	"github.com/tetherlb/tether/internal/atomicfile"
 )
 
-// maxFileSize bounds what Load reads; a ring of MaxKeys keys is under 1 KB.
+// maxFileSize bounds what Load reads; a ring of MaxKeys keys is under 1 KB,
+// or under 32 KB when every key has a 4096-bit RSA key.
 const maxFileSize = 64 << 10
 
 // Load reads and parses the key ring file at path (see Parse).
@@ -107,6 +108,13 @@ func (r *Ring) marshal() ([]byte, error) {
 			ID:        k.ID,
 			Secret:    secretEncoding.EncodeToString(k.Secret),
 			CreatedAt: k.CreatedAt.UTC().Format(time.RFC3339Nano),
+		}
+		if k.RSA != nil {
+			enc, err := encodeRSA(k.RSA)
+			if err != nil {
+				return nil, fmt.Errorf("key %s: %w", k.ID, err)
+			}
+			f.Keys[i].RSA = &enc
 		}
 	}
 	data, err := json.MarshalIndent(f, "", "  ")

@@ -8,6 +8,10 @@
 // a ring secret directly: they call Ring.Derive with their own purpose and
 // get independent subkeys, so a key used for one purpose is never reused for
 // another.
+//
+// A key may also hold an RSA private key (Key.RSA), for signing with RS256,
+// which cannot be derived from a secret: RSA keys are stored in the file,
+// and Ring.WithActiveRSA adds one to the active key.
 package keyring
 
 import (
@@ -38,7 +42,8 @@ const SubkeySize = 32
 // Ring is an ordered set of keys: the active key first, then the previous
 // keys, newest first. A Ring is immutable once made, so it is safe for
 // concurrent use; Rotate returns a new Ring. Its methods return copies of the
-// secrets, so callers cannot change a Ring through them.
+// secrets, so callers cannot change a Ring through them; RSA keys are shared,
+// not copied, and must not be modified.
 //
 // The zero Ring holds no keys and is not usable; make rings with Generate,
 // Parse, Load or LoadOrCreate.

@@ -2,11 +2,14 @@ package keyring
 
 import (
 	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -221,10 +224,40 @@ func secretForms(secret []byte) []string {
 	}
 }
 
-func assertNoSecret(t *testing.T, what, text string, secrets ...[]byte) {
+// rsaForms returns the ways an RSA private key could show up in text: its
+// PKCS#8 and PKCS#1 encodings, and its modulus, private exponent and primes
+// in decimal and hex. Each form is a stretch of 40 characters from the
+// middle, past the prefix that every key of a size shares.
+func rsaForms(priv *rsa.PrivateKey) []string {
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		panic(err)
+	}
+	pkcs1 := x509.MarshalPKCS1PrivateKey(priv)
+	whole := []string{
+		base64.RawURLEncoding.EncodeToString(pkcs8),
+		base64.StdEncoding.EncodeToString(pkcs8),
+		base64.StdEncoding.EncodeToString(pkcs1),
+		hex.EncodeToString(pkcs8),
+		string(pkcs8[len(pkcs8)/2:]),
+		fmt.Sprint(pkcs8),
+	}
+	for _, n := range append([]*big.Int{priv.N, priv.D}, priv.Primes...) {
+		whole = append(whole, n.String(), n.Text(16), strings.ToUpper(n.Text(16)))
+	}
+	var forms []string
+	for _, w := range whole {
+		mid := len(w) / 2
+		forms = append(forms, w[mid-20:mid+20])
+	}
+	return forms
+}
+
+// assertNoForms fails t if text holds any of forms.
+func assertNoForms(t *testing.T, what, text string, forms ...[]string) {
 	t.Helper()
-	for _, s := range secrets {
-		for _, form := range secretForms(s) {
+	for _, fs := range forms {
+		for _, form := range fs {
 			if strings.Contains(text, form) {
 				t.Errorf("%s shows a secret: %s", what, text)
 				return
@@ -233,28 +266,78 @@ func assertNoSecret(t *testing.T, what, text string, secrets ...[]byte) {
 	}
 }
 
+// The forms must find a key printed the ways a careless Key would print it,
+// or TestSecretsDoNotLeak would pass vacuously.
+func TestRSAFormsFindKeys(t *testing.T) {
+	priv, enc := testRSA(t, 2048)
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	printed := map[string]string{
+		"%v":        fmt.Sprintf("%v", priv),
+		"%+v":       fmt.Sprintf("%+v", priv),
+		"N %x":      fmt.Sprintf("%x", priv.N),
+		"N %X":      fmt.Sprintf("%X", priv.N),
+		"json":      func() string { b, _ := json.Marshal(priv); return string(b) }(),
+		"pkcs8":     enc,
+		"pkcs8 hex": fmt.Sprintf("%x", der),
+		"D":         priv.D.String(),
+		"P hex":     priv.Primes[0].Text(16),
+		"Q":         priv.Primes[1].String(),
+	}
+	for name, text := range printed {
+		found := false
+		for _, form := range rsaForms(priv) {
+			found = found || strings.Contains(text, form)
+		}
+		if !found {
+			t.Errorf("rsaForms does not find the key in its %s form", name)
+		}
+	}
+}
+
+func assertNoSecret(t *testing.T, what, text string, secrets ...[]byte) {
+	t.Helper()
+	for _, s := range secrets {
+		assertNoForms(t, what, text, secretForms(s))
+	}
+}
+
 func TestSecretsDoNotLeak(t *testing.T) {
-	r := mustParse(t, testFile)
+	r := mustParse(t, testRSAFile(t))
 	k := r.Active()
-	secrets := [][]byte{k.Secret}
-	if old, ok := r.Lookup("0000000a"); ok {
-		secrets = append(secrets, old.Secret)
+	old, _ := r.Lookup("0000000a")
+	var forms [][]string
+	for _, key := range []Key{k, old} {
+		if key.RSA == nil {
+			t.Fatalf("key %s has no RSA key", key.ID)
+		}
+		forms = append(forms, secretForms(key.Secret), rsaForms(key.RSA))
 	}
 	values := map[string]any{"Key": k, "*Key": &k, "*Ring": r, "Ring": *r, "[]Key": r.Keys()}
 	for name, v := range values {
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
 			t.Run(name+" "+verb, func(t *testing.T) {
-				assertNoSecret(t, "fmt "+verb, fmt.Sprintf(verb, v), secrets...)
+				assertNoForms(t, "fmt "+verb, fmt.Sprintf(verb, v), forms...)
 			})
 		}
 	}
+	t.Run("String", func(t *testing.T) {
+		if got, want := k.String(), "keyring.Key{ID: 0000000b, CreatedAt: 2026-11-22T03:00:00Z, Secret: [redacted], RSA: [redacted 2048-bit RSA key]}"; got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
+		if got, want := k.GoString(), `keyring.Key{ID:"0000000b", Secret:[redacted], CreatedAt:"2026-11-22T03:00:00Z", RSA:[redacted]}`; got != want {
+			t.Errorf("GoString() = %q, want %q", got, want)
+		}
+	})
 	t.Run("slog", func(t *testing.T) {
 		var buf bytes.Buffer
 		logger := slog.New(slog.NewJSONHandler(&buf, nil))
 		logger.Info("rotated", "key", k, "keys", r.Keys(), "ring", r)
-		assertNoSecret(t, "slog", buf.String(), secrets...)
-		if !strings.Contains(buf.String(), `"key":{"id":"0000000b"`) {
-			t.Errorf("slog output lacks the key id: %s", buf.String())
+		assertNoForms(t, "slog", buf.String(), forms...)
+		if !strings.Contains(buf.String(), `"key":{"id":"0000000b","created_at":"2026-11-22T03:00:00Z","rsa_bits":2048}`) {
+			t.Errorf("slog output lacks the key id and RSA key size: %s", buf.String())
 		}
 	})
 	t.Run("json", func(t *testing.T) {
@@ -262,7 +345,19 @@ func TestSecretsDoNotLeak(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertNoSecret(t, "json.Marshal", string(data), secrets...)
+		assertNoForms(t, "json.Marshal", string(data), forms...)
+		if !strings.Contains(string(data), `{"id":"0000000a","created_at":"2026-11-21T03:00:00Z","rsa_bits":4096}`) {
+			t.Errorf("json.Marshal lacks the key id and RSA key size: %s", data)
+		}
+	})
+	t.Run("without RSA", func(t *testing.T) {
+		k := mustParse(t, testFile).Active()
+		if got, want := k.String(), "keyring.Key{ID: 0000000b, CreatedAt: 2026-11-22T01:00:00Z, Secret: [redacted]}"; got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
+		if data, _ := json.Marshal(k); strings.Contains(string(data), "rsa") {
+			t.Errorf("json.Marshal of a key without RSA = %s, want no rsa_bits", data)
+		}
 	})
 }
 

@@ -28,11 +28,12 @@ type fileRing struct {
 }
 
 // fileKey is the JSON form of a key. CreatedAt is a string so that Parse can
-// name the key whose time is wrong.
+// name the key whose time is wrong. RSA is nil for a key without an RSA key.
 type fileKey struct {
-	ID        string `json:"id"`
-	Secret    string `json:"secret"`
-	CreatedAt string `json:"created_at"`
+	ID        string  `json:"id"`
+	Secret    string  `json:"secret"`
+	CreatedAt string  `json:"created_at"`
+	RSA       *string `json:"rsa,omitempty"`
 }
 
 // Parse decodes a key ring file:
@@ -41,16 +42,24 @@ type fileKey struct {
 //	  "version": 1,
 //	  "active": "3f9a01c2",
 //	  "keys": [
-//	    {"id": "3f9a01c2", "secret": "<32 bytes, base64url without padding>", "created_at": "2026-11-22T03:00:00Z"}
+//	    {"id": "3f9a01c2", "secret": "<32 bytes, base64url without padding>", "created_at": "2026-11-22T03:00:00Z",
+//	     "rsa": "<PKCS#8 DER of an RSA private key, base64url without padding>"},
+//	    {"id": "0b7de455", "secret": "<32 bytes, base64url without padding>", "created_at": "2026-11-21T03:00:00Z"}
 //	  ]
 //	}
+//
+// The "rsa" member is optional: it holds the key's RSA private key (see
+// Key.RSA), which a key without one leaves out.
 //
 // Decoding is strict: an unknown field, a version other than 1, no keys,
 // more than MaxKeys keys, an ID that is not 8 lowercase hex characters or is
 // repeated, a secret that is not exactly SecretSize bytes of unpadded
-// base64url, a created_at that is not an RFC 3339 time, and an active ID
-// that names no key are all errors. Every problem of a well-formed JSON
-// document is reported at once. Error messages never include a secret.
+// base64url, a created_at that is not an RFC 3339 time, an rsa that is
+// empty, is not unpadded base64url, is not PKCS#8, is not an RSA key, has a
+// modulus of fewer than 2048 or more than 4096 bits, has more than two
+// primes or fails rsa.PrivateKey.Validate, and an active ID that names no
+// key are all errors. Every problem of a well-formed JSON document is
+// reported at once. Error messages never include a secret or an RSA key.
 func Parse(data []byte) (*Ring, error) {
 	var f fileRing
 	if err := decodeStrict(data, &f); err != nil {
@@ -137,6 +146,13 @@ func parseKey(i int, fk fileKey) (Key, []error) {
 		add("created_at %s is out of range in UTC", quote(fk.CreatedAt))
 	} else {
 		k.CreatedAt = t.UTC()
+	}
+	if fk.RSA != nil {
+		if priv, problem := parseRSA(*fk.RSA); problem != "" {
+			problems = append(problems, fmt.Errorf("keys[%d].rsa (key %s) %s", i, quote(fk.ID), problem))
+		} else {
+			k.RSA = priv
+		}
 	}
 	return k, problems
 }
@@ -238,7 +254,7 @@ func checkFieldCase(data []byte) error {
 		return nil
 	}
 	for i, k := range keys {
-		if err := exactFields(k, "id", "secret", "created_at"); err != nil {
+		if err := exactFields(k, "id", "secret", "created_at", "rsa"); err != nil {
 			return fmt.Errorf("keys[%d]: %w", i, err)
 		}
 	}

@@ -68,6 +68,8 @@ func TestParseErrors(t *testing.T) {
 		{name: "unknown field", data: `{"version": 1, "active": "0000000a", "rotate": true, "keys": [` + good + `]}`, want: []string{`unknown field "rotate"`}},
 		{name: "unknown key field", data: ringJSON("1", id, `{"id": "0000000a", "secret": `+secret+`, "created_at": `+created+`, "note": "x"}`), want: []string{`unknown field "note"`}},
 		{name: "field name case", data: `{"version": 1, "Active": "0000000a", "keys": [` + good + `]}`, want: []string{`unknown field "Active"`}},
+		{name: "rsa field name case", data: ringJSON("1", id, `{"id": "0000000a", "secret": `+secret+`, "created_at": `+created+`, "RSA": "x"}`), want: []string{`keys[0]: unknown field "RSA"`}},
+		{name: "rsa number", data: ringJSON("1", id, `{"id": "0000000a", "secret": `+secret+`, "created_at": `+created+`, "rsa": 5}`), want: []string{"keys.rsa is a JSON number; want a JSON string"}},
 		{name: "key field name case", data: ringJSON("1", id, `{"ID": "0000000a", "secret": `+secret+`, "created_at": `+created+`}`), want: []string{`keys[0]: unknown field "ID"`}},
 		{name: "version missing", data: `{"active": "0000000a", "keys": [` + good + `]}`, want: []string{"version is missing; want 1"}},
 		{name: "version 2", data: ringJSON("2", id, good), want: []string{"version 2 is not supported; want 1"}},
@@ -98,6 +100,12 @@ func TestParseErrors(t *testing.T) {
 			"keys[0].secret is 3 bytes; want 32",
 			`keys[0].created_at "soon" is not an RFC 3339 time`,
 			`active "ffffffff" is not the id of any key`,
+		}},
+		{name: "every problem of a key with rsa", data: ringJSON("1", `"x"`, `{"id": "x", "secret": "AAAA", "created_at": "soon", "rsa": "AAAA="}`), want: []string{
+			`keys[0].id "x" is not 8 lowercase hex`,
+			"keys[0].secret is 3 bytes; want 32",
+			`keys[0].created_at "soon" is not an RFC 3339 time`,
+			`keys[0].rsa (key "x") is not base64url without padding`,
 		}},
 	}
 	for _, tt := range tests {
@@ -140,6 +148,9 @@ func assertSameRing(t testing.TB, got, want *Ring) {
 	for i := range w {
 		if g[i].ID != w[i].ID || string(g[i].Secret) != string(w[i].Secret) || !g[i].CreatedAt.Equal(w[i].CreatedAt) {
 			t.Errorf("key %d = %v, want %v (or secrets differ)", i, g[i], w[i])
+		}
+		if (g[i].RSA == nil) != (w[i].RSA == nil) || g[i].RSA != nil && !g[i].RSA.Equal(w[i].RSA) {
+			t.Errorf("key %d: RSA key differs (has one: %v, want one: %v)", i, g[i].RSA != nil, w[i].RSA != nil)
 		}
 	}
 }
