@@ -29,6 +29,10 @@ type Config struct {
 	Sessions *Sessions `yaml:"sessions"`
 	// Edges are CDN-style caches in front of listeners or other origins.
 	Edges []Edge `yaml:"edges"`
+	// Tokens is the token service: user pool, login, JWT access and ID
+	// tokens, rotating refresh tokens and the JWKS. Absent: no token
+	// service.
+	Tokens *Tokens `yaml:"tokens"`
 
 	// Dir is the directory of the file the config was loaded from; relative
 	// file paths (keys.file, tls files) are resolved against it. Not a YAML key.

@@ -62,6 +62,9 @@ func (c *Config) SetDefaults() {
 	if c.Sessions != nil {
 		c.Sessions.setDefaults()
 	}
+	if c.Tokens != nil {
+		c.Tokens.setDefaults(c)
+	}
 	for i := range c.Edges {
 		c.Edges[i].setDefaults(c)
 	}

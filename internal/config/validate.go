@@ -122,6 +122,12 @@ func (c *Config) Validate() error {
 	if c.Sessions != nil {
 		c.Sessions.validate(&p, c)
 	}
+	if c.Tokens != nil {
+		c.Tokens.validate(&p, c)
+		if other, ok := addrs[c.Tokens.Address]; ok && c.Tokens.Address != "" {
+			p.add("tokens.address", "%q is already used by listener %q", c.Tokens.Address, other)
+		}
+	}
 	c.validateEdges(&p, addrs)
 	return errors.Join(p...)
 }
@@ -136,6 +142,9 @@ func (c *Config) validateEdges(p *problems, listenerAddrs map[string]string) {
 	names, addrs := map[string]bool{}, map[string]string{c.Admin.Address: "the admin API"}
 	if c.Sessions != nil && c.Sessions.API != nil {
 		addrs[c.Sessions.API.Address] = "the session API"
+	}
+	if c.Tokens != nil {
+		addrs[c.Tokens.Address] = "the token service"
 	}
 	for a, l := range listenerAddrs {
 		addrs[a] = "listener " + l
@@ -522,6 +531,14 @@ func (c *Config) Warnings() []string {
 		}
 		if s.Store == "memory" {
 			w = append(w, "sessions.store: memory: sessions live in this tether process only; they are lost on restart and not shared with other replicas (use redis://, postgres:// or file:PATH)")
+		}
+	}
+	if t := c.Tokens; t != nil {
+		if t.Refresh.Store == "memory" {
+			w = append(w, "tokens.refresh.store: memory: refresh tokens and logouts live in this tether process only; every user must log in again after a restart, and other replicas neither accept the tokens nor see the logouts (use redis://, postgres:// or file:PATH)")
+		}
+		if strings.HasPrefix(t.Issuer, "http://") && !isLoopback(t.Address) {
+			w = append(w, fmt.Sprintf("tokens.issuer: %s is plain HTTP on a non-loopback address: passwords and tokens travel in clear text; serve the token service behind TLS and set issuer to its https:// URL", t.Issuer))
 		}
 	}
 	return w

@@ -103,6 +103,10 @@ func (s *Service) startAPI(cfg *config.SessionAPI, dir string, reg prometheus.Re
 	return nil
 }
 
+// Store returns the open session store, which the token service shares
+// when its refresh store has the same URL.
+func (s *Service) Store() session.Store { return s.store }
+
 // APIAddr returns the API listener's address, or nil without an API.
 func (s *Service) APIAddr() net.Addr {
 	if s.apiLn == nil {
