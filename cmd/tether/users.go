@@ -153,8 +153,9 @@ func (c *usersCmd) open(ctx context.Context) (users.Store, error) {
 }
 
 // userStoreFromConfig returns the tokens.users.store value of the config
-// file at path. It reads that key alone and ignores every other, so that
-// it works before the config package knows the tokens block.
+// file at path (its default when the tokens block leaves it out). It reads
+// that block alone and ignores every other key, so that users can be added
+// while the rest of the config is still being written.
 func userStoreFromConfig(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -169,7 +170,7 @@ func userStoreFromConfig(path string) (string, error) {
 		return "", fmt.Errorf("reading config: %s is larger than %d bytes", path, config.MaxFileSize)
 	}
 	var doc struct {
-		Tokens struct {
+		Tokens *struct {
 			Users struct {
 				Store string `yaml:"store"`
 			} `yaml:"users"`
@@ -178,8 +179,11 @@ func userStoreFromConfig(path string) (string, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return "", fmt.Errorf("reading config: %s: %w", path, err)
 	}
+	if doc.Tokens == nil {
+		return "", fmt.Errorf("%s has no tokens block: add one (tokens: {address: 127.0.0.1:9903, audiences: [api]}) or pass --store URL", path)
+	}
 	if doc.Tokens.Users.Store == "" {
-		return "", fmt.Errorf("%s has no tokens.users.store: add one (tokens: {users: {store: file:users.json}}) or pass --store URL", path)
+		return config.DefaultUsersStore, nil
 	}
 	return doc.Tokens.Users.Store, nil
 }

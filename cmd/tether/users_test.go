@@ -178,7 +178,7 @@ func TestUsersErrors(t *testing.T) {
 		{"unknown user", "", []string{"enable", "--store", store, "--username", "nobody"}, 1, `no user named "nobody"`},
 		{"passwd of an unknown user", "correct horse battery staple\n", []string{"passwd", "--store", store, "--username", "nobody",
 			"--password-stdin"}, 1, `no user named "nobody"`},
-		{"config without tokens.users.store", "", []string{"list", "-c", noTokens}, 1, "has no tokens.users.store"},
+		{"config without a tokens block", "", []string{"list", "-c", noTokens}, 1, "has no tokens block"},
 		{"missing config", "", []string{"list", "-c", filepath.Join(dir, "nope.yaml")}, 1, "pass -c FILE or --store URL"},
 		{"unknown store", "", []string{"list", "--store", "redis://localhost"}, 1, `"redis" is not a user store`},
 	}
