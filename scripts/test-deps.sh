@@ -4,7 +4,8 @@
 # and HAProxy, the real load balancer that `tether probe` is tested against
 # (internal/testsupport.StartHAProxy), Redis with Sentinel and PostgreSQL,
 # the session stores' real servers (internal/testsupport.StartRedis,
-# StartPostgres).
+# StartPostgres), and Node.js with the npm package jose, the JOSE library
+# that verifies tether's tokens in internal/tokens/interop_test.go.
 # It changes nothing when everything is already installed, so it is safe to
 # run before every test run. It needs apt-get (Debian, Ubuntu) and runs
 # apt-get as root, through sudo when not root.
@@ -58,6 +59,15 @@ need chromium chromium
 need haproxy haproxy
 need redis-server redis-server
 need redis-sentinel redis-sentinel
+need node nodejs
+need npm npm
+# jose 6 needs Node.js 20 or later; Debian 12's nodejs is 18.
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+	echo "test-deps: Node.js $(node --version) is too old: jose 6, which internal/tokens's interop test runs, needs Node.js 20 or later;" \
+		"install it (Debian 13's nodejs, or https://github.com/nodesource/distributions) and run this again" >&2
+	exit 1
+fi
 
 # Debian keeps PostgreSQL's server programs out of the PATH, under
 # /usr/lib/postgresql/VERSION/bin; the tests look there.
@@ -75,3 +85,14 @@ for svc in redis-server redis-sentinel postgresql; do
 		as_root service "$svc" stop >/dev/null 2>&1 || true
 	fi
 done
+
+# jose, pinned by package-lock.json: installed again when the lock file is
+# newer than the last install (npm writes node_modules/.package-lock.json).
+jose_dir="$(cd "$(dirname "$0")/.." && pwd)/internal/tokens/testdata/jose"
+if [ -f "$jose_dir/node_modules/.package-lock.json" ] &&
+	[ ! "$jose_dir/package-lock.json" -nt "$jose_dir/node_modules/.package-lock.json" ]; then
+	echo "test-deps: jose is installed ($jose_dir/node_modules)"
+else
+	echo "test-deps: installing jose in $jose_dir with npm ci"
+	(cd "$jose_dir" && npm ci --no-audit --no-fund)
+fi

@@ -26,21 +26,9 @@ import (
 // tenant_id, roles, and each custom attribute as "custom:KEY" (Cognito's
 // spelling).
 //
-// iat has millisecond precision (RFC 7519 §2 allows a fractional
-// NumericDate), so that a token issued just after a logout everywhere is
-// never taken for one issued before it: the per-user not-before is
-// compared with it.
-
-// numericDate is a NumericDate with millisecond precision.
-type numericDate time.Time
-
-func (d numericDate) MarshalJSON() ([]byte, error) {
-	ms := time.Time(d).UnixMilli()
-	if ms%1000 == 0 {
-		return []byte(fmt.Sprint(ms / 1000)), nil
-	}
-	return []byte(fmt.Sprintf("%d.%03d", ms/1000, ms%1000)), nil
-}
+// iat is whole seconds, as every JOSE library expects (some refuse or
+// misread a fractional NumericDate). A logout everywhere therefore takes
+// effect from the start of its second: see notBefore.
 
 // grant is what a login or a refresh issues tokens for.
 type grant struct {
@@ -52,20 +40,20 @@ type grant struct {
 }
 
 type accessClaims struct {
-	Issuer   string      `json:"iss"`
-	Subject  string      `json:"sub"`
-	Audience string      `json:"aud"`
-	Expiry   int64       `json:"exp"`
-	IssuedAt numericDate `json:"iat"`
-	ID       string      `json:"jti"`
-	ClientID string      `json:"client_id"`
-	AuthTime int64       `json:"auth_time"`
-	TokenUse string      `json:"token_use"`
-	SID      string      `json:"sid"`
-	Scope    string      `json:"scope,omitempty"`
-	Username string      `json:"username"`
-	TenantID string      `json:"tenant_id,omitempty"`
-	Roles    []string    `json:"roles,omitempty"`
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience string   `json:"aud"`
+	Expiry   int64    `json:"exp"`
+	IssuedAt int64    `json:"iat"`
+	ID       string   `json:"jti"`
+	ClientID string   `json:"client_id"`
+	AuthTime int64    `json:"auth_time"`
+	TokenUse string   `json:"token_use"`
+	SID      string   `json:"sid"`
+	Scope    string   `json:"scope,omitempty"`
+	Username string   `json:"username"`
+	TenantID string   `json:"tenant_id,omitempty"`
+	Roles    []string `json:"roles,omitempty"`
 }
 
 // issued is the signed tokens of one grant.
@@ -82,7 +70,7 @@ func (s *Service) sign(g grant, now time.Time) (issued, error) {
 	rand.Read(jti[:])
 	ac := accessClaims{
 		Issuer: s.issuer, Subject: g.user.ID, Audience: g.audience, Expiry: exp.Unix(),
-		IssuedAt: numericDate(now), ID: hex.EncodeToString(jti[:]), ClientID: ClientID,
+		IssuedAt: now.Unix(), ID: hex.EncodeToString(jti[:]), ClientID: ClientID,
 		AuthTime: g.authTime.Unix(), TokenUse: "access", SID: g.sid, Scope: strings.Join(g.scope, " "),
 		Username: g.user.Username, TenantID: g.user.TenantID, Roles: g.user.Roles,
 	}
@@ -95,7 +83,7 @@ func (s *Service) sign(g grant, now time.Time) (issued, error) {
 		idc["custom:"+key] = v
 	}
 	for key, v := range map[string]any{
-		"iss": s.issuer, "sub": g.user.ID, "aud": g.audience, "exp": exp.Unix(), "iat": numericDate(now),
+		"iss": s.issuer, "sub": g.user.ID, "aud": g.audience, "exp": exp.Unix(), "iat": now.Unix(),
 		"auth_time": g.authTime.Unix(), "token_use": "id", "sid": g.sid, "preferred_username": g.user.Username,
 	} {
 		idc[key] = v

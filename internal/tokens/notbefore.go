@@ -17,6 +17,11 @@ import (
 // once, although they have not expired. Cognito's global sign-out cannot do
 // that for tokens already in the hands of other services.
 //
+// Tokens carry iat in whole seconds, so the not-before is the start of the
+// second of the logout: a token issued in that second, before the logout,
+// stays valid until it expires (at most a second's worth of tokens), and
+// one issued just after it, by a login on any replica, is never refused.
+//
 // A not-before is a record in the refresh store ("nbf." + hex SHA-256 of
 // the user ID, indexed under notBeforeUser) that expires when every token
 // it refuses has expired anyway: access_ttl plus the verifiers' largest
@@ -77,6 +82,7 @@ func (n *notBefore) remember(user string, at, until time.Time) {
 // set records that tokens of user issued before at are revoked, in the
 // store first: an error means it is not in force on other replicas.
 func (n *notBefore) set(ctx context.Context, user string, at time.Time) error {
+	at = at.Truncate(time.Second)
 	until := at.Add(n.ttl)
 	val, err := json.Marshal(nbfRecord{User: user, At: at.UnixNano()})
 	if err != nil {
