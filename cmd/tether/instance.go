@@ -22,6 +22,7 @@ import (
 	"github.com/tetherlb/tether/internal/keyring"
 	"github.com/tetherlb/tether/internal/lb"
 	"github.com/tetherlb/tether/internal/sessionsvc"
+	"github.com/tetherlb/tether/internal/tokensvc"
 )
 
 // instance is a running tether: the load balancer and its admin API.
@@ -32,6 +33,7 @@ type instance struct {
 	log     *slog.Logger
 	lb      *lb.Server
 	sess    *sessionsvc.Service // nil without a sessions block
+	toks    *tokensvc.Service   // nil without a tokens block
 	edges   *edge.Servers
 	admin   *http.Server
 	adminLn net.Listener
@@ -67,6 +69,15 @@ func startInstance(ctx context.Context, cfgPath string, cfg *config.Config, logg
 	if err != nil {
 		return nil, fmt.Errorf("key ring: %w", err)
 	}
+	if created && cfg.Tokens != nil && cfg.Tokens.Signing.Alg == "RS256" {
+		// RS256 signs with an RSA key stored in the ring.
+		if ring, err = ring.WithActiveRSA(); err == nil {
+			err = ring.Save(keyFile(cfg))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("key ring: add an RSA signing key: %w", err)
+		}
+	}
 	if created {
 		logger.Info("created a new key ring", "file", keyFile(cfg), "hint", "copy it to every replica that must honour the same tokens")
 	}
@@ -79,7 +90,24 @@ func startInstance(ctx context.Context, cfgPath string, cfg *config.Config, logg
 		}
 		deps.Sessions = sess.Manager
 	}
+	var toks *tokensvc.Service
+	if cfg.Tokens != nil {
+		o := tokensvc.Options{Dir: cfg.Dir, Ring: ring, Registerer: reg, Logger: logger}
+		if sess != nil {
+			o.SharedStore, o.SharedStoreURL = sess.Store(), cfg.Sessions.Store
+		}
+		if toks, err = tokensvc.Start(ctx, cfg.Tokens, o); err != nil {
+			if sess != nil {
+				_ = sess.Close(context.Background())
+			}
+			return nil, err
+		}
+		deps.Tokens = toks
+	}
 	closeSessions := func() {
+		if toks != nil {
+			_ = toks.Close(context.Background())
+		}
 		if sess != nil {
 			_ = sess.Close(context.Background())
 		}
@@ -93,7 +121,7 @@ func startInstance(ctx context.Context, cfgPath string, cfg *config.Config, logg
 		closeSessions()
 		return nil, err
 	}
-	in := &instance{cfgPath: cfgPath, cfg: cfg, log: logger, lb: srv, sess: sess}
+	in := &instance{cfgPath: cfgPath, cfg: cfg, log: logger, lb: srv, sess: sess, toks: toks}
 	edgeTransport := func() http.RoundTripper { return lb.NewTransport(clock.Real{}) }
 	if in.edges, err = edge.Start(cfg, edge.StartOptions{Addr: srv.Addr, NewTransport: edgeTransport,
 		Registerer: reg, Clock: clock.Real{}, Logger: logger, Access: access}); err != nil {
@@ -150,6 +178,10 @@ func (in *instance) reload(ctx context.Context) error {
 			in.log.Warn("the sessions block changed; restart tether to apply it (the running store and API stay as they are)")
 			next.Sessions = in.cfg.Sessions
 		}
+		if !reflect.DeepEqual(next.Tokens, in.cfg.Tokens) {
+			in.log.Warn("the tokens block changed; restart tether to apply it (the running token service stays as it is)")
+			next.Tokens = in.cfg.Tokens
+		}
 		cfg = next
 	}
 	ring, err := keyring.Load(keyFile(cfg))
@@ -157,6 +189,15 @@ func (in *instance) reload(ctx context.Context) error {
 		in.log.Error("reload refused: key ring", "err", err)
 		in.lb.ReloadRefused()
 		return fmt.Errorf("key ring: %w", err)
+	}
+	if in.toks != nil {
+		// First, so that a ring whose active key cannot sign refuses the
+		// whole reload.
+		if err := in.toks.SetRing(ring); err != nil {
+			in.log.Error("reload refused: key ring", "err", err)
+			in.lb.ReloadRefused()
+			return fmt.Errorf("key ring: %w", err)
+		}
 	}
 	if err := in.lb.Reload(cfg, ring); err != nil {
 		in.log.Error("reload failed", "err", err)
@@ -178,6 +219,9 @@ func (in *instance) close(ctx context.Context) error {
 	}
 	errs = append(errs, in.edges.Close(ctx))
 	errs = append(errs, in.lb.Close(ctx))
+	if in.toks != nil {
+		errs = append(errs, in.toks.Close(ctx))
+	}
 	if in.sess != nil {
 		errs = append(errs, in.sess.Close(ctx))
 	}

@@ -114,7 +114,7 @@ func TestServeSessions(t *testing.T) {
 	})
 	t.Run("metrics", func(t *testing.T) {
 		_, body := httpGet(t, "http://"+admin+"/metrics")
-		for _, m := range []string{`tether_session_events_total{event="created",reason=""} 1`, `tether_authorizer_decisions_total{listener="web",result="allowed"}`, `tether_session_api_requests_total`} {
+		for _, m := range []string{`tether_session_events_total{event="created",reason=""} 1`, `tether_authorizer_decisions_total{listener="web",result="allowed",type="session"}`, `tether_session_api_requests_total`} {
 			if !strings.Contains(body, m) {
 				t.Errorf("/metrics lacks %s", m)
 			}

@@ -69,18 +69,6 @@ type SessionAPI struct {
 	APIKeyFile string `yaml:"api_key_file"`
 }
 
-// Authorizer guards a listener rule: requests are checked before a target
-// is chosen.
-type Authorizer struct {
-	// Type is session: the request needs a live tether session (from the
-	// sessions block). Required.
-	Type string `yaml:"type"`
-	// LoginURL is where browsers without a session are redirected (with
-	// ?next=the original path); API requests (Accept without text/html)
-	// get 401. A path (/login) or an absolute http(s) URL. Required.
-	LoginURL string `yaml:"login_url"`
-}
-
 // Session defaults.
 const (
 	DefaultSessionStore       = "memory"
@@ -95,9 +83,6 @@ const (
 
 // SessionStoreSchemes are the store URL forms sessions.store accepts.
 var SessionStoreSchemes = []string{"memory", "file:PATH", "redis://", "rediss://", "redis+sentinel://", "redis+cluster://", "postgres://", "postgresql://"}
-
-// AuthorizerTypes are the allowed authorizer.type values.
-var AuthorizerTypes = []string{"session"}
 
 func (s *Sessions) setDefaults() {
 	setString(&s.Store, DefaultSessionStore)
@@ -170,19 +155,6 @@ func (s *Sessions) validateStore(p *problems) {
 		default:
 			p.add("sessions.store", "scheme %q is not a store (allowed: %s)", u.Scheme, strings.Join(SessionStoreSchemes, ", "))
 		}
-	}
-}
-
-func (a *Authorizer) validate(p *problems, key string, c *Config) {
-	p.oneOf(key+".type", a.Type, AuthorizerTypes)
-	if a.Type == "session" && c.Sessions == nil {
-		p.add(key+".type", "session needs a top-level sessions: block (the session store)")
-	}
-	switch u, err := url.Parse(a.LoginURL); {
-	case a.LoginURL == "":
-		p.add(key+".login_url", "is required: where browsers without a session are sent (example: /login)")
-	case err != nil || !(strings.HasPrefix(a.LoginURL, "/") && !strings.HasPrefix(a.LoginURL, "//") || (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""):
-		p.add(key+".login_url", "%q is not a path (/login) or an absolute http(s) URL", a.LoginURL)
 	}
 }
 

@@ -41,7 +41,7 @@ func TestSessionProblems(t *testing.T) {
 		{"insecure cookies off loopback", strings.Replace(minimal, "127.0.0.1:8080", "0.0.0.0:8080", 1) + "sessions: {insecure_dev_cookies: true}\n",
 			[]string{`sessions.insecure_dev_cookies: is only accepted when every listener is on loopback; listeners[0](web) listens on "0.0.0.0:8080"`}},
 		{"authorizer needs sessions", withRule, []string{"authorizer.type: session needs a top-level sessions: block"}},
-		{"authorizer type", strings.Replace(withRule, "type: session", "type: jwt", 1) + "sessions: {}\n", []string{`authorizer.type: "jwt" is not allowed (allowed: session)`}},
+		{"authorizer type", strings.Replace(withRule, "type: session", "type: oauth", 1) + "sessions: {}\n", []string{`authorizer.type: "oauth" is not allowed (allowed: session, jwt)`}},
 		{"login url", strings.Replace(withRule, "login_url: /login", "login_url: '//evil.example'", 1) + "sessions: {}\n", []string{`authorizer.login_url: "//evil.example" is not a path`}},
 		{"unknown session key", minimal + "sessions: {ttl: 1h}\n", []string{`unknown key "ttl"`}},
 	}

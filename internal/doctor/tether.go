@@ -133,7 +133,7 @@ func listenerBackends(c *config.Config, l *config.Listener, path string, earlier
 			return
 		}
 		be := &Backend{Name: gf.Name, Sticky: gf.Sticky}
-		if a != nil && c.Sessions != nil {
+		if a != nil && a.Type == "session" && c.Sessions != nil {
 			be.Auth = &Auth{Kind: "session authorizer", Route: route, SessionCookie: c.Sessions.CookieName, SessionTimeout: c.Sessions.IdleTimeout.D()}
 		}
 		for _, o := range out {

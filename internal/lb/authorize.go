@@ -10,28 +10,49 @@ import (
 	"github.com/tetherlb/tether/session"
 )
 
-// The session gateway: a rule with `authorizer: {type: session}` loads the
-// request's tether session before a target is chosen. Targets behind it
-// get who the user is in headers and can be stateless; requests without a
-// session never reach them.
+// The gateways: a rule with an authorizer checks each request before a
+// target is chosen. `authorizer: {type: session}` loads the request's
+// tether session (this file); `authorizer: {type: jwt}` verifies its bearer
+// token (authorize_jwt.go). Targets behind a gateway get who the user is in
+// headers and can be stateless; refused requests never reach them.
 
-// Headers the session gateway sets on requests to targets. Copies sent by
-// clients are removed first, along with any other X-Tether-* request
-// header, so a target can trust them.
+// Headers the gateways set on requests to targets. Copies sent by clients
+// are removed first, along with any other X-Tether-* request header, so a
+// target can trust them.
 const (
 	HeaderUser    = "X-Tether-User"
 	HeaderTenant  = "X-Tether-Tenant"
 	HeaderSession = "X-Tether-Session"
 )
 
-// sessionGate is the authorizer of one rule.
+// authorizer is the gate of one rule.
+type authorizer interface {
+	// authorize returns true when r may go on to a target, with the
+	// identity headers set on r; otherwise it has answered w itself. lh is
+	// the listener r came in on.
+	authorize(w http.ResponseWriter, r *http.Request, lh *listenerHandler) bool
+}
+
+var (
+	_ authorizer = (*sessionGate)(nil)
+	_ authorizer = (*jwtGate)(nil)
+)
+
+// sessionGate is the session authorizer of one rule.
 type sessionGate struct {
 	m        *session.Manager
 	loginURL string
 }
 
-func (s *Server) newAuthorizer(ac *config.Authorizer) *sessionGate {
-	if ac == nil || s.sessions == nil {
+// newAuthorizer returns the gate for ac on listener, or nil for none. The
+// jwt gates take their verifier from vs.
+func (s *Server) newAuthorizer(listener string, ac *config.Authorizer, cfg *config.Config, vs verifiers) authorizer {
+	switch {
+	case ac == nil:
+		return nil
+	case ac.Type == "jwt":
+		return s.newJWTGate(listener, ac, vs[newVerifierKey(ac, cfg)])
+	case s.sessions == nil: // refused by New and Reload
 		return nil
 	}
 	return &sessionGate{m: s.sessions, loginURL: ac.LoginURL}
@@ -44,7 +65,7 @@ var errNoSessions = errors.New("a rule has authorizer type session but no sessio
 func needsSessions(cfg *config.Config) bool {
 	for _, l := range cfg.Listeners {
 		for _, r := range l.Rules {
-			if r.Authorizer != nil {
+			if r.Authorizer != nil && r.Authorizer.Type == "session" {
 				return true
 			}
 		}
@@ -61,7 +82,7 @@ func (gate *sessionGate) authorize(w http.ResponseWriter, r *http.Request, lh *l
 	cookieName := gate.m.Config().CookieName
 	tenant, ok := gate.m.TenantOf(r)
 	if !ok {
-		lh.srv.metrics.authorizer.WithLabelValues(lh.name, "no_tenant").Inc()
+		lh.srv.metrics.authorizer.WithLabelValues(lh.name, "session", "no_tenant").Inc()
 		writeError(w, http.StatusMisdirectedRequest)
 		return false
 	}
@@ -76,22 +97,22 @@ func (gate *sessionGate) authorize(w http.ResponseWriter, r *http.Request, lh *l
 		r.Header.Set(HeaderTenant, snap.Tenant)
 		r.Header.Set(HeaderSession, snap.Hash)
 		removeCookie(r, cookieName)
-		lh.srv.metrics.authorizer.WithLabelValues(lh.name, "allowed").Inc()
+		lh.srv.metrics.authorizer.WithLabelValues(lh.name, "session", "allowed").Inc()
 		return true
 	case err != nil && !errors.Is(err, session.ErrNotFound):
-		lh.srv.metrics.authorizer.WithLabelValues(lh.name, "store_unavailable").Inc()
+		lh.srv.metrics.authorizer.WithLabelValues(lh.name, "session", "store_unavailable").Inc()
 		lh.srv.log.Warn("session gateway: store unavailable", "listener", lh.name, "err", err)
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable)
 		return false
 	}
 	if wantsHTML(r) {
-		lh.srv.metrics.authorizer.WithLabelValues(lh.name, "redirected").Inc()
+		lh.srv.metrics.authorizer.WithLabelValues(lh.name, "session", "redirected").Inc()
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, gate.loginRedirect(r), http.StatusSeeOther)
 		return false
 	}
-	lh.srv.metrics.authorizer.WithLabelValues(lh.name, "unauthenticated").Inc()
+	lh.srv.metrics.authorizer.WithLabelValues(lh.name, "session", "unauthenticated").Inc()
 	w.Header().Set("WWW-Authenticate", `Cookie realm="tether", cookie-name="`+cookieName+`"`)
 	w.Header().Set("Cache-Control", "no-store")
 	writeError(w, http.StatusUnauthorized)

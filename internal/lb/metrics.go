@@ -20,7 +20,8 @@ type metrics struct {
 	retries      *prometheus.CounterVec   // group, reason
 	proxyErrors  *prometheus.CounterVec   // group, target, kind
 	rejected     *prometheus.CounterVec   // listener, code, reason
-	authorizer   *prometheus.CounterVec   // listener, result
+	authorizer   *prometheus.CounterVec   // listener, type, result
+	claimSkips   *prometheus.CounterVec   // listener, claim, reason
 	tableFull    *prometheus.CounterVec   // group
 	reloads      *prometheus.CounterVec   // result
 	l4           *l4Metrics
@@ -65,8 +66,13 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"group", "target", "kind"}),
 		authorizer: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_authorizer_decisions_total",
-			Help: "Session gateway decisions by listener and result (allowed, unauthenticated, redirected, no_tenant, store_unavailable).",
-		}, []string{"listener", "result"}),
+			Help: "Gateway decisions by listener, authorizer type (session, jwt) and result. session: allowed, unauthenticated, redirected, no_tenant, store_unavailable. " +
+				"jwt: allowed, unauthenticated (no token), invalid_request, malformed, algorithm, header, type, unknown_key, signature, issuer, audience, expired, not_yet_valid, revoked, insufficient_scope, jwks_unavailable, store_unavailable, canceled.",
+		}, []string{"listener", "type", "result"}),
+		claimSkips: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tether_authorizer_claims_skipped_total",
+			Help: "Claims in forward_claims that a jwt authorizer did not forward, by listener, claim and reason (object: a JSON object or nested array; invalid: a string no header can hold).",
+		}, []string{"listener", "claim", "reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_http_rejected_total", Help: "Malformed or hostile requests answered with a 4xx before routing, by listener, status and reason.",
 		}, []string{"listener", "code", "reason"}),
@@ -78,7 +84,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"result"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.targetState, m.decisions, m.bindings,
-		m.skew, m.failOpen, m.failOpenReqs, m.retries, m.proxyErrors, m.rejected, m.authorizer, m.tableFull, m.reloads,
+		m.skew, m.failOpen, m.failOpenReqs, m.retries, m.proxyErrors, m.rejected, m.authorizer, m.claimSkips, m.tableFull, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.l4 = newL4Metrics(reg)
 	return m

@@ -20,10 +20,10 @@ type rule struct {
 	path     string // "" = any
 	prefix   bool   // path is a prefix: "/api" matches /api and /api/...
 	group    *group
-	gate     *sessionGate // the rule's session authorizer, or nil
+	gate     authorizer // the rule's authorizer, or nil
 }
 
-func newRouter(rules []config.Rule, def *group, groups map[string]*group, gate func(*config.Authorizer) *sessionGate) *router {
+func newRouter(rules []config.Rule, def *group, groups map[string]*group, gate func(*config.Authorizer) authorizer) *router {
 	rt := &router{def: def}
 	for _, r := range rules {
 		ru := rule{group: groups[r.TargetGroup], gate: gate(r.Authorizer)}
@@ -44,7 +44,7 @@ func newRouter(rules []config.Rule, def *group, groups map[string]*group, gate f
 
 // match returns the group for host (without port, any case) and path, and
 // the matching rule's authorizer (nil for none).
-func (rt *router) match(host, p string) (*group, *sessionGate) {
+func (rt *router) match(host, p string) (*group, authorizer) {
 	if len(rt.rules) == 0 {
 		return rt.def, nil
 	}

@@ -81,7 +81,7 @@ func (s *Server) Sweep() {
 			for name, g := range cur.groups {
 				ups[name] = g.up
 			}
-			s.gen.Store(s.build(cur.cfg, cur, ups))
+			s.gen.Store(s.build(cur.cfg, cur, ups, cur.verifiers))
 		}
 	}
 }

@@ -41,6 +41,23 @@ type Deps struct {
 	// Sessions is the session Manager that rules with a session authorizer
 	// use; nil when the config has no sessions block.
 	Sessions *session.Manager
+	// Tokens is tether's own token service, for JWT authorizers with
+	// local: true; nil without a tokens block.
+	Tokens TokenAuthority
+}
+
+// TokenAuthority is tether's token service as JWT authorizers see it. Its
+// methods must be safe for concurrent use.
+type TokenAuthority interface {
+	// Issuer returns the iss of its tokens.
+	Issuer() string
+	// JWKS returns its current public JSON Web Key Set document.
+	JWKS(ctx context.Context) ([]byte, error)
+	// NotBefore returns the time before which every token issued to
+	// subject by issuer is revoked (log out everywhere), or the zero time
+	// when there is none. The error is for system failures only: the
+	// authorizer then answers 503.
+	NotBefore(ctx context.Context, issuer, subject string) (time.Time, error)
 }
 
 // Server runs the listeners and target groups of a config. Reload swaps the
@@ -54,6 +71,7 @@ type Server struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 	sessions *session.Manager // for session authorizers; nil without a sessions block
+	tokens   TokenAuthority   // for jwt authorizers with local: true; nil without a tokens block
 
 	transport *http.Transport      // plain-HTTP targets: h1's fallback (upgrades)
 	h1        *h1Transport         // plain-HTTP targets
@@ -81,7 +99,8 @@ type generation struct {
 	order   []string // group names in config order
 	routers map[string]*router
 
-	l4groups map[string]*l4.Group // tcp (TLS passthrough) groups
+	l4groups  map[string]*l4.Group // tcp (TLS passthrough) groups
+	verifiers verifiers            // of the jwt authorizers, shared by the rules that agree on one
 }
 
 // New builds a server from a validated config and the key ring. It opens
@@ -103,9 +122,13 @@ func New(cfg *config.Config, ring *keyring.Ring, deps Deps) (*Server, error) {
 		l4servers: map[string]*l4Server{},
 		closing:   make(chan struct{}),
 		sessions:  deps.Sessions,
+		tokens:    deps.Tokens,
 	}
 	if needsSessions(cfg) && s.sessions == nil {
 		return nil, errNoSessions
+	}
+	if err := s.checkTokens(cfg); err != nil {
+		return nil, err
 	}
 	s.h1 = newH1Transport(s.transport, s.clk)
 	sealer, err := affinity.NewSealer(ring)
@@ -117,9 +140,14 @@ func New(cfg *config.Config, ring *keyring.Ring, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	vs, created, err := s.prepareVerifiers(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
 	s.keepUpstreams(ups)
-	gen := s.build(cfg, nil, ups)
+	gen := s.build(cfg, nil, ups, vs)
 	if gen.l4groups, err = s.buildL4Groups(cfg, nil); err != nil {
+		closeVerifiers(created)
 		return nil, err
 	}
 	s.gen.Store(gen)
@@ -135,9 +163,9 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 func (s *Server) Config() *config.Config { return s.gen.Load().cfg }
 
 // build makes a generation from cfg, reusing the target runtimes and
-// binding tables of prev.
-func (s *Server) build(cfg *config.Config, prev *generation, ups map[string]*upstream) *generation {
-	gen := &generation{cfg: cfg, groups: map[string]*group{}, routers: map[string]*router{}}
+// binding tables of prev. Its jwt authorizers use the verifiers vs.
+func (s *Server) build(cfg *config.Config, prev *generation, ups map[string]*upstream, vs verifiers) *generation {
+	gen := &generation{cfg: cfg, groups: map[string]*group{}, routers: map[string]*router{}, verifiers: vs}
 	now := s.clk.Now()
 	for _, gc := range cfg.TargetGroups {
 		if gc.Protocol == "tcp" {
@@ -153,7 +181,8 @@ func (s *Server) build(cfg *config.Config, prev *generation, ups map[string]*ups
 	}
 	for _, lc := range cfg.Listeners {
 		if lc.Protocol != "tcp" {
-			gen.routers[lc.Name] = newRouter(lc.Rules, gen.groups[lc.DefaultTargetGroup], gen.groups, s.newAuthorizer)
+			gate := func(ac *config.Authorizer) authorizer { return s.newAuthorizer(lc.Name, ac, cfg, vs) }
+			gen.routers[lc.Name] = newRouter(lc.Rules, gen.groups[lc.DefaultTargetGroup], gen.groups, gate)
 		}
 	}
 	if prev != nil {
@@ -282,6 +311,10 @@ func (s *Server) Reload(cfg *config.Config, ring *keyring.Ring) error {
 		s.metrics.reloads.WithLabelValues("failure").Inc()
 		return fmt.Errorf("reloading: %w", errNoSessions)
 	}
+	if err := s.checkTokens(cfg); err != nil {
+		s.metrics.reloads.WithLabelValues("failure").Inc()
+		return fmt.Errorf("reloading: %w", err)
+	}
 	sealer, err := affinity.NewSealer(ring)
 	if err != nil {
 		s.metrics.reloads.WithLabelValues("failure").Inc()
@@ -294,20 +327,30 @@ func (s *Server) Reload(cfg *config.Config, ring *keyring.Ring) error {
 		s.metrics.reloads.WithLabelValues("failure").Inc()
 		return fmt.Errorf("reloading: %w", err)
 	}
-	plan, err := s.planListeners(cfg)
+	prev := s.gen.Load()
+	// Verifiers are kept for authorizers that did not change, with their
+	// key sets and caches; created holds the new ones, closed if the
+	// reload fails from here.
+	vs, created, err := s.prepareVerifiers(cfg, prev.verifiers)
 	if err != nil {
 		s.metrics.reloads.WithLabelValues("failure").Inc()
 		return fmt.Errorf("reloading: %w", err)
 	}
-	l4groups, err := s.buildL4Groups(cfg, s.gen.Load().l4groups)
+	plan, err := s.planListeners(cfg)
+	if err != nil {
+		closeVerifiers(created)
+		s.metrics.reloads.WithLabelValues("failure").Inc()
+		return fmt.Errorf("reloading: %w", err)
+	}
+	l4groups, err := s.buildL4Groups(cfg, prev.l4groups)
 	if err != nil {
 		plan.abort()
+		closeVerifiers(created)
 		s.metrics.reloads.WithLabelValues("failure").Inc()
 		return fmt.Errorf("reloading: %w", err)
 	}
 	s.keepUpstreams(ups)
-	prev := s.gen.Load()
-	next := s.build(cfg, prev, ups)
+	next := s.build(cfg, prev, ups, vs)
 	next.l4groups = l4groups
 	s.keys.Store(sealer)
 	s.gen.Store(next)
@@ -317,6 +360,7 @@ func (s *Server) Reload(cfg *config.Config, ring *keyring.Ring) error {
 	}
 	plan.closeUnused()
 	closeL4Groups(prev.l4groups)
+	prev.verifiers.closeUnused(next.verifiers)
 	for name, og := range prev.groups {
 		if _, ok := next.groups[name]; !ok {
 			for _, t := range og.targets {
@@ -359,6 +403,7 @@ func (s *Server) Close(ctx context.Context) error {
 			t.stopChecks()
 		}
 	}
+	s.gen.Load().verifiers.closeUnused(nil)
 	s.h1.CloseIdleConnections() // and its fallback's, s.transport
 	for _, u := range s.upstreams {
 		u.transport.CloseIdleConnections()
