@@ -51,7 +51,8 @@ func (s *Server) newAuthorizer(listener string, ac *config.Authorizer, cfg *conf
 	case ac == nil:
 		return nil
 	case ac.Type == "jwt":
-		return s.newJWTGate(listener, ac, vs[newVerifierKey(ac, cfg)])
+		k := newVerifierKey(ac, cfg)
+		return s.newJWTGate(listener, ac, k.issuer, vs[k])
 	case s.sessions == nil: // refused by New and Reload
 		return nil
 	}

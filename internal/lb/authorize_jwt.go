@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -29,6 +30,9 @@ type jwtGate struct {
 	forbidden refusal         // the answer when a scope is missing
 	claims    []forwardClaim
 	allowed   prometheus.Counter
+	// revoked is the token service's SessionRevoked for authorizers that
+	// honour its logouts; nil for other issuers.
+	revoked func(issuer, subject, sid string) bool
 }
 
 // forwardClaim is one claim of forward_claims and its header.
@@ -36,7 +40,7 @@ type forwardClaim struct {
 	name, header string
 }
 
-func (s *Server) newJWTGate(listener string, ac *config.Authorizer, v *token.Verifier) *jwtGate {
+func (s *Server) newJWTGate(listener string, ac *config.Authorizer, issuer string, v *token.Verifier) *jwtGate {
 	if v == nil {
 		panic("lb: no verifier prepared for a jwt authorizer") // prepareVerifiers makes one for each
 	}
@@ -44,6 +48,9 @@ func (s *Server) newJWTGate(listener string, ac *config.Authorizer, v *token.Ver
 		v:       v,
 		scopes:  ac.RequiredScopes,
 		allowed: s.metrics.authorizer.WithLabelValues(listener, "jwt", "allowed"),
+	}
+	if s.tokens != nil && (ac.Local || issuer == s.tokens.Issuer()) {
+		g.revoked = s.tokens.SessionRevoked
 	}
 	g.forbidden = newRefusal("insufficient_scope", http.StatusForbidden, "insufficient_scope",
 		"the token lacks a required scope", `, scope="`+strings.Join(ac.RequiredScopes, " ")+`"`)
@@ -72,6 +79,9 @@ func (g *jwtGate) authorize(w http.ResponseWriter, r *http.Request, lh *listener
 		return false
 	}
 	c, err := g.v.Verify(r.Context(), raw)
+	if err == nil && g.revoked != nil && c.SessionID != "" && g.revoked(c.Issuer, c.Subject, c.SessionID) {
+		err = fmt.Errorf("%w: its login was logged out everywhere", token.ErrRevoked)
+	}
 	if err != nil {
 		g.refuse(w, r, lh, classify(r.Context(), err), err)
 		return false

@@ -170,6 +170,24 @@ func TestJWTGateway(t *testing.T) {
 		}
 	})
 
+	t.Run("log out everywhere refuses the logins it revoked, even in its own second", func(t *testing.T) {
+		now := l.Clock.Now()
+		same := k.sign(t, claimsAt(now, map[string]any{"sid": "family-1"}))
+		other := k.sign(t, claimsAt(now, map[string]any{"sid": "family-2"}))
+		for _, tok := range []string{same, other} {
+			if a := call(t, l.URL+"/api/orders", bearer(tok)...); a.code != 200 {
+				t.Fatalf("before the logout: status %d", a.code)
+			}
+		}
+		fa.revokeSession("alice", "family-1")
+		if a := call(t, l.URL+"/api/orders", bearer(same)...); a.code != 401 || a.body["error_description"] != "the token has been revoked" {
+			t.Errorf("a cached token of a revoked login: status %d (%s), want 401 revoked", a.code, a.raw)
+		}
+		if a := call(t, l.URL+"/api/orders", bearer(other)...); a.code != 200 {
+			t.Errorf("a token of a login the logout did not revoke: status %d, want 200", a.code)
+		}
+	})
+
 	t.Run("not-before store down answers 503, not a logout", func(t *testing.T) {
 		fa.storeDown.Store(true)
 		defer fa.storeDown.Store(false)

@@ -133,14 +133,15 @@ type fakeAuthority struct {
 	mu        sync.Mutex
 	doc       []byte
 	notBefore map[string]time.Time
-	record    bool     // keep the subjects NotBefore is asked about
+	revoked   map[string]bool // "subject sid" of logins logged out everywhere
+	record    bool            // keep the subjects NotBefore is asked about
 	subjects  []string // held, so that their memory is never reused
 }
 
 var _ lb.TokenAuthority = (*fakeAuthority)(nil)
 
 func newFakeAuthority(t testing.TB, keys ...signingKey) *fakeAuthority {
-	return &fakeAuthority{issuer: localIssuer, doc: jwks(t, keys...), notBefore: map[string]time.Time{}, record: true}
+	return &fakeAuthority{issuer: localIssuer, doc: jwks(t, keys...), notBefore: map[string]time.Time{}, revoked: map[string]bool{}, record: true}
 }
 
 func (f *fakeAuthority) Issuer() string { return f.issuer }
@@ -162,6 +163,18 @@ func (f *fakeAuthority) NotBefore(_ context.Context, _, subject string) (time.Ti
 		f.subjects = append(f.subjects, subject)
 	}
 	return f.notBefore[subject], nil
+}
+
+func (f *fakeAuthority) SessionRevoked(_, subject, sid string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.revoked[subject+" "+sid]
+}
+
+func (f *fakeAuthority) revokeSession(subject, sid string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.revoked[subject+" "+sid] = true
 }
 
 func (f *fakeAuthority) setNotBefore(subject string, t time.Time) {

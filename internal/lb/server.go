@@ -58,6 +58,10 @@ type TokenAuthority interface {
 	// when there is none. The error is for system failures only: the
 	// authorizer then answers 503.
 	NotBefore(ctx context.Context, issuer, subject string) (time.Time, error)
+	// SessionRevoked reports whether a logout everywhere revoked subject's
+	// login sid (the token's sid claim). It catches the tokens NotBefore
+	// cannot tell from later ones: those issued in the logout's own second.
+	SessionRevoked(issuer, subject, sid string) bool
 }
 
 // Server runs the listeners and target groups of a config. Reload swaps the

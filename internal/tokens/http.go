@@ -412,8 +412,11 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) error {
 	if req.Everywhere {
 		// The not-before first: if the store fails after it, the tokens
 		// already issued are refused anyway and the client can retry.
-		if err = s.nbf.set(ctx, c.Subject, s.clk.Now()); err == nil {
-			n, err = s.fam.revokeUser(ctx, c.Subject)
+		var sids []string
+		if sids, err = s.fam.sidsOf(ctx, c.Subject); err == nil {
+			if err = s.nbf.set(ctx, c.Subject, s.clk.Now(), sids); err == nil {
+				n, err = s.fam.revokeUser(ctx, c.Subject)
+			}
 		}
 		if err == nil {
 			s.metrics.revocations.WithLabelValues("logout_everywhere").Add(float64(n))

@@ -18,9 +18,10 @@ import (
 // that for tokens already in the hands of other services.
 //
 // Tokens carry iat in whole seconds, so the not-before is the start of the
-// second of the logout: a token issued in that second, before the logout,
-// stays valid until it expires (at most a second's worth of tokens), and
-// one issued just after it, by a login on any replica, is never refused.
+// second of the logout, and a login just after it, on any replica, is never
+// refused. The tokens issued in that second before the logout are caught
+// by their sid instead: the record lists the families the logout revoked,
+// and SessionRevoked tells the authorizer.
 //
 // A not-before is a record in the refresh store ("nbf." + hex SHA-256 of
 // the user ID, indexed under notBeforeUser) that expires when every token
@@ -47,13 +48,19 @@ type notBefore struct {
 
 type nbfEntry struct {
 	at, until time.Time
+	sids      map[string]bool // the families the logouts revoked
 }
 
 // nbfRecord is the stored form.
 type nbfRecord struct {
-	User string `json:"u"`
-	At   int64  `json:"at"` // Unix nanoseconds
+	User string   `json:"u"`
+	At   int64    `json:"at"` // Unix nanoseconds
+	SIDs []string `json:"sids,omitempty"`
 }
+
+// maxRevokedSIDs bounds the sids one record lists: a user with more
+// logins than that at a logout has the oldest left to the time check.
+const maxRevokedSIDs = 1000
 
 func nbfID(user string) string {
 	h := sha256.Sum256([]byte(user))
@@ -71,25 +78,44 @@ func (n *notBefore) get(user string, now time.Time) time.Time {
 	return e.at
 }
 
-func (n *notBefore) remember(user string, at, until time.Time) {
-	n.mu.Lock()
-	if old, ok := n.users[user]; !ok || at.After(old.at) {
-		n.users[user] = nbfEntry{at: at, until: until}
-	}
-	n.mu.Unlock()
+// revokedSID reports whether a logout everywhere revoked user's family sid.
+func (n *notBefore) revokedSID(user, sid string, now time.Time) bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	e, ok := n.users[user]
+	return ok && now.Before(e.until) && e.sids[sid]
 }
 
-// set records that tokens of user issued before at are revoked, in the
-// store first: an error means it is not in force on other replicas.
-func (n *notBefore) set(ctx context.Context, user string, at time.Time) error {
+func (n *notBefore) remember(user string, at, until time.Time, sids []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	e, ok := n.users[user]
+	if !ok || at.After(e.at) {
+		e.at, e.until = at, until
+	}
+	if e.sids == nil {
+		e.sids = make(map[string]bool, len(sids))
+	}
+	for _, sid := range sids {
+		e.sids[sid] = true
+	}
+	n.users[user] = e
+}
+
+// set records that tokens of user issued before at, and those of the
+// families sids, are revoked: in the store first, so an error means it is
+// not in force on other replicas.
+func (n *notBefore) set(ctx context.Context, user string, at time.Time, sids []string) error {
 	at = at.Truncate(time.Second)
 	until := at.Add(n.ttl)
-	val, err := json.Marshal(nbfRecord{User: user, At: at.UnixNano()})
-	if err != nil {
-		return err
-	}
-	e := session.Entry{Tenant: familyTenant, ID: nbfID(user), UserID: notBeforeUser, Version: 1, Expires: until, Value: val}
+	rec := nbfRecord{User: user, At: at.UnixNano(), SIDs: sids}
+	e := session.Entry{Tenant: familyTenant, ID: nbfID(user), UserID: notBeforeUser, Version: 1, Expires: until}
 	for range 8 {
+		val, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		e.Value = val
 		ok, err := n.store.Create(ctx, e)
 		if err != nil {
 			return storeError{err}
@@ -104,15 +130,45 @@ func (n *notBefore) set(ctx context.Context, user string, at time.Time) error {
 		if !found {
 			continue
 		}
+		// Keep the sids of earlier logouts whose tokens may still live.
+		var prev nbfRecord
+		if json.Unmarshal(old.Value, &prev) == nil {
+			rec.SIDs = mergeSIDs(sids, prev.SIDs)
+		}
 		e.Version = old.Version + 1
+		if val, err = json.Marshal(rec); err != nil {
+			return err
+		}
+		e.Value = val
 		if ok, err = n.store.Update(ctx, e); err != nil {
 			return storeError{err}
 		} else if ok {
 			break
 		}
+		e.Version = 1
 	}
-	n.remember(user, at, until)
+	n.remember(user, at, until, rec.SIDs)
 	return nil
+}
+
+// mergeSIDs returns the sids of a, then those of b not in a, at most
+// maxRevokedSIDs.
+func mergeSIDs(a, b []string) []string {
+	out := append([]string(nil), a...)
+	seen := make(map[string]bool, len(a)+len(b))
+	for _, s := range a {
+		seen[s] = true
+	}
+	for _, s := range b {
+		if len(out) >= maxRevokedSIDs {
+			break
+		}
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // poll loads every live not-before record from the store.
@@ -126,7 +182,7 @@ func (n *notBefore) poll(ctx context.Context) error {
 		if json.Unmarshal(e.Value, &r) != nil || r.User == "" {
 			continue
 		}
-		n.remember(r.User, time.Unix(0, r.At), e.Expires)
+		n.remember(r.User, time.Unix(0, r.At), e.Expires, r.SIDs)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tetherlb/tether/session"
@@ -275,6 +276,21 @@ func (f *families) revokeSID(ctx context.Context, user, sid string) (bool, error
 		return false, wrapStore(err)
 	}
 	return true, wrapStore(f.store.Delete(ctx, familyTenant, familyID(sid)))
+}
+
+// sidsOf lists the sids of user's live families.
+func (f *families) sidsOf(ctx context.Context, user string) ([]string, error) {
+	entries, err := f.store.ListUser(ctx, familyTenant, user)
+	if err != nil {
+		return nil, storeError{err}
+	}
+	sids := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if sid, ok := strings.CutPrefix(e.ID, "rt."); ok {
+			sids = append(sids, sid)
+		}
+	}
+	return sids, nil
 }
 
 // revokeUser deletes every family of user and returns how many.

@@ -221,6 +221,14 @@ func (s *Service) jwks() (*jwksCache, error) {
 	return s.jwksDoc, nil
 }
 
+// SessionRevoked reports whether a logout everywhere revoked the login
+// (refresh family) sid of subject. It catches the access tokens that
+// NotBefore cannot: those issued in the same second as the logout, before
+// it. Like NotBefore, it reads memory.
+func (s *Service) SessionRevoked(issuer, subject, sid string) bool {
+	return issuer == s.issuer && s.nbf.revokedSID(subject, sid, s.clk.Now())
+}
+
 // NotBefore returns the time before which the access tokens issuer gave
 // subject are revoked (the user's last logout everywhere), or the zero
 // time. It never fails: it reads memory that the poller keeps current.

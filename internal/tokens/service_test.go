@@ -398,6 +398,15 @@ func TestLogoutOneDeviceAndEverywhere(t *testing.T) {
 	if _, err := v.Verify(ctx, fresh.str("access_token")); err != nil {
 		t.Errorf("a login just after logout everywhere is refused: %v", err)
 	}
+	// The logins the logout revoked are named by sid, for the tokens
+	// issued in its own second, which iat cannot tell apart.
+	sidOf := func(r response) string { return claimsOf(t, r.str("access_token"))["sid"].(string) }
+	if !h.svc.SessionRevoked(h.url, h.alice.ID, sidOf(laptop)) {
+		t.Error("SessionRevoked: the laptop's login, revoked by logout everywhere, is not named")
+	}
+	if h.svc.SessionRevoked(h.url, h.alice.ID, sidOf(fresh)) || h.svc.SessionRevoked("https://other", h.alice.ID, sidOf(laptop)) {
+		t.Error("SessionRevoked names a login made after the logout, or answers for another issuer")
+	}
 	// Without a token, or with a bad one: 401 with a challenge.
 	for _, auth := range []string{"", "Bearer nonsense", "Basic YTpi"} {
 		r := h.postJSON("/api/v1/logout", `{}`, "Authorization", auth)
