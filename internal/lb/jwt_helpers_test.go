@@ -135,7 +135,7 @@ type fakeAuthority struct {
 	notBefore map[string]time.Time
 	revoked   map[string]bool // "subject sid" of logins logged out everywhere
 	record    bool            // keep the subjects NotBefore is asked about
-	subjects  []string // held, so that their memory is never reused
+	subjects  []string        // held, so that their memory is never reused
 }
 
 var _ lb.TokenAuthority = (*fakeAuthority)(nil)
