@@ -19,6 +19,8 @@ import (
 
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/demo"
+	"github.com/tetherlb/tether/internal/users"
+	userfilestore "github.com/tetherlb/tether/internal/users/filestore"
 	"github.com/tetherlb/tether/session"
 	"github.com/tetherlb/tether/session/storeurl"
 )
@@ -28,6 +30,7 @@ var demoColors = []string{"#4f6df5", "#e8590c", "#2b8a3e", "#ae3ec9", "#1098ad",
 
 type demoFlags struct {
 	listen, admin, control string
+	tokens                 string
 	targets, basePort      int
 	stickiness             string
 	store                  string
@@ -41,6 +44,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "load balancer `address`")
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:9901", "admin API `address`")
 	fs.StringVar(&f.control, "control", "127.0.0.1:9900", "demo control API `address` (kill and revive targets)")
+	fs.StringVar(&f.tokens, "tokens", "127.0.0.1:9903", "token service `address` (log in, get JWTs, call /orders with them)")
 	fs.IntVar(&f.targets, "targets", 3, "number of demo targets (1..9)")
 	fs.IntVar(&f.basePort, "target-port", 9001, "`port` of the first demo target; the others follow (0 = any free ports)")
 	fs.StringVar(&f.stickiness, "stickiness", "lb_cookie", "stickiness `mode`: lb_cookie | app_cookie | source_ip | header | none")
@@ -54,8 +58,9 @@ web pages that show which target served you and a visit counter kept in that
 target's memory. Kill a target and watch your browser move once, to a healthy
 target, and stay there. The targets' shop (/shop) keeps a login and a cart
 both in the target's memory and in a session store all targets share (-store):
-kill the target and only the shared cart is still there. Ctrl-C stops
-everything.
+kill the target and only the shared cart is still there. The token service
+(-tokens) logs in the demo user and issues JWTs; /orders needs one, checked
+by tether before a target is touched. Ctrl-C stops everything.
 
 Flags:
 `)
@@ -113,6 +118,9 @@ func runDemo(f demoFlags, stdout, stderr io.Writer) int {
 	ctrl := newDemoControl(ctrlLn, demo.NewControl(targets, lbURL))
 	defer ctrl.Close()
 
+	if err := addDemoUser(ctx, dir); err != nil {
+		return exitErr(stderr, "demo", err)
+	}
 	cfg, err := demoConfig(f, targets, dir)
 	if err != nil {
 		return exitErr(stderr, "demo", err)
@@ -175,14 +183,49 @@ func redactURL(s string) string {
 	return u.Redacted()
 }
 
-// demoConfig is the config the demo runs: one listener, one sticky group.
+// The demo's user of the token service.
+const (
+	demoUser     = "demo"
+	demoPassword = "correct horse battery staple"
+)
+
+// addDemoUser creates the users file of the demo's token service, with
+// one user.
+func addDemoUser(ctx context.Context, dir string) error {
+	us, err := userfilestore.Open(filepath.Join(dir, "users.json"), userfilestore.Options{})
+	if err != nil {
+		return err
+	}
+	defer us.Close()
+	hash, err := users.HashPassword(demoPassword, users.DefaultParams())
+	if err != nil {
+		return err
+	}
+	_, err = us.Create(ctx, users.User{Username: demoUser, Name: "Demo User", TenantID: "demo", Roles: []string{"buyer"}, PasswordHash: hash})
+	return err
+}
+
+// demoConfig is the config the demo runs: one listener, one sticky group,
+// and the token service, whose tokens /orders needs.
 func demoConfig(f demoFlags, targets []*demo.Target, dir string) (*config.Config, error) {
 	y := fmt.Sprintf(`
 admin: {address: %q}
 keys: {file: %q}
 log: {level: info, access: off}
+tokens:
+  address: %q
+  users: {store: "file:users.json"}
+  refresh: {store: memory}
+  audiences: [demo-api]
+  scopes: [orders:read]
 listeners:
-  - {name: web, address: %q, default_target_group: app}
+  - name: web
+    address: %q
+    default_target_group: app
+    rules:
+      - path: /orders
+        target_group: app
+        authorizer: {type: jwt, local: true, audiences: [demo-api], required_scopes: [orders:read], forward_claims: [scope]}
 target_groups:
   - name: app
     algorithm: least_outstanding_requests
@@ -191,7 +234,7 @@ target_groups:
     target_header: X-Tether-Target
     stickiness: {type: %s, duration: 1h, app_cookie_name: DEMOSESSION}
     targets:
-`, f.admin, filepath.Join(dir, "keys.json"), f.listen, f.stickiness)
+`, f.admin, filepath.Join(dir, "keys.json"), f.tokens, f.listen, f.stickiness)
 	for _, t := range targets {
 		y += fmt.Sprintf("      - {id: %s, address: %q}\n", t.ID(), t.Address())
 	}
@@ -230,7 +273,19 @@ Shared sessions:
      (-store redis://127.0.0.1:6379 or -store file:demo-sessions.db keeps
      the shared sessions outside this process.)
 
-Targets: `, f.stickiness, len(targets), redactURL(f.store), f.listen, f.admin, f.admin, f.listen, f.control, f.control, f.admin, f.listen)
+Tokens (the API path; browsers use the session above):
+  1. Log in:   curl -s -X POST http://%s/api/v1/login -H 'Content-Type: application/json' \
+                 -d '{"username":"%s","password":"%s"}'
+  2. Call the API with the access_token it returns:
+               curl -s http://%s/orders -H "Authorization: Bearer ACCESS_TOKEN"
+     Without it: 401, and no target is touched.
+  3. Log out everywhere, and the same token is refused at once:
+               curl -s -X POST http://%s/api/v1/logout -H "Authorization: Bearer ACCESS_TOKEN" \
+                 -H 'Content-Type: application/json' -d '{"everywhere":true}'
+  More: docs/tokens.md.
+
+Targets: `, f.stickiness, len(targets), redactURL(f.store), f.listen, f.admin, f.admin, f.listen, f.control, f.control, f.admin, f.listen,
+		f.tokens, demoUser, demoPassword, f.listen, f.tokens)
 	for i, t := range targets {
 		if i > 0 {
 			fmt.Fprint(w, ", ")

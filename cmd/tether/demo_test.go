@@ -46,7 +46,7 @@ func startDemoWithStore(t *testing.T, n int, storeURL string) *demoStack {
 	// Every address is a port the kernel picks, so parallel test packages
 	// never collide; the control URL and the LB's origin are read back.
 	f := demoFlags{
-		listen: "127.0.0.1:0", admin: "127.0.0.1:0", control: "127.0.0.1:0",
+		listen: "127.0.0.1:0", admin: "127.0.0.1:0", control: "127.0.0.1:0", tokens: "127.0.0.1:0",
 		targets: n, stickiness: "lb_cookie", store: storeURL,
 	}
 	logger := slog.New(slog.DiscardHandler)
@@ -70,7 +70,11 @@ func startDemoWithStore(t *testing.T, n int, storeURL string) *demoStack {
 		t.Cleanup(func() { tg.Close() })
 		s.targets = append(s.targets, tg)
 	}
-	cfg, err := demoConfig(f, s.targets, t.TempDir())
+	dir := t.TempDir()
+	if err := addDemoUser(t.Context(), dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := demoConfig(f, s.targets, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,5 +428,40 @@ func TestRedactURL(t *testing.T) {
 				t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestDemoTokens walks the demo's API path as its help text does: log in
+// as the demo user, call /orders with the access token (the target learns
+// who it is), without it (401, no target touched), and after logging out
+// everywhere (401 at once).
+func TestDemoTokens(t *testing.T) {
+	s := startDemo(t, 2)
+	tokensURL := "http://" + s.in.toks.Addr().String()
+	code, login := postTokens(t, tokensURL+"/api/v1/login", "application/json",
+		`{"username":"`+demoUser+`","password":"`+demoPassword+`"}`, "")
+	at, _ := login["access_token"].(string)
+	if code != 200 || at == "" {
+		t.Fatalf("demo login: %d %v", code, login)
+	}
+	req, _ := http.NewRequest("GET", s.lbURL+"/orders", nil)
+	req.Header.Set("Authorization", "Bearer "+at)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"tenant":"demo"`) || !strings.Contains(string(body), `"scope":"orders:read"`) {
+		t.Fatalf("/orders with the token: %d %s", resp.StatusCode, body)
+	}
+	if code, _ := apiGet(t, s.lbURL+"/orders", ""); code != 401 {
+		t.Errorf("/orders without a token: %d, want 401", code)
+	}
+	if code, _ := postTokens(t, tokensURL+"/api/v1/logout", "application/json", `{"everywhere":true}`, at); code != 200 {
+		t.Fatalf("logout everywhere: %d", code)
+	}
+	if code, _ := apiGet(t, s.lbURL+"/orders", at); code != 401 {
+		t.Errorf("/orders after logout everywhere: %d, want 401", code)
 	}
 }

@@ -124,10 +124,10 @@ func (t *Tokens) setDefaults(c *Config) {
 
 func (t *Tokens) validate(p *problems, c *Config) {
 	p.address("tokens.address", t.Address)
-	if t.Address != "" && t.Address == c.Admin.Address {
+	if fixedPort(t.Address) && t.Address == c.Admin.Address {
 		p.add("tokens.address", "%q is already used by the admin API", t.Address)
 	}
-	if c.Sessions != nil && c.Sessions.API != nil && t.Address == c.Sessions.API.Address {
+	if c.Sessions != nil && c.Sessions.API != nil && fixedPort(t.Address) && t.Address == c.Sessions.API.Address {
 		p.add("tokens.address", "%q is already used by the session API", t.Address)
 	}
 	switch u, err := url.Parse(t.Issuer); {

@@ -124,7 +124,7 @@ func (c *Config) Validate() error {
 	}
 	if c.Tokens != nil {
 		c.Tokens.validate(&p, c)
-		if other, ok := addrs[c.Tokens.Address]; ok && c.Tokens.Address != "" {
+		if other, ok := addrs[c.Tokens.Address]; ok && fixedPort(c.Tokens.Address) {
 			p.add("tokens.address", "%q is already used by listener %q", c.Tokens.Address, other)
 		}
 	}
@@ -542,6 +542,13 @@ func (c *Config) Warnings() []string {
 		}
 	}
 	return w
+}
+
+// fixedPort reports whether addr names a port, not port 0 (any free port,
+// which two listeners can both ask for).
+func fixedPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port != "0" && port != ""
 }
 
 func isLoopback(addr string) bool {

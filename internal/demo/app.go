@@ -64,6 +64,7 @@ func (t *Target) handler(v *visits, s *shop) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { t.page(w, r, v) })
 	mux.HandleFunc("GET /api/whoami", func(w http.ResponseWriter, r *http.Request) { t.whoami(w, r, v) })
+	mux.HandleFunc("GET /orders", t.orders)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -157,6 +158,19 @@ type whoamiResponse struct {
 func (t *Target) whoami(w http.ResponseWriter, r *http.Request, v *visits) {
 	id := appSession(w, r)
 	writeJSON(w, whoamiResponse{Target: t.id, Visits: v.add(id), Session: short(id), Color: t.color})
+}
+
+// orders is the demo's API: tether's JWT authorizer lets only requests
+// with a valid access token through, and says in headers whose they are.
+func (t *Target) orders(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, struct {
+		Target string   `json:"target"`
+		User   string   `json:"user"`
+		Tenant string   `json:"tenant"`
+		Scope  string   `json:"scope"`
+		Orders []string `json:"orders"`
+	}{t.id, r.Header.Get("X-Tether-User"), r.Header.Get("X-Tether-Tenant"), r.Header.Get("X-Tether-Claim-Scope"),
+		[]string{"order-1001", "order-1002"}})
 }
 
 // events streams one Server-Sent Event per second until the client goes
