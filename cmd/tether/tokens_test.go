@@ -109,6 +109,20 @@ func TestServeTokens(t *testing.T) {
 		t.Error("a request without a token reached the target")
 	}
 
+	// Logging out one device stops that device's token at the gateway at
+	// once, and only that one.
+	_, other := postTokens(t, base+"/api/v1/login", "application/json", `{"username":"alice","password":"correct horse battery staple"}`, "")
+	phone, _ := other["access_token"].(string)
+	if code, _ := postTokens(t, base+"/api/v1/logout", "application/json", "", phone); code != 200 {
+		t.Fatalf("logout of one device: %d", code)
+	}
+	if code, _ := apiGet(t, "http://"+listen+"/api/orders", phone); code != 401 {
+		t.Errorf("the logged-out device's token: %d, want 401", code)
+	}
+	if code, _ := apiGet(t, "http://"+listen+"/api/orders", at); code != 200 {
+		t.Errorf("the other device's token after one device logged out: %d, want 200", code)
+	}
+
 	code, refreshed := postTokens(t, base+"/oauth2/token", "application/x-www-form-urlencoded",
 		url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode(), "")
 	at2, _ := refreshed["access_token"].(string)
@@ -137,8 +151,8 @@ func TestServeTokens(t *testing.T) {
 		t.Errorf("discovery = %v", disc)
 	}
 	_, body := httpGet(t, "http://"+admin+"/metrics")
-	for _, m := range []string{`tether_tokens_requests_total{endpoint="login",result="ok"} 1`,
-		`tether_authorizer_decisions_total{listener="web",result="allowed",type="jwt"} 1`} {
+	for _, m := range []string{`tether_tokens_requests_total{endpoint="login",result="ok"} 2`,
+		`tether_authorizer_decisions_total{listener="web",result="allowed",type="jwt"} 2`} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %s", m)
 		}

@@ -361,18 +361,22 @@ func (s *Service) revoke(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("invalid_request", "token is required")
 	}
 	var err error
-	if _, ok := parseRefreshToken(raw); ok {
+	if tok, ok := parseRefreshToken(raw); ok {
 		var fam family
 		var revoked bool
 		if fam, revoked, err = s.fam.revoke(r.Context(), raw); revoked && err == nil {
 			s.metrics.revocations.WithLabelValues("revoke").Inc()
 			s.log.Info("refresh token revoked", "user_id", fam.User)
+			err = s.nbf.set(r.Context(), fam.User, time.Time{}, []string{tok.sid()}, s.clk.Now())
 		}
 	} else if c, verr := s.verifier.Verify(r.Context(), raw); verr == nil && c.SessionID != "" {
 		var revoked bool
 		if revoked, err = s.fam.revokeSID(r.Context(), c.Subject, c.SessionID); revoked && err == nil {
 			s.metrics.revocations.WithLabelValues("revoke").Inc()
 			s.log.Info("refresh family revoked by its access token", "user_id", c.Subject)
+		}
+		if err == nil {
+			err = s.nbf.set(r.Context(), c.Subject, time.Time{}, []string{c.SessionID}, s.clk.Now())
 		}
 	}
 	if err != nil {
@@ -414,7 +418,7 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) error {
 		// already issued are refused anyway and the client can retry.
 		var sids []string
 		if sids, err = s.fam.sidsOf(ctx, c.Subject); err == nil {
-			if err = s.nbf.set(ctx, c.Subject, s.clk.Now(), sids); err == nil {
+			if err = s.nbf.set(ctx, c.Subject, s.clk.Now(), sids, s.clk.Now()); err == nil {
 				n, err = s.fam.revokeUser(ctx, c.Subject)
 			}
 		}
@@ -427,6 +431,10 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) error {
 		if revoked, err = s.fam.revokeSID(ctx, c.Subject, c.SessionID); revoked {
 			n = 1
 			s.metrics.revocations.WithLabelValues("logout").Inc()
+		}
+		if err == nil {
+			// The device's access token stops at the authorizer too.
+			err = s.nbf.set(ctx, c.Subject, time.Time{}, []string{c.SessionID}, s.clk.Now())
 		}
 	}
 	if err != nil {

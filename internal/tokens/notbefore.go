@@ -89,9 +89,12 @@ func (n *notBefore) revokedSID(user, sid string, now time.Time) bool {
 func (n *notBefore) remember(user string, at, until time.Time, sids []string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	e, ok := n.users[user]
-	if !ok || at.After(e.at) {
-		e.at, e.until = at, until
+	e := n.users[user]
+	if at.After(e.at) {
+		e.at = at
+	}
+	if until.After(e.until) {
+		e.until = until
 	}
 	if e.sids == nil {
 		e.sids = make(map[string]bool, len(sids))
@@ -105,10 +108,16 @@ func (n *notBefore) remember(user string, at, until time.Time, sids []string) {
 // set records that tokens of user issued before at, and those of the
 // families sids, are revoked: in the store first, so an error means it is
 // not in force on other replicas.
-func (n *notBefore) set(ctx context.Context, user string, at time.Time, sids []string) error {
+//
+// at is zero to revoke only the families sids (a logout of one device, a
+// revocation): their access tokens then stop at the authorizer at once too.
+func (n *notBefore) set(ctx context.Context, user string, at time.Time, sids []string, now time.Time) error {
 	at = at.Truncate(time.Second)
-	until := at.Add(n.ttl)
-	rec := nbfRecord{User: user, At: at.UnixNano(), SIDs: sids}
+	until := now.Add(n.ttl)
+	rec := nbfRecord{User: user, SIDs: sids}
+	if !at.IsZero() {
+		rec.At = at.UnixNano()
+	}
 	e := session.Entry{Tenant: familyTenant, ID: nbfID(user), UserID: notBeforeUser, Version: 1, Expires: until}
 	for range 8 {
 		val, err := json.Marshal(rec)
@@ -134,6 +143,7 @@ func (n *notBefore) set(ctx context.Context, user string, at time.Time, sids []s
 		var prev nbfRecord
 		if json.Unmarshal(old.Value, &prev) == nil {
 			rec.SIDs = mergeSIDs(sids, prev.SIDs)
+			rec.At = max(rec.At, prev.At)
 		}
 		e.Version = old.Version + 1
 		if val, err = json.Marshal(rec); err != nil {
@@ -147,8 +157,16 @@ func (n *notBefore) set(ctx context.Context, user string, at time.Time, sids []s
 		}
 		e.Version = 1
 	}
-	n.remember(user, at, until, rec.SIDs)
+	n.remember(user, nanos(rec.At), until, rec.SIDs)
 	return nil
+}
+
+// nanos is the time of a stored not-before: zero for none.
+func nanos(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // mergeSIDs returns the sids of a, then those of b not in a, at most
@@ -182,7 +200,7 @@ func (n *notBefore) poll(ctx context.Context) error {
 		if json.Unmarshal(e.Value, &r) != nil || r.User == "" {
 			continue
 		}
-		n.remember(r.User, time.Unix(0, r.At), e.Expires, r.SIDs)
+		n.remember(r.User, nanos(r.At), e.Expires, r.SIDs)
 	}
 	return nil
 }

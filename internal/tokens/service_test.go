@@ -332,12 +332,16 @@ func TestRefreshRefusedForDisabledUserAndChangedPassword(t *testing.T) {
 
 func TestRevocationRFC7009(t *testing.T) {
 	h := newHarness(t)
-	rt := h.login("").str("refresh_token")
+	first := h.login("")
+	rt := first.str("refresh_token")
 	if r := h.postForm("/oauth2/revoke", url.Values{"token": {rt}, "token_type_hint": {"refresh_token"}}); r.status != http.StatusOK {
 		t.Fatalf("revoke: %d %s", r.status, r.raw)
 	}
 	if r := h.refreshWith(rt); r.status != http.StatusBadRequest {
 		t.Errorf("refresh after revoke: %d", r.status)
+	}
+	if !h.svc.SessionRevoked(h.url, h.alice.ID, claimsOf(t, first.str("access_token"))["sid"].(string)) {
+		t.Error("the revoked login's access tokens are not named by SessionRevoked")
 	}
 	// Invalid tokens get 200 too (RFC 7009 §2.2), and revoke nothing.
 	other := h.login("")
@@ -372,6 +376,10 @@ func TestLogoutOneDeviceAndEverywhere(t *testing.T) {
 	if r := h.refreshWith(phone.str("refresh_token")); r.status != http.StatusBadRequest {
 		t.Errorf("the phone's refresh token survived its logout: %d", r.status)
 	}
+	sidOf := func(r response) string { return claimsOf(t, r.str("access_token"))["sid"].(string) }
+	if !h.svc.SessionRevoked(h.url, h.alice.ID, sidOf(phone)) || h.svc.SessionRevoked(h.url, h.alice.ID, sidOf(laptop)) {
+		t.Error("after the phone's logout, SessionRevoked does not name the phone's login alone")
+	}
 	if r := h.refreshWith(laptop.str("refresh_token")); r.status != http.StatusOK {
 		t.Fatalf("logging out the phone logged out the laptop: %d", r.status)
 	} else {
@@ -400,7 +408,6 @@ func TestLogoutOneDeviceAndEverywhere(t *testing.T) {
 	}
 	// The logins the logout revoked are named by sid, for the tokens
 	// issued in its own second, which iat cannot tell apart.
-	sidOf := func(r response) string { return claimsOf(t, r.str("access_token"))["sid"].(string) }
 	if !h.svc.SessionRevoked(h.url, h.alice.ID, sidOf(laptop)) {
 		t.Error("SessionRevoked: the laptop's login, revoked by logout everywhere, is not named")
 	}
