@@ -50,6 +50,22 @@ func newCache(size int) *cache {
 	return c
 }
 
+// cacheKey returns the cache key of raw, its SHA-256. It feeds raw to the
+// hash through a buffer on the stack: converting a token to a []byte
+// would allocate on every Verify.
+func cacheKey(raw string) [sha256.Size]byte {
+	h := sha256.New()
+	var buf [512]byte
+	for len(raw) > 0 {
+		n := copy(buf[:], raw)
+		h.Write(buf[:n])
+		raw = raw[n:]
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
 func (c *cache) shard(k [sha256.Size]byte) *cacheShard {
 	return &c.shards[int(k[0])%len(c.shards)]
 }

@@ -2,10 +2,12 @@ package token
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4/json"
@@ -56,20 +58,21 @@ func splitCompact(raw string) (h, p, s string, err error) {
 			return "", "", "", fmt.Errorf("%w: byte %d is %q, not base64url or '.'", ErrMalformed, i, c)
 		}
 	}
-	parts := strings.Split(raw, ".")
-	switch len(parts) {
+	switch n := strings.Count(raw, ".") + 1; n {
 	case 3:
 	case 5:
 		return "", "", "", fmt.Errorf("%w: JWE (encrypted) tokens are not accepted", ErrMalformed)
 	default:
-		return "", "", "", fmt.Errorf("%w: %d parts; a compact JWS has 3", ErrMalformed, len(parts))
+		return "", "", "", fmt.Errorf("%w: %d parts; a compact JWS has 3", ErrMalformed, n)
 	}
-	for i, part := range parts {
+	h, rest, _ := strings.Cut(raw, ".")
+	p, s, _ = strings.Cut(rest, ".")
+	for i, part := range [...]string{h, p, s} {
 		if !canonicalBase64(part) {
 			return "", "", "", fmt.Errorf("%w: part %d is not canonical unpadded base64url", ErrMalformed, i+1)
 		}
 	}
-	return parts[0], parts[1], parts[2], nil
+	return h, p, s, nil
 }
 
 // parseHeader decodes and checks the protected header h: a JSON object
@@ -80,8 +83,8 @@ func (v *Verifier) parseHeader(h string) (header, error) {
 	if err != nil || !utf8.Valid(b) {
 		return header{}, fmt.Errorf("%w: header is not base64url-encoded UTF-8", ErrMalformed)
 	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil || m == nil {
+	m, err := decodeObject(b)
+	if err != nil {
 		return header{}, fmt.Errorf("%w: header is not a JSON object: %v", ErrMalformed, err)
 	}
 	alg, ok := m["alg"].(string)
@@ -113,6 +116,61 @@ func (v *Verifier) parseHeader(h string) (header, error) {
 		hd.hasKID = true
 	}
 	return hd, nil
+}
+
+// Bounds of a Verifier's headerMemo.
+const (
+	maxMemoHeaders   = 32
+	maxMemoHeaderLen = 512 // bytes of base64url
+)
+
+// headerMemo remembers the encoded headers of tokens that verified, with
+// what parseHeader made of them. A header's verdict depends only on its
+// bytes and on the Verifier's options, which never change, and an issuer
+// signs with few keys, so most tokens repeat one of a few headers: the
+// memo spares decoding each of them again. Only headers whose signature
+// verified are added, so a stream of forged headers cannot fill it; when
+// it holds maxMemoHeaders, it starts over. It is safe for concurrent use.
+type headerMemo struct {
+	mu sync.RWMutex
+	m  map[string]header
+}
+
+// get returns the header memoized for h, if any.
+func (hm *headerMemo) get(h string) (header, bool) {
+	hm.mu.RLock()
+	hd, ok := hm.m[h]
+	hm.mu.RUnlock()
+	return hd, ok
+}
+
+// add memoizes hd, parseHeader's result for h, if h is not too long.
+func (hm *headerMemo) add(h string, hd header) {
+	if len(h) > maxMemoHeaderLen {
+		return
+	}
+	hm.mu.Lock()
+	defer hm.mu.Unlock()
+	if hm.m == nil || len(hm.m) >= maxMemoHeaders {
+		hm.m = make(map[string]header, maxMemoHeaders)
+	}
+	hm.m[strings.Clone(h)] = hd
+}
+
+// decodeObject decodes b, which must be one JSON object, with go-jose's
+// decoder, which refuses duplicate member names at any depth. Decoding
+// into an interface value takes the decoder's path without reflection; the
+// result is what decoding into a map gives (numbers are float64).
+func decodeObject(b []byte) (map[string]any, error) {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("not an object")
+	}
+	return m, nil
 }
 
 // sameType compares media types case-insensitively, ignoring an

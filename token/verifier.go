@@ -14,8 +14,6 @@ import (
 	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/json"
-	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // Verifier verifies signed JWT access tokens from one issuer against the
@@ -25,6 +23,8 @@ type Verifier struct {
 	algs  []jose.SignatureAlgorithm
 	log   *slog.Logger
 	cache *cache
+	// headers memoizes the checks of headers seen on verified tokens.
+	headers headerMemo
 
 	keys        atomic.Pointer[keySet] // nil until the first fetch succeeds
 	nextRefresh atomic.Int64           // when the key set is due, in Unix ns
@@ -107,12 +107,15 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if len(raw) > MaxTokenSize {
 		return nil, fmt.Errorf("%w: %d bytes; at most %d are accepted", ErrMalformed, len(raw), MaxTokenSize)
 	}
-	sum := sha256.Sum256([]byte(raw))
-	if e := v.cache.get(sum, now); e != nil && v.keys.Load().has(e.key) {
-		if err := v.checkNotBefore(ctx, e.claims); err != nil {
-			return nil, err
+	var sum [sha256.Size]byte
+	if v.cache != nil {
+		sum = cacheKey(raw)
+		if e := v.cache.get(sum, now); e != nil && v.keys.Load().has(e.key) {
+			if err := v.checkNotBefore(ctx, e.claims); err != nil {
+				return nil, err
+			}
+			return e.claims, nil
 		}
-		return e.claims, nil
 	}
 	c, k, err := v.verify(ctx, raw, now)
 	if err != nil {
@@ -134,16 +137,19 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Clai
 	if err != nil {
 		return nil, nil, err
 	}
-	hd, err := v.parseHeader(h)
-	if err != nil {
-		return nil, nil, err
+	hd, memoized := v.headers.get(h)
+	if !memoized {
+		if hd, err = v.parseHeader(h); err != nil {
+			return nil, nil, err
+		}
 	}
 	if p == "" || s == "" {
 		return nil, nil, fmt.Errorf("%w: empty payload or signature", ErrMalformed)
 	}
 	// The allowlist is passed on every parse, although parseHeader has
-	// already checked alg.
-	tok, err := jwt.ParseSigned(raw, v.algs)
+	// already checked alg. This is what jwt.ParseSigned does; the claims
+	// are decoded below, once, rather than by JSONWebToken.Claims too.
+	jws, err := jose.ParseSignedCompact(raw, v.algs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
@@ -152,18 +158,21 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Clai
 		return nil, nil, err
 	}
 	v.sigChecks.Add(1)
-	var payload json.RawMessage
-	if err := tok.Claims(k.pub, &payload); err != nil {
+	payload, err := jws.Verify(k.pub)
+	if err != nil {
 		if errors.Is(err, jose.ErrCryptoFailure) {
 			return nil, nil, fmt.Errorf("%w: with key %s (%s)", ErrSignature, quote(k.kid), hd.alg)
 		}
 		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	var m map[string]any
+	if !memoized {
+		v.headers.add(h, hd)
+	}
 	if !utf8.Valid(payload) {
 		return nil, nil, fmt.Errorf("%w: claims are not UTF-8", ErrMalformed)
 	}
-	if err := json.Unmarshal(payload, &m); err != nil || m == nil {
+	m, err := decodeObject(payload)
+	if err != nil {
 		return nil, nil, fmt.Errorf("%w: claims are not a JSON object: %v", ErrMalformed, err)
 	}
 	c, err := newClaims(m)
