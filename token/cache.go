@@ -1,7 +1,7 @@
 package token
 
 import (
-	"crypto/sha256"
+	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -9,25 +9,29 @@ import (
 // cacheShards spreads the verified-token cache over several locks.
 const cacheShards = 16
 
-// cache remembers tokens that verified, keyed by the SHA-256 of the raw
-// token, until their exp. It holds at most its size in entries, evicting
+// cache remembers tokens that verified, keyed by a seeded 64-bit hash of
+// the raw token (hash/maphash, with a random seed per cache, so collisions
+// cannot be aimed at), until their exp. Each entry keeps the token itself
+// and a hit compares it in full, so a collision is only ever a miss. It holds at most its size in entries, evicting
 // the oldest insertion first (FIFO, so that a hit takes only a read lock).
 // Failures are never stored. A nil *cache stores nothing.
 type cache struct {
+	seed   maphash.Seed
 	shards []cacheShard
 }
 
 type cacheShard struct {
 	mu    sync.RWMutex
-	m     map[[sha256.Size]byte]*cacheEntry
-	order [][sha256.Size]byte // insertion ring; every key of m exactly once
-	next  int                 // the ring slot to overwrite when full
+	m     map[uint64]*cacheEntry
+	order []uint64 // insertion ring; every key of m exactly once
+	next  int      // the ring slot to overwrite when full
 	max   int
 }
 
 // cacheEntry is a verified token: its claims, the key that verified it
 // (a hit needs the key still published) and when it stops being served.
 type cacheEntry struct {
+	raw     string
 	claims  *Claims
 	key     *verifyKey
 	expires time.Time
@@ -42,36 +46,24 @@ func newCache(size int) *cache {
 	if size < 4*cacheShards {
 		n = 1
 	}
-	c := &cache{shards: make([]cacheShard, n)}
+	c := &cache{seed: maphash.MakeSeed(), shards: make([]cacheShard, n)}
 	for i := range c.shards {
 		c.shards[i].max = (size + n - 1) / n
-		c.shards[i].m = make(map[[sha256.Size]byte]*cacheEntry)
+		c.shards[i].m = make(map[uint64]*cacheEntry)
 	}
 	return c
 }
 
-// cacheKey returns the cache key of raw, its SHA-256. It feeds raw to the
-// hash through a buffer on the stack: converting a token to a []byte
-// would allocate on every Verify.
-func cacheKey(raw string) [sha256.Size]byte {
-	h := sha256.New()
-	var buf [512]byte
-	for len(raw) > 0 {
-		n := copy(buf[:], raw)
-		h.Write(buf[:n])
-		raw = raw[n:]
-	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	return sum
+// key returns the cache key of raw.
+func (c *cache) key(raw string) uint64 { return maphash.String(c.seed, raw) }
+
+func (c *cache) shard(k uint64) *cacheShard {
+	return &c.shards[k%uint64(len(c.shards))]
 }
 
-func (c *cache) shard(k [sha256.Size]byte) *cacheShard {
-	return &c.shards[int(k[0])%len(c.shards)]
-}
-
-// get returns the entry for k if there is one that has not expired at now.
-func (c *cache) get(k [sha256.Size]byte, now time.Time) *cacheEntry {
+// get returns the entry of raw, whose key is k, if there is one that has
+// not expired at now.
+func (c *cache) get(k uint64, raw string, now time.Time) *cacheEntry {
 	if c == nil {
 		return nil
 	}
@@ -79,7 +71,7 @@ func (c *cache) get(k [sha256.Size]byte, now time.Time) *cacheEntry {
 	s.mu.RLock()
 	e := s.m[k]
 	s.mu.RUnlock()
-	if e == nil || !now.Before(e.expires) {
+	if e == nil || e.raw != raw || !now.Before(e.expires) {
 		return nil
 	}
 	return e
@@ -87,7 +79,7 @@ func (c *cache) get(k [sha256.Size]byte, now time.Time) *cacheEntry {
 
 // put stores e under k, evicting the oldest entry of k's shard when full.
 // Expired entries stay until they are evicted or replaced; get ignores them.
-func (c *cache) put(k [sha256.Size]byte, e *cacheEntry) {
+func (c *cache) put(k uint64, e *cacheEntry) {
 	if c == nil {
 		return
 	}

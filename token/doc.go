@@ -96,7 +96,7 @@
 //
 // # Cache and revocation
 //
-// Tokens that verified are cached, keyed by the SHA-256 of the token,
+// Tokens that verified are cached, keyed by the whole token,
 // until their exp, in a bounded cache (Options.CacheSize). Failures are
 // never cached. A cached token stops verifying when a key-set refresh
 // drops its key. Options.NotBefore lets a service revoke every token of a

@@ -21,9 +21,6 @@ func WaitFetch(v *Verifier) {
 // CacheLen returns the number of entries in v's verified-token cache.
 func CacheLen(v *Verifier) int { return v.cache.len() }
 
-// CacheKey is cacheKey.
-func CacheKey(raw string) [32]byte { return cacheKey(raw) }
-
 // MemoizedHeaders returns the number of headers v has memoized.
 func MemoizedHeaders(v *Verifier) int {
 	v.headers.mu.RLock()

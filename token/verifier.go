@@ -2,12 +2,12 @@ package token
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,10 +107,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if len(raw) > MaxTokenSize {
 		return nil, fmt.Errorf("%w: %d bytes; at most %d are accepted", ErrMalformed, len(raw), MaxTokenSize)
 	}
-	var sum [sha256.Size]byte
+	var sum uint64
 	if v.cache != nil {
-		sum = cacheKey(raw)
-		if e := v.cache.get(sum, now); e != nil && v.keys.Load().has(e.key) {
+		sum = v.cache.key(raw)
+		if e := v.cache.get(sum, raw, now); e != nil && v.keys.Load().has(e.key) {
 			if err := v.checkNotBefore(ctx, e.claims); err != nil {
 				return nil, err
 			}
@@ -125,7 +125,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return nil, err
 	}
 	if now.Before(c.Expiry) {
-		v.cache.put(sum, &cacheEntry{claims: c, key: k, expires: c.Expiry})
+		v.cache.put(sum, &cacheEntry{raw: strings.Clone(raw), claims: c, key: k, expires: c.Expiry})
 	}
 	return c, nil
 }
