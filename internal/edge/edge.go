@@ -29,15 +29,17 @@ type Edge struct {
 	cloudfront bool // mode cloudfront; false: safe
 	origin     *url.URL
 	originTLS  bool
-	client     *http.Client
-	behaviors  []*behavior
-	store      *cachestore.Store
-	maxObject  int64
-	tenantBy   string // "", host or header
-	tenantHdr  string
-	infra      []string // cookie names; a trailing * is a prefix
-	sessions   []string
-	debugKey   bool
+	// transport reaches the origin. Its responses go to the client as
+	// they are: redirects are not followed.
+	transport http.RoundTripper
+	behaviors []*behavior
+	store     *cachestore.Store
+	maxObject int64
+	tenantBy  string // "", host or header
+	tenantHdr string
+	infra     []string // cookie names; a trailing * is a prefix
+	sessions  []string
+	debugKey  bool
 	// debugSecret keys the HMACs of values shown in Cache-Status key=.
 	debugSecret []byte
 	clk         clock.Clock
@@ -103,7 +105,7 @@ func New(cfg config.Edge, o Options) (*Edge, error) {
 	}
 	e := &Edge{
 		name: cfg.Name, cloudfront: cfg.Mode == "cloudfront", origin: u, originTLS: u.Scheme == "https",
-		client:    &http.Client{Transport: o.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		transport: o.Transport,
 		maxObject: int64(cfg.MaxObjectBytes), infra: cfg.InfraCookies, sessions: cfg.SessionCookies,
 		debugKey: cfg.DebugKey, clk: o.Clock, log: o.Logger.With("component", "edge", "edge", cfg.Name), access: o.Access,
 		flights: newFlights(), debugSecret: make([]byte, 32),

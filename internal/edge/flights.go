@@ -1,7 +1,9 @@
 package edge
 
 import (
+	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
@@ -22,57 +24,77 @@ const collapseTimeout = 5 * time.Second
 const hitForMissFor = 120 * time.Second
 
 type flight struct {
+	// done is closed when the leader lands. It is made for the first
+	// waiter (under flights.mu): most misses have none.
 	done chan struct{}
 	obj  *cachestore.Object // what the leader stored; nil if nothing
 }
 
 type flights struct {
-	mu  sync.Mutex
-	m   map[[32]byte]*flight
-	hfm map[[32]byte]time.Time // key → hit-for-miss until
+	mu sync.Mutex
+	m  map[string]*flight
+	// hfm maps the SHA-256 of a key to the end of its hit-for-miss: a
+	// digest rather than the key, so that the memo's 100,000 entries stay
+	// small however long the keys are.
+	hfm map[[sha256.Size]byte]time.Time
+	// marked is len(hfm), written under mu, so that a miss need not lock
+	// (or hash its key) to learn that no key is hit-for-miss.
+	marked atomic.Int64
 }
 
 func newFlights() *flights {
-	return &flights{m: map[[32]byte]*flight{}, hfm: map[[32]byte]time.Time{}}
+	return &flights{m: map[string]*flight{}, hfm: map[[sha256.Size]byte]time.Time{}}
 }
 
-// join returns the flight on key and whether the caller leads it.
-func (f *flights) join(key [32]byte) (*flight, bool) {
+// join returns the flight on key and whether the caller leads it; a
+// caller that does not lead waits for the flight's done.
+func (f *flights) join(key string) (*flight, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if fl, ok := f.m[key]; ok {
+		if fl.done == nil {
+			fl.done = make(chan struct{})
+		}
 		return fl, false
 	}
-	fl := &flight{done: make(chan struct{})}
+	fl := &flight{}
 	f.m[key] = fl
 	return fl, true
 }
 
 // land ends the leader's flight with the object it stored (or nil).
-func (f *flights) land(key [32]byte, fl *flight, obj *cachestore.Object) {
-	f.mu.Lock()
-	delete(f.m, key)
-	f.mu.Unlock()
-	fl.obj = obj
-	close(fl.done)
-}
-
-// hitForMiss reports whether key is hit-for-miss at now.
-func (f *flights) hitForMiss(key [32]byte, now time.Time) bool {
+func (f *flights) land(key string, fl *flight, obj *cachestore.Object) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	until, ok := f.hfm[key]
+	delete(f.m, key)
+	fl.obj = obj
+	if fl.done != nil {
+		close(fl.done)
+	}
+}
+
+// hitForMiss reports whether x's key is hit-for-miss at now.
+func (f *flights) hitForMiss(x *exchange, now time.Time) bool {
+	if f.marked.Load() == 0 {
+		return false // the common case: no key is, and no digest is needed
+	}
+	d := x.keyDigest()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	until, ok := f.hfm[d]
 	if ok && !now.Before(until) {
-		delete(f.hfm, key)
+		delete(f.hfm, d)
+		f.marked.Store(int64(len(f.hfm)))
 		return false
 	}
 	return ok
 }
 
-// markHitForMiss makes key hit-for-miss until now+hitForMissFor; clear
-// ends it (a cacheable response came back). The memo is bounded: when it
-// is large, expired entries are dropped first.
-func (f *flights) markHitForMiss(key [32]byte, now time.Time) {
+// markHitForMiss makes x's key hit-for-miss until now+hitForMissFor;
+// clearHitForMiss ends it (a cacheable response came back). The memo is
+// bounded: when it is large, expired entries are dropped first.
+func (f *flights) markHitForMiss(x *exchange, now time.Time) {
+	d := x.keyDigest()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.hfm) >= 100_000 {
@@ -82,11 +104,17 @@ func (f *flights) markHitForMiss(key [32]byte, now time.Time) {
 			}
 		}
 	}
-	f.hfm[key] = now.Add(hitForMissFor)
+	f.hfm[d] = now.Add(hitForMissFor)
+	f.marked.Store(int64(len(f.hfm)))
 }
 
-func (f *flights) clearHitForMiss(key [32]byte) {
+func (f *flights) clearHitForMiss(x *exchange) {
+	if f.marked.Load() == 0 {
+		return
+	}
+	d := x.keyDigest()
 	f.mu.Lock()
-	delete(f.hfm, key)
+	delete(f.hfm, d)
+	f.marked.Store(int64(len(f.hfm)))
 	f.mu.Unlock()
 }

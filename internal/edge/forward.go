@@ -8,9 +8,6 @@ import (
 	"strings"
 )
 
-// hopHeaders are never copied between client and origin (RFC 9110 §7.6.1).
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
 // originRequest builds the request to the origin (spec §2.5). It is
 // constructed from the selected inputs, never copied and stripped: the
 // query is re-serialised from the parsed pairs, cookies go in one sorted
@@ -19,7 +16,10 @@ var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy
 func (e *Edge) originRequest(ctx context.Context, r *http.Request, b *behavior, v *view, s *selection) *http.Request {
 	// The path goes out exactly as the client sent it: Path and a RawPath
 	// that is its valid encoding make net/http write RawPath.
-	u := &url.URL{Scheme: e.origin.Scheme, Host: e.origin.Host, RawPath: v.rawPath}
+	// The URL is filled in below: parsing "" only allocates it.
+	out, _ := http.NewRequestWithContext(ctx, r.Method, "", nil)
+	u := out.URL
+	u.Scheme, u.Host, u.RawPath = e.origin.Scheme, e.origin.Host, v.rawPath
 	if p, err := url.PathUnescape(v.rawPath); err == nil {
 		u.Path = p
 	} else {
@@ -28,9 +28,6 @@ func (e *Edge) originRequest(ctx context.Context, r *http.Request, b *behavior, 
 		u.Opaque = v.rawPath
 	}
 	u.RawQuery = joinPairs(s.fwdQuery, "&")
-	out, _ := http.NewRequestWithContext(ctx, r.Method, e.origin.String(), nil)
-	out.URL = u
-	out.Header = make(http.Header)
 	out.Host = e.origin.Host
 	for _, h := range b.fwdHeaders {
 		switch h {
@@ -42,33 +39,36 @@ func (e *Edge) originRequest(ctx context.Context, r *http.Request, b *behavior, 
 				continue // CloudFront forwards Authorization only when it is keyed
 			}
 		}
-		if neverForwarded(h) {
+		if neverForwarded(h) || isHop(h) {
 			continue
 		}
 		if vals, ok := r.Header[h]; ok {
 			out.Header[h] = append([]string(nil), vals...)
 		}
 	}
-	for _, h := range hopHeaders {
-		out.Header.Del(h)
+	// The header's own values first, in one array; each slice is capped so
+	// that appending to it copies.
+	vals := make([]string, 0, 3)
+	set := func(name, value string) {
+		vals = append(vals, value)
+		out.Header[name] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	if len(s.fwdCookies) > 0 {
-		out.Header.Set("Cookie", joinPairs(s.fwdCookies, "; "))
+		set("Cookie", joinPairs(s.fwdCookies, "; "))
 	}
 	if s.acceptEncoding != "" {
-		out.Header.Set("Accept-Encoding", s.acceptEncoding)
+		set("Accept-Encoding", s.acceptEncoding)
 	} else {
-		out.Header.Set("Accept-Encoding", "identity")
+		out.Header["Accept-Encoding"] = identity
 	}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		out.Header.Set("X-Forwarded-For", host)
+		set("X-Forwarded-For", host)
 	}
-	proto := "http"
+	out.Header["X-Forwarded-Proto"] = protoHTTP
 	if r.TLS != nil {
-		proto = "https"
+		out.Header["X-Forwarded-Proto"] = protoHTTPS
 	}
-	out.Header.Set("X-Forwarded-Proto", proto)
-	out.Header.Set("Via", "1.1 tether-edge")
+	out.Header["Via"] = via
 	if cachedMethod(r.Method) {
 		out.Body, out.ContentLength = http.NoBody, 0
 	} else {
@@ -78,6 +78,26 @@ func (e *Edge) originRequest(ctx context.Context, r *http.Request, b *behavior, 
 		}
 	}
 	return out
+}
+
+// Values of the origin request's header that never change, shared by every
+// request: a transport reads a request's header and never changes it, and
+// the slices are full, so that appending to one copies it.
+var (
+	identity   = []string{"identity"}
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+	via        = []string{"1.1 tether-edge"}
+)
+
+// isHop reports whether h, a canonical name, is a hop-by-hop field, never
+// copied between client and origin (RFC 9110 §7.6.1).
+func isHop(h string) bool {
+	switch h {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
 }
 
 // neverForwarded reports whether the edge sets header h itself (Cookie,

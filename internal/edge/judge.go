@@ -16,9 +16,6 @@ type verdict struct {
 	store  bool
 	reason string // Cache-Status detail when not stored
 	d      httpcache.Decision
-	// storedHeader is the header to store and to send: without the fields
-	// that must not be replayed (Set-Cookie in safe mode).
-	storedHeader http.Header
 	// viewerOnly are Set-Cookie lines for the requester that caused the
 	// fetch only; nil when resp.Header is sent as it is.
 	viewerOnly []string
@@ -37,8 +34,7 @@ func (e *Edge) judge(x *exchange, resp *http.Response, now time.Time) verdict {
 		Authorization: x.taint.auth, CredentialTainted: x.taint.credential, InputTainted: x.taint.input,
 		CookiesForwarded: x.b.forwardsCookies(),
 	}, httpcache.TTLPolicy{Min: x.b.minTTL, Default: x.b.defaultTTL, Max: x.b.maxTTL}, now)
-	vd := verdict{d: d, store: d.Store, storedHeader: httpcache.StoredHeader(resp.Header, d.OmitFields)}
-	stripHopHeaders(vd.storedHeader) // once, here, rather than on every hit
+	vd := verdict{d: d, store: d.Store}
 	if !d.Store && len(d.Reasons) > 0 {
 		vd.reason = d.Reasons[0]
 	}
@@ -56,11 +52,30 @@ func (e *Edge) judge(x *exchange, resp *http.Response, now time.Time) verdict {
 	if vd.store && !e.staticTypeOK(x.b, resp.Header) {
 		vd.store, vd.reason = false, "content-type-mismatch"
 	}
-	// The stored copy never holds a Set-Cookie; the requester gets its
-	// own lines whether or not the response is stored.
-	vd.storedHeader.Del("Set-Cookie")
+	// The requester gets its own Set-Cookie lines whether or not the
+	// response is stored; the stored copy never holds one (storedHeader).
 	vd.viewerOnly = e.viewerSetCookies(x, resp.Header)
 	return vd
+}
+
+// storedHeader packs the header of a response to store: without the
+// fields d omits (those a qualified no-cache or private names, the proxy
+// fields), without hop-by-hop fields, those Connection names and
+// CDN-Cache-Control, which are removed once, here, rather than on every
+// hit, and in safe mode without Set-Cookie.
+func (e *Edge) storedHeader(h http.Header, d httpcache.Decision) cachestore.Header {
+	var connection []string // canonical names the Connection field lists
+	if !slices.Contains(d.OmitFields, "Connection") {
+		for f := range strings.SplitSeq(h.Get("Connection"), ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				connection = append(connection, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
+	return cachestore.PackHeader(h, func(name string) bool {
+		return !isHop(name) && name != "Cdn-Cache-Control" && !(name == "Set-Cookie" && !e.cloudfront) &&
+			!slices.Contains(d.OmitFields, name) && !slices.Contains(connection, name)
+	})
 }
 
 // viewerSetCookies returns the Set-Cookie lines of h that the requester of
@@ -121,13 +136,16 @@ func (e *Edge) staticTypeOK(b *behavior, h http.Header) bool {
 	})
 }
 
-// newObject makes the stored object of a response.
+// newObject makes the stored object of a response. Its tenant, host and
+// path are cut from its key, so that it keeps no string of the request.
 func (e *Edge) newObject(x *exchange, resp *http.Response, body []byte, vd verdict, now time.Time) *cachestore.Object {
 	vary, _ := httpcache.VaryHeaders(resp.Header)
+	k, at := x.key, x.keyAt
 	return &cachestore.Object{
-		Key: x.key, Variant: e.variantKey(x, vary), VaryHeaders: vary,
-		Tenant: x.tenant, Host: x.v.host, Path: x.v.rawPath, Query: rawQuery(x.s.keyQuery),
-		Status: resp.StatusCode, Header: vd.storedHeader, Body: body, Stored: now, InitialAge: vd.d.Age,
+		Key: k, Variant: e.variantKey(x, vary), VaryHeaders: vary,
+		Tenant: k[at.tenant : at.tenant+len(x.tenant)], Host: k[at.host : at.host+len(x.v.host)],
+		Path: k[at.path : at.path+len(x.v.rawPath)], Query: rawQuery(x.s.keyQuery),
+		Status: resp.StatusCode, Header: e.storedHeader(resp.Header, vd.d), Body: body, Stored: now, InitialAge: vd.d.Age,
 		FreshFor: vd.d.TTL, StaleWhileRevalidate: vd.d.SWR, StaleIfError: vd.d.SIE, SharedExplicit: vd.d.SharedExplicit,
 	}
 }
@@ -158,7 +176,7 @@ func (e *Edge) refresh(x *exchange, obj *cachestore.Object, resp *http.Response)
 		return nil
 	}
 	fresh := *obj
-	fresh.Header, fresh.Stored, fresh.InitialAge, fresh.FreshFor = vd.storedHeader, now, vd.d.Age, vd.d.TTL
+	fresh.Header, fresh.Stored, fresh.InitialAge, fresh.FreshFor = e.storedHeader(merged, vd.d), now, vd.d.Age, vd.d.TTL
 	fresh.StaleWhileRevalidate, fresh.StaleIfError, fresh.SharedExplicit = vd.d.SWR, vd.d.SIE, vd.d.SharedExplicit
 	if !e.store.Put(&fresh) {
 		return nil

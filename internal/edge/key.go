@@ -1,27 +1,11 @@
 package edge
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
-	"hash"
 	"net/http"
 	"slices"
 	"strings"
 )
-
-// keyWriter feeds length-prefixed fields into the key hash, so that no two
-// different lists of fields give the same bytes (spec §2.4: injective; a
-// "-" join would let X-A: "x-", X-B: "y" collide with X-A: "x", X-B: "-y").
-type keyWriter struct {
-	h   hash.Hash
-	buf [binary.MaxVarintLen64]byte
-}
-
-func (w *keyWriter) field(s string) {
-	n := binary.PutUvarint(w.buf[:], uint64(len(s)))
-	w.h.Write(w.buf[:n])
-	w.h.Write([]byte(s))
-}
 
 // selection is what a behavior takes from one request: the inputs in the
 // cache key and the inputs forwarded to the origin.
@@ -37,7 +21,10 @@ type selection struct {
 // policy to v (spec §2.4 and §2.5).
 func (b *behavior) selectInputs(r *http.Request, v *view) selection {
 	var s selection
-	seen := map[string]int{}
+	var seen map[string]int // made only for a request with a query or cookies
+	if len(v.query)+len(v.cookies) > 0 {
+		seen = map[string]int{}
+	}
 	for _, q := range v.query {
 		inKey := b.cache.Query.Selects(q.name)
 		if inKey {
@@ -67,7 +54,7 @@ func (b *behavior) selectInputs(r *http.Request, v *view) selection {
 	slices.SortStableFunc(s.fwdCookies, byName)
 	s.keyHeaders = b.keyHeaders
 	if b.gzipKey || b.brKey {
-		s.acceptEncoding = normalizeAcceptEncoding(r.Header.Values("Accept-Encoding"), b.gzipKey, b.brKey)
+		s.acceptEncoding = normalizeAcceptEncoding(r.Header["Accept-Encoding"], b.gzipKey, b.brKey)
 	}
 	return s
 }
@@ -104,48 +91,75 @@ func normalizeAcceptEncoding(fields []string, gzip, br bool) string {
 
 // cacheKey is the primary key of a request (spec §2.4), with the tenant
 // always in it: a response stored for one tenant can never be found for
-// another.
-func (e *Edge) cacheKey(b *behavior, r *http.Request, v *view, s *selection, tenant string) [32]byte {
-	w := keyWriter{h: sha256.New()}
-	w.field("v1")
-	w.field(tenant)
-	w.field(b.id)
+// another. The key is the fields themselves, each prefixed with its length
+// (a uvarint), so that no two different lists of fields give the same
+// bytes (a "-" join would let X-A: "x-", X-B: "y" collide with X-A: "x",
+// X-B: "-y"); the store compares keys whole, so no hash collision can
+// hand one request another's object. at says where the tenant, the host
+// and the path are in the key, so that a stored object's names can share
+// its bytes.
+func (e *Edge) cacheKey(b *behavior, r *http.Request, v *view, s *selection, tenant string) (key string, at keyAt) {
+	var arr [256]byte
+	k := appendField(arr[:0], tenant)
+	at.tenant = len(k) - len(tenant)
+	k = appendField(k, b.id)
 	method := r.Method
 	if method == http.MethodHead {
 		method = http.MethodGet
 	}
-	w.field(method)
+	k = appendField(k, method)
 	if !e.cloudfront {
 		scheme := "http"
 		if r.TLS != nil || e.originTLS {
 			scheme = "https"
 		}
-		w.field(scheme)
+		k = appendField(k, scheme)
 	}
-	w.field(v.host)
-	w.field(v.rawPath)
-	w.field(itoa(len(s.keyQuery)))
+	k = appendField(k, v.host)
+	at.host = len(k) - len(v.host)
+	k = appendField(k, v.rawPath)
+	at.path = len(k) - len(v.rawPath)
+	k = binary.AppendUvarint(k, uint64(len(s.keyQuery)))
 	for _, q := range s.keyQuery {
-		w.field(q.name)
-		w.field(q.value)
+		k = appendField(k, q.name)
+		k = appendField(k, q.value)
 	}
 	for _, h := range s.keyHeaders {
-		w.field(h)
-		if vals := r.Header.Values(h); len(vals) == 0 {
-			w.field("\x00")
-		} else {
-			w.field("=" + strings.Join(vals, ","))
+		k = appendField(k, h)
+		vals := r.Header.Values(h)
+		if len(vals) == 0 {
+			k = appendField(k, "\x00") // absent, which differs from empty
+			continue
+		}
+		n := len(vals) // "=" and the commas between the values
+		for _, val := range vals {
+			n += len(val)
+		}
+		k = binary.AppendUvarint(k, uint64(n))
+		k = append(k, '=')
+		for i, val := range vals {
+			if i > 0 {
+				k = append(k, ',')
+			}
+			k = append(k, val...)
 		}
 	}
-	w.field(itoa(len(s.keyCookies)))
+	k = binary.AppendUvarint(k, uint64(len(s.keyCookies)))
 	for _, c := range s.keyCookies {
-		w.field(c.name)
-		w.field(c.value)
+		k = appendField(k, c.name)
+		k = appendField(k, c.value)
 	}
-	w.field(s.acceptEncoding)
-	var k [32]byte
-	w.h.Sum(k[:0])
-	return k
+	k = appendField(k, s.acceptEncoding)
+	return string(k), at
+}
+
+// keyAt holds where fields start in a key.
+type keyAt struct{ tenant, host, path int }
+
+// appendField appends f to the key k, after its length.
+func appendField(k []byte, f string) []byte {
+	k = binary.AppendUvarint(k, uint64(len(f)))
+	return append(k, f...)
 }
 
 func itoa(n int) string {

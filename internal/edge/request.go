@@ -41,7 +41,7 @@ func parseView(r *http.Request) view {
 			v.query = append(v.query, pair{name, value})
 		}
 	}
-	v.cookies = parseCookies(r.Header.Values("Cookie"))
+	v.cookies = parseCookies(r.Header["Cookie"])
 	return v
 }
 
@@ -61,14 +61,25 @@ func normalizeHost(host string, tls bool) string {
 // differently (spec §2.6 B5): encoded slashes, backslashes or NULs, ';',
 // "//", and dot segments, plain or encoded.
 func ambiguousPath(p string) bool {
-	lower := strings.ToLower(p)
-	for _, bad := range []string{"%2f", "%5c", "%00", ";", "//", "%2e", "\\"} {
-		if strings.Contains(lower, bad) {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case ';', '\\':
 			return true
+		case '/':
+			if i+1 < len(p) && p[i+1] == '/' {
+				return true
+			}
+		case '%':
+			if i+2 < len(p) {
+				switch p[i+1 : i+3] {
+				case "2f", "2F", "5c", "5C", "00", "2e", "2E":
+					return true
+				}
+			}
 		}
 	}
-	return lower == "/." || lower == "/.." || strings.Contains(lower, "/./") || strings.Contains(lower, "/../") ||
-		strings.HasSuffix(lower, "/.") || strings.HasSuffix(lower, "/..")
+	return p == "/." || p == "/.." || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+		strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")
 }
 
 // parseCookies reads name=value pairs from every Cookie field (HTTP/2 may

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
@@ -100,6 +99,9 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 		e.relay(w, x, resp, vd.viewerOnly)
 		return nil
 	}
+	if cap(body)-len(body) > len(body)/8 {
+		body = bytes.Clone(body) // kept for long: without what read it grew by
+	}
 	obj := e.newObject(x, resp, body, vd, now)
 	if !e.store.Put(obj) {
 		e.notStored(x, "admission")
@@ -107,15 +109,11 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 	} else {
 		x.status.Stored = httpcache.Yes
 		x.status.TTL, x.status.HasTTL = vd.d.TTL, true
-		e.flights.clearHitForMiss(x.key)
+		e.flights.clearHitForMiss(x)
 	}
 	// The requester gets the origin's header as it came (fields a
 	// qualified no-cache names are kept from the stored copy only).
-	h := resp.Header.Clone()
-	if vd.viewerOnly != nil {
-		h.Del("Set-Cookie")
-	}
-	e.writeHeader(w, x, resp.StatusCode, h, vd.viewerOnly, int64(len(body)), "")
+	e.writeHeader(w, x, resp.StatusCode, resp.Header, vd.viewerOnly, int64(len(body)))
 	e.writeBody(w, x, body, "origin")
 	return obj
 }
@@ -139,8 +137,8 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 func (e *Edge) notStored(x *exchange, reason string) {
 	x.status.Stored, x.status.Detail = httpcache.No, firstNonEmpty(x.status.Detail, reason)
 	e.metrics.notStored(reason)
-	if x.key != ([32]byte{}) {
-		e.flights.markHitForMiss(x.key, e.clk.Now())
+	if x.key != "" {
+		e.flights.markHitForMiss(x, e.clk.Now())
 	}
 }
 
@@ -157,8 +155,7 @@ func (e *Edge) serveObject(w http.ResponseWriter, x *exchange, obj *cachestore.O
 	if x.status.Hit {
 		x.status.TTL, x.status.HasTTL = obj.TTL(now), true
 	}
-	x.cleanHeader = true
-	e.writeHeader(w, x, obj.Status, obj.Header, nil, int64(len(obj.Body)), strconv.FormatInt(int64(age/time.Second), 10))
+	e.writeObjectHeader(w, x, obj, age)
 	e.writeBody(w, x, obj.Body, "cache")
 }
 
@@ -265,7 +262,7 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 			served = obj
 			x.status.Stored = httpcache.No
 		}
-		e.writeHeader(w, x, served.Status, served.Header, nil, int64(len(served.Body)), "0")
+		e.writeObjectHeader(w, x, served, 0)
 		e.writeBody(w, x, served.Body, "cache")
 		return refreshed
 	}

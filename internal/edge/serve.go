@@ -2,8 +2,11 @@ package edge
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
@@ -26,15 +29,33 @@ type exchange struct {
 	v      view
 	s      selection
 	tenant string
-	key    [32]byte
+	key    string            // the primary key; "" before the lookup
+	keyAt  keyAt             // where the tenant, host and path are in key
+	digest [sha256.Size]byte // of key, for the hit-for-miss memo; see keyDigest
+	hasDig bool
 	taint  taint
-	start  time.Time
-	status httpcache.StatusParams
-	gzip   bool // the body is being gzipped by the edge
-	// cleanHeader is set when the header being written comes from a stored
-	// object, whose hop-by-hop fields were removed when it was stored.
-	cleanHeader bool
-	noGzip      bool // the body streams through as is
+	// variants is set when the lookup found variants under key, whether
+	// or not one matched.
+	variants bool
+	start    time.Time
+	status   httpcache.StatusParams
+	gzip     bool // the body is being gzipped by the edge
+	noGzip   bool // the body streams through as is
+}
+
+// keyDigest returns the SHA-256 of x's key, which names the key in the
+// hit-for-miss memo; it is computed once, on a miss.
+func (x *exchange) keyDigest() [sha256.Size]byte {
+	if !x.hasDig {
+		var buf [256]byte // most keys: hashed without an allocation
+		if len(x.key) <= len(buf) {
+			x.digest = sha256.Sum256(buf[:copy(buf[:], x.key)])
+		} else {
+			x.digest = sha256.Sum256([]byte(x.key))
+		}
+		x.hasDig = true
+	}
+	return x.digest
 }
 
 // ServeHTTP runs the request pipeline of spec §2.2, and writes the access
@@ -76,9 +97,12 @@ func (e *Edge) serve(w http.ResponseWriter, x *exchange) {
 		e.forward(w, x, "bypass", reason)
 		return
 	}
-	x.key = e.cacheKey(x.b, r, &x.v, &x.s, x.tenant)
-	now := e.clk.Now()
-	obj, found := e.store.Get(x.key, e.variantMatch(x))
+	x.key, x.keyAt = e.cacheKey(x.b, r, &x.v, &x.s, x.tenant)
+	now := x.start // the request's arrival: a lookup takes microseconds
+	obj, found := e.store.Get(x.key, func(o *cachestore.Object) bool {
+		x.variants = true
+		return e.matchesVariant(x, o)
+	})
 	if found && x.taint.credential && !e.cloudfront && !obj.SharedExplicit {
 		found = false // a credential the key does not hold: only explicitly shared objects serve it
 	}
@@ -89,8 +113,8 @@ func (e *Edge) serve(w http.ResponseWriter, x *exchange) {
 		e.serveStaleWhileRevalidate(w, x, obj, now)
 	case found:
 		e.revalidate(w, x, obj)
-	case e.flights.hitForMiss(x.key, now):
-		e.fetchAndServe(w, x, nil, e.missKind(x), "hit-for-miss")
+	case e.flights.hitForMiss(x, now):
+		e.fetchAndServe(w, x, nil, e.lookupMissKind(x), "hit-for-miss")
 	default:
 		e.collapse(w, x)
 	}
@@ -102,6 +126,17 @@ func (e *Edge) missKind(x *exchange) string {
 	if _, any := e.store.Get(x.key, nil); any {
 		return "vary-miss"
 	}
+	return "uri-miss"
+}
+
+// lookupMissKind is missKind right after x's lookup. When the lookup saw
+// no variant under the key (most misses), it spares the second lookup and
+// only counts the key in the frequency sketch, as that lookup would have.
+func (e *Edge) lookupMissKind(x *exchange) string {
+	if x.variants {
+		return e.missKind(x)
+	}
+	e.store.Touch(x.key)
 	return "uri-miss"
 }
 
@@ -161,12 +196,12 @@ func (e *Edge) taintOf(x *exchange) taint {
 // the same key (spec §2.12).
 func (e *Edge) collapse(w http.ResponseWriter, x *exchange) {
 	if e.cloudfront && !e.collapsible(x.b) {
-		e.fetchAndServe(w, x, nil, e.missKind(x), "")
+		e.fetchAndServe(w, x, nil, e.lookupMissKind(x), "")
 		return
 	}
 	fl, leader := e.flights.join(x.key)
 	if leader {
-		obj := e.fetchAndServe(w, x, fl, e.missKind(x), "")
+		obj := e.fetchAndServe(w, x, fl, e.lookupMissKind(x), "")
 		if fl != nil {
 			e.flights.land(x.key, fl, obj)
 		}
@@ -209,10 +244,15 @@ func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object)
 			out.Header.Set("If-Modified-Since", lm)
 		}
 	}
-	resp, err := e.client.Do(out)
+	resp, err := e.transport.RoundTrip(out)
 	if err != nil {
 		e.metrics.originErrs.Inc()
+		// Worded as net/http's Client words it.
+		err = &url.Error{Op: out.Method[:1] + strings.ToLower(out.Method[1:]), URL: out.URL.String(), Err: err}
 		return nil, fmt.Errorf("edge: reaching the origin: %w", err)
+	}
+	if resp.Body == nil {
+		resp.Body = http.NoBody
 	}
 	return resp, nil
 }

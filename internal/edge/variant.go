@@ -58,9 +58,12 @@ func (e *Edge) originView(x *exchange, name string) string {
 // variantMatch returns the predicate that picks the stored variant x may
 // use.
 func (e *Edge) variantMatch(x *exchange) func(*cachestore.Object) bool {
-	return func(o *cachestore.Object) bool {
-		return o.Variant == e.variantKey(x, o.VaryHeaders)
-	}
+	return func(o *cachestore.Object) bool { return e.matchesVariant(x, o) }
+}
+
+// matchesVariant reports whether x may use the stored variant o.
+func (e *Edge) matchesVariant(x *exchange, o *cachestore.Object) bool {
+	return o.Variant == e.variantKey(x, o.VaryHeaders)
 }
 
 // hmac8 is the 8-hex HMAC that stands for a value in Cache-Status key=

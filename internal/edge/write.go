@@ -8,8 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
-	"github.com/tetherlb/tether/internal/edge/httpcache"
+	"github.com/tetherlb/tether/internal/edge/cachestore"
 )
 
 // copyBuffers are the buffers relay streams bodies through.
@@ -19,23 +20,28 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 // the Set-Cookie lines viewerOnly holds (nil: those viewerSetCookies
 // chooses).
 func (e *Edge) relay(w http.ResponseWriter, x *exchange, resp *http.Response, viewerOnly []string) {
-	h := resp.Header.Clone()
 	if viewerOnly == nil {
 		viewerOnly = e.viewerSetCookies(x, resp.Header)
 	}
-	h.Del("Set-Cookie")
 	x.noGzip = true
-	e.writeHeader(w, x, resp.StatusCode, h, viewerOnly, resp.ContentLength, "")
+	e.writeHeader(w, x, resp.StatusCode, resp.Header, viewerOnly, resp.ContentLength)
 	if x.r.Method == http.MethodHead {
 		return
 	}
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
-	var dst io.Writer = w
-	if streaming(resp) {
-		dst = flushWriter{w}
+	var n int64
+	switch size := resp.ContentLength; {
+	case streaming(resp):
+		n, _ = io.CopyBuffer(flushWriter{w}, resp.Body, *buf)
+	case size <= int64(len(*buf)):
+		// A small body of known length: read once, written once.
+		m, _ := io.ReadFull(resp.Body, (*buf)[:size])
+		w.Write((*buf)[:m])
+		n = int64(m)
+	default:
+		n, _ = io.CopyBuffer(w, resp.Body, *buf)
 	}
-	n, _ := io.CopyBuffer(dst, resp.Body, *buf)
 	e.metrics.sent("origin", n)
 }
 
@@ -46,37 +52,97 @@ func streaming(resp *http.Response) bool {
 	return resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 }
 
-// writeHeader writes status and header (stored or relayed), the
-// requester's own Set-Cookie lines, Age, and Cache-Status; it removes
-// hop-by-hop fields and, unless configured, CDN-Cache-Control.
-func (e *Edge) writeHeader(w http.ResponseWriter, x *exchange, status int, h http.Header, viewerOnly []string, size int64, age string) {
+// writeHeader writes status and the header h of an origin response: without
+// its hop-by-hop fields, the fields its Connection field names and
+// CDN-Cache-Control (meant for the edge, not the client), and, when
+// viewerOnly is not nil, with viewerOnly's Set-Cookie lines in place of
+// its own; then what finishHeader adds. h is not changed.
+func (e *Edge) writeHeader(w http.ResponseWriter, x *exchange, status int, h http.Header, viewerOnly []string, size int64) {
 	out := w.Header()
+	var connection []string // canonical names the Connection field lists
+	if c := h["Connection"]; len(c) > 0 {
+		for f := range strings.SplitSeq(c[0], ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				connection = append(connection, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
 	for k, v := range h {
+		if isHop(k) || k == "Cdn-Cache-Control" || k == "Set-Cookie" && viewerOnly != nil || slices.Contains(connection, k) {
+			continue
+		}
 		out[k] = v // the client never changes them; net/http copies on write
 	}
-	if !x.cleanHeader {
-		stripHopHeaders(out)
-	}
 	if len(viewerOnly) > 0 {
-		// Clipped: out's slices may be a stored object's, never to be
-		// appended to in place.
-		out["Set-Cookie"] = append(slices.Clip(out["Set-Cookie"]), viewerOnly...)
+		out["Set-Cookie"] = slices.Clip(viewerOnly)
 	}
-	if age != "" {
-		out.Set("Age", age)
+	e.finishHeader(w, x, out, status, size, -1, make([]string, 0, 2))
+}
+
+// writeObjectHeader writes status and the header of a stored object, with
+// Age (age, in whole seconds), then what finishHeader adds. The object's
+// header is shared by every request that reads it: the values are copied
+// into the response.
+func (e *Edge) writeObjectHeader(w http.ResponseWriter, x *exchange, obj *cachestore.Object, age time.Duration) {
+	out := w.Header()
+	vals := obj.Header.Fill(out, 3)
+	e.finishHeader(w, x, out, obj.Status, int64(len(obj.Body)), int64(age/time.Second), vals)
+}
+
+// finishHeader completes the response header out and writes it with status:
+// Age when age is not negative, gzip's fields when the edge compresses
+// the body, else Content-Length (size, when it is known and the response
+// has a body), the edge's Cache-Status member after any the header holds,
+// and X-Cache in cloudfront mode. The values it adds are cut from one
+// string and from vals, whose capacity they use first.
+func (e *Edge) finishHeader(w http.ResponseWriter, x *exchange, out http.Header, status int, size, age int64, vals []string) {
+	var arr [256]byte
+	b := arr[:0]
+	if age >= 0 {
+		b = strconv.AppendInt(b, age, 10)
 	}
+	ageEnd, lenEnd := len(b), len(b)
 	if x.b != nil && x.b.compress && e.shouldGzip(x, out, size) {
-		out.Set("Content-Encoding", "gzip")
-		out.Del("Content-Length")
+		out["Content-Encoding"] = gzipEncoding
+		delete(out, "Content-Length")
 		out["Vary"] = append(slices.Clip(out["Vary"]), "Accept-Encoding")
 		x.gzip = true
 	} else if size >= 0 && x.r.Method != http.MethodHead && status != http.StatusNoContent && status != http.StatusNotModified {
-		out.Set("Content-Length", strconv.FormatInt(size, 10))
+		b = strconv.AppendInt(b, size, 10)
+		if cl := out["Content-Length"]; len(cl) == 1 && cl[0] == string(b[ageEnd:]) {
+			b = b[:ageEnd] // the header says so already
+		}
+		lenEnd = len(b)
 	}
-	httpcache.AppendCacheStatus(out, e.statusMember(x))
+	for _, prev := range out["Cache-Status"] {
+		b = append(append(b, prev...), ", "...)
+	}
+	b = e.appendStatusMember(b, x)
+	s := string(b)
+	if age >= 0 {
+		vals = append(vals, s[:ageEnd])
+		out["Age"] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	if lenEnd > ageEnd {
+		vals = append(vals, s[ageEnd:lenEnd])
+		out["Content-Length"] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	vals = append(vals, s[lenEnd:])
+	out["Cache-Status"] = vals[len(vals)-1 : len(vals) : len(vals)]
 	e.setXCache(out, x, status)
 	w.WriteHeader(status)
 }
+
+// Values the response header shares with every other response: net/http
+// copies a handler's header before it writes it, and the slices are full,
+// so that appending to one copies it.
+var (
+	gzipEncoding = []string{"gzip"}
+	xCache       = map[string][]string{
+		"Hit": {"Hit from cloudfront"}, "RefreshHit": {"RefreshHit from cloudfront"},
+		"Error": {"Error from cloudfront"}, "Miss": {"Miss from cloudfront"},
+	}
+)
 
 // setXCache adds CloudFront's X-Cache header in cloudfront mode, for the
 // tools that read it: Hit, RefreshHit (revalidated with a 304), Error (the
@@ -94,21 +160,7 @@ func (e *Edge) setXCache(h http.Header, x *exchange, status int) {
 	case status >= 400:
 		kind = "Error"
 	}
-	h.Set("X-Cache", kind+" from cloudfront")
-}
-
-// stripHopHeaders removes the hop-by-hop fields, those Connection names,
-// and CDN-Cache-Control (meant for the edge, not the client) from h.
-func stripHopHeaders(h http.Header) {
-	for _, f := range strings.Split(h.Get("Connection"), ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			h.Del(f)
-		}
-	}
-	for _, name := range hopHeaders {
-		h.Del(name)
-	}
-	h.Del("CDN-Cache-Control")
+	h["X-Cache"] = xCache[kind]
 }
 
 // writeBody writes a buffered body (not for HEAD), gzipped when

@@ -11,7 +11,7 @@ import (
 func BenchmarkGetParallel(b *testing.B) {
 	const n = 10_000
 	s := New(Options{MaxBytes: 256 << 20})
-	keys := make([][32]byte, n)
+	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = key(fmt.Sprint("/bench/", i))
 		s.Put(&Object{Key: keys[i], Path: fmt.Sprint("/bench/", i), Body: make([]byte, 512)})

@@ -3,14 +3,30 @@ package cachestore
 import (
 	"errors"
 	"fmt"
-	"github.com/tetherlb/tether/internal/glob"
+	"hash/maphash"
 	"strings"
+
+	"github.com/tetherlb/tether/internal/glob"
 )
 
 // uriKey names the URI an object was stored for: every behavior, variant
 // and keyed cookie or header value of one URI shares it.
 type uriKey struct {
 	tenant, host, path, query string
+}
+
+// uriOf returns the URI o was stored for.
+func uriOf(o *Object) uriKey { return uriKey{o.Tenant, o.Host, o.Path, o.Query} }
+
+// uriHash is u's hash under the Store's seed, its key in Store.uris.
+func (s *Store) uriHash(u uriKey) uint64 {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	for _, f := range [...]string{u.tenant, u.host, u.path, u.query} {
+		h.WriteString(f)
+		h.WriteByte(0)
+	}
+	return h.Sum64()
 }
 
 // InvalidateURI removes every object stored for exactly this tenant, host,
@@ -21,12 +37,18 @@ type uriKey struct {
 func (s *Store) InvalidateURI(tenant, host, path, query string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	es := append([]*entry(nil), s.uris[uriKey{tenant, host, path, query}]...)
-	for _, e := range es {
+	u := uriKey{tenant, host, path, query}
+	var doomed []*entry
+	for _, e := range s.uris[s.uriHash(u)] {
+		if uriOf(e.obj) == u {
+			doomed = append(doomed, e)
+		}
+	}
+	for _, e := range doomed {
 		s.removeLocked(e)
 	}
-	s.invalidated.Add(uint64(len(es)))
-	return len(es)
+	s.invalidated.Add(uint64(len(doomed)))
+	return len(doomed)
 }
 
 // MaxPatternLen is the longest invalidation path Invalidate accepts, as in
@@ -66,7 +88,7 @@ func ValidatePattern(p string) error {
 // path patterns. A pattern without a leading "/" gets one. Patterns that
 // fail ValidatePattern match nothing.
 //
-// Invalidate visits every stored URI once, under the policy lock.
+// Invalidate visits every stored object once, under the policy lock.
 func (s *Store) Invalidate(tenant string, patterns []string) int {
 	ps := make([]string, 0, len(patterns))
 	for _, p := range patterns {
@@ -84,18 +106,21 @@ func (s *Store) Invalidate(tenant string, patterns []string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var doomed []*entry
-	for u, es := range s.uris {
-		if tenant != "" && u.tenant != tenant {
-			continue
-		}
-		target := u.path
-		if u.query != "" {
-			target += "?" + u.query
-		}
-		for _, p := range ps {
-			if globMatch(p, target) {
-				doomed = append(doomed, es...)
-				break
+	for _, es := range s.uris {
+		for _, e := range es {
+			u := uriOf(e.obj)
+			if tenant != "" && u.tenant != tenant {
+				continue
+			}
+			target := u.path
+			if u.query != "" {
+				target += "?" + u.query
+			}
+			for _, p := range ps {
+				if globMatch(p, target) {
+					doomed = append(doomed, e)
+					break
+				}
 			}
 		}
 	}

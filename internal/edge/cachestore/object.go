@@ -1,9 +1,6 @@
 package cachestore
 
-import (
-	"net/http"
-	"time"
-)
+import "time"
 
 // Object is one stored response: a variant under a primary key.
 //
@@ -11,8 +8,11 @@ import (
 // hands the same pointer to every Get, concurrently. To update a stored
 // response (a 304 revalidation), copy it, change the copy and Put the copy.
 type Object struct {
-	// Key is the primary cache key (the SHA-256 the pipeline computes).
-	Key [32]byte
+	// Key is the primary cache key: the bytes of the request fields the
+	// key holds, as the pipeline encodes them. Keys are compared whole, so
+	// two requests share an object only when all of those fields are the
+	// same.
+	Key string
 	// Variant is the secondary key from Vary; "" when the response had no
 	// Vary. Variants live under one primary key; Put replaces the object
 	// with the same Key and Variant.
@@ -23,8 +23,8 @@ type Object struct {
 	// Status is the response status code.
 	Status int
 	// Header is the stored response header (without the fields that must
-	// not be stored or replayed).
-	Header http.Header
+	// not be stored or replayed), packed.
+	Header Header
 	// Body is the complete response body.
 	Body []byte
 	// Stored is when the response was stored or last revalidated. Put sets
@@ -51,21 +51,21 @@ type Object struct {
 	VaryHeaders []string
 }
 
-// objectOverhead is what an object costs beyond its bytes: the Object and
-// entry structs, the map slot, the variant slice and the index entry.
-const objectOverhead = 384
+// objectOverhead is what an object costs beyond its bytes, as allocated
+// on amd64: the Object (240 bytes) and its entry (80), a slot in its
+// shard's map and one in the URI index at the lowest load those maps grow
+// to (about 95 and 75 bytes), and the allocator's rounding of the key and
+// the header.
+const objectOverhead = 512
 
 // Size returns the bytes the object counts against Options.MaxBytes: the
-// body, the header names and values, the key strings and a fixed overhead
-// for the bookkeeping. It is computed once, when the object is Put.
+// body (its capacity), the packed header, the key and the strings that
+// name the object (each counted whole, even when it shares its bytes with
+// the key) and a fixed overhead for the bookkeeping. It is computed once,
+// when the object is Put.
 func (o *Object) Size() int64 {
-	n := objectOverhead + len(o.Body) + len(o.Variant) + len(o.Tenant) + len(o.Host) + len(o.Path) + len(o.Query)
-	for k, vs := range o.Header {
-		n += len(k) + 48 // the map slot and the slice header
-		for _, v := range vs {
-			n += len(v) + 16
-		}
-	}
+	n := objectOverhead + cap(o.Body) + o.Header.Size() + len(o.Key) + len(o.Variant) +
+		len(o.Tenant) + len(o.Host) + len(o.Path) + len(o.Query)
 	for _, v := range o.VaryHeaders {
 		n += len(v) + 16
 	}

@@ -41,7 +41,7 @@ func TestObjectAges(t *testing.T) {
 func TestSizeCountsEverything(t *testing.T) {
 	base := (&Object{}).Size()
 	o := &Object{Body: make([]byte, 100), Variant: "v", Tenant: "tt", Host: "hhh", Path: "/pppp", Query: "q",
-		Header: map[string][]string{"X": {"12345"}}, VaryHeaders: []string{"ab"}}
+		Header: PackHeader(map[string][]string{"X": {"12345"}}, nil), VaryHeaders: []string{"ab"}}
 	if got, min := o.Size()-base, int64(100+1+2+3+5+1+1+5+2); got < min {
 		t.Fatalf("Size grew by %d, want at least %d (body, strings, header, vary)", got, min)
 	}

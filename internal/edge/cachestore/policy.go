@@ -1,5 +1,7 @@
 package cachestore
 
+import "sync/atomic"
+
 // The eviction policy is W-TinyLFU (Einziger, Friedman and Manes, "TinyLFU:
 // A Highly Efficient Cache Admission Policy", §4,
 // https://arxiv.org/abs/1512.00727), weighted by bytes:
@@ -29,16 +31,29 @@ const (
 
 // entry is the Store's bookkeeping for one object.
 type entry struct {
-	obj       *Object // nil once removed; read and written under the shard lock
-	key       [32]byte
-	uri       uriKey
+	obj       *Object // nil once removed; written under Store.mu and the shard lock, read under either
+	key       string
 	hash      uint64
 	size      int64
 	prev      *entry
 	next      *entry
 	region    region // written under Store.mu
 	candidate bool   // pushed out of the window in the current maintenance
+	// hitPending is set while a hit on this entry waits in its shard's
+	// buffer: further hits need not wait there too (one moves the entry
+	// to the front as well as many), so a popular object's hits mostly
+	// skip the buffer's lock.
+	hitPending atomic.Bool
+	// self holds only this entry, never written after Put: the array of
+	// the lists (its key's variants, its URI's entries) that hold only
+	// this entry, as most do, so that they need no allocation of their
+	// own. A list that grows past it is copied by append (its capacity is
+	// 1); one that shrinks to it is dropped.
+	self [1]*entry
 }
+
+// list returns the list of e alone.
+func (e *entry) list() []*entry { return e.self[:] }
 
 // lru is an intrusive doubly linked list of entries, most recent first,
 // with the sum of their sizes.

@@ -11,14 +11,14 @@ import (
 type lruStore struct {
 	max, bytes int64
 	order      *list.List
-	items      map[[32]byte]*list.Element
+	items      map[string]*list.Element
 }
 
 func newLRU(maxBytes int64) *lruStore {
-	return &lruStore{max: maxBytes, order: list.New(), items: map[[32]byte]*list.Element{}}
+	return &lruStore{max: maxBytes, order: list.New(), items: map[string]*list.Element{}}
 }
 
-func (l *lruStore) Get(k [32]byte, _ func(*Object) bool) (*Object, bool) {
+func (l *lruStore) Get(k string, _ func(*Object) bool) (*Object, bool) {
 	if el, ok := l.items[k]; ok {
 		l.order.MoveToFront(el)
 		return el.Value.(*Object), true
@@ -39,7 +39,7 @@ func (l *lruStore) Put(o *Object) bool {
 
 // cache is what the workload drives: the Store or the LRU baseline.
 type cache interface {
-	Get(k [32]byte, match func(*Object) bool) (*Object, bool)
+	Get(k string, match func(*Object) bool) (*Object, bool)
 	Put(o *Object) bool
 }
 

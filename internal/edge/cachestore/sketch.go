@@ -23,9 +23,14 @@ type sketch struct {
 	counterMax uint64          // number of counters - 1 (a power of two minus one)
 	door       []atomic.Uint64 // doorkeeper bits
 	doorMax    uint64          // number of bits - 1
-	events     atomic.Int64    // events counted since the last reset
 	sampleSize int64
 	resetMu    sync.Mutex
+	// events counts the events since the last reset. Every increment
+	// writes it: it has a cache line of its own, so that the fields every
+	// probe reads above stay in the other cores' caches.
+	_      [64]byte
+	events atomic.Int64
+	_      [56]byte
 }
 
 // newSketch sizes a sketch for about entries distinct keys: 16 counters

@@ -10,8 +10,7 @@
 package cachestore
 
 import (
-	"crypto/rand"
-	"encoding/binary"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 
@@ -72,9 +71,10 @@ type Stats struct {
 // in the lock-free frequency sketch, reads the shard under its read lock,
 // and records the hit in a small per-shard buffer that is applied to the
 // eviction policy later, by a Put or when the buffer fills (hits that
-// find the buffer full or busy are not recorded for recency: frequency is
-// what protects popular objects). Put, Delete and invalidation serialize
-// on the policy lock.
+// find the buffer full or busy, or their object's previous hit still
+// waiting in it, are not recorded for recency: frequency is what protects
+// popular objects). Put, Delete and invalidation serialize on the policy
+// lock.
 //
 // Eviction is W-TinyLFU (Einziger, Friedman and Manes, "TinyLFU: A Highly
 // Efficient Cache Admission Policy", https://arxiv.org/abs/1512.00727),
@@ -90,13 +90,17 @@ type Store struct {
 	maxBytes int64
 	clock    clock.Clock
 	onEvict  func(*Object)
-	seed     uint64
+	seed     maphash.Seed
 	sketch   *sketch
 	shards   [shardCount]shard
 
-	mu   sync.Mutex // the policy lock: pol and uris; taken before a shard lock
-	pol  policy
-	uris map[uriKey][]*entry
+	mu  sync.Mutex // the policy lock: pol and uris; taken before a shard lock
+	pol policy
+	// uris finds the entries of a URI by the hash of its uriKey (see
+	// uriHash): a key without pointers, cheap to hash and to scan for the
+	// garbage collector. Entries whose URIs share a hash share a list; the
+	// lookups compare the URIs themselves.
+	uris map[uint64][]*entry
 
 	objects, bytes                             atomic.Int64
 	evictions, rejected, tooLarge, invalidated atomic.Uint64
@@ -105,11 +109,14 @@ type Store struct {
 // shard holds the entries of the keys that hash to it.
 type shard struct {
 	mu    sync.RWMutex
-	m     map[[32]byte][]*entry // the variants of each key
+	m     map[string][]*entry // the variants of each key
 	bufMu sync.Mutex
 	buf   [readBufLen]*entry
 	n     int
-	_     [64]byte // keeps the next shard's locks off this one's cache line
+	// buffered is set when buf holds hits, so that a Put skips the shards
+	// that have none without taking their locks.
+	buffered atomic.Bool
+	_        [64]byte // keeps the next shard's locks off this one's cache line
 }
 
 // New returns an empty Store.
@@ -121,26 +128,22 @@ func New(opts Options) *Store {
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	s.seed = binary.LittleEndian.Uint64(b[:])
+	s.seed = maphash.MakeSeed()
 	// Size the sketch for 4 KiB objects, at least 1024 of them.
 	s.sketch = newSketch(int(min(max(s.maxBytes/4096, 1024), 1<<22)))
 	for i := range s.shards {
-		s.shards[i].m = make(map[[32]byte][]*entry)
+		s.shards[i].m = make(map[string][]*entry)
 	}
 	s.pol.init(s.maxBytes)
-	s.uris = make(map[uriKey][]*entry)
+	s.uris = make(map[uint64][]*entry)
 	return s
 }
 
-// hash mixes the key with the Store's random seed (splitmix64 finalizer),
-// so that request keys cannot be ground to collide in the sketch.
-func (s *Store) hash(key [32]byte) uint64 {
-	z := binary.LittleEndian.Uint64(key[:8]) ^ s.seed
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
+// hash is the key's hash under the Store's random seed, so that request
+// keys cannot be ground to collide in the sketch or to crowd one shard.
+// It only spreads keys: lookups compare keys whole.
+func (s *Store) hash(key string) uint64 {
+	return maphash.String(s.seed, key)
 }
 
 func (s *Store) shard(h uint64) *shard { return &s.shards[h>>58] }
@@ -150,7 +153,7 @@ func (s *Store) shard(h uint64) *shard { return &s.shards[h>>58] }
 // miss, it counts one request for key in the frequency sketch. match runs
 // under the shard's read lock: it must be quick and must not call the
 // Store.
-func (s *Store) Get(key [32]byte, match func(*Object) bool) (*Object, bool) {
+func (s *Store) Get(key string, match func(*Object) bool) (*Object, bool) {
 	h := s.hash(key)
 	s.sketch.increment(h)
 	sh := s.shard(h)
@@ -174,21 +177,23 @@ func (s *Store) Get(key [32]byte, match func(*Object) bool) (*Object, bool) {
 // Touch counts one request for key in the frequency sketch without a
 // lookup: for a request that needs the key's popularity counted but
 // skipped Get.
-func (s *Store) Touch(key [32]byte) {
+func (s *Store) Touch(key string) {
 	s.sketch.increment(s.hash(key))
 }
 
 // recordHit buffers a hit on e for the policy; when the buffer fills, it
 // applies the buffers if the policy lock is free.
 func (s *Store) recordHit(sh *shard, e *entry) {
-	if !sh.bufMu.TryLock() {
+	if e.hitPending.Load() || !sh.bufMu.TryLock() {
 		return
 	}
 	full := sh.n == readBufLen
-	if !full {
+	if !full && !e.hitPending.Load() {
 		sh.buf[sh.n] = e
 		sh.n++
 		full = sh.n == readBufLen
+		sh.buffered.Store(true)
+		e.hitPending.Store(true)
 	}
 	sh.bufMu.Unlock()
 	if full && s.mu.TryLock() {
@@ -208,13 +213,18 @@ func (s *Store) drainLocked() {
 // drainShardLocked applies the hits buffered in sh to the policy. The
 // caller holds s.mu.
 func (s *Store) drainShardLocked(sh *shard) {
+	if !sh.buffered.Load() {
+		return // a hit being buffered now is applied by a later drain
+	}
 	var hits [readBufLen]*entry
 	sh.bufMu.Lock()
 	n := copy(hits[:], sh.buf[:sh.n])
 	clear(sh.buf[:sh.n])
 	sh.n = 0
+	sh.buffered.Store(false)
 	sh.bufMu.Unlock()
 	for _, e := range hits[:n] {
+		e.hitPending.Store(false)
 		s.pol.onHit(e)
 	}
 }
@@ -233,30 +243,39 @@ func (s *Store) Put(o *Object) bool {
 	if o.Stored.IsZero() {
 		o.Stored = s.clock.Now()
 	}
-	e := &entry{obj: o, key: o.Key, hash: s.hash(o.Key), size: size,
-		uri: uriKey{tenant: o.Tenant, host: o.Host, path: o.Path, query: o.Query}}
+	e := &entry{obj: o, key: o.Key, hash: s.hash(o.Key), size: size}
+	e.self[0] = e
 	s.mu.Lock()
 	s.drainLocked()
 	sh := s.shard(e.hash)
 	sh.mu.Lock()
 	vs := sh.m[o.Key]
 	var old *entry
+	var oldObj *Object
 	for i, c := range vs {
 		if c.obj.Variant == o.Variant {
-			old, vs[i] = c, e
+			old = c
+			if len(vs) == 1 {
+				sh.m[o.Key] = e.list() // old's own array is not written
+			} else {
+				vs[i] = e
+			}
 			break
 		}
 	}
-	if old == nil {
+	switch {
+	case old != nil:
+		oldObj, old.obj = old.obj, nil
+	case len(vs) == 0:
+		sh.m[o.Key] = e.list()
+	default:
 		sh.m[o.Key] = append(vs, e)
-	} else {
-		old.obj = nil
 	}
 	sh.mu.Unlock()
 	r := regionWindow
 	if old != nil {
 		r = old.region // the new version keeps the old one's standing
-		s.unindexLocked(old)
+		s.unindexLocked(old, oldObj)
 	}
 	s.pol.add(e, r)
 	s.indexLocked(e)
@@ -271,7 +290,7 @@ func (s *Store) Put(o *Object) bool {
 }
 
 // Delete removes every variant stored under key.
-func (s *Store) Delete(key [32]byte) {
+func (s *Store) Delete(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sh := s.shard(s.hash(key))
@@ -298,16 +317,26 @@ func (s *Store) Stats() Stats {
 // indexLocked accounts for a newly added entry and indexes its URI. The
 // caller holds s.mu.
 func (s *Store) indexLocked(e *entry) {
-	s.uris[e.uri] = append(s.uris[e.uri], e)
+	h := s.uriHash(uriOf(e.obj))
+	if es := s.uris[h]; len(es) > 0 {
+		s.uris[h] = append(es, e)
+	} else {
+		s.uris[h] = e.list()
+	}
 	s.objects.Add(1)
 	s.bytes.Add(e.size)
 }
 
 // unindexLocked undoes indexLocked for an entry that has already left its
-// shard, and takes it out of the policy. The caller holds s.mu.
-func (s *Store) unindexLocked(e *entry) {
+// shard, whose object was o, and takes it out of the policy. The caller
+// holds s.mu.
+func (s *Store) unindexLocked(e *entry, o *Object) {
 	s.pol.unlink(e)
-	es := s.uris[e.uri]
+	h := s.uriHash(uriOf(o))
+	es := s.uris[h]
+	if len(es) == 1 && es[0] == e {
+		es = nil // an entry's own array is never written
+	}
 	for i, c := range es {
 		if c == e {
 			es[i] = es[len(es)-1]
@@ -317,9 +346,9 @@ func (s *Store) unindexLocked(e *entry) {
 		}
 	}
 	if len(es) == 0 {
-		delete(s.uris, e.uri)
+		delete(s.uris, h)
 	} else {
-		s.uris[e.uri] = es
+		s.uris[h] = es
 	}
 	s.objects.Add(-1)
 	s.bytes.Add(-e.size)
@@ -329,6 +358,7 @@ func (s *Store) unindexLocked(e *entry) {
 // policy. The caller holds s.mu.
 func (s *Store) removeLocked(e *entry) {
 	sh := s.shard(e.hash)
+	o := e.obj
 	sh.mu.Lock()
 	vs := sh.m[e.key]
 	for i, c := range vs {
@@ -344,5 +374,5 @@ func (s *Store) removeLocked(e *entry) {
 	}
 	e.obj = nil
 	sh.mu.Unlock()
-	s.unindexLocked(e)
+	s.unindexLocked(e, o)
 }

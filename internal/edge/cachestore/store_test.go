@@ -1,7 +1,6 @@
 package cachestore
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -13,12 +12,12 @@ import (
 )
 
 // key returns the primary key of name.
-func key(name string) [32]byte { return sha256.Sum256([]byte(name)) }
+func key(name string) string { return "key:" + name }
 
 // object returns an object for path with a body of n bytes.
 func object(path string, n int) *Object {
 	return &Object{Key: key(path), Host: "example.com", Path: path, Status: 200,
-		Header: http.Header{"Content-Type": {"text/plain"}}, Body: make([]byte, n), FreshFor: time.Minute}
+		Header: PackHeader(http.Header{"Content-Type": {"text/plain"}}, nil), Body: make([]byte, n), FreshFor: time.Minute}
 }
 
 // checkInvariants verifies the Store's bookkeeping: every stored entry is

@@ -121,7 +121,7 @@ func sfQualified(unqualified bool, fields *[]string, val any) bool {
 // is present, valid and non-empty (RFC 9213 §2.2), else Cache-Control.
 // When targeted is true, Cache-Control and Expires are to be ignored.
 func Effective(h http.Header) (d Directives, targeted bool) {
-	if d, ok := ParseCDNCacheControl(h.Values("CDN-Cache-Control")); ok {
+	if d, ok := ParseCDNCacheControl(h["Cdn-Cache-Control"]); ok { // the canonical key: no allocation
 		return d, true
 	}
 	return ParseCacheControl(h.Values("Cache-Control")), false

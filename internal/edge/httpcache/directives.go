@@ -54,13 +54,13 @@ type Directives struct {
 // NoCacheField reports whether a qualified no-cache names field
 // (case-insensitive).
 func (d *Directives) NoCacheField(field string) bool {
-	return slices.Contains(d.NoCacheFields, strings.ToLower(field))
+	return len(d.NoCacheFields) > 0 && slices.Contains(d.NoCacheFields, strings.ToLower(field))
 }
 
 // PrivateField reports whether a qualified private names field
 // (case-insensitive).
 func (d *Directives) PrivateField(field string) bool {
-	return slices.Contains(d.PrivateFields, strings.ToLower(field))
+	return len(d.PrivateFields) > 0 && slices.Contains(d.PrivateFields, strings.ToLower(field))
 }
 
 // ParseCacheControl parses the lines of a Cache-Control field (RFC 9111

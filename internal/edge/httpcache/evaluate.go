@@ -102,6 +102,11 @@ type Decision struct {
 // proxyFields must never be stored (RFC 9111 §3.1).
 var proxyFields = []string{"Proxy-Authenticate", "Proxy-Authentication-Info", "Proxy-Authorization"}
 
+// safeOmitFields are what safe mode never stores, without the fields a
+// response names: proxyFields and Set-Cookie. Shared, and full, so that
+// appending to it copies.
+var safeOmitFields = append(proxyFields[:len(proxyFields):len(proxyFields)], "Set-Cookie")
+
 // Evaluate decides whether the response r may be stored under the mode's
 // rules and for how long (spec §2.7 rules 1-4, 6, 7, 9 and 10; §2.8;
 // staleness windows of §2.8 and §2.10). The rules that need more than the
@@ -164,8 +169,10 @@ func evaluateSafe(r *ResponseInfo, p TTLPolicy, now time.Time) Decision {
 		refuse(ReasonZeroTTL)
 	}
 	d.SWR, d.SIE = staleWindows(Safe, &cc)
-	d.OmitFields = append(append(append(proxyFields[:len(proxyFields):len(proxyFields)], "Set-Cookie"),
-		canonical(cc.NoCacheFields)...), canonical(cc.PrivateFields)...)
+	d.OmitFields = safeOmitFields[:len(safeOmitFields):len(safeOmitFields)]
+	if len(cc.NoCacheFields)+len(cc.PrivateFields) > 0 {
+		d.OmitFields = append(append(d.OmitFields, canonical(cc.NoCacheFields)...), canonical(cc.PrivateFields)...)
+	}
 	d.Store = len(d.Reasons) == 0
 	return d
 }

@@ -54,35 +54,36 @@ const sfIntMax = 999_999_999_999_999
 // stored, ttl, key, detail, as in spec §2.13. For example
 // "edge; fwd=uri-miss; fwd-status=200; stored; ttl=300".
 func CacheStatus(name string, p StatusParams) string {
-	var b strings.Builder
-	sfBareString(&b, name)
+	var arr [128]byte
+	return string(AppendCacheStatusMember(arr[:0], name, p))
+}
+
+// AppendCacheStatusMember appends CacheStatus(name, p) to dst and returns
+// the extended slice.
+func AppendCacheStatusMember(dst []byte, name string, p StatusParams) []byte {
+	b := appendSFBare(dst, name)
 	if p.Hit {
-		b.WriteString("; hit")
+		b = append(b, "; hit"...)
 	}
 	if isSFToken(p.Fwd) {
-		b.WriteString("; fwd=")
-		b.WriteString(p.Fwd)
+		b = append(append(b, "; fwd="...), p.Fwd...)
 	}
-	sfFlag(&b, "collapsed", p.Collapsed)
+	b = appendSFFlag(b, "collapsed", p.Collapsed)
 	if p.FwdStatus > 0 && p.FwdStatus <= sfIntMax {
-		b.WriteString("; fwd-status=")
-		b.WriteString(strconv.Itoa(p.FwdStatus))
+		b = strconv.AppendInt(append(b, "; fwd-status="...), int64(p.FwdStatus), 10)
 	}
-	sfFlag(&b, "stored", p.Stored)
+	b = appendSFFlag(b, "stored", p.Stored)
 	if p.HasTTL {
 		secs := min(max(int64(p.TTL/time.Second), -sfIntMax), sfIntMax)
-		b.WriteString("; ttl=")
-		b.WriteString(strconv.FormatInt(secs, 10))
+		b = strconv.AppendInt(append(b, "; ttl="...), secs, 10)
 	}
 	if p.Key != "" {
-		b.WriteString("; key=")
-		sfString(&b, p.Key)
+		b = appendSFString(append(b, "; key="...), p.Key)
 	}
 	if p.Detail != "" {
-		b.WriteString("; detail=")
-		sfBareString(&b, p.Detail)
+		b = appendSFBare(append(b, "; detail="...), p.Detail)
 	}
-	return b.String()
+	return b
 }
 
 // AppendCacheStatus appends member to h's Cache-Status, after any members
@@ -95,43 +96,41 @@ func AppendCacheStatus(h http.Header, member string) {
 	h.Set("Cache-Status", member)
 }
 
-func sfFlag(b *strings.Builder, key string, f Flag) {
+// appendSFFlag appends the Boolean parameter key when f is set.
+func appendSFFlag(b []byte, key string, f Flag) []byte {
 	switch f {
 	case Yes:
-		b.WriteString("; ")
-		b.WriteString(key)
+		b = append(append(b, "; "...), key...)
 	case No:
-		b.WriteString("; ")
-		b.WriteString(key)
-		b.WriteString("=?0")
+		b = append(append(append(b, "; "...), key...), "=?0"...)
 	}
+	return b
 }
 
-// sfBareString writes s as a Token if it is one, else as a String.
-func sfBareString(b *strings.Builder, s string) {
+// appendSFBare appends s as a Token if it is one, else as a String.
+func appendSFBare(b []byte, s string) []byte {
 	if isSFToken(s) {
-		b.WriteString(s)
-		return
+		return append(b, s...)
 	}
-	sfString(b, s)
+	return appendSFString(b, s)
 }
 
-// sfString writes s as a String (RFC 9651 §4.1.6), %-escaping the bytes
-// a String cannot hold (controls and non-ASCII).
-func sfString(b *strings.Builder, s string) {
-	b.WriteByte('"')
+// appendSFString appends s as a String (RFC 9651 §4.1.6), %-escaping the
+// bytes a String cannot hold (controls and non-ASCII).
+func appendSFString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
+			b = append(b, '\\', c)
 		case c < 0x20 || c > 0x7e:
-			b.WriteString("%" + strconv.FormatUint(uint64(c)>>4, 16) + strconv.FormatUint(uint64(c)&15, 16))
+			b = append(b, '%', hex[c>>4], hex[c&15])
 		default:
-			b.WriteByte(c)
+			b = append(b, c)
 		}
 	}
-	b.WriteByte('"')
+	return append(b, '"')
 }
 
 // isSFToken reports whether s is a Structured Fields Token (RFC 9651

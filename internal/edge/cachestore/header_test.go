@@ -1,0 +1,76 @@
+package cachestore
+
+import (
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestPackHeader(t *testing.T) {
+	long := strings.Repeat("v", 20_000) // a length that takes three uvarint bytes
+	tests := []struct {
+		name string
+		in   http.Header
+		keep func(string) bool
+		want http.Header
+	}{
+		{"empty", http.Header{}, nil, http.Header{}},
+		{"nil", nil, nil, http.Header{}},
+		{"every field", http.Header{"Content-Type": {"text/plain"}, "Etag": {`"v1"`}, "Vary": {"A", "B"}},
+			nil, http.Header{"Content-Type": {"text/plain"}, "Etag": {`"v1"`}, "Vary": {"A", "B"}}},
+		{"filtered", http.Header{"Set-Cookie": {"a=1", "b=2"}, "X-Kept": {"1"}},
+			func(name string) bool { return name != "Set-Cookie" }, http.Header{"X-Kept": {"1"}}},
+		{"none kept", http.Header{"X": {"1"}}, func(string) bool { return false }, http.Header{}},
+		{"empty values and long ones", http.Header{"X-Empty": {""}, "X-None": {}, "X-Long": {long, "short"}},
+			nil, http.Header{"X-Empty": {""}, "X-None": {}, "X-Long": {long, "short"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := PackHeader(tt.in, tt.keep)
+			if got := h.Clone(); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Clone = %q, want %q", got, tt.want)
+			}
+			dst := http.Header{"X-Own": {"mine"}}
+			rest := h.Fill(dst, 2)
+			if len(rest) != 0 || cap(rest) != 2 {
+				t.Errorf("Fill left len %d cap %d, want 0 and 2", len(rest), cap(rest))
+			}
+			if len(dst) != len(tt.want)+1 || dst.Get("X-Own") != "mine" {
+				t.Errorf("Fill gave %q", dst)
+			}
+		})
+	}
+}
+
+func TestPackedHeaderGet(t *testing.T) {
+	h := PackHeader(http.Header{"Etag": {`"a"`, `"b"`}, "Last-Modified": {"x"}, "X-None": {}}, nil)
+	for name, want := range map[string]string{"ETag": `"a"`, "etag": `"a"`, "Last-Modified": "x", "X-None": "", "Missing": ""} {
+		if got := h.Get(name); got != want {
+			t.Errorf("Get(%q) = %q, want %q", name, got, want)
+		}
+	}
+	if (Header{}).Get("X") != "" || (Header{}).Size() != 0 {
+		t.Error("the zero Header is not empty")
+	}
+}
+
+// TestFilledValuesAreCapped is what keeps a stored header immutable: a
+// response that appends to a value it got from Fill must copy, never write
+// into the array the other fields (or other responses) share.
+func TestFilledValuesAreCapped(t *testing.T) {
+	h := PackHeader(http.Header{"A": {"1"}, "B": {"2"}, "C": {"3", "4"}}, nil)
+	dst := http.Header{}
+	h.Fill(dst, 4)
+	for name := range dst {
+		dst[name] = append(dst[name], "appended")
+	}
+	for name, want := range map[string][]string{"A": {"1", "appended"}, "B": {"2", "appended"}, "C": {"3", "4", "appended"}} {
+		if !reflect.DeepEqual(dst[name], want) {
+			t.Errorf("%s = %q, want %q", name, dst[name], want)
+		}
+	}
+	if got := h.Clone(); !reflect.DeepEqual(got, http.Header{"A": {"1"}, "B": {"2"}, "C": {"3", "4"}}) {
+		t.Errorf("the packed header changed: %q", got)
+	}
+}

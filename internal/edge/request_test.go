@@ -1,0 +1,90 @@
+package edge
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestAmbiguousPath(t *testing.T) {
+	tests := []struct {
+		path string
+		want bool
+	}{
+		{"/", false},
+		{"/static/app.css", false},
+		{"/a%20b/%41", false},
+		{"/account%2Fx.css", true},
+		{"/account%2fx.css", true},
+		{"/a%5Cb", true},
+		{"/a%00", true},
+		{"/%2E%2E/x", true},
+		{"/account;x.css", true},
+		{"/a\\b", true},
+		{"//a", true},
+		{"/static/../account", true},
+		{"/./a", true},
+		{"/a/.", true},
+		{"/a/..", true},
+		{"/.", true},
+		{"/..", true},
+		{"/a.b/c..d/.e", false},
+		{"/%", false},
+		{"/%2", false},
+	}
+	for _, tt := range tests {
+		if got := ambiguousPath(tt.path); got != tt.want {
+			t.Errorf("ambiguousPath(%q) = %v, want %v", tt.path, got, tt.want)
+		}
+	}
+}
+
+// FuzzAmbiguousPath checks the one-pass ambiguousPath against its
+// definition: the substrings of spec §2.6 B5 in the lowercased path.
+func FuzzAmbiguousPath(f *testing.F) {
+	for _, s := range []string{"/a%2F", "/%2e%2E/", "/a;b", "//", "/a/..", "/%5", "/x%00y", "/İ%2F"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		lower := strings.ToLower(p)
+		want := false
+		for _, bad := range []string{"%2f", "%5c", "%00", ";", "//", "%2e", "\\"} {
+			want = want || strings.Contains(lower, bad)
+		}
+		want = want || lower == "/." || lower == "/.." || strings.Contains(lower, "/./") || strings.Contains(lower, "/../") ||
+			strings.HasSuffix(lower, "/.") || strings.HasSuffix(lower, "/..")
+		if got := ambiguousPath(p); got != want {
+			t.Fatalf("ambiguousPath(%q) = %v, want %v", p, got, want)
+		}
+	})
+}
+
+// TestKeyHoldsTheObjectNames checks where cacheKey says the tenant, the
+// host and the path are: a stored object's names are cut from its key.
+func TestKeyHoldsTheObjectNames(t *testing.T) {
+	tests := []struct{ name, target, host, tenant string }{
+		{"plain", "/static/a.css", "example.com", ""},
+		{"tenant and port", "/x?v=1", "Example.com:8080", "acme"},
+		{"escaped path", "/a%20b/%C3%A9", "h", strings.Repeat("t", 200)},
+	}
+	b := compileBehaviorForFuzz()
+	b.keyHeaders = []string{"X-A"}
+	e := &Edge{behaviors: []*behavior{b}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "http://"+tt.host+tt.target, nil)
+			v := parseView(r)
+			s := b.selectInputs(r, &v)
+			k, at := e.cacheKey(b, r, &v, &s, tt.tenant)
+			if got := k[at.tenant : at.tenant+len(tt.tenant)]; got != tt.tenant {
+				t.Errorf("tenant %q, want %q", got, tt.tenant)
+			}
+			if got := k[at.host : at.host+len(v.host)]; got != v.host {
+				t.Errorf("host %q, want %q", got, v.host)
+			}
+			if got := k[at.path : at.path+len(v.rawPath)]; got != v.rawPath {
+				t.Errorf("path %q, want %q", got, v.rawPath)
+			}
+		})
+	}
+}
