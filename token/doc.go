@@ -1,8 +1,11 @@
 // Package token verifies JWT access tokens (RFC 9068) in your own
 // services: tokens from tether's token service, or from any issuer that
 // publishes a JSON Web Key Set. It follows the JWT best current practices
-// of RFC 8725 and OWASP ASVS 5.0 chapter V9, and uses
-// github.com/go-jose/go-jose/v4 for the JOSE work.
+// of RFC 8725 and OWASP ASVS 5.0 chapter V9. It reads JSON Web Keys and
+// decodes JSON with github.com/go-jose/go-jose/v4, and checks signatures
+// with the standard library's crypto/rsa, crypto/ecdsa and crypto/ed25519,
+// fed as RFC 7518 and RFC 8037 say (R||S for ECDSA, PSS salts as long as
+// the hash).
 //
 // # Usage
 //
