@@ -104,6 +104,13 @@ func TestAttacks(t *testing.T) {
 		{"attacker key under a known kid", sign(t, evil, jose.ES256, cl), token.ErrSignature},
 		{"kid not in the set", sign(t, testKey{kid: "nope", priv: k.ec1.priv}, jose.ES256, cl), token.ErrUnknownKey},
 		{"kid not a string", sign(t, k.ec1, jose.ES256, cl, "kid", 1), token.ErrMalformed},
+		// Injected kids are only ever a map key: nothing reads a file, a
+		// database or a URL named by them.
+		{"kid path traversal", sign(t, testKey{kid: "../../../../etc/passwd", priv: k.ec1.priv}, jose.ES256, cl), token.ErrUnknownKey},
+		{"kid SQL injection", sign(t, testKey{kid: "x' OR '1'='1", priv: k.ec1.priv}, jose.ES256, cl), token.ErrUnknownKey},
+		{"kid with NUL and a known prefix", sign(t, testKey{kid: "ec-1\x00", priv: k.ec1.priv}, jose.ES256, cl), token.ErrUnknownKey},
+		{"kid a URL", sign(t, testKey{kid: evilURL, priv: k.ec1.priv}, jose.ES256, cl), token.ErrUnknownKey},
+		{"nbf an hour ahead", sign(t, k.ec1, jose.ES256, with(cl, "nbf", start.Add(time.Hour).Unix())), token.ErrNotYetValid},
 		{"RS256 key with a PS256 header", sign(t, k.rsa1, jose.PS256, cl), token.ErrAlgorithm},
 		{"RS256 key named by an ES256 token", sign(t, testKey{kid: "rsa-1", priv: k.ec1.priv}, jose.ES256, cl), token.ErrAlgorithm},
 		{"EdDSA key named by an RS256 token", sign(t, testKey{kid: "ed-1", priv: k.rsa1.priv}, jose.RS256, cl), token.ErrAlgorithm},
