@@ -34,7 +34,10 @@ import (
 // real ones.
 var cheap = users.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
 
-var start = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+// start is where the tests' fake clock begins: the real time, to the
+// second, because the Redis and PostgreSQL stores expire records by their
+// own clocks (a not-before record lives only minutes).
+var start = time.Now().UTC().Truncate(time.Second)
 
 const password = "correct horse battery staple"
 

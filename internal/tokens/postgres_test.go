@@ -8,6 +8,7 @@ import (
 
 	sessionpg "github.com/tetherlb/tether/session/pgstore"
 
+	"github.com/tetherlb/tether/internal/clock"
 	"github.com/tetherlb/tether/internal/testsupport"
 	userpg "github.com/tetherlb/tether/internal/users/pgstore"
 )
@@ -20,7 +21,9 @@ func TestOnPostgreSQL(t *testing.T) {
 	dsn := pg.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	us, err := userpg.Open(ctx, dsn, userpg.Options{})
+	// The users' timestamps follow the harness's fake clock, as the file
+	// store's do, so that a password is never "changed" after a login.
+	us, err := userpg.Open(ctx, dsn, userpg.Options{Clock: clock.NewFake(start)})
 	if err != nil {
 		t.Fatal(err)
 	}
