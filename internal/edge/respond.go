@@ -155,6 +155,9 @@ func (e *Edge) serveObject(w http.ResponseWriter, x *exchange, obj *cachestore.O
 	if x.status.Hit {
 		x.status.TTL, x.status.HasTTL = obj.TTL(now), true
 	}
+	if wantsConditional(x.r) && e.serveConditional(w, x, obj, age) {
+		return
+	}
 	e.writeObjectHeader(w, x, obj, age)
 	e.writeBody(w, x, obj.Body, "cache")
 }

@@ -1,0 +1,99 @@
+package edge_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A stored object answers the client's preconditions and ranges itself, as
+// CloudFront does: 304 and 206 never reach the origin, and the origin only
+// ever sends the full object.
+func TestConditionalAndRangeFromCache(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	lm := epoch.Add(-time.Hour).Format(http.TimeFormat)
+	e.origin.set(answer(200, "0123456789", "Cache-Control: max-age=600", `ETag: "v1"`, "Last-Modified: "+lm, "Content-Type: text/plain"))
+	// Go's client asks for gzip unless the request has a Range; gzip is
+	// in the default key, so every request here says what it accepts.
+	if r := e.get("/file.txt", "Accept-Encoding: identity"); r.status != 200 || r.body != "0123456789" {
+		t.Fatalf("first GET: %d %q", r.status, r.body)
+	}
+	before := e.origin.count()
+	for _, tc := range []struct {
+		name   string
+		lines  []string
+		status int
+		body   string
+		header map[string]string
+	}{
+		{"If-None-Match matches", []string{`If-None-Match: "v1"`}, 304, "", map[string]string{"ETag": `"v1"`, "Content-Type": ""}},
+		{"If-None-Match weak matches", []string{`If-None-Match: "x", W/"v1"`}, 304, "", nil},
+		{"If-None-Match star", []string{`If-None-Match: *`}, 304, "", nil},
+		{"If-None-Match other", []string{`If-None-Match: "v2"`}, 200, "0123456789", nil},
+		{"If-None-Match wins over If-Modified-Since", []string{`If-None-Match: "v2"`, "If-Modified-Since: " + epoch.Format(http.TimeFormat)}, 200, "0123456789", nil},
+		{"If-Modified-Since after", []string{"If-Modified-Since: " + epoch.Format(http.TimeFormat)}, 304, "", nil},
+		{"If-Modified-Since before", []string{"If-Modified-Since: " + epoch.Add(-2*time.Hour).Format(http.TimeFormat)}, 200, "0123456789", nil},
+		{"If-Modified-Since garbage", []string{"If-Modified-Since: yesterday"}, 200, "0123456789", nil},
+		{"range", []string{"Range: bytes=2-4"}, 206, "234", map[string]string{"Content-Range": "bytes 2-4/10", "Content-Length": "3"}},
+		{"open range", []string{"Range: bytes=7-"}, 206, "789", map[string]string{"Content-Range": "bytes 7-9/10"}},
+		{"suffix range", []string{"Range: bytes=-3"}, 206, "789", nil},
+		{"range past the end is clamped", []string{"Range: bytes=8-100"}, 206, "89", nil},
+		{"range starting past the end", []string{"Range: bytes=10-"}, 416, "", map[string]string{"Content-Range": "bytes */10"}},
+		{"several ranges: the whole object", []string{"Range: bytes=0-1,4-5"}, 200, "0123456789", nil},
+		{"another unit", []string{"Range: items=0-1"}, 200, "0123456789", nil},
+		{"a signed bound", []string{"Range: bytes=+1-2"}, 200, "0123456789", nil},
+		{"If-Range with the ETag", []string{"Range: bytes=0-0", `If-Range: "v1"`}, 206, "0", nil},
+		{"If-Range with another ETag", []string{"Range: bytes=0-0", `If-Range: "v0"`}, 200, "0123456789", nil},
+		{"If-Range with the date", []string{"Range: bytes=0-0", "If-Range: " + lm}, 206, "0", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.get("/file.txt", append(tc.lines, "Accept-Encoding: identity")...)
+			if r.status != tc.status || r.body != tc.body {
+				t.Errorf("%d %q, want %d %q", r.status, r.body, tc.status, tc.body)
+			}
+			for k, v := range tc.header {
+				if got := r.header.Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			expect(t, tc.name, r, "hit")
+		})
+	}
+	if n := e.origin.count() - before; n != 0 {
+		t.Errorf("conditional and range requests reached the origin %d times", n)
+	}
+	for _, r := range e.origin.requests {
+		for _, h := range []string{"If-None-Match", "If-Modified-Since", "Range", "If-Range"} {
+			if r.Header.Get(h) != "" {
+				t.Errorf("the origin got %s", h)
+			}
+		}
+	}
+	// HEAD with a range: the head of the 206, no body.
+	if r := e.do("HEAD", "/file.txt", "Range: bytes=0-3", "Accept-Encoding: identity"); r.status != 206 || r.body != "" || r.header.Get("Content-Range") != "bytes 0-3/10" {
+		t.Errorf("HEAD with a range: %d %q %v", r.status, r.body, r.header)
+	}
+}
+
+// A response the edge gzips on the fly ignores Range: a range of the
+// gzipped body would not be a range of the stored one.
+func TestRangeIgnoredWhenTheEdgeCompresses(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    compress: true
+    cache: {min_ttl: 0s, default_ttl: 24h, max_ttl: 8760h, gzip: true}
+`)
+	body := strings.Repeat("tether ", 400)
+	e.origin.set(answer(200, body, "Cache-Control: max-age=600", "Content-Type: text/plain"))
+	e.get("/big.txt", "Accept-Encoding: gzip")
+	e.get("/big.txt", "Accept-Encoding: identity")
+	r := e.get("/big.txt", "Accept-Encoding: gzip", "Range: bytes=0-9")
+	if r.status != 200 || r.header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("gzip with a range: %d, Content-Encoding %q; want the whole gzipped 200", r.status, r.header.Get("Content-Encoding"))
+	}
+	if r := e.get("/big.txt", "Accept-Encoding: identity", "Range: bytes=0-9"); r.status != 206 || r.body != body[:10] {
+		t.Errorf("identity with a range: %d %q", r.status, r.body)
+	}
+}
