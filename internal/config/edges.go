@@ -20,8 +20,12 @@ type Edge struct {
 	// Name identifies the edge in metrics, logs and the invalidation API.
 	// Required, unique.
 	Name string `yaml:"name"`
-	// Address is host:port the edge listens on (plain HTTP). Required.
+	// Address is host:port the edge listens on. Required.
 	Address string `yaml:"address"`
+	// TLS makes the edge serve HTTPS (HTTP/2 by ALPN) with these
+	// certificates, as an https listener's tls block does; its hsts key is
+	// not used here. Absent: plain HTTP.
+	TLS *TLS `yaml:"tls"`
 	// Origin is where misses go. Required.
 	Origin EdgeOrigin `yaml:"origin"`
 	// Mode is safe (the default: RFC 9111 with guardrails against session
@@ -257,6 +261,12 @@ var DefaultInfraCookies = []string{"AWSALB", "AWSALBCORS", "AWSALBTG", "AWSALBAP
 
 func (e *Edge) setDefaults(c *Config) {
 	setString(&e.Mode, "safe")
+	if e.TLS != nil {
+		setString(&e.TLS.MinVersion, "1.2")
+		if e.TLS.HTTP2 == nil {
+			e.TLS.HTTP2 = ptr(true)
+		}
+	}
 	if e.MaxBytes == 0 {
 		e.MaxBytes = DefaultEdgeMaxBytes
 	}
@@ -341,6 +351,12 @@ func (e *Edge) validate(p *problems, key string, listeners map[string]string) {
 		p.add(key+".name", "%q is not a name (letters, digits, - and _)", e.Name)
 	}
 	p.address(key+".address", e.Address)
+	if e.TLS != nil {
+		e.TLS.validate(p, key+".tls")
+		if e.TLS.HSTS != nil {
+			p.add(key+".tls.hsts", "is for listeners; an edge passes on the Strict-Transport-Security its origin sends")
+		}
+	}
 	p.oneOf(key+".mode", e.Mode, EdgeModes)
 	switch o := e.Origin; {
 	case o.Listener != "" && o.URL != "":

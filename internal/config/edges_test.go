@@ -72,6 +72,10 @@ func TestEdgeProblems(t *testing.T) {
 		{"both origins", sub("{listener: web}", "{listener: web, url: 'http://127.0.0.1:9000'}"), []string{"origin: set listener or url, not both"}},
 		{"origin url with path", sub("{listener: web}", "{url: 'http://127.0.0.1:9000/app'}"), []string{`origin.url: "http://127.0.0.1:9000/app" is not an origin URL`}},
 		{"mode", sub("mode: safe", "mode: fastly"), []string{`mode: "fastly" is not allowed (allowed: safe, cloudfront)`}},
+		{"tls without a certificate", sub("mode: safe", "mode: safe\n    tls: {min_version: '1.1'}"), []string{
+			"edges[0](cdn).tls: needs a certificate", `edges[0](cdn).tls.min_version: "1.1" is not allowed`}},
+		{"tls with hsts", sub("mode: safe", "mode: safe\n    tls: {cert_file: c.pem, key_file: k.pem, hsts: {max_age: 1h}}"), []string{
+			"edges[0](cdn).tls.hsts: is for listeners"}},
 		{"size", sub("256MiB", "lots"), []string{`"lots" is not a size`}},
 		{"size range", sub("256MiB", "100KiB"), []string{"max_bytes: 102400 bytes is out of range"}},
 		{"ttl order", sub("min_ttl: 0s, default_ttl: 24h", "min_ttl: 48h, default_ttl: 24h"), []string{"min_ttl (48h) ≤ default_ttl (24h) ≤ max_ttl (8760h) does not hold"}},

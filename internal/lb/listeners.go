@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tetherlb/tether/internal/certs"
 	"github.com/tetherlb/tether/internal/config"
 )
 
@@ -22,7 +23,7 @@ type httpServer struct {
 	sock  *socket
 	ln    net.Listener // a handle on sock, TLS-wrapped for https
 	srv   *http.Server
-	certs atomic.Pointer[certSet] // https: swapped on reload and when the files change
+	certs atomic.Pointer[certs.Set] // https: swapped on reload and when the files change
 }
 
 // sameSocket reports whether a running listener can serve the new config
@@ -37,7 +38,7 @@ func sameSocket(a, b config.Listener) bool {
 // anything that serves traffic changes.
 type listenerPlan struct {
 	open    map[string]*httpServer // new servers, bound but not serving
-	certs   map[string]*certSet    // fresh certificates for kept https listeners
+	certs   map[string]*certs.Set    // fresh certificates for kept https listeners
 	l4socks map[string]*handle     // handles on the sockets of tcp listeners
 	l4used  map[string]bool        // tcp listeners that took their handle
 }
@@ -46,7 +47,7 @@ type listenerPlan struct {
 // every certificate. On error it closes what it opened and the running
 // listeners are untouched.
 func (s *Server) planListeners(cfg *config.Config) (*listenerPlan, error) {
-	plan := &listenerPlan{open: map[string]*httpServer{}, certs: map[string]*certSet{},
+	plan := &listenerPlan{open: map[string]*httpServer{}, certs: map[string]*certs.Set{},
 		l4socks: map[string]*handle{}, l4used: map[string]bool{}}
 	var errs []error
 	for _, lc := range cfg.Listeners {
@@ -64,7 +65,7 @@ func (s *Server) planListeners(cfg *config.Config) (*listenerPlan, error) {
 		cur := s.servers[lc.Name]
 		if cur != nil && sameSocket(cur.cfg, lc) {
 			if lc.Protocol == "https" {
-				cs, err := loadCertSet(lc.Name, lc.TLS, cfg.Dir)
+				cs, err := certs.Load("listener "+lc.Name, lc.TLS, cfg.Dir)
 				if err != nil {
 					errs = append(errs, err)
 				}
@@ -149,7 +150,7 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 	hs := &httpServer{cfg: lc}
 	var tlsCfg *tls.Config
 	if lc.Protocol == "https" {
-		cs, err := loadCertSet(lc.Name, lc.TLS, dir)
+		cs, err := certs.Load("listener "+lc.Name, lc.TLS, dir)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,114 @@
+package edge_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tetherlb/tether/internal/clock"
+	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/edge"
+	ts "github.com/tetherlb/tether/internal/testsupport"
+)
+
+// An edge with a tls block serves HTTPS with HTTP/2, tells the origin
+// the viewer used https, and picks up a renewed certificate from disk
+// without a restart.
+func TestEdgeServesHTTPS(t *testing.T) {
+	var proto atomic.Value
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proto.Store(r.Header.Get("X-Forwarded-Proto"))
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "hello over tls")
+	}))
+	defer origin.Close()
+	certFile, keyFile := ts.TLSFiles(t)
+	addr := ts.DeadAddress(t)
+	y := `admin: {address: "off"}
+listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
+target_groups: [{name: app, targets: [{id: a, address: 127.0.0.1:1}]}]
+edges:
+  - name: cdn
+    address: ` + addr + `
+    origin: {url: ` + origin.URL + `}
+    tls: {cert_file: ` + certFile + `, key_file: ` + keyFile + `}
+    behaviors:
+      - path: "*"
+        cache: {default_ttl: 1h}
+`
+	cfg, err := config.Parse([]byte(y), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &ts.SyncBuffer{}
+	srv, err := edge.Start(cfg, edge.StartOptions{Addr: func(string) net.Addr { return nil }, Registerer: prometheus.NewRegistry(),
+		Clock: clock.Real{}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+
+	client := func(certFile string) *http.Client {
+		pem, err := os.ReadFile(certFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	}
+	resp, err := client(certFile).Get("https://" + addr + "/page")
+	if err != nil {
+		t.Fatalf("GET over TLS: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "hello over tls" || resp.Proto != "HTTP/2.0" {
+		t.Fatalf("GET over TLS: %d %s %q", resp.StatusCode, resp.Proto, body)
+	}
+	if got := proto.Load(); got != "https" {
+		t.Errorf("the origin got X-Forwarded-Proto %q, want https", got)
+	}
+	if resp, err := http.Get("http://" + addr + "/page"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("plain HTTP to the HTTPS edge: %d, want 400", resp.StatusCode)
+		}
+	}
+
+	// Renew the certificate in place: new connections get the new one.
+	newCert, newKey := ts.TLSFilesFor(t, "localhost", "cdn.example.com")
+	for src, dst := range map[string]string{newCert: certFile, newKey: keyFile} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	renewed := client(certFile)
+	ts.WaitFor(t, "the edge to serve the renewed certificate", func() bool {
+		renewed.CloseIdleConnections()
+		resp, err := renewed.Get("https://" + addr + "/page")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	if !strings.Contains(logs.String(), "certificates reloaded from disk") {
+		t.Errorf("the reload is not logged:\n%s", logs.String())
+	}
+}
