@@ -38,7 +38,7 @@ func sameSocket(a, b config.Listener) bool {
 // anything that serves traffic changes.
 type listenerPlan struct {
 	open    map[string]*httpServer // new servers, bound but not serving
-	certs   map[string]*certs.Set    // fresh certificates for kept https listeners
+	certs   map[string]*certs.Set  // fresh certificates for kept https listeners
 	l4socks map[string]*handle     // handles on the sockets of tcp listeners
 	l4used  map[string]bool        // tcp listeners that took their handle
 }
