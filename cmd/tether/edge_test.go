@@ -76,6 +76,29 @@ edges:
 			t.Errorf("/metrics lacks %s", m)
 		}
 	}
+
+	// A reload applies a changed behavior to the running edge: /account
+	// becomes cacheable, and /static/app.js, stored before, stays a hit.
+	status("/static/app.js")
+	writeFile(t, dir, "tether.yaml", strings.Replace(cfg, "cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 0s}", "cache: {min_ttl: 0s, default_ttl: 1h, max_ttl: 8760h}", 1))
+	if code, body := s.reload(t); code != 200 {
+		t.Fatalf("reload: %d %v", code, body)
+	}
+	if cs := status("/static/app.js"); !strings.Contains(cs, "cdn; hit") {
+		t.Errorf("after the reload: Cache-Status %q, want a hit from the kept cache", cs)
+	}
+	status("/account")
+	if cs := status("/account"); !strings.Contains(cs, "cdn; hit") {
+		t.Errorf("after the reload /account: Cache-Status %q, want a hit under the new behavior", cs)
+	}
+	// Invalidations reach the reloaded edge.
+	req, _ = http.NewRequest("POST", "http://"+admin+"/api/v1/edges/cdn/invalidations", strings.NewReader(`{"paths": ["/account"]}`))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("invalidation after the reload: %v", err)
+	}
+	if cs := status("/account"); !strings.Contains(cs, "fwd=uri-miss") {
+		t.Errorf("after invalidating the reloaded edge: Cache-Status %q, want a miss", cs)
+	}
 	if code := s.stop(t); code != 0 {
 		t.Errorf("exit code %d", code)
 	}

@@ -158,6 +158,7 @@ func (in *instance) reload(ctx context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	cfg := in.cfg
+	edgesChanged := false
 	if in.cfgPath != "" {
 		next, err := config.Load(in.cfgPath)
 		if err != nil {
@@ -170,10 +171,7 @@ func (in *instance) reload(ctx context.Context) error {
 		if next.Admin.Address != in.cfg.Admin.Address {
 			in.log.Warn("admin.address changed; restart tether to move the admin API", "running", in.cfg.Admin.Address)
 		}
-		if !reflect.DeepEqual(next.Edges, in.cfg.Edges) {
-			in.log.Warn("the edges changed; restart tether to apply them (the running edges stay as they are)")
-			next.Edges = in.cfg.Edges
-		}
+		edgesChanged = !reflect.DeepEqual(next.Edges, in.cfg.Edges)
 		if !reflect.DeepEqual(next.Sessions, in.cfg.Sessions) {
 			in.log.Warn("the sessions block changed; restart tether to apply it (the running store and API stay as they are)")
 			next.Sessions = in.cfg.Sessions
@@ -203,6 +201,14 @@ func (in *instance) reload(ctx context.Context) error {
 		in.log.Error("reload failed", "err", err)
 		return err
 	}
+	if edgesChanged {
+		// After the listeners, whose addresses the edges' origins may name.
+		running, notes := in.edges.Reload(cfg)
+		for _, n := range notes {
+			in.log.Warn("reload: " + n)
+		}
+		cfg.Edges = running
+	}
 	if in.sess != nil {
 		in.sess.Manager.SetKeys(ring)
 	}
@@ -231,8 +237,8 @@ func (in *instance) close(ctx context.Context) error {
 // invalidators lists the edges for the admin API's invalidations.
 func invalidators(s *edge.Servers) map[string]admin.Invalidator {
 	out := map[string]admin.Invalidator{}
-	for name, e := range s.Edges {
-		out[name] = e
+	for name, ref := range s.Refs() {
+		out[name] = ref
 	}
 	return out
 }

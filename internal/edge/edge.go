@@ -34,6 +34,7 @@ type Edge struct {
 	transport http.RoundTripper
 	behaviors []*behavior
 	store     *cachestore.Store
+	maxBytes  int64 // the store's bound, max_bytes
 	maxObject int64
 	tenantBy  string // "", host or header
 	tenantHdr string
@@ -83,6 +84,11 @@ type Options struct {
 	// cookies); nil: none.
 	Access  *slog.Logger
 	Metrics *Metrics
+
+	// prev is the edge a reload replaces: its cache (when max_bytes is
+	// unchanged), its transport (when the origin is) and its debug key
+	// carry over.
+	prev *Edge
 }
 
 // New builds the edge cfg describes.
@@ -96,6 +102,9 @@ func New(cfg config.Edge, o Options) (*Edge, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Transport == nil && o.prev != nil && o.prev.origin.String() == u.String() {
+		o.Transport = o.prev.transport
 	}
 	if o.Transport == nil {
 		o.Transport = newTransport()
@@ -113,8 +122,19 @@ func New(cfg config.Edge, o Options) (*Edge, error) {
 	rand.Read(e.debugSecret)
 	e.metrics = o.Metrics.forEdge(cfg.Name)
 	o.Metrics.track(e)
-	e.store = cachestore.New(cachestore.Options{MaxBytes: int64(cfg.MaxBytes), Clock: o.Clock,
-		OnEvict: func(*cachestore.Object) { e.metrics.evictions.Inc() }})
+	e.maxBytes = int64(cfg.MaxBytes)
+	if p := o.prev; p != nil {
+		e.debugSecret = p.debugSecret
+		if p.maxBytes == e.maxBytes {
+			// Objects stored under behaviors that changed keep their old
+			// keys, which no request makes any more: they age out.
+			e.store = p.store
+		}
+	}
+	if e.store == nil {
+		e.store = cachestore.New(cachestore.Options{MaxBytes: e.maxBytes, Clock: o.Clock,
+			OnEvict: func(*cachestore.Object) { e.metrics.evictions.Inc() }})
+	}
 	if cfg.Tenant != nil {
 		e.tenantBy, e.tenantHdr = cfg.Tenant.By, http.CanonicalHeaderKey(cfg.Tenant.Header)
 	}

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +23,12 @@ import (
 
 // Servers runs the edges of a config, each on its own listener.
 type Servers struct {
+	// Edges are the running edges by name. Reload replaces them; it and
+	// Close must not run while Edges is read.
 	Edges    map[string]*Edge
+	entries  map[string]*entry
+	opts     StartOptions
+	reloadMu sync.Mutex // serialises Reload
 	servers  []*http.Server
 	metrics  *Metrics
 	log      *slog.Logger
@@ -31,11 +38,48 @@ type Servers struct {
 	watching bool          // watchCerts was started
 }
 
+// entry is one running edge: its listener serves whichever Edge cur
+// holds, so that a reload swaps the edge without closing a connection.
+type entry struct {
+	cfg config.Edge // as running; owned by Reload
+	cur atomic.Pointer[Edge]
+	lc  *liveCerts // nil for a plain HTTP edge
+}
+
+// ServeHTTP hands the request to the current edge.
+func (en *entry) ServeHTTP(w http.ResponseWriter, r *http.Request) { en.cur.Load().ServeHTTP(w, r) }
+
+// Ref names a running edge across reloads.
+type Ref struct{ en *entry }
+
+// Invalidate invalidates on the edge running now (see Edge.Invalidate).
+func (r Ref) Invalidate(tenant string, patterns []string) int {
+	return r.en.cur.Load().Invalidate(tenant, patterns)
+}
+
+// Refs returns a Ref for each running edge, by name, for the admin API's
+// invalidations.
+func (s *Servers) Refs() map[string]Ref {
+	out := make(map[string]Ref, len(s.entries))
+	for name, en := range s.entries {
+		out[name] = Ref{en}
+	}
+	return out
+}
+
+// Current returns the edge running under name now, or nil.
+func (s *Servers) Current(name string) *Edge {
+	if en := s.entries[name]; en != nil {
+		return en.cur.Load()
+	}
+	return nil
+}
+
 // liveCerts is the certificates an HTTPS edge serves, swapped when their
-// files change on disk.
+// files change on disk or a reload changes the list.
 type liveCerts struct {
 	edge string
-	cfg  *config.TLS
+	cfg  atomic.Pointer[config.TLS]
 	dir  string
 	cur  atomic.Pointer[certs.Set]
 }
@@ -68,7 +112,7 @@ type StartOptions struct {
 // over loopback.
 func Start(cfg *config.Config, o StartOptions) (*Servers, error) {
 	log := o.Logger
-	s := &Servers{Edges: map[string]*Edge{}, metrics: NewMetrics(o.Registerer), log: log,
+	s := &Servers{Edges: map[string]*Edge{}, entries: map[string]*entry{}, opts: o, metrics: NewMetrics(o.Registerer), log: log,
 		stop: make(chan struct{}), watched: make(chan struct{})}
 	for _, ec := range cfg.Edges {
 		origin, transport, err := originOf(ec, cfg, o.Addr)
@@ -92,7 +136,8 @@ func Start(cfg *config.Config, o StartOptions) (*Servers, error) {
 				s.Close(context.Background())
 				return nil, err
 			}
-			lc = &liveCerts{edge: ec.Name, cfg: ec.TLS, dir: cfg.Dir}
+			lc = &liveCerts{edge: ec.Name, dir: cfg.Dir}
+			lc.cfg.Store(ec.TLS)
 			lc.cur.Store(set)
 			srv.TLSConfig = certs.ServerConfig(ec.TLS, lc.cur.Load)
 			if !*ec.TLS.HTTP2 {
@@ -104,6 +149,10 @@ func Start(cfg *config.Config, o StartOptions) (*Servers, error) {
 			s.Close(context.Background())
 			return nil, fmt.Errorf("edge %s: %w (is another process using %s?)", ec.Name, err, ec.Address)
 		}
+		en := &entry{cfg: ec, lc: lc}
+		en.cur.Store(e)
+		srv.Handler = en
+		s.entries[ec.Name] = en
 		s.servers = append(s.servers, srv)
 		s.Edges[ec.Name] = e
 		scheme := "http"
@@ -150,7 +199,7 @@ func (s *Servers) watchCerts() {
 			if !cur.Changed() {
 				continue
 			}
-			next, err := certs.Load("edge "+lc.edge, lc.cfg, lc.dir)
+			next, err := certs.Load("edge "+lc.edge, lc.cfg.Load(), lc.dir)
 			if err != nil {
 				s.log.Error("certificate files changed but do not load; keeping the running ones", "edge", lc.edge, "err", err)
 				lc.cur.Store(cur.Unchanged())
@@ -160,6 +209,92 @@ func (s *Servers) watchCerts() {
 			s.log.Info("certificates reloaded from disk", "edge", lc.edge, "certificates", next.Len())
 		}
 	}
+}
+
+// Reload applies cfg's edges to the running ones and returns the edges
+// as they now run, with a note for each change it could not apply. An
+// edge whose settings changed is rebuilt and swapped in: requests in
+// flight finish on the old one, new ones get the new behaviors and
+// policies at once, and the cache carries over (unless max_bytes changed),
+// as do the origin's connections. Certificates are re-read. Adding or
+// removing an edge, or changing its address or its TLS version and HTTP/2
+// settings, needs a restart.
+func (s *Servers) Reload(cfg *config.Config) (running []config.Edge, notes []string) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	seen := map[string]bool{}
+	for _, ec := range cfg.Edges {
+		seen[ec.Name] = true
+		en := s.entries[ec.Name]
+		switch {
+		case en == nil:
+			notes = append(notes, fmt.Sprintf("edge %s is new; restart tether to start it", ec.Name))
+			continue
+		case en.cfg.Address != ec.Address:
+			notes = append(notes, fmt.Sprintf("edge %s moved from %s to %s; restart tether to apply it (it keeps running as it was)", ec.Name, en.cfg.Address, ec.Address))
+			running = append(running, en.cfg)
+			continue
+		case !sameTLSMode(en.cfg.TLS, ec.TLS):
+			notes = append(notes, fmt.Sprintf("edge %s: turning TLS on or off, or changing min_version or http2, needs a restart (it keeps running as it was)", ec.Name))
+			running = append(running, en.cfg)
+			continue
+		case reflect.DeepEqual(en.cfg, ec):
+			running = append(running, en.cfg)
+			continue
+		}
+		if err := s.replace(cfg, en, ec); err != nil {
+			notes = append(notes, fmt.Sprintf("edge %s: %v; it keeps running as it was", ec.Name, err))
+			running = append(running, en.cfg)
+			continue
+		}
+		running = append(running, ec)
+	}
+	for name, en := range s.entries {
+		if !seen[name] {
+			notes = append(notes, fmt.Sprintf("edge %s was removed; restart tether to stop it (it keeps running)", name))
+			running = append(running, en.cfg)
+		}
+	}
+	return running, notes
+}
+
+// replace builds the edge ec and swaps it in for en's.
+func (s *Servers) replace(cfg *config.Config, en *entry, ec config.Edge) error {
+	if ec.TLS != nil {
+		set, err := certs.Load("edge "+ec.Name, ec.TLS, cfg.Dir)
+		if err != nil {
+			return err
+		}
+		en.lc.cfg.Store(ec.TLS)
+		en.lc.cur.Store(set)
+	}
+	origin, transport, err := originOf(ec, cfg, s.opts.Addr)
+	if err != nil {
+		return err
+	}
+	prev := en.cur.Load()
+	if transport == nil && s.opts.NewTransport != nil && strings.HasPrefix(origin, "http://") && prev.origin.String() != origin {
+		transport = s.opts.NewTransport()
+	}
+	next, err := New(ec, Options{OriginURL: origin, Transport: transport, Clock: s.opts.Clock, Logger: s.log,
+		Access: s.opts.Access, Metrics: s.metrics, prev: prev})
+	if err != nil {
+		return err
+	}
+	en.cur.Store(next)
+	en.cfg = ec
+	s.Edges[ec.Name] = next
+	s.log.Info("edge reloaded", "edge", ec.Name, "cache_kept", next.store == prev.store)
+	return nil
+}
+
+// sameTLSMode reports whether a and b agree on what a reload cannot
+// change on a running listener: TLS on or off, min_version and http2.
+func sameTLSMode(a, b *config.TLS) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.MinVersion == b.MinVersion && *a.HTTP2 == *b.HTTP2
 }
 
 // MaxHeaderBytes bounds a request's head at the edge: a larger one gets

@@ -1,0 +1,122 @@
+package edge_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tetherlb/tether/internal/clock"
+	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/edge"
+	ts "github.com/tetherlb/tether/internal/testsupport"
+)
+
+// A reload swaps in new behaviors at once and keeps what the cache holds;
+// what it cannot change on a running edge it says, and the edge keeps
+// running as it was.
+func TestReloadSwapsBehaviorsAndKeepsTheCache(t *testing.T) {
+	var hits atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "object "+r.URL.Path)
+	}))
+	defer origin.Close()
+	addr := ts.DeadAddress(t)
+	edgeYAML := func(ttl, maxBytes, address string) string {
+		return `admin: {address: "off"}
+listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
+target_groups: [{name: app, targets: [{id: a, address: 127.0.0.1:1}]}]
+edges:
+  - name: cdn
+    address: ` + address + `
+    max_bytes: ` + maxBytes + `
+    origin: {url: ` + origin.URL + `}
+    behaviors:
+      - path: "*"
+        cache: {min_ttl: 0s, default_ttl: ` + ttl + `, max_ttl: 8760h}
+`
+	}
+	parse := func(y string) *config.Config {
+		cfg, err := config.Parse([]byte(y), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	s, err := edge.Start(parse(edgeYAML("1h", "64MiB", addr)), edge.StartOptions{Addr: func(string) net.Addr { return nil },
+		Registerer: prometheus.NewRegistry(), Clock: clock.Real{}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.Header.Get("Cache-Status")
+	}
+	get("/a")
+	if cs := get("/a"); !isHit(cs) {
+		t.Fatalf("before the reload /a is not a hit: %s", cs)
+	}
+
+	// The default TTL drops to 0: new objects are no longer stored, and /a,
+	// stored before, is still served from the cache.
+	running, notes := s.Reload(parse(edgeYAML("0s", "64MiB", addr)))
+	if len(notes) != 0 || len(running) != 1 || running[0].Behaviors[0].Cache.DefaultTTL.D() != 0 {
+		t.Fatalf("reload: running %+v, notes %q", running, notes)
+	}
+	if cs := get("/a"); !isHit(cs) {
+		t.Errorf("after the reload the cache was lost: /a is %s", cs)
+	}
+	get("/b")
+	if cs := get("/b"); isHit(cs) {
+		t.Errorf("after the reload to default_ttl 0s, /b was stored: %s", cs)
+	}
+	// Invalidations through Refs reach the running edge.
+	if n := s.Refs()["cdn"].Invalidate("", []string{"/a"}); n != 1 {
+		t.Errorf("invalidation after the reload removed %d objects, want 1", n)
+	}
+
+	// A new max_bytes starts a new cache; a new address waits for a restart.
+	get("/c")
+	s.Reload(parse(edgeYAML("1h", "64MiB", addr)))
+	get("/c")
+	_, notes = s.Reload(parse(edgeYAML("1h", "32MiB", addr)))
+	if len(notes) != 0 {
+		t.Errorf("notes: %q", notes)
+	}
+	if cs := get("/c"); isHit(cs) {
+		t.Errorf("after max_bytes changed, /c came from the old cache: %s", cs)
+	}
+	running, notes = s.Reload(parse(edgeYAML("1h", "32MiB", "127.0.0.1:1")))
+	if len(notes) != 1 || !strings.Contains(notes[0], "restart tether") || running[0].Address != addr {
+		t.Errorf("an address change: running %s, notes %q; want the old address and a note", running[0].Address, notes)
+	}
+	if cs := get("/c"); cs == "" {
+		t.Error("the edge stopped answering after a refused address change")
+	}
+}
+
+// isHit reports whether a Cache-Status says the edge answered from its
+// cache.
+func isHit(cacheStatus string) bool {
+	for _, p := range strings.Split(cacheStatus, ";") {
+		if strings.TrimSpace(p) == "hit" {
+			return true
+		}
+	}
+	return false
+}
