@@ -55,6 +55,11 @@ type Edge struct {
 	// DebugKey adds key=… (with values HMAC'd) to Cache-Status. Default
 	// false.
 	DebugKey bool `yaml:"debug_key"`
+	// TrustedProxies lists the CIDRs (or single IPs) of proxies in front of
+	// the edge whose X-Forwarded-For and X-Forwarded-Proto it passes on to
+	// the origin (with its peer's address appended). Default none: the
+	// origin gets only the edge's own view.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Behaviors are matched in order by path pattern; the last must be the
 	// default, path "*". Required.
 	Behaviors []Behavior `yaml:"behaviors"`
@@ -358,6 +363,11 @@ func (e *Edge) validate(p *problems, key string, listeners map[string]string) {
 		}
 	}
 	p.oneOf(key+".mode", e.Mode, EdgeModes)
+	for j, cidr := range e.TrustedProxies {
+		if _, err := ParsePrefix(cidr); err != nil {
+			p.add(fmt.Sprintf("%s.trusted_proxies[%d]", key, j), "%q is not a CIDR or an IP address", cidr)
+		}
+	}
 	switch o := e.Origin; {
 	case o.Listener != "" && o.URL != "":
 		p.add(key+".origin", "set listener or url, not both")

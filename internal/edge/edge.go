@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -34,7 +35,8 @@ type Edge struct {
 	transport http.RoundTripper
 	behaviors []*behavior
 	store     *cachestore.Store
-	maxBytes  int64 // the store's bound, max_bytes
+	maxBytes  int64          // the store's bound, max_bytes
+	trusted   []netip.Prefix // trusted_proxies
 	maxObject int64
 	tenantBy  string // "", host or header
 	tenantHdr string
@@ -134,6 +136,13 @@ func New(cfg config.Edge, o Options) (*Edge, error) {
 	if e.store == nil {
 		e.store = cachestore.New(cachestore.Options{MaxBytes: e.maxBytes, Clock: o.Clock,
 			OnEvict: func(*cachestore.Object) { e.metrics.evictions.Inc() }})
+	}
+	for _, c := range cfg.TrustedProxies {
+		p, err := config.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("edge %s: trusted_proxies: %q: %w", cfg.Name, c, err)
+		}
+		e.trusted = append(e.trusted, p)
 	}
 	if cfg.Tenant != nil {
 		e.tenantBy, e.tenantHdr = cfg.Tenant.By, http.CanonicalHeaderKey(cfg.Tenant.Header)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -61,12 +62,24 @@ func (e *Edge) originRequest(ctx context.Context, r *http.Request, b *behavior, 
 	} else {
 		out.Header["Accept-Encoding"] = identity
 	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		set("X-Forwarded-For", host)
-	}
 	out.Header["X-Forwarded-Proto"] = protoHTTP
 	if r.TLS != nil {
 		out.Header["X-Forwarded-Proto"] = protoHTTPS
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if e.trustedPeer(host) {
+			// A proxy the config trusts: pass on what it says of the client.
+			if prior := strings.Join(r.Header.Values("X-Forwarded-For"), ", "); prior != "" {
+				host = prior + ", " + host
+			}
+			switch p := r.Header.Get("X-Forwarded-Proto"); p {
+			case "http":
+				out.Header["X-Forwarded-Proto"] = protoHTTP
+			case "https":
+				out.Header["X-Forwarded-Proto"] = protoHTTPS
+			}
+		}
+		set("X-Forwarded-For", host)
 	}
 	out.Header["Via"] = via
 	if cachedMethod(r.Method) {
@@ -127,4 +140,33 @@ func joinPairs(pairs []pair, sep string) string {
 
 func cachedMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// trustedPeer reports whether the address host is one of the edge's
+// trusted_proxies.
+func (e *Edge) trustedPeer(host string) bool {
+	if len(e.trusted) == 0 {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range e.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// viaTrustedHTTPS reports whether r came through a trusted proxy that
+// says the viewer used HTTPS.
+func (e *Edge) viaTrustedHTTPS(r *http.Request) bool {
+	if len(e.trusted) == 0 || r.Header.Get("X-Forwarded-Proto") != "https" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	return err == nil && e.trustedPeer(host)
 }
