@@ -3,6 +3,7 @@ module github.com/tetherlb/tether
 go 1.26.8
 
 require (
+	github.com/andybalholm/brotli v1.2.8
 	github.com/go-jose/go-jose/v4 v4.1.8
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0

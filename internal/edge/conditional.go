@@ -56,10 +56,10 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 	if status == http.StatusOK {
 		return false
 	}
-	if x.b != nil && x.b.compress && e.shouldGzip(x, http.Header{
+	if e.compression(x, http.Header{
 		"Content-Type": {obj.Header.Get("Content-Type")}, "Content-Encoding": {obj.Header.Get("Content-Encoding")},
-	}, size) {
-		return false // the range would be of the gzipped body: send it all
+	}, size) != "" {
+		return false // the range would be of the compressed body: send it all
 	}
 	out := w.Header()
 	vals := obj.Header.Fill(out, 4)

@@ -40,6 +40,7 @@ type exchange struct {
 	start    time.Time
 	status   httpcache.StatusParams
 	gzip     bool // the body is being gzipped by the edge
+	br       bool // the body is being compressed with brotli by the edge
 	noGzip   bool // the body streams through as is
 }
 
