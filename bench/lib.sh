@@ -1,0 +1,101 @@
+# bench/lib.sh: helpers that bench/run.sh and bench/edge.sh share. Source
+# it after defining log and die; the functions read TMP, QUIET_WAIT and
+# MAX_OTHER from the caller.
+
+# secs converts a wrk duration (10, 10s, 2m) to whole seconds.
+secs() {
+	case $1 in
+	*m) echo $(( ${1%m} * 60 )) ;;
+	*s) echo "${1%s}" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# stop_pid sends SIGTERM to the given pids, waits up to 10s, then SIGKILLs
+# what is left. Only pids this script started are ever passed in.
+stop_pid() {
+	local pids=("$@") p i
+	((${#pids[@]})) || return 0
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for ((i = 0; i < 100; i++)); do
+		local alive=0
+		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		((alive)) || break
+		sleep 0.1
+	done
+	for p in "${pids[@]}"; do
+		if kill -0 "$p" 2>/dev/null; then
+			log "pid $p ignored SIGTERM for 10s; sending SIGKILL"
+			kill -KILL "$p" 2>/dev/null || true
+		fi
+	done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+
+# port_busy says whether something listens on 127.0.0.1:PORT (or any address).
+port_busy() {
+	if command -v ss >/dev/null; then
+		[[ -n $(ss -Hltn "( sport = :$1 )" 2>/dev/null) ]]
+	else
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	fi
+}
+
+require_free() {
+	local port=$1 what=$2
+	if port_busy "$port"; then
+		ss -ltnp "( sport = :$port )" >&2 2>/dev/null || true
+		die "port $port (wanted for $what) is already in use; stop whatever listens there or pick other ports with BASE_PORT=NNNNN"
+	fi
+}
+
+# cpu_ticks PID...: user+system clock ticks of the processes (all threads).
+cpu_ticks() {
+	local p sum=0 t
+	for p in "$@"; do
+		# Fields after "pid (comm) ": state=1 ... utime=12 stime=13.
+		t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || t=""
+		[[ -n $t ]] || { log "warning: pid $p vanished; its CPU time is not counted"; t=0; }
+		sum=$((sum + t))
+	done
+	echo "$sum"
+}
+
+child_secs() {
+	times >"$TMP/times"
+	CHILD_SECS=$(awk 'NR == 2 {
+		s = 0
+		for (i = 1; i <= 2; i++) { split($i, a, "m"); sub(/s$/, "", a[2]); s += a[1] * 60 + a[2] }
+		printf "%.3f", s }' "$TMP/times")
+}
+
+# box_ticks: "busy total" jiffies of the whole machine from /proc/stat.
+box_ticks() { awk '/^cpu /{t=0; for (i=2;i<=NF;i++) t+=$i; print t-$5-$6, t}' /proc/stat; }
+
+# lat_ms converts a wrk latency (850.00us, 1.23ms, 1.02s, 2.00m) to ms.
+lat_ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0
+		if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+		printf "%.3f", n }'
+}
+
+# wait_quiet waits, at most QUIET_WAIT seconds, until the machine is idle
+# (less than MAX_OTHER cores busy over one second): nothing of ours but the
+# idle backend runs at this point, so anything busy is someone else.
+wait_quiet() {
+	local i b0 t0 b1 t1 busy hz
+	hz=$(getconf CLK_TCK)
+	for ((i = 0; i < QUIET_WAIT; i++)); do
+		read -r b0 t0 < <(box_ticks)
+		sleep 1
+		read -r b1 t1 < <(box_ticks)
+		busy=$(awk -v b=$((b1 - b0)) -v hz="$hz" 'BEGIN {printf "%.2f", b / hz}')
+		if awk -v x="$busy" -v m="$MAX_OTHER" 'BEGIN {exit !(x <= m)}'; then
+			((i == 0)) || log "  the machine is idle again after ${i}s"
+			return 0
+		fi
+		((i == 0)) && log "  the machine is busy ($busy cores used by other processes); waiting up to ${QUIET_WAIT}s"
+	done
+	log "  still busy after ${QUIET_WAIT}s ($busy cores); measuring anyway"
+}
