@@ -127,15 +127,9 @@ install_tools() {
 	for tool in nginx wrk curl; do
 		command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] || need+=("$tool")
 	done
-	if ((${#need[@]})); then
-		((INSTALL)) || die "missing: ${need[*]} (INSTALL=0 forbids apt-get install)"
-		[[ $(id -u) == 0 ]] || die "missing: ${need[*]}; run as root or install them first"
-		log "installing ${need[*]} with apt-get"
-		apt-get update >&2
-		DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}" >&2
-		# Debian starts an nginx on port 80 after installing it; this
-		# script never uses port 80, and stops only what it started.
-	fi
+	# Debian starts an nginx on port 80 after installing it; this script
+	# never uses port 80, and stops only what it started.
+	install_packages ${need[@]+"${need[@]}"}
 	export PATH=$PATH:/usr/sbin:/sbin
 	command -v go >/dev/null || die "go is not on PATH"
 }

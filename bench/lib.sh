@@ -99,3 +99,14 @@ wait_quiet() {
 	done
 	log "  still busy after ${QUIET_WAIT}s ($busy cores); measuring anyway"
 }
+
+# install_packages PKG...: installs the packages with apt-get, as root and
+# unless INSTALL=0. No packages: nothing to do.
+install_packages() {
+	(($#)) || return 0
+	((INSTALL)) || die "missing: $* (INSTALL=0 forbids apt-get install)"
+	[[ $(id -u) == 0 ]] || die "missing: $*; run as root or install them first"
+	log "installing $* with apt-get"
+	apt-get update >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >&2
+}

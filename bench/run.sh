@@ -141,13 +141,7 @@ install_tools() {
 	for tool in haproxy nginx caddy wrk curl openssl; do
 		command -v "$tool" >/dev/null || [[ -x /usr/sbin/$tool ]] || need+=("${pkg[$tool]}")
 	done
-	if ((${#need[@]})); then
-		((INSTALL)) || die "missing: ${need[*]} (INSTALL=0 forbids apt-get install)"
-		[[ $(id -u) == 0 ]] || die "missing: ${need[*]}; run as root or install them first"
-		log "installing ${need[*]} with apt-get"
-		apt-get update >&2
-		DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}" >&2
-	fi
+	install_packages ${need[@]+"${need[@]}"}
 	export PATH=$PATH:/usr/sbin:/sbin
 	stop_distro_services
 	command -v go >/dev/null || die "go is not on PATH"
