@@ -215,15 +215,8 @@ start_proxy() {
 	esac
 	PROXY_PID=$!
 	PROXY_CHILDREN=""
-	local i code=""
-	for ((i = 0; i < 150; i++)); do
-		kill -0 "$PROXY_PID" 2>/dev/null || { cat "$logf" >&2; die "$row exited during start-up (log above)"; }
-		# /healthz goes through to the origin on every row (not counted by it).
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)
-		[[ $code == 200 ]] && break
-		sleep 0.1
-	done
-	[[ $code == 200 ]] || { cat "$logf" >&2; die "$row at $url did not answer 200 within 15s (last status '$code')"; }
+	# /healthz goes through to the origin on every row (not counted by it).
+	wait_up "$PROXY_PID" "$row" "$url" "$logf"
 	refresh_children
 }
 

@@ -110,3 +110,17 @@ install_packages() {
 	apt-get update >&2
 	DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >&2
 }
+
+# wait_up PID NAME URL LOG [CURL_FLAG]: waits up to 15 s for URL to answer
+# 200 while PID runs (CURL_FLAG: -k for a self-signed certificate). If PID
+# exits or the time runs out, it prints LOG and dies.
+wait_up() {
+	local pid=$1 name=$2 url=$3 logf=$4 flag=${5:--s} i code=""
+	for ((i = 0; i < 150; i++)); do
+		kill -0 "$pid" 2>/dev/null || { cat "$logf" >&2; die "$name exited during start-up (log above)"; }
+		code=$(curl -s "$flag" -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)
+		[[ $code == 200 ]] && break
+		sleep 0.1
+	done
+	[[ $code == 200 ]] || { cat "$logf" >&2; die "$name at $url did not answer 200 within 15s (last status '$code')"; }
+}

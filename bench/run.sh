@@ -247,14 +247,7 @@ start_lb() {
 	esac
 	LB_PID=$!
 	LB_CHILDREN=""
-	local i code=""
-	for ((i = 0; i < 150; i++)); do
-		kill -0 "$LB_PID" 2>/dev/null || { cat "$logf" >&2; die "$lb exited during start-up (log above)"; }
-		code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)
-		[[ $code == 200 ]] && break
-		sleep 0.1
-	done
-	[[ $code == 200 ]] || { cat "$logf" >&2; die "$lb at $url did not answer 200 within 15s (last status '$code')"; }
+	wait_up "$LB_PID" "$lb" "$url" "$logf" -k
 	# nginx forks its workers; count their CPU too.
 	LB_CHILDREN=$(pgrep -P "$LB_PID" | tr '\n' ' ' || true)
 	MEAS_PIDS="$LB_PID $LB_CHILDREN"
