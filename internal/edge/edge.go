@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/tetherlb/tether/internal/clock"
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/edge/cachestore"
+	"github.com/tetherlb/tether/internal/trust"
 )
 
 // Edge serves one configured edge. It is safe for concurrent use.
@@ -35,8 +35,8 @@ type Edge struct {
 	transport http.RoundTripper
 	behaviors []*behavior
 	store     *cachestore.Store
-	maxBytes  int64          // the store's bound, max_bytes
-	trusted   []netip.Prefix // trusted_proxies
+	maxBytes  int64         // the store's bound, max_bytes
+	trusted   trust.Proxies // trusted_proxies
 	maxObject int64
 	tenantBy  string // "", host or header
 	tenantHdr string
@@ -137,12 +137,8 @@ func New(cfg config.Edge, o Options) (*Edge, error) {
 		e.store = cachestore.New(cachestore.Options{MaxBytes: e.maxBytes, Clock: o.Clock,
 			OnEvict: func(*cachestore.Object) { e.metrics.evictions.Inc() }})
 	}
-	for _, c := range cfg.TrustedProxies {
-		p, err := config.ParsePrefix(c)
-		if err != nil {
-			return nil, fmt.Errorf("edge %s: trusted_proxies: %q: %w", cfg.Name, c, err)
-		}
-		e.trusted = append(e.trusted, p)
+	if e.trusted, err = trust.Parse(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("edge %s: %w", cfg.Name, err)
 	}
 	if cfg.Tenant != nil {
 		e.tenantBy, e.tenantHdr = cfg.Tenant.By, http.CanonicalHeaderKey(cfg.Tenant.Header)

@@ -2,9 +2,7 @@ package edge
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -62,24 +60,18 @@ func (e *Edge) originRequest(ctx context.Context, r *http.Request, b *behavior, 
 	} else {
 		out.Header["Accept-Encoding"] = identity
 	}
+	// From a proxy the config trusts, pass on what it says of the client.
+	ci := e.trusted.Identify(r)
 	out.Header["X-Forwarded-Proto"] = protoHTTP
-	if r.TLS != nil {
+	if ci.Secure() {
 		out.Header["X-Forwarded-Proto"] = protoHTTPS
 	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if e.trustedPeer(host) {
-			// A proxy the config trusts: pass on what it says of the client.
-			if prior := strings.Join(r.Header.Values("X-Forwarded-For"), ", "); prior != "" {
-				host = prior + ", " + host
-			}
-			switch p := r.Header.Get("X-Forwarded-Proto"); p {
-			case "http":
-				out.Header["X-Forwarded-Proto"] = protoHTTP
-			case "https":
-				out.Header["X-Forwarded-Proto"] = protoHTTPS
-			}
+	if ci.Peer.IsValid() {
+		xff := ci.Peer.String()
+		if prior := strings.Join(r.Header.Values("X-Forwarded-For"), ", "); ci.Trusted && prior != "" {
+			xff = prior + ", " + xff
 		}
-		set("X-Forwarded-For", host)
+		set("X-Forwarded-For", xff)
 	}
 	out.Header["Via"] = via
 	if cachedMethod(r.Method) {
@@ -140,33 +132,4 @@ func joinPairs(pairs []pair, sep string) string {
 
 func cachedMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
-}
-
-// trustedPeer reports whether the address host is one of the edge's
-// trusted_proxies.
-func (e *Edge) trustedPeer(host string) bool {
-	if len(e.trusted) == 0 {
-		return false
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	ip = ip.Unmap()
-	for _, p := range e.trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-// viaTrustedHTTPS reports whether r came through a trusted proxy that
-// says the viewer used HTTPS.
-func (e *Edge) viaTrustedHTTPS(r *http.Request) bool {
-	if len(e.trusted) == 0 || r.Header.Get("X-Forwarded-Proto") != "https" {
-		return false
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	return err == nil && e.trustedPeer(host)
 }

@@ -110,7 +110,7 @@ func (e *Edge) cacheKey(b *behavior, r *http.Request, v *view, s *selection, ten
 	k = appendField(k, method)
 	if !e.cloudfront {
 		scheme := "http"
-		if r.TLS != nil || e.originTLS || e.viaTrustedHTTPS(r) {
+		if r.TLS != nil || e.originTLS || len(e.trusted) > 0 && e.trusted.Identify(r).Secure() {
 			scheme = "https"
 		}
 		k = appendField(k, scheme)

@@ -5,83 +5,25 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/tetherlb/tether/internal/trust"
 )
 
-// clientInfo is what tether knows about who sent a request.
-type clientInfo struct {
-	peer    netip.Addr // the TCP peer
-	trusted bool       // the peer is in trusted_proxies
-	client  netip.Addr // the original client: the peer, or from X-Forwarded-For via trusted proxies
-	proto   string     // http or https, as the client used it
-	secure  bool       // proto is https: cookies get Secure
-}
-
-// trustList is a listener's trusted_proxies.
-type trustList []netip.Prefix
-
-func (tl trustList) contains(a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range tl {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// identify works out the client of r. X-Forwarded-For and
-// X-Forwarded-Proto are believed only from trusted peers; the client is the
-// right-most address in X-Forwarded-For that is not itself a trusted proxy.
-func (tl trustList) identify(r *http.Request) clientInfo {
-	var ci clientInfo
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		ci.peer = ap.Addr().Unmap()
-	}
-	ci.client = ci.peer
-	ci.proto = "http"
-	if r.TLS != nil {
-		ci.proto = "https"
-	}
-	ci.trusted = ci.peer.IsValid() && tl.contains(ci.peer)
-	if ci.trusted {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			ci.client = rightmostUntrusted(xff, tl, ci.peer)
-		}
-		if p := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))); p == "https" || p == "http" {
-			ci.proto = p
-		}
-	}
-	ci.secure = ci.proto == "https"
-	return ci
-}
-
-func rightmostUntrusted(xff []string, tl trustList, peer netip.Addr) netip.Addr {
-	last := peer
-	for i := len(xff) - 1; i >= 0; i-- {
-		parts := strings.Split(xff[i], ",")
-		for j := len(parts) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
-			if err != nil {
-				return last // garbage: stop at the last address we could trust
-			}
-			a = a.Unmap()
-			if !tl.contains(a) {
-				return a
-			}
-			last = a
-		}
-	}
-	return last
-}
+// clientInfo is what tether knows about who sent a request; trustList is
+// a listener's trusted_proxies (see package trust).
+type (
+	clientInfo = trust.Client
+	trustList  = trust.Proxies
+)
 
 // setForwarded writes X-Forwarded-For/-Proto/-Port/-Host and Forwarded
 // (RFC 7239) on the outbound request. Copies sent by the client are kept
 // and appended to only when the peer is trusted; otherwise they are
 // replaced. ReverseProxy has already removed the inbound copies from out.
 func setForwarded(out, in *http.Request, ci clientInfo, port string) {
-	peer := ci.peer.String()
+	peer := ci.Peer.String()
 	h := out.Header
-	if ci.trusted {
+	if ci.Trusted {
 		if prior := strings.Join(in.Header.Values("X-Forwarded-For"), ", "); prior != "" {
 			h["X-Forwarded-For"] = []string{prior + ", " + peer}
 		} else {
@@ -90,9 +32,9 @@ func setForwarded(out, in *http.Request, ci clientInfo, port string) {
 	} else {
 		h["X-Forwarded-For"] = []string{peer}
 	}
-	h["X-Forwarded-Proto"] = []string{ci.proto}
+	h["X-Forwarded-Proto"] = []string{ci.Proto}
 	fport, fhost := port, in.Host
-	if ci.trusted {
+	if ci.Trusted {
 		if p := in.Header.Get("X-Forwarded-Port"); p != "" {
 			fport = p
 		}
@@ -102,8 +44,8 @@ func setForwarded(out, in *http.Request, ci clientInfo, port string) {
 	}
 	h["X-Forwarded-Port"] = []string{fport}
 	h["X-Forwarded-Host"] = []string{fhost}
-	elem := "for=" + forwardedNode(ci.peer) + ";host=" + quoteIfNeeded(in.Host) + ";proto=" + schemeOf(in)
-	if prior := strings.Join(in.Header.Values("Forwarded"), ", "); ci.trusted && prior != "" {
+	elem := "for=" + forwardedNode(ci.Peer) + ";host=" + quoteIfNeeded(in.Host) + ";proto=" + schemeOf(in)
+	if prior := strings.Join(in.Header.Values("Forwarded"), ", "); ci.Trusted && prior != "" {
 		elem = prior + ", " + elem
 	}
 	h["Forwarded"] = []string{elem}

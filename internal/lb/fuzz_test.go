@@ -55,9 +55,9 @@ func FuzzIdentify(f *testing.F) {
 			peer = "10.1.2.3:1234"
 		}
 		r := &http.Request{RemoteAddr: peer, Header: http.Header{"X-Forwarded-For": {xff}, "X-Forwarded-Proto": {proto}}}
-		ci := tl.identify(r)
-		if !trusted && (ci.client.String() != "192.0.2.1" || ci.secure) {
-			t.Fatalf("untrusted peer chose client %s secure=%v", ci.client, ci.secure)
+		ci := tl.Identify(r)
+		if !trusted && (ci.Addr.String() != "192.0.2.1" || ci.Secure()) {
+			t.Fatalf("untrusted peer chose client %s secure=%v", ci.Addr, ci.Secure())
 		}
 		out := &http.Request{Header: http.Header{}}
 		setForwarded(out, r, ci, "80")

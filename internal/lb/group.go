@@ -119,7 +119,7 @@ func (g *group) pick(r *http.Request, ci clientInfo, now time.Time, avoid *targe
 		found bool
 	)
 	if g.sticky.mode == "source_ip" {
-		b, found = g.hashBal.Pick(ci.client.String(), ok)
+		b, found = g.hashBal.Pick(ci.Addr.String(), ok)
 	} else {
 		b, found = g.bal.Pick(g.hashKey(r, ci), ok)
 	}
@@ -136,7 +136,7 @@ func (g *group) hashKey(r *http.Request, ci clientInfo) string {
 	}
 	switch g.hashSource {
 	case "source_ip":
-		return ci.client.String()
+		return ci.Addr.String()
 	case "header":
 		return r.Header.Get(g.hashName)
 	case "cookie":

@@ -38,7 +38,7 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if gate != nil && !gate.authorize(w, r, lh) {
 		return
 	}
-	ex := &exchange{g: g, ci: lh.tl.identify(r), port: lh.port, start: s.clk.Now(), hsts: lh.hsts}
+	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), hsts: lh.hsts}
 	lrw := &loggingWriter{ResponseWriter: w, upgraded: &s.upgraded,
 		websocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}
 	g.serve(lrw, r, ex)
@@ -96,7 +96,7 @@ func (g *group) countDecision(ex *exchange) {
 			target = ex.t.id
 		}
 		g.srv.log.Debug("client rebound", "group", g.name, "cause", ex.dec.cause, "target", target,
-			"client", ex.ci.client.String())
+			"client", ex.ci.Addr.String())
 	}
 }
 
@@ -151,7 +151,7 @@ func (s *Server) logAccess(r *http.Request, listener string, ex *exchange, lw *l
 	}
 	attrs := []slog.Attr{
 		slog.String("listener", listener),
-		slog.String("client", ex.ci.client.String()),
+		slog.String("client", ex.ci.Addr.String()),
 		slog.String("method", r.Method),
 		slog.String("host", r.Host),
 		slog.String("path", r.URL.Path),

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tetherlb/tether/internal/certs"
 	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/trust"
 )
 
 // httpServer is one running listener.
@@ -163,11 +164,7 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 	}
 	hs.sock = sock
 	h := sock.handle()
-	var tl trustList
-	for _, c := range lc.TrustedProxies {
-		p, _ := config.ParsePrefix(c) // validated
-		tl = append(tl, p)
-	}
+	tl, _ := trust.Parse(lc.TrustedProxies) // validated
 	name := lc.Name
 	// Plain-HTTP connections are wrapped to catch smuggling attempts and
 	// count net/http's own rejections; TLS connections cannot be (net/http

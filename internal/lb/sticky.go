@@ -162,7 +162,7 @@ func (g *group) readToken(r *http.Request) string {
 // loads on the address.
 func (g *group) chooseSourceIP(r *http.Request, ex *exchange) (*target, error) {
 	now := ex.start
-	key := ex.ci.client.String()
+	key := ex.ci.Addr.String()
 	id, ok, expired := g.table.Get(key, now)
 	outcome, cause := outcomeNew, causeNone
 	if expired {
@@ -204,7 +204,7 @@ func (g *group) rebindAfterFailure(ex *exchange, t *target) {
 	switch g.sticky.mode {
 	case "none":
 	case "source_ip":
-		g.table.Put(ex.ci.client.String(), t.id, ex.start)
+		g.table.Put(ex.ci.Addr.String(), t.id, ex.start)
 	default:
 		if ex.bind.token.Binding == 0 {
 			ex.bind.token.Binding = newBindingID()
@@ -255,7 +255,7 @@ func (g *group) respond(h http.Header, ex *exchange) {
 	switch st.mode {
 	case "lb_cookie":
 		affinity.SetCookie(h, st.cookie, v, tok.ExpiresAt, now, g.cookieOptions(ex, "Lax"))
-		if ex.ci.secure {
+		if ex.ci.Secure() {
 			// The cross-site twin rides credentialed cross-origin requests,
 			// which browsers send only with SameSite=None; Secure.
 			affinity.SetCookie(h, st.corsCookie, v, tok.ExpiresAt, now, g.cookieOptions(ex, "None"))
@@ -269,7 +269,7 @@ func (g *group) respond(h http.Header, ex *exchange) {
 }
 
 func (g *group) cookieOptions(ex *exchange, sameSite string) affinity.CookieOptions {
-	return affinity.CookieOptions{Domain: g.sticky.domain, Secure: ex.ci.secure, SameSite: sameSite}
+	return affinity.CookieOptions{Domain: g.sticky.domain, Secure: ex.ci.Secure(), SameSite: sameSite}
 }
 
 // newBindingID returns a random non-zero binding id.

@@ -7,15 +7,12 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/users"
 	"github.com/tetherlb/tether/token"
 )
@@ -206,7 +203,9 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ip := s.clientIP(r)
+	// The login's client address for rate limiting: the peer, or what a
+	// trusted proxy says.
+	ip := s.trusted.Identify(r).Addr
 	u, err := s.auth.Login(r.Context(), req.Username, req.Password, ip)
 	var rle *users.RateLimitError
 	switch {
@@ -490,55 +489,4 @@ func (s *Service) discovery(w http.ResponseWriter, r *http.Request) error {
 		"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "token_use", "sid",
 			"preferred_username", "email", "name", "tenant_id", "roles"},
 	})
-}
-
-// clientIP is the login's client address for rate limiting: the peer, or
-// when the peer is a trusted proxy, the rightmost X-Forwarded-For address
-// that is not one.
-func (s *Service) clientIP(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	ip = ip.Unmap()
-	if !s.isTrusted(ip) {
-		return ip
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return ip
-		}
-		if hop = hop.Unmap(); !s.isTrusted(hop) {
-			return hop
-		}
-		ip = hop
-	}
-	return ip
-}
-
-func (s *Service) isTrusted(ip netip.Addr) bool {
-	for _, p := range s.trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-func parseTrusted(cidrs []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(cidrs))
-	for _, c := range cidrs {
-		p, err := config.ParsePrefix(c)
-		if err != nil {
-			return nil, fmt.Errorf("tokens.trusted_proxies: %q: %w", c, err)
-		}
-		out = append(out, p)
-	}
-	return out, nil
 }

@@ -26,7 +26,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +35,7 @@ import (
 	"github.com/tetherlb/tether/internal/clock"
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/keyring"
+	"github.com/tetherlb/tether/internal/trust"
 	"github.com/tetherlb/tether/internal/users"
 	"github.com/tetherlb/tether/session"
 	"github.com/tetherlb/tether/token"
@@ -83,7 +83,7 @@ type Service struct {
 	fam       *families
 	nbf       *notBefore
 	verifier  *token.Verifier
-	trusted   []netip.Prefix
+	trusted   trust.Proxies
 	metrics   *metrics
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -123,9 +123,9 @@ func New(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	trusted, err := parseTrusted(cfg.TrustedProxies)
+	trusted, err := trust.Parse(cfg.TrustedProxies)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tokens.%w", err)
 	}
 	grace := time.Duration(0)
 	if cfg.Refresh.ReuseGrace != nil {
