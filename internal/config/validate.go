@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tetherlb/tether/internal/health"
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // Allowed values of the enumerated keys.
@@ -327,7 +328,7 @@ func (g *TargetGroup) validate(p *problems, key string) {
 	if g.SlowStart != 0 {
 		p.durationRange(key+".slow_start", g.SlowStart, slowStartMin, slowStartMax)
 	}
-	if g.TargetHeader != "" && !validToken(g.TargetHeader) {
+	if g.TargetHeader != "" && !httpsyntax.IsToken(g.TargetHeader) {
 		p.add(key+".target_header", "%q is not a valid header name", g.TargetHeader)
 	}
 	g.Stickiness.validate(p, key+".stickiness")
@@ -354,7 +355,7 @@ func (s *Stickiness) validate(p *problems, key string) {
 	p.oneOf(key+".type", s.Type, StickinessTypes)
 	p.durationRange(key+".duration", s.Duration, stickinessMin, stickinessMax)
 	// The longest derived name, CookieName+"CORS", must stay a valid cookie name.
-	if !validToken(s.CookieName) || len(s.CookieName) > 60 {
+	if !httpsyntax.IsToken(s.CookieName) || len(s.CookieName) > 60 {
 		p.add(key+".cookie_name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~, at most 60)", s.CookieName)
 	}
 	if s.CookieDomain != "" && !validHostPattern(strings.TrimPrefix(s.CookieDomain, ".")) || strings.Contains(s.CookieDomain, "*") {
@@ -363,10 +364,10 @@ func (s *Stickiness) validate(p *problems, key string) {
 	if s.Type == "app_cookie" && s.AppCookieName == "" {
 		p.add(key+".app_cookie_name", "is required with type app_cookie: the application's session cookie, such as JSESSIONID")
 	}
-	if s.AppCookieName != "" && !validToken(s.AppCookieName) {
+	if s.AppCookieName != "" && !httpsyntax.IsToken(s.AppCookieName) {
 		p.add(key+".app_cookie_name", "%q is not a valid cookie name", s.AppCookieName)
 	}
-	if !validToken(s.HeaderName) {
+	if !httpsyntax.IsToken(s.HeaderName) {
 		p.add(key+".header_name", "%q is not a valid header name", s.HeaderName)
 	}
 	p.oneOf(key+".on_failure", s.OnFailure, OnFailureModes)
@@ -410,7 +411,7 @@ func ParseHashKey(s string) (source, name string, ok bool) {
 		return s, "", true
 	}
 	source, name, found := strings.Cut(s, ":")
-	if !found || name == "" || !validToken(name) {
+	if !found || name == "" || !httpsyntax.IsToken(name) {
 		return "", "", false
 	}
 	switch source {
@@ -433,20 +434,6 @@ func validName(s string) bool {
 	}
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return false
-		}
-	}
-	return true
-}
-
-// validToken reports whether s is an RFC 9110 token (header and cookie names).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
 			return false
 		}
 	}

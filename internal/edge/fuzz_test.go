@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // FuzzRequestView parses hostile request targets and cookies: never a
@@ -28,7 +30,7 @@ func FuzzRequestView(f *testing.F) {
 			}
 		}
 		for _, c := range s.fwdCookies {
-			if !validToken(c.name) || strings.Contains(c.value, ";") {
+			if !httpsyntax.IsToken(c.name) || strings.Contains(c.value, ";") {
 				t.Fatalf("bad cookie pair %+v from %q", c, cookie)
 			}
 		}

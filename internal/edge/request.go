@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // pair is one query parameter or cookie as the client sent it: raw bytes,
@@ -92,25 +94,11 @@ func parseCookies(fields []string) []pair {
 			piece = strings.TrimSpace(piece)
 			name, value, ok := strings.Cut(piece, "=")
 			name = strings.TrimSpace(name)
-			if !ok || !validToken(name) {
+			if !ok || !httpsyntax.IsToken(name) {
 				continue
 			}
 			out = append(out, pair{name, strings.TrimSpace(value)})
 		}
 	}
 	return out
-}
-
-// validToken reports whether s is an RFC 9110 token.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }

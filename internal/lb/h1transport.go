@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tetherlb/tether/internal/clock"
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // h1Transport is the HTTP/1.1 RoundTripper of plain-HTTP target groups: a
@@ -175,7 +176,7 @@ func (t *h1Transport) CloseIdleConnections() {
 func h1Plan(req *http.Request) (length int64, ok bool) {
 	u := req.URL
 	if u == nil || req.Header == nil || u.Scheme != "http" || u.Host == "" || req.Cancel != nil ||
-		req.Method == "CONNECT" || !isToken(req.Method) && req.Method != "" ||
+		req.Method == "CONNECT" || !httpsyntax.IsToken(req.Method) && req.Method != "" ||
 		len(req.Header["Upgrade"]) > 0 || !plainHost(u.Host) || !plainHost(req.Host) {
 		return 0, false
 	}

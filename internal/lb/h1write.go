@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // writeHead writes req's request line and header fields into pc.bw as
@@ -106,7 +108,7 @@ func writeFields(bw *bufio.Writer, h http.Header, head bool) error {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if !isToken(k) {
+		if !httpsyntax.IsToken(k) {
 			return fmt.Errorf("%w: field name %q", errH1BadHead, k)
 		}
 		for _, v := range h[k] {
@@ -148,7 +150,7 @@ func writeTrailerNames(bw *bufio.Writer, tr http.Header) error {
 	keys := make([]string, 0, len(tr))
 	for k := range tr {
 		k = http.CanonicalHeaderKey(k)
-		if !isToken(k) || k == "Transfer-Encoding" || k == "Trailer" || k == "Content-Length" {
+		if !httpsyntax.IsToken(k) || k == "Transfer-Encoding" || k == "Trailer" || k == "Content-Length" {
 			return fmt.Errorf("%w: trailer %q", errH1BadHead, k)
 		}
 		keys = append(keys, k)
@@ -158,17 +160,6 @@ func writeTrailerNames(bw *bufio.Writer, tr http.Header) error {
 	bw.WriteString(strings.Join(keys, ","))
 	bw.WriteString("\r\n")
 	return nil
-}
-
-// isToken reports whether s is an RFC 9110 token: a valid method or field
-// name.
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !tokenBytes[s[i]] {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // plainHost reports whether a Host needs none of the rewriting net/http
@@ -182,12 +173,9 @@ func plainHost(s string) bool {
 	return true
 }
 
-// tokenBytes and plainHostBytes are the bytes allowed in a token and in a
-// plain Host. They are never written after init.
-var (
-	tokenBytes     = byteSet("!#$%&'*+-.^_`|~")
-	plainHostBytes = byteSet("-._~:[]!$&'()*+,;=")
-)
+// plainHostBytes are the bytes allowed in a plain Host. It is never
+// written after init.
+var plainHostBytes = byteSet("-._~:[]!$&'()*+,;=")
 
 // byteSet returns the set of ASCII letters, digits and extra.
 func byteSet(extra string) (set [256]bool) {

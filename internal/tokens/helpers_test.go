@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,25 +52,7 @@ type harness struct {
 	reg     *prometheus.Registry
 	ring    *keyring.Ring
 	alice   users.User
-	logs    syncBuffer
-}
-
-// syncBuffer collects the service's log for assertions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs    testsupport.SyncBuffer
 }
 
 type harnessOpt func(*harnessConf)

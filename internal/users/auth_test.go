@@ -1,7 +1,6 @@
 package users_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tetherlb/tether/internal/clock"
+	"github.com/tetherlb/tether/internal/testsupport"
 	"github.com/tetherlb/tether/internal/users"
 	"github.com/tetherlb/tether/internal/users/filestore"
 )
@@ -34,7 +34,7 @@ type authFixture struct {
 	store  users.Store
 	auth   *users.Authenticator
 	clock  *clock.Fake
-	log    *syncBuffer
+	log    *testsupport.SyncBuffer
 	mu     sync.Mutex
 	hashes []string // the hashes checked, in order
 }
@@ -45,7 +45,7 @@ func newAuth(t *testing.T, opts users.AuthOptions) *authFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &authFixture{store: s, clock: clock.NewFake(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)), log: &syncBuffer{}}
+	f := &authFixture{store: s, clock: clock.NewFake(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)), log: &testsupport.SyncBuffer{}}
 	if opts.Params == (users.Params{}) {
 		opts.Params = cheap
 	}
@@ -87,23 +87,6 @@ func (f *authFixture) checked() []string {
 
 func (f *authFixture) login(username, pw string, ip netip.Addr) (users.User, error) {
 	return f.auth.Login(context.Background(), username, pw, ip)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func TestLogin(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // Forever is a staleness window without end (a bare max-stale; CloudFront
@@ -117,8 +119,8 @@ func (d *Directives) apply(elem string) {
 	}
 	name, raw, hasArg := strings.Cut(elem, "=")
 	malformed := false
-	if !isToken(name) {
-		if name = strings.Trim(name, " \t"); !isToken(name) {
+	if !httpsyntax.IsToken(name) {
+		if name = strings.Trim(name, " \t"); !httpsyntax.IsToken(name) {
 			return
 		}
 		malformed = true
@@ -197,7 +199,7 @@ func fieldNames(arg string) ([]string, bool) {
 		if n == "" {
 			continue
 		}
-		if !isToken(n) {
+		if !httpsyntax.IsToken(n) {
 			return nil, false
 		}
 		names = append(names, strings.ToLower(n))
@@ -241,7 +243,7 @@ func parseDeltaSeconds(s string) (time.Duration, bool) {
 // with its escapes undone. ok is false if it is neither.
 func parseArgument(s string) (string, bool) {
 	if !strings.HasPrefix(s, `"`) {
-		return s, isToken(s)
+		return s, httpsyntax.IsToken(s)
 	}
 	var b strings.Builder
 	for i := 1; i < len(s); i++ {
@@ -260,36 +262,6 @@ func parseArgument(s string) (string, bool) {
 	}
 	return "", false
 }
-
-// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isTchar(c byte) bool {
-	return c < 0x80 && tchars[c]
-}
-
-var tchars = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
 
 // canonical returns the canonical form of the field names.
 func canonical(names []string) []string {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // FuzzParseCacheControl feeds hostile Cache-Control values to the parser:
@@ -32,7 +34,7 @@ func FuzzParseCacheControl(f *testing.F) {
 			t.Fatalf("max-stale %v out of range", d.MaxStale.D)
 		}
 		for _, n := range append(append([]string{}, d.NoCacheFields...), d.PrivateFields...) {
-			if !isToken(n) || n != strings.ToLower(n) {
+			if !httpsyntax.IsToken(n) || n != strings.ToLower(n) {
 				t.Fatalf("field name %q is not a lowercase token", n)
 			}
 		}

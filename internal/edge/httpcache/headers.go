@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // VaryHeaders returns the field names the Vary header nominates,
@@ -32,7 +34,7 @@ func SplitSetCookie(h http.Header, isInfra func(name string) bool) (infra, other
 	for _, line := range h.Values("Set-Cookie") {
 		name, _, ok := strings.Cut(line, "=")
 		name = strings.Trim(name, " \t")
-		if ok && isInfra != nil && isToken(name) && isInfra(name) {
+		if ok && isInfra != nil && httpsyntax.IsToken(name) && isInfra(name) {
 			infra = append(infra, line)
 		} else {
 			other = append(other, line)

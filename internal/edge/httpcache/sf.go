@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // This file parses Structured Field Values (RFC 9651 §4.2): Dictionaries
@@ -324,7 +326,7 @@ func (p *sfParser) str() (string, error) {
 // token parses ( ALPHA / "*" ) *( tchar / ":" / "/" ).
 func (p *sfParser) token() sfToken {
 	start := p.i
-	for p.i++; !p.eof() && (isTchar(p.s[p.i]) || p.s[p.i] == ':' || p.s[p.i] == '/'); p.i++ {
+	for p.i++; !p.eof() && (httpsyntax.IsTchar(p.s[p.i]) || p.s[p.i] == ':' || p.s[p.i] == '/'); p.i++ {
 	}
 	return sfToken(p.s[start:p.i])
 }

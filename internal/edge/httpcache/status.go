@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // Flag is a Cache-Status Boolean parameter that may be absent.
@@ -143,7 +145,7 @@ func isSFToken(s string) bool {
 		return false
 	}
 	for i := 1; i < len(s); i++ {
-		if c := s[i]; !isTchar(c) && c != ':' && c != '/' {
+		if c := s[i]; !httpsyntax.IsTchar(c) && c != ':' && c != '/' {
 			return false
 		}
 	}
