@@ -23,9 +23,6 @@ import (
 
 // Servers runs the edges of a config, each on its own listener.
 type Servers struct {
-	// Edges are the running edges by name. Reload replaces them; it and
-	// Close must not run while Edges is read.
-	Edges    map[string]*Edge
 	entries  map[string]*entry
 	opts     StartOptions
 	reloadMu sync.Mutex // serialises Reload
@@ -67,14 +64,6 @@ func (s *Servers) Refs() map[string]Ref {
 	return out
 }
 
-// Current returns the edge running under name now, or nil.
-func (s *Servers) Current(name string) *Edge {
-	if en := s.entries[name]; en != nil {
-		return en.cur.Load()
-	}
-	return nil
-}
-
 // liveCerts is the certificates an HTTPS edge serves, swapped when their
 // files change on disk or a reload changes the list.
 type liveCerts struct {
@@ -112,7 +101,7 @@ type StartOptions struct {
 // over loopback.
 func Start(cfg *config.Config, o StartOptions) (*Servers, error) {
 	log := o.Logger
-	s := &Servers{Edges: map[string]*Edge{}, entries: map[string]*entry{}, opts: o, metrics: NewMetrics(o.Registerer), log: log,
+	s := &Servers{entries: map[string]*entry{}, opts: o, metrics: NewMetrics(o.Registerer), log: log,
 		stop: make(chan struct{}), watched: make(chan struct{})}
 	for _, ec := range cfg.Edges {
 		origin, transport, err := originOf(ec, cfg, o.Addr)
@@ -154,7 +143,6 @@ func Start(cfg *config.Config, o StartOptions) (*Servers, error) {
 		srv.Handler = en
 		s.entries[ec.Name] = en
 		s.servers = append(s.servers, srv)
-		s.Edges[ec.Name] = e
 		scheme := "http"
 		if lc != nil {
 			s.tls = append(s.tls, lc)
@@ -283,7 +271,6 @@ func (s *Servers) replace(cfg *config.Config, en *entry, ec config.Edge) error {
 	}
 	en.cur.Store(next)
 	en.cfg = ec
-	s.Edges[ec.Name] = next
 	s.log.Info("edge reloaded", "edge", ec.Name, "cache_kept", next.store == prev.store)
 	return nil
 }
@@ -344,8 +331,8 @@ func (s *Servers) Close(ctx context.Context) error {
 	for _, srv := range s.servers {
 		errs = append(errs, srv.Shutdown(ctx))
 	}
-	for _, e := range s.Edges {
-		s.metrics.untrack(e)
+	for _, en := range s.entries {
+		s.metrics.untrack(en.cur.Load())
 	}
 	return errors.Join(errs...)
 }
