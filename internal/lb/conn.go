@@ -113,20 +113,6 @@ func (c *conn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// listener wraps accepted connections in conn.
-type listener struct {
-	net.Listener
-	onReject func(int)
-}
-
-func (l listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return newConn(c, l.onReject), nil
-}
-
 type connKey struct{}
 
 // connContext stores the wrapped conn in the request context.

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // listenerHandler serves one listener: it rejects malformed requests,
@@ -42,7 +44,7 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lrw := &loggingWriter{ResponseWriter: w, upgraded: &s.upgraded,
 		websocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}
 	g.serve(lrw, r, ex)
-	s.logAccess(r, lh.name, ex, lrw)
+	s.logAccess(r, lh.name, ex, lrw.code, lrw.bytes)
 }
 
 // reject answers a malformed request with a 4xx, closes the connection and
@@ -56,22 +58,38 @@ func (lh *listenerHandler) reject(w http.ResponseWriter, r *http.Request, code i
 
 // serve proxies one request to the group's chosen target.
 func (g *group) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
-	m := g.srv.metrics
 	t, err := g.choose(r, ex)
 	if err != nil || t == nil {
-		ex.status = http.StatusServiceUnavailable
-		g.countDecision(ex)
-		m.requests.WithLabelValues(g.name, "", "503").Inc() // no target could serve
-		ex.setHSTS(w.Header())
-		writeError(w, http.StatusServiceUnavailable)
+		g.noTarget(w, ex)
 		return
 	}
+	inflight := g.begin(ex, t)
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+	g.end(ex, inflight)
+}
+
+// noTarget answers a request for which no target could be chosen.
+func (g *group) noTarget(w http.ResponseWriter, ex *exchange) {
+	ex.status = http.StatusServiceUnavailable
+	g.countDecision(ex)
+	g.srv.metrics.requests.WithLabelValues(g.name, "", "503").Inc()
+	ex.setHSTS(w.Header())
+	writeError(w, http.StatusServiceUnavailable)
+}
+
+// begin counts the exchange as in flight to t.
+func (g *group) begin(ex *exchange, t *target) prometheus.Gauge {
 	ex.t = t
 	t.outstanding.Add(1)
-	inflight := m.inFlight.WithLabelValues(g.name, t.id)
+	inflight := g.srv.metrics.inFlight.WithLabelValues(g.name, t.id)
 	inflight.Inc()
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
-	// A retry may have moved the exchange to another target.
+	return inflight
+}
+
+// end counts the exchange as done; a retry may have moved it to another
+// target than the one begin counted.
+func (g *group) end(ex *exchange, inflight prometheus.Gauge) {
+	m := g.srv.metrics
 	ex.t.outstanding.Add(-1)
 	inflight.Dec()
 	ex.t.requests.Add(1)
@@ -137,13 +155,13 @@ func (lw *loggingWriter) Unwrap() http.ResponseWriter { return lw.ResponseWriter
 
 // logAccess writes one JSON access log line. It never logs tokens, cookies
 // or query strings; the binding is a random id, not a secret.
-func (s *Server) logAccess(r *http.Request, listener string, ex *exchange, lw *loggingWriter) {
+func (s *Server) logAccess(r *http.Request, listener string, ex *exchange, written int, bytes int64) {
 	if s.access == nil {
 		return
 	}
 	code := ex.status
-	if lw.code != 0 && code != 499 {
-		code = lw.code
+	if written != 0 && code != 499 {
+		code = written
 	}
 	target := ""
 	if ex.t != nil {
@@ -157,7 +175,7 @@ func (s *Server) logAccess(r *http.Request, listener string, ex *exchange, lw *l
 		slog.String("path", r.URL.Path),
 		slog.String("proto", r.Proto),
 		slog.Int("status", code),
-		slog.Int64("bytes", lw.bytes),
+		slog.Int64("bytes", bytes),
 		slog.Float64("duration_ms", float64(s.clk.Now().Sub(ex.start).Microseconds())/1000),
 		slog.String("group", ex.g.name),
 		slog.String("target", target),

@@ -24,7 +24,26 @@ type httpServer struct {
 	sock  *socket
 	ln    net.Listener // a handle on sock, TLS-wrapped for https
 	srv   *http.Server
+	front *front                    // plain HTTP: the lean path in front of srv
 	certs atomic.Pointer[certs.Set] // https: swapped on reload and when the files change
+}
+
+// shutdown stops the listener gracefully until ctx ends, then closes what
+// is left.
+func (hs *httpServer) shutdown(ctx context.Context) error {
+	var err error
+	if hs.front != nil {
+		err = hs.front.shutdownWith(ctx, hs.srv.Shutdown)
+	} else {
+		err = hs.srv.Shutdown(ctx)
+	}
+	if err != nil {
+		hs.srv.Close()
+		if hs.front != nil {
+			hs.front.abort()
+		}
+	}
+	return err
 }
 
 // sameSocket reports whether a running listener can serve the new config
@@ -170,15 +189,18 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 	// count net/http's own rejections; TLS connections cannot be (net/http
 	// needs the *tls.Conn itself), so on https listeners those two checks
 	// are off and net/http's handling (Transfer-Encoding wins) applies.
-	var ln net.Listener = listener{Listener: h, onReject: func(code int) {
+	onReject := func(code int) {
 		s.metrics.rejected.WithLabelValues(name, itoa(code), "malformed").Inc()
-	}}
-	if tlsCfg != nil {
-		ln = tls.NewListener(h, tlsCfg)
 	}
-	hs.ln = ln
+	lh := &listenerHandler{srv: s, name: lc.Name, port: listenerPort(h.Addr()), tl: tl, hsts: hstsValue(lc.TLS)}
+	if tlsCfg != nil {
+		hs.ln = tls.NewListener(h, tlsCfg)
+	} else {
+		hs.front = newFront(h, lh, lc.ReadHeaderTimeout.D(), lc.IdleTimeout.D(), lc.MaxHeaderBytes, onReject)
+		hs.ln = hs.front
+	}
 	hs.srv = &http.Server{
-		Handler:           &listenerHandler{srv: s, name: lc.Name, port: listenerPort(h.Addr()), tl: tl, hsts: hstsValue(lc.TLS)},
+		Handler:           lh,
 		ReadHeaderTimeout: lc.ReadHeaderTimeout.D(),
 		IdleTimeout:       lc.IdleTimeout.D(),
 		MaxHeaderBytes:    lc.MaxHeaderBytes,
@@ -211,9 +233,7 @@ func (s *Server) retire(hs *httpServer) {
 		}
 		ctx, cancel := s.retireContext()
 		defer cancel()
-		if err := hs.srv.Shutdown(ctx); err != nil {
-			hs.srv.Close()
-		}
+		hs.shutdown(ctx)
 	}()
 }
 

@@ -157,7 +157,22 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err == nil || !connectFailure(err) {
 		return resp, err
 	}
-	g, failed := rt.g, ex.t
+	alt, err := rt.g.failover(req, ex, err)
+	if alt == nil {
+		return nil, err
+	}
+	out := req.Clone(req.Context())
+	out.URL.Host = alt.address
+	return rt.next.RoundTrip(out)
+}
+
+// failover handles a failure to connect to the exchange's target: the
+// target is marked unhealthy at once (passive health) and, unless the
+// request has a body that cannot be replayed or strict stickiness forbids
+// it, the exchange moves to another target, which it returns. Otherwise it
+// returns nil and the error to answer with.
+func (g *group) failover(req *http.Request, ex *exchange, err error) (*target, error) {
+	failed := ex.t
 	failed.status().ReportConnectError()
 	g.srv.metrics.proxyErrors.WithLabelValues(g.name, failed.id, "connect").Inc()
 	g.srv.log.Warn("target unreachable", "group", g.name, "target", failed.id, "err", err)
@@ -178,23 +193,27 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	ex.retry = "connect"
 	g.rebindAfterFailure(ex, alt)
 	g.srv.metrics.retries.WithLabelValues(g.name, "connect").Inc()
-	out := req.Clone(req.Context())
-	out.URL.Host = alt.address
-	return rt.next.RoundTrip(out)
+	return alt, nil
 }
 
 // modifyResponse feeds passive health, adds the affinity token and names
 // the target.
 func (g *group) modifyResponse(resp *http.Response) error {
-	ex := exchangeFrom(resp.Request.Context())
-	ex.status = resp.StatusCode
-	ex.t.status().ReportResponse(resp.StatusCode)
-	appCookies := len(resp.Header.Values("Set-Cookie"))
-	g.respond(resp.Header, ex)
+	g.finishHead(resp.Header, resp.StatusCode, exchangeFrom(resp.Request.Context()))
+	return nil
+}
+
+// finishHead is the work on a target's response head h, with status
+// code, before it goes to the client.
+func (g *group) finishHead(h http.Header, code int, ex *exchange) {
+	ex.status = code
+	ex.t.status().ReportResponse(code)
+	appCookies := len(h.Values("Set-Cookie"))
+	g.respond(h, ex)
 	if g.cfg.TargetHeader != "" {
-		resp.Header.Set(g.cfg.TargetHeader, ex.t.id)
+		h.Set(g.cfg.TargetHeader, ex.t.id)
 	}
-	ex.setHSTS(resp.Header)
+	ex.setHSTS(h)
 	g.countDecision(ex)
 	if ex.issued {
 		// A shared cache must not replay the token that pins this client.
@@ -203,19 +222,22 @@ func (g *group) modifyResponse(resp *http.Response) error {
 		// tether's word, not the application's, about its cookies.
 		switch {
 		case g.sticky.mode == "header":
-			resp.Header.Add("Cache-Control", `no-cache="`+g.sticky.header+`"`)
+			h.Add("Cache-Control", `no-cache="`+g.sticky.header+`"`)
 		case appCookies == 0:
-			resp.Header.Add("Cache-Control", `no-cache="Set-Cookie"`)
+			h.Add("Cache-Control", `no-cache="Set-Cookie"`)
 		}
 	}
-	return nil
 }
 
 // proxyError is the one place that turns a failed exchange into a status:
 // 503 when strict stickiness refuses to move, 502 when no target answered,
 // 504 on a timeout, nothing when the client went away (logged as 499).
 func (g *group) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	ex := exchangeFrom(r.Context())
+	g.answerError(w, r, exchangeFrom(r.Context()), err)
+}
+
+// answerError answers the failed exchange ex of r, as proxyError.
+func (g *group) answerError(w http.ResponseWriter, r *http.Request, ex *exchange, err error) {
 	kind, code := "other", http.StatusBadGateway
 	switch {
 	case errors.Is(err, errStrict):

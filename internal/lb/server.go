@@ -433,9 +433,8 @@ func (s *Server) closeListeners(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := hs.srv.Shutdown(ctx); err != nil {
+			if err := hs.shutdown(ctx); err != nil {
 				fail(name, err)
-				hs.srv.Close()
 			}
 		}()
 		delete(s.servers, name)

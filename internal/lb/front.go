@@ -1,0 +1,167 @@
+package lb
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// front serves the connections of a plain-HTTP listener on tether's own
+// HTTP/1.1 loop (frontConn), which proxies the common request, one without
+// a body to a plain-HTTP target group, with a few allocations and no
+// goroutine besides the connection's own. At the first request it does not
+// handle (a body, an upgrade, Expect, HTTP/1.0, an authorizer, a malformed
+// or oversized head, ...) it hands the connection, with the bytes it has
+// read, to the listener's net/http server, which serves it from then on:
+// front is that server's net.Listener, and Accept returns such
+// connections.
+//
+// Lifecycle, as net/http's: Close stops accepting, closes idle connections
+// and makes busy ones close after their response; Accept fails once the
+// accept loop and every connection of the front have ended, so that
+// http.Server.Shutdown, which waits for its listeners, also waits for
+// them; abort closes every connection at once.
+type front struct {
+	src               net.Listener // the socket handle
+	lh                *listenerHandler
+	readHeaderTimeout time.Duration
+	idleTimeout       time.Duration
+	maxHeaderBytes    int
+	onReject          func(code int)
+
+	handoff chan net.Conn
+	closing atomic.Bool
+	start   sync.Once
+
+	mu     sync.Mutex
+	conns  map[*frontConn]struct{}
+	active int           // the accept loop and the connections being served
+	done   chan struct{} // closed when closing and active is 0
+	finish func()        // closes done, once
+}
+
+func newFront(src net.Listener, lh *listenerHandler, readHeader, idle time.Duration, maxHeader int, onReject func(int)) *front {
+	if idle <= 0 {
+		idle = readHeader // net/http's IdleTimeout default
+	}
+	f := &front{src: src, lh: lh, readHeaderTimeout: readHeader, idleTimeout: idle,
+		maxHeaderBytes: maxHeader, onReject: onReject, handoff: make(chan net.Conn),
+		conns: map[*frontConn]struct{}{}, active: 1, done: make(chan struct{})}
+	f.finish = sync.OnceFunc(func() { close(f.done) })
+	return f
+}
+
+var _ net.Listener = (*front)(nil)
+
+// Accept returns the next connection handed to net/http. The first call
+// starts accepting on the socket.
+func (f *front) Accept() (net.Conn, error) {
+	f.start.Do(func() { go f.acceptLoop() })
+	select {
+	case c := <-f.handoff:
+		return c, nil
+	case <-f.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (f *front) acceptLoop() {
+	defer f.release()
+	for {
+		c, err := f.src.Accept()
+		if err != nil {
+			return
+		}
+		fc := newFrontConn(f, c)
+		f.mu.Lock()
+		f.conns[fc] = struct{}{}
+		f.active++
+		f.mu.Unlock()
+		go fc.serve()
+	}
+}
+
+// release ends one active user: the accept loop or a connection.
+func (f *front) release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.active--
+	if f.active == 0 && f.closing.Load() {
+		f.finish()
+	}
+}
+
+// remove forgets fc, which has ended or was handed to net/http.
+func (f *front) remove(fc *frontConn) {
+	f.mu.Lock()
+	delete(f.conns, fc)
+	f.mu.Unlock()
+	f.release()
+}
+
+// pass hands c to net/http, or closes it when net/http no longer accepts.
+func (f *front) pass(c net.Conn) {
+	select {
+	case f.handoff <- c:
+	case <-f.done:
+		c.Close()
+	}
+}
+
+// Close stops accepting, closes the idle connections and makes the others
+// close after their response.
+func (f *front) Close() error {
+	if f.closing.Swap(true) {
+		return nil
+	}
+	err := f.src.Close()
+	f.mu.Lock()
+	for fc := range f.conns {
+		fc.closeIfIdle()
+	}
+	if f.active == 0 {
+		f.finish()
+	}
+	f.mu.Unlock()
+	return err
+}
+
+// abort closes every connection of the front, busy or not.
+func (f *front) abort() {
+	f.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for fc := range f.conns {
+		fc.raw.Close()
+	}
+}
+
+// shutdownWith runs shutdown (http.Server.Shutdown) with the front
+// aborting its connections when ctx ends first.
+func (f *front) shutdownWith(ctx context.Context, shutdown func(context.Context) error) error {
+	stop := context.AfterFunc(ctx, f.abort)
+	defer stop()
+	f.Close()
+	return shutdown(ctx)
+}
+
+// Addr returns the socket's address.
+func (f *front) Addr() net.Addr { return f.src.Addr() }
+
+// prefixConn replays bytes a front read before it handed the connection to
+// net/http.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}

@@ -1,0 +1,395 @@
+package lb
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetherlb/tether/internal/httpsyntax"
+)
+
+// frontConn is one client connection served by a front's HTTP/1.1 loop.
+// Its buffers and request are reused from one request to the next.
+type frontConn struct {
+	f      *front
+	raw    net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	remote string
+
+	state  atomic.Int32 // connIdle, connActive or connClosed
+	served int          // requests served
+
+	head       []byte       // the request head, as read
+	req        http.Request // the request, over head
+	url        url.URL
+	hdr        http.Header
+	order      []string // hdr's names in arrival order
+	vals       []string // backing array of hdr's values
+	connTokens string   // the request's Connection field
+	fwd        http.Header
+	out        http.Request // carries fwd to setForwarded
+
+	rhead  []byte // the response head, as read
+	rcode  int    // its status
+	r10    bool   // its version is HTTP/1.0
+	rh     http.Header
+	rorder []string
+	rvals  []string
+
+	ew frontWriter // tether's own answers
+
+	watch frontWatch // the client, while a target takes its time
+}
+
+const (
+	connIdle int32 = iota
+	connActive
+	connClosed
+)
+
+// frontMaxHead is the largest request head the front reads itself; a
+// larger one goes to net/http with the listener's max_header_bytes.
+const frontMaxHead = 64 << 10
+
+// frontMaxFields is the most header fields a request may have on the
+// front's path.
+const frontMaxFields = 100
+
+func newFrontConn(f *front, c net.Conn) *frontConn {
+	fc := &frontConn{f: f, raw: c, br: bufio.NewReaderSize(c, 4<<10), bw: bufio.NewWriterSize(c, 4<<10),
+		remote: c.RemoteAddr().String(), hdr: http.Header{}, fwd: http.Header{}, rh: http.Header{}}
+	fc.ew.fc = fc
+	fc.ew.h = http.Header{}
+	fc.watch.init(fc)
+	fc.state.Store(connActive)
+	return fc
+}
+
+// step is what a connection does after a request.
+type step int
+
+const (
+	stepNext    step = iota // read the next request
+	stepClose               // close the connection
+	stepHandOff             // net/http has the connection now
+)
+
+func (fc *frontConn) serve() {
+	defer fc.f.remove(fc)
+	defer fc.watch.timer.Stop()
+	for fc.waitRequest() {
+		switch fc.serveRequest() {
+		case stepNext:
+			continue
+		case stepHandOff:
+			return
+		}
+		break
+	}
+	fc.bw.Flush()
+	fc.raw.Close()
+}
+
+// waitRequest waits, idle, for the first byte of the next request, and
+// reports whether one came while the front serves. A new connection is not
+// idle: as with net/http, it has read_header_timeout to send its first
+// request even when the front is closing, since the client did nothing
+// wrong.
+func (fc *frontConn) waitRequest() bool {
+	f := fc.f
+	if fc.served > 0 && f.closing.Load() {
+		return false
+	}
+	if fc.served == 0 {
+		if f.readHeaderTimeout > 0 {
+			fc.raw.SetReadDeadline(time.Now().Add(f.readHeaderTimeout))
+		}
+		if _, err := fc.br.Peek(1); err != nil {
+			return false
+		}
+	} else if fc.br.Buffered() == 0 {
+		fc.state.Store(connIdle)
+		if f.closing.Load() && fc.state.CompareAndSwap(connIdle, connClosed) {
+			return false // Close ran between the check and the store
+		}
+		if f.idleTimeout > 0 {
+			fc.raw.SetReadDeadline(time.Now().Add(f.idleTimeout))
+		}
+		if _, err := fc.br.Peek(1); err != nil {
+			return false
+		}
+		if !fc.state.CompareAndSwap(connIdle, connActive) {
+			return false // closed as idle
+		}
+	}
+	if f.readHeaderTimeout > 0 {
+		fc.raw.SetReadDeadline(time.Now().Add(f.readHeaderTimeout))
+	} else if f.idleTimeout > 0 {
+		fc.raw.SetReadDeadline(time.Time{})
+	}
+	return true
+}
+
+// closeIfIdle closes the connection if it waits for a request. The front
+// calls it under its lock.
+func (fc *frontConn) closeIfIdle() {
+	if fc.state.CompareAndSwap(connIdle, connClosed) {
+		fc.raw.Close()
+	}
+}
+
+var errFrontHeadTooLarge = errors.New("request head larger than the front reads")
+
+// serveRequest reads one request and serves it, or hands the connection
+// to net/http.
+func (fc *frontConn) serveRequest() step {
+	head, err := readHead(fc.br, fc.head[:0], frontMaxHead)
+	fc.head = head
+	if err != nil {
+		if err == errFrontHeadTooLarge {
+			return fc.handOff()
+		}
+		return stepClose // the client left, or was too slow
+	}
+	if fc.f.readHeaderTimeout > 0 {
+		fc.raw.SetReadDeadline(time.Time{})
+	}
+	if !fc.parseRequest(head) {
+		return fc.handOff()
+	}
+	fc.served++
+	lh := fc.f.lh
+	s := lh.srv
+	r := &fc.req
+	rt := s.gen.Load().routers[lh.name]
+	if rt == nil { // the listener left the config and is shutting down
+		r.Close = true
+		fc.ew.reset()
+		writeError(&fc.ew, http.StatusServiceUnavailable)
+		return stepClose
+	}
+	g, gate := rt.match(hostOnly(r.Host), r.URL.Path)
+	if gate != nil || g.up == nil || g.up.rt != http.RoundTripper(s.h1) {
+		return fc.handOff() // authorizers and TLS bridging are net/http's
+	}
+	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), hsts: lh.hsts}
+	t, err := g.choose(r, ex)
+	if err != nil || t == nil {
+		fc.ew.reset()
+		g.noTarget(&fc.ew, ex)
+		s.logAccess(r, lh.name, ex, fc.ew.code, fc.ew.bytes)
+		return fc.after()
+	}
+	inflight := g.begin(ex, t)
+	next, code, n := fc.proxy(g, ex)
+	g.end(ex, inflight)
+	s.logAccess(r, lh.name, ex, code, n)
+	if next != stepNext {
+		return next
+	}
+	return fc.after()
+}
+
+// after is what follows a complete response: the next request, unless
+// the client or the front's shutdown asked to close.
+func (fc *frontConn) after() step {
+	if fc.req.Close || fc.f.closing.Load() {
+		return stepClose
+	}
+	if fc.br.Buffered() == 0 {
+		if err := fc.bw.Flush(); err != nil {
+			return stepClose
+		}
+	}
+	return stepNext
+}
+
+// handOff gives the connection, with the bytes read from it, to the
+// listener's net/http server.
+func (fc *frontConn) handOff() step {
+	if err := fc.bw.Flush(); err != nil {
+		return stepClose
+	}
+	buffered, _ := fc.br.Peek(fc.br.Buffered())
+	prefix := make([]byte, 0, len(fc.head)+len(buffered))
+	prefix = append(append(prefix, fc.head...), buffered...)
+	fc.raw.SetReadDeadline(time.Time{}) // net/http sets its own
+	fc.f.pass(newConn(&prefixConn{Conn: fc.raw, prefix: prefix}, fc.f.onReject))
+	return stepHandOff
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// readHead reads an HTTP head, up to and including the blank line that
+// ends it, appending it to buf. A head longer than limit fails with
+// errFrontHeadTooLarge, with what was read in buf.
+func readHead(br *bufio.Reader, buf []byte, limit int) ([]byte, error) {
+	// The common case: the whole head is buffered.
+	if b, _ := br.Peek(br.Buffered()); len(b) > 0 {
+		if i := bytes.Index(b, crlfcrlf); i >= 0 && i+4 <= limit {
+			buf = append(buf, b[:i+4]...)
+			br.Discard(i + 4)
+			return buf, nil
+		}
+	}
+	lineStart := len(buf)
+	for {
+		chunk, err := br.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		if len(buf) > limit {
+			return buf, errFrontHeadTooLarge
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue // the line goes on
+		case err != nil:
+			return buf, err
+		}
+		line := buf[lineStart:]
+		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
+			if lineStart > 0 {
+				return buf, nil
+			}
+			// A blank line before the request line: net/http's business.
+			return buf, errFrontHeadTooLarge
+		}
+		lineStart = len(buf)
+	}
+}
+
+// parseRequest fills fc.req from head, and reports whether the request is
+// one the front serves: HTTP/1.1 in origin form, without a body, an
+// upgrade or Expect, with one plain Host and well-formed fields. Anything
+// else is net/http's, which also answers what is malformed.
+func (fc *frontConn) parseRequest(head []byte) bool {
+	s := string(head) // one allocation; every field below is a substring
+	line, rest, ok := strings.Cut(s, "\r\n")
+	if !ok {
+		return false
+	}
+	method, line, ok := strings.Cut(line, " ")
+	if !ok || !httpsyntax.IsToken(method) || method == "CONNECT" || method == "PRI" {
+		return false
+	}
+	target, proto, ok := strings.Cut(line, " ")
+	if !ok || proto != "HTTP/1.1" || !frontTarget(target) {
+		return false
+	}
+	path, query, _ := strings.Cut(target, "?")
+	if strings.IndexByte(query, ';') >= 0 {
+		return false // ReverseProxy would rewrite such a query
+	}
+	clear(fc.hdr)
+	fc.order, fc.vals = fc.order[:0], fc.vals[:0]
+	host, haveHost, connTokens := "", false, ""
+	for {
+		line, rest, ok = strings.Cut(rest, "\r\n")
+		if !ok || strings.IndexByte(line, '\n') >= 0 {
+			return false
+		}
+		if line == "" {
+			break
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || !httpsyntax.IsToken(name) || !fieldValueOK(value) || len(fc.order) >= frontMaxFields {
+			return false
+		}
+		value = strings.Trim(value, " \t")
+		key := http.CanonicalHeaderKey(name)
+		switch key {
+		case "Host":
+			if haveHost {
+				return false
+			}
+			host, haveHost = value, true
+			continue
+		case "Content-Length":
+			if value != "0" || fc.hdr[key] != nil {
+				return false
+			}
+		case "Transfer-Encoding", "Expect", "Upgrade", "Http2-Settings":
+			return false
+		case "Connection":
+			if fc.hdr[key] != nil {
+				return false
+			}
+			connTokens = value
+		}
+		fc.vals = append(fc.vals, value)
+		n := len(fc.vals)
+		if vs, seen := fc.hdr[key]; seen {
+			fc.hdr[key] = append(vs, value)
+		} else {
+			fc.hdr[key] = fc.vals[n-1 : n : n]
+			fc.order = append(fc.order, key)
+		}
+	}
+	if rest != "" || host == "" || !plainHost(host) || hasToken(connTokens, "upgrade") {
+		return false
+	}
+	fc.connTokens = connTokens
+	fc.url = url.URL{Path: path, RawQuery: query}
+	fc.req = http.Request{
+		Method: method, URL: &fc.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: fc.hdr, Body: http.NoBody, Host: host, RemoteAddr: fc.remote, RequestURI: target,
+		Close: hasToken(connTokens, "close"),
+	}
+	return true
+}
+
+// frontTarget reports whether a request target is in origin form with
+// only the bytes that net/http would pass on unchanged: no percent
+// escapes (routing would need the decoded path), no fragment, nothing
+// net/http re-escapes in a path.
+func frontTarget(t string) bool {
+	if len(t) == 0 || t[0] != '/' {
+		return false
+	}
+	inQuery := false
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c == '?':
+			inQuery = true
+		case c <= ' ' || c >= 0x7f || c == '%' || c == '#':
+			return false
+		case !inQuery && !pathBytes[c]:
+			return false
+		}
+	}
+	return true
+}
+
+// pathBytes are the bytes a path keeps as they are in net/http's
+// URL.EscapedPath. It is never written after init.
+var pathBytes = func() (set [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		set[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		set[c] = true
+		set[c-'a'+'A'] = true
+	}
+	for _, c := range []byte("-._~!$&'()*+,;=:@[]/") {
+		set[c] = true
+	}
+	return set
+}()
+
+// fieldValueOK reports whether a field value has no control byte but tab,
+// as net/http requires.
+func fieldValueOK(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < ' ' && b != '\t' || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
