@@ -3,6 +3,7 @@ package lb
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"net"
 	"strconv"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 type conn struct {
 	net.Conn
 	onReject func(code int)
+	tls      *tls.ConnectionState // a TLS connection a front handed over, or nil
 
 	scanning atomic.Bool // in a request head
 	sawCL    atomic.Bool

@@ -2,6 +2,7 @@ package lb
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 // them; abort closes every connection at once.
 type front struct {
 	src               net.Listener // the socket handle
+	tls               *tls.Config  // https listeners, else nil
 	lh                *listenerHandler
 	readHeaderTimeout time.Duration
 	idleTimeout       time.Duration
@@ -42,11 +44,11 @@ type front struct {
 	finish func()        // closes done, once
 }
 
-func newFront(src net.Listener, lh *listenerHandler, readHeader, idle time.Duration, maxHeader int, onReject func(int)) *front {
+func newFront(src net.Listener, tlsCfg *tls.Config, lh *listenerHandler, readHeader, idle time.Duration, maxHeader int, onReject func(int)) *front {
 	if idle <= 0 {
 		idle = readHeader // net/http's IdleTimeout default
 	}
-	f := &front{src: src, lh: lh, readHeaderTimeout: readHeader, idleTimeout: idle,
+	f := &front{src: src, tls: tlsCfg, lh: lh, readHeaderTimeout: readHeader, idleTimeout: idle,
 		maxHeaderBytes: maxHeader, onReject: onReject, handoff: make(chan net.Conn),
 		conns: map[*frontConn]struct{}{}, active: 1, done: make(chan struct{})}
 	f.finish = sync.OnceFunc(func() { close(f.done) })

@@ -3,7 +3,9 @@ package lb
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,7 +20,9 @@ import (
 // Its buffers and request are reused from one request to the next.
 type frontConn struct {
 	f      *front
-	raw    net.Conn
+	raw    net.Conn             // the TCP connection; closing it aborts everything
+	rw     net.Conn             // what requests are read from: raw, or TLS over it
+	tls    *tls.ConnectionState // https listeners: the handshake's outcome
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	remote string
@@ -63,7 +67,7 @@ const frontMaxHead = 64 << 10
 const frontMaxFields = 100
 
 func newFrontConn(f *front, c net.Conn) *frontConn {
-	fc := &frontConn{f: f, raw: c, br: bufio.NewReaderSize(c, 4<<10), bw: bufio.NewWriterSize(c, 4<<10),
+	fc := &frontConn{f: f, raw: c, rw: c, br: bufio.NewReaderSize(c, 4<<10), bw: bufio.NewWriterSize(c, 4<<10),
 		remote: c.RemoteAddr().String(), hdr: http.Header{}, fwd: http.Header{}, rh: http.Header{}}
 	fc.ew.fc = fc
 	fc.ew.h = http.Header{}
@@ -84,6 +88,9 @@ const (
 func (fc *frontConn) serve() {
 	defer fc.f.remove(fc)
 	defer fc.watch.timer.Stop()
+	if fc.f.tls != nil && !fc.handshake() {
+		return
+	}
 	for fc.waitRequest() {
 		switch fc.serveRequest() {
 		case stepNext:
@@ -94,7 +101,52 @@ func (fc *frontConn) serve() {
 		break
 	}
 	fc.bw.Flush()
-	fc.raw.Close()
+	fc.rw.Close()
+}
+
+// handshake runs the TLS handshake of an https listener's connection,
+// within read_header_timeout. A client that negotiated HTTP/2 goes to
+// net/http at once. It reports whether the front serves the connection.
+func (fc *frontConn) handshake() bool {
+	f := fc.f
+	tc := tls.Server(fc.raw, f.tls)
+	if f.readHeaderTimeout > 0 {
+		dl := time.Now().Add(f.readHeaderTimeout)
+		fc.raw.SetReadDeadline(dl)
+		fc.raw.SetWriteDeadline(dl)
+	}
+	if err := tc.Handshake(); err != nil {
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
+			// As net/http: a plain HTTP request on the TLS port.
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		} else {
+			f.lh.srv.log.Debug("TLS handshake failed", "listener", f.lh.name, "client", fc.remote, "err", err)
+		}
+		fc.raw.Close()
+		return false
+	}
+	fc.raw.SetWriteDeadline(time.Time{})
+	fc.raw.SetReadDeadline(time.Time{})
+	state := tc.ConnectionState()
+	if state.NegotiatedProtocol == "h2" {
+		f.pass(tc)
+		return false
+	}
+	fc.rw, fc.tls = tc, &state
+	fc.br.Reset(tc)
+	fc.bw.Reset(tc)
+	return true
+}
+
+// looksLikeHTTP reports whether the first bytes of a connection are those
+// of a plain HTTP request (net/http's tlsRecordHeaderLooksLikeHTTP).
+func looksLikeHTTP(hdr []byte) bool {
+	switch string(hdr) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
 }
 
 // waitRequest waits, idle, for the first byte of the next request, and
@@ -109,7 +161,7 @@ func (fc *frontConn) waitRequest() bool {
 	}
 	if fc.served == 0 {
 		if f.readHeaderTimeout > 0 {
-			fc.raw.SetReadDeadline(time.Now().Add(f.readHeaderTimeout))
+			fc.rw.SetReadDeadline(time.Now().Add(f.readHeaderTimeout))
 		}
 		if _, err := fc.br.Peek(1); err != nil {
 			return false
@@ -120,7 +172,7 @@ func (fc *frontConn) waitRequest() bool {
 			return false // Close ran between the check and the store
 		}
 		if f.idleTimeout > 0 {
-			fc.raw.SetReadDeadline(time.Now().Add(f.idleTimeout))
+			fc.rw.SetReadDeadline(time.Now().Add(f.idleTimeout))
 		}
 		if _, err := fc.br.Peek(1); err != nil {
 			return false
@@ -130,9 +182,9 @@ func (fc *frontConn) waitRequest() bool {
 		}
 	}
 	if f.readHeaderTimeout > 0 {
-		fc.raw.SetReadDeadline(time.Now().Add(f.readHeaderTimeout))
+		fc.rw.SetReadDeadline(time.Now().Add(f.readHeaderTimeout))
 	} else if f.idleTimeout > 0 {
-		fc.raw.SetReadDeadline(time.Time{})
+		fc.rw.SetReadDeadline(time.Time{})
 	}
 	return true
 }
@@ -159,7 +211,7 @@ func (fc *frontConn) serveRequest() step {
 		return stepClose // the client left, or was too slow
 	}
 	if fc.f.readHeaderTimeout > 0 {
-		fc.raw.SetReadDeadline(time.Time{})
+		fc.rw.SetReadDeadline(time.Time{})
 	}
 	if !fc.parseRequest(head) {
 		return fc.handOff()
@@ -220,8 +272,10 @@ func (fc *frontConn) handOff() step {
 	buffered, _ := fc.br.Peek(fc.br.Buffered())
 	prefix := make([]byte, 0, len(fc.head)+len(buffered))
 	prefix = append(append(prefix, fc.head...), buffered...)
-	fc.raw.SetReadDeadline(time.Time{}) // net/http sets its own
-	fc.f.pass(newConn(&prefixConn{Conn: fc.raw, prefix: prefix}, fc.f.onReject))
+	fc.rw.SetReadDeadline(time.Time{}) // net/http sets its own
+	c := newConn(&prefixConn{Conn: fc.rw, prefix: prefix}, fc.f.onReject)
+	c.tls = fc.tls
+	fc.f.pass(c)
 	return stepHandOff
 }
 
@@ -339,7 +393,7 @@ func (fc *frontConn) parseRequest(head []byte) bool {
 	fc.req = http.Request{
 		Method: method, URL: &fc.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: fc.hdr, Body: http.NoBody, Host: host, RemoteAddr: fc.remote, RequestURI: target,
-		Close: hasToken(connTokens, "close"),
+		Close: hasToken(connTokens, "close"), TLS: fc.tls,
 	}
 	return true
 }

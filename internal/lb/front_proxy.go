@@ -719,9 +719,9 @@ func (w *frontWatch) disarm() bool {
 		return false
 	}
 	// The watch runs: make its read return, and wait for it.
-	w.fc.raw.SetReadDeadline(time.Unix(1, 0))
+	w.fc.rw.SetReadDeadline(time.Unix(1, 0))
 	<-w.done
-	w.fc.raw.SetReadDeadline(time.Time{})
+	w.fc.rw.SetReadDeadline(time.Time{})
 	w.state.Store(watchOff)
 	return w.gone
 }

@@ -185,20 +185,16 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 	h := sock.handle()
 	tl, _ := trust.Parse(lc.TrustedProxies) // validated
 	name := lc.Name
-	// Plain-HTTP connections are wrapped to catch smuggling attempts and
-	// count net/http's own rejections; TLS connections cannot be (net/http
-	// needs the *tls.Conn itself), so on https listeners those two checks
-	// are off and net/http's handling (Transfer-Encoding wins) applies.
+	// Connections go through a front (see front.go); those it hands to
+	// net/http are wrapped in conn, to catch smuggling attempts and count
+	// net/http's own rejections. HTTP/2 connections go to net/http as they
+	// are, after the handshake.
 	onReject := func(code int) {
 		s.metrics.rejected.WithLabelValues(name, itoa(code), "malformed").Inc()
 	}
 	lh := &listenerHandler{srv: s, name: lc.Name, port: listenerPort(h.Addr()), tl: tl, hsts: hstsValue(lc.TLS)}
-	if tlsCfg != nil {
-		hs.ln = tls.NewListener(h, tlsCfg)
-	} else {
-		hs.front = newFront(h, lh, lc.ReadHeaderTimeout.D(), lc.IdleTimeout.D(), lc.MaxHeaderBytes, onReject)
-		hs.ln = hs.front
-	}
+	hs.front = newFront(h, tlsCfg, lh, lc.ReadHeaderTimeout.D(), lc.IdleTimeout.D(), lc.MaxHeaderBytes, onReject)
+	hs.ln = hs.front
 	hs.srv = &http.Server{
 		Handler:           lh,
 		ReadHeaderTimeout: lc.ReadHeaderTimeout.D(),
