@@ -30,7 +30,7 @@ type front struct {
 	lh                *listenerHandler
 	readHeaderTimeout time.Duration
 	idleTimeout       time.Duration
-	maxHeaderBytes    int
+	headLimit         int // the longest request head the front reads
 	onReject          func(code int)
 
 	handoff chan net.Conn
@@ -49,8 +49,11 @@ func newFront(src net.Listener, tlsCfg *tls.Config, lh *listenerHandler, readHea
 		idle = readHeader // net/http's IdleTimeout default
 	}
 	f := &front{src: src, tls: tlsCfg, lh: lh, readHeaderTimeout: readHeader, idleTimeout: idle,
-		maxHeaderBytes: maxHeader, onReject: onReject, handoff: make(chan net.Conn),
+		headLimit: frontMaxHead, onReject: onReject, handoff: make(chan net.Conn),
 		conns: map[*frontConn]struct{}{}, active: 1, done: make(chan struct{})}
+	if maxHeader > 0 && maxHeader < frontMaxHead {
+		f.headLimit = maxHeader
+	}
 	f.finish = sync.OnceFunc(func() { close(f.done) })
 	return f
 }

@@ -39,6 +39,9 @@ type frontConn struct {
 	connTokens string   // the request's Connection field
 	fwd        http.Header
 	out        http.Request // carries fwd to setForwarded
+	fwdFor     clientInfo   // the client fwd was made for
+	fwdHost    string       // and the Host
+	memo       tokenMemo    // the last affinity token opened
 
 	rhead  []byte // the response head, as read
 	rcode  int    // its status
@@ -59,7 +62,8 @@ const (
 )
 
 // frontMaxHead is the largest request head the front reads itself; a
-// larger one goes to net/http with the listener's max_header_bytes.
+// larger one, or one over the listener's max_header_bytes, goes to
+// net/http, which answers it (431) or serves it by its own limit.
 const frontMaxHead = 64 << 10
 
 // frontMaxFields is the most header fields a request may have on the
@@ -154,39 +158,45 @@ func looksLikeHTTP(hdr []byte) bool {
 // idle: as with net/http, it has read_header_timeout to send its first
 // request even when the front is closing, since the client did nothing
 // wrong.
+//
+// Deadlines cost: when the whole head has arrived with its first byte, as
+// it usually does, the wait's deadline is left in place rather than
+// replaced by read_header_timeout and then cleared. Nothing reads the
+// client until the next request but the watch, which goes on past it.
 func (fc *frontConn) waitRequest() bool {
 	f := fc.f
 	if fc.served > 0 && f.closing.Load() {
 		return false
 	}
-	if fc.served == 0 {
-		if f.readHeaderTimeout > 0 {
-			fc.rw.SetReadDeadline(time.Now().Add(f.readHeaderTimeout))
+	if fc.br.Buffered() == 0 {
+		wait := f.readHeaderTimeout
+		if fc.served > 0 {
+			fc.state.Store(connIdle)
+			if f.closing.Load() && fc.state.CompareAndSwap(connIdle, connClosed) {
+				return false // Close ran between the check and the store
+			}
+			wait = f.idleTimeout
+		}
+		if wait > 0 {
+			fc.rw.SetReadDeadline(time.Now().Add(wait))
 		}
 		if _, err := fc.br.Peek(1); err != nil {
 			return false
 		}
-	} else if fc.br.Buffered() == 0 {
-		fc.state.Store(connIdle)
-		if f.closing.Load() && fc.state.CompareAndSwap(connIdle, connClosed) {
-			return false // Close ran between the check and the store
-		}
-		if f.idleTimeout > 0 {
-			fc.rw.SetReadDeadline(time.Now().Add(f.idleTimeout))
-		}
-		if _, err := fc.br.Peek(1); err != nil {
-			return false
-		}
-		if !fc.state.CompareAndSwap(connIdle, connActive) {
+		if fc.served > 0 && !fc.state.CompareAndSwap(connIdle, connActive) {
 			return false // closed as idle
 		}
 	}
-	if f.readHeaderTimeout > 0 {
+	if f.readHeaderTimeout > 0 && !headBuffered(fc.br) {
 		fc.rw.SetReadDeadline(time.Now().Add(f.readHeaderTimeout))
-	} else if f.idleTimeout > 0 {
-		fc.rw.SetReadDeadline(time.Time{})
 	}
 	return true
+}
+
+// headBuffered reports whether br holds a whole head.
+func headBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Index(b, crlfcrlf) >= 0
 }
 
 // closeIfIdle closes the connection if it waits for a request. The front
@@ -202,16 +212,13 @@ var errFrontHeadTooLarge = errors.New("request head larger than the front reads"
 // serveRequest reads one request and serves it, or hands the connection
 // to net/http.
 func (fc *frontConn) serveRequest() step {
-	head, err := readHead(fc.br, fc.head[:0], frontMaxHead)
+	head, err := readHead(fc.br, fc.head[:0], fc.f.headLimit)
 	fc.head = head
 	if err != nil {
 		if err == errFrontHeadTooLarge {
 			return fc.handOff()
 		}
 		return stepClose // the client left, or was too slow
-	}
-	if fc.f.readHeaderTimeout > 0 {
-		fc.rw.SetReadDeadline(time.Time{})
 	}
 	if !fc.parseRequest(head) {
 		return fc.handOff()
@@ -231,7 +238,7 @@ func (fc *frontConn) serveRequest() step {
 	if gate != nil || g.up == nil || g.up.rt != http.RoundTripper(s.h1) {
 		return fc.handOff() // authorizers and TLS bridging are net/http's
 	}
-	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), hsts: lh.hsts}
+	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), hsts: lh.hsts, memo: &fc.memo}
 	t, err := g.choose(r, ex)
 	if err != nil || t == nil {
 		fc.ew.reset()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,9 +31,14 @@ func (fc *frontConn) proxy(g *group, ex *exchange) (step, int, int64) {
 			r.Header.Del(g.sticky.header)
 		}
 	}
-	clear(fc.fwd)
-	fc.out.Header = fc.fwd
-	setForwarded(&fc.out, r, ex.ci, ex.port)
+	// From an untrusted peer, the forwarding fields depend only on the
+	// client and the Host, which rarely change on a connection.
+	if ex.ci.Trusted || ex.ci != fc.fwdFor || r.Host != fc.fwdHost || len(fc.fwd) == 0 {
+		clear(fc.fwd)
+		fc.out.Header = fc.fwd
+		setForwarded(&fc.out, r, ex.ci, ex.port)
+		fc.fwdFor, fc.fwdHost = ex.ci, r.Host
+	}
 
 	pc, err := fc.roundTrip(g, ex)
 	if err != nil {
@@ -677,6 +683,9 @@ type frontWatch struct {
 	state atomic.Int32 // watchArmed, watchRunning, watchOff
 	gone  bool         // the client left; read after done
 	done  chan struct{}
+
+	mu       sync.Mutex // orders disarm's deadline against the watch clearing one
+	stopping bool
 }
 
 const (
@@ -703,9 +712,23 @@ func (w *frontWatch) run() {
 	if !w.state.CompareAndSwap(watchArmed, watchRunning) {
 		return
 	}
-	_, err := w.fc.br.Peek(1)
-	var ne interface{ Timeout() bool }
-	w.gone = err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	for {
+		_, err := w.fc.br.Peek(1)
+		if err != nil && isTimeout(err) {
+			// A deadline left from the wait for the request, or disarm's.
+			w.mu.Lock()
+			stopping := w.stopping
+			if !stopping {
+				w.fc.rw.SetReadDeadline(time.Time{})
+			}
+			w.mu.Unlock()
+			if !stopping {
+				continue
+			}
+		}
+		w.gone = err != nil && !isTimeout(err)
+		break
+	}
 	if w.gone {
 		w.pc.Load().conn.Close() // ends the exchange's read
 	}
@@ -719,8 +742,12 @@ func (w *frontWatch) disarm() bool {
 		return false
 	}
 	// The watch runs: make its read return, and wait for it.
+	w.mu.Lock()
+	w.stopping = true
 	w.fc.rw.SetReadDeadline(time.Unix(1, 0))
+	w.mu.Unlock()
 	<-w.done
+	w.stopping = false
 	w.fc.rw.SetReadDeadline(time.Time{})
 	w.state.Store(watchOff)
 	return w.gone

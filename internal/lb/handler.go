@@ -84,7 +84,7 @@ func (g *group) noTarget(w http.ResponseWriter, ex *exchange) {
 func (g *group) begin(ex *exchange, t *target) prometheus.Gauge {
 	ex.t = t
 	t.outstanding.Add(1)
-	inflight := g.srv.metrics.inFlight.WithLabelValues(g.name, t.id)
+	inflight := g.seriesOf(t).inFlight
 	inflight.Inc()
 	return inflight
 }
@@ -92,12 +92,17 @@ func (g *group) begin(ex *exchange, t *target) prometheus.Gauge {
 // end counts the exchange as done; a retry may have moved it to another
 // target than the one begin counted.
 func (g *group) end(ex *exchange, inflight prometheus.Gauge) {
-	m := g.srv.metrics
-	ex.t.outstanding.Add(-1)
+	t := ex.t
+	t.outstanding.Add(-1)
 	inflight.Dec()
-	ex.t.requests.Add(1)
-	m.requests.WithLabelValues(g.name, ex.t.id, itoa(ex.status)).Inc()
-	m.duration.WithLabelValues(g.name, ex.t.id).Observe(g.srv.clk.Now().Sub(ex.start).Seconds())
+	t.requests.Add(1)
+	ts := g.seriesOf(t)
+	if ex.status == http.StatusOK {
+		ts.ok.Inc()
+	} else {
+		g.srv.metrics.requests.WithLabelValues(g.name, t.id, itoa(ex.status)).Inc()
+	}
+	ts.duration.Observe(g.srv.clk.Now().Sub(ex.start).Seconds())
 }
 
 // countDecision counts the affinity decision of an exchange once, before

@@ -29,7 +29,8 @@ type exchange struct {
 	counted bool // the decision has been counted
 	retry   string
 	status  int
-	hsts    string // Strict-Transport-Security to add, or ""
+	hsts    string     // Strict-Transport-Security to add, or ""
+	memo    *tokenMemo // the connection's last opened token, or nil
 }
 
 // setHSTS adds the listener's Strict-Transport-Security header unless the

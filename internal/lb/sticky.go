@@ -70,7 +70,7 @@ func (g *group) choose(r *http.Request, ex *exchange) (*target, error) {
 	if raw == "" {
 		return g.fresh(r, ex, outcomeNew, causeNone), nil
 	}
-	tok, stale, err := g.srv.sealer().Open(raw, now)
+	tok, stale, err := g.openToken(raw, ex)
 	if err == nil && tok.Group != g.name {
 		// A token of another group that shares the cookie name: not ours to
 		// judge. docs/affinity.md advises one cookie name per group.
@@ -96,6 +96,33 @@ func (g *group) choose(r *http.Request, ex *exchange) (*target, error) {
 	ex.bind = binding{token: tok, raw: raw}
 	ex.bind.refresh = stale || g.sticky.mode != "app_cookie" && now.Sub(tok.IssuedAt) >= refreshAfter(g.sticky.duration)
 	return t, nil
+}
+
+// tokenMemo remembers the affinity token a connection's last request
+// carried, opened: a keep-alive client sends the same cookie with every
+// request, and it is opened once per connection rather than per request.
+// A memo holds only a token that opened without error, under the sealer
+// it opened with.
+type tokenMemo struct {
+	sealer *affinity.Sealer
+	raw    string
+	tok    affinity.Token
+	stale  bool
+}
+
+// openToken opens raw with the current sealer, or takes it from the
+// exchange's memo when the same sealer opened the same token before and it
+// has not expired since.
+func (g *group) openToken(raw string, ex *exchange) (affinity.Token, bool, error) {
+	s, m := g.srv.sealer(), ex.memo
+	if m != nil && m.sealer == s && m.raw == raw && ex.start.Before(m.tok.ExpiresAt) {
+		return m.tok, m.stale, nil
+	}
+	tok, stale, err := s.Open(raw, ex.start)
+	if err == nil && m != nil {
+		*m = tokenMemo{sealer: s, raw: raw, tok: tok, stale: stale}
+	}
+	return tok, stale, err
 }
 
 // boundUsable says whether a bound target may keep serving its clients:

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tetherlb/tether/internal/clock"
 	"github.com/tetherlb/tether/internal/health"
 	"github.com/tetherlb/tether/internal/lb/balance"
@@ -40,6 +42,7 @@ type target struct {
 
 	outstanding atomic.Int64
 	requests    atomic.Uint64
+	series      atomic.Pointer[targetSeries] // its per-request metric series, once looked up
 	bindings    atomic.Int64 // live bindings, refreshed by the group's sweep
 
 	// drainAt is the unix-nano time when draining began and drainEnd when
@@ -55,6 +58,31 @@ type target struct {
 }
 
 var _ balance.Backend = (*target)(nil)
+
+// targetSeries are the metric series every request to a target touches,
+// looked up once rather than by label values per request. A target's
+// series are dropped (metrics.forget) only once it has left its group for
+// good.
+type targetSeries struct {
+	inFlight prometheus.Gauge
+	duration prometheus.Observer
+	ok       prometheus.Counter // requests answered 200
+}
+
+// seriesOf returns t's series in group g.
+func (g *group) seriesOf(t *target) *targetSeries {
+	if ts := t.series.Load(); ts != nil {
+		return ts
+	}
+	m := g.srv.metrics
+	ts := &targetSeries{
+		inFlight: m.inFlight.WithLabelValues(g.name, t.id),
+		duration: m.duration.WithLabelValues(g.name, t.id),
+		ok:       m.requests.WithLabelValues(g.name, t.id, "200"),
+	}
+	t.series.Store(ts)
+	return ts
+}
 
 // ID implements balance.Backend.
 func (t *target) ID() string { return t.id }
