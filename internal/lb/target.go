@@ -43,7 +43,7 @@ type target struct {
 	outstanding atomic.Int64
 	requests    atomic.Uint64
 	series      atomic.Pointer[targetSeries] // its per-request metric series, once looked up
-	bindings    atomic.Int64 // live bindings, refreshed by the group's sweep
+	bindings    atomic.Int64                 // live bindings, refreshed by the group's sweep
 
 	// drainAt is the unix-nano time when draining began and drainEnd when
 	// it ends; 0 = not draining.
