@@ -1,8 +1,10 @@
 package edge_test
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -106,11 +108,23 @@ func newEnv(t *testing.T, edgeYAML string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(e)
-	srv.Config = e.HTTPServer()
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return &env{t: t, edge: e, origin: o, clk: clk, url: srv.URL, reg: reg}
+	return &env{t: t, edge: e, origin: o, clk: clk, url: serveEdge(t, e), reg: reg}
+}
+
+// serveEdge serves e on a loopback port as tether does (edge.Serve: the
+// lean loop in front of net/http) and returns its URL.
+func serveEdge(t testing.TB, e *edge.Edge) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shutdown := edge.Serve(ln, e)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shutdown(ctx)
+	})
+	return "http://" + ln.Addr().String()
 }
 
 func indent(s, by string) string {

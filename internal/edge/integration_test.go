@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -57,9 +56,7 @@ edges:
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	return srv.URL, targets
+	return serveEdge(t, e), targets
 }
 
 func browserGet(t *testing.T, c *http.Client, url string) (string, *http.Response) {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -186,9 +185,7 @@ func TestAccessLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(le)
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/p?token=secret")
+	resp, err := http.Get(serveEdge(t, le) + "/p?token=secret")
 	if err != nil {
 		t.Fatal(err)
 	}

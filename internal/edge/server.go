@@ -19,6 +19,7 @@ import (
 	"github.com/tetherlb/tether/internal/certs"
 	"github.com/tetherlb/tether/internal/clock"
 	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/lb"
 )
 
 // Servers runs the edges of a config, each on its own listener.
@@ -27,6 +28,7 @@ type Servers struct {
 	opts     StartOptions
 	reloadMu sync.Mutex // serialises Reload
 	servers  []*http.Server
+	fronts   []*lb.Front // one per server: the lean loop it takes connections from
 	metrics  *Metrics
 	log      *slog.Logger
 	tls      []*liveCerts  // the edges that serve HTTPS
@@ -141,24 +143,16 @@ func Start(cfg *config.Config, o StartOptions) (*Servers, error) {
 		en := &entry{cfg: ec, lc: lc}
 		en.cur.Store(e)
 		srv.Handler = en
+		fr := newFront(ln, srv, ec.Name, log)
 		s.entries[ec.Name] = en
 		s.servers = append(s.servers, srv)
+		s.fronts = append(s.fronts, fr)
 		scheme := "http"
 		if lc != nil {
 			s.tls = append(s.tls, lc)
 			scheme = "https"
 		}
-		go func() {
-			var err error
-			if lc != nil {
-				err = srv.ServeTLS(ln, "", "")
-			} else {
-				err = srv.Serve(ln)
-			}
-			if err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("edge listener stopped", "edge", ec.Name, "err", err)
-			}
-		}()
+		go serve(srv, fr, ec.Name, log)
 		log.Info("edge listening", "edge", ec.Name, "address", ln.Addr().String(), "scheme", scheme, "origin", origin, "mode", ec.Mode)
 	}
 	s.watching = true
@@ -284,6 +278,32 @@ func sameTLSMode(a, b *config.TLS) bool {
 	return a.MinVersion == b.MinVersion && *a.HTTP2 == *b.HTTP2
 }
 
+// newFront puts tether's lean HTTP/1.1 loop in front of srv on ln: it runs
+// the TLS handshake (srv.TLSConfig) and serves srv.Handler itself for
+// plain requests, handing srv what it does not serve (request bodies,
+// HTTP/2, upgrades, malformed heads).
+func newFront(ln net.Listener, srv *http.Server, name string, log *slog.Logger) *lb.Front {
+	return lb.NewFront(ln, srv.Handler, lb.FrontOptions{Name: name, Log: log, TLS: srv.TLSConfig,
+		ReadHeaderTimeout: srv.ReadHeaderTimeout, IdleTimeout: srv.IdleTimeout, MaxHeaderBytes: srv.MaxHeaderBytes})
+}
+
+func serve(srv *http.Server, fr *lb.Front, name string, log *slog.Logger) {
+	err := srv.Serve(fr)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		log.Error("edge listener stopped", "edge", name, "err", err)
+	}
+}
+
+// Serve serves e over plain HTTP on ln as Start serves an edge, until the
+// returned function shuts it down (requests in flight finish until its
+// context ends).
+func Serve(ln net.Listener, e *Edge) (shutdown func(context.Context) error) {
+	srv := e.HTTPServer()
+	fr := newFront(ln, srv, "edge", e.log)
+	go serve(srv, fr, "edge", e.log)
+	return func(ctx context.Context) error { return fr.Shutdown(ctx, srv) }
+}
+
 // MaxHeaderBytes bounds a request's head at the edge: a larger one gets
 // 431 before it can reach (and poison) anything.
 const MaxHeaderBytes = 32 << 10
@@ -328,8 +348,8 @@ func (s *Servers) Close(ctx context.Context) error {
 		}
 	}
 	var errs []error
-	for _, srv := range s.servers {
-		errs = append(errs, srv.Shutdown(ctx))
+	for i, srv := range s.servers {
+		errs = append(errs, s.fronts[i].Shutdown(ctx, srv))
 	}
 	for _, en := range s.entries {
 		s.metrics.untrack(en.cur.Load())

@@ -3,6 +3,7 @@ package lb
 import (
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,10 @@ import (
 type front struct {
 	src               net.Listener // the socket handle
 	tls               *tls.Config  // https listeners, else nil
-	lh                *listenerHandler
+	serveReq          func(fc *frontConn) step
+	fresh             bool   // each request gets its own http.Request (handlers may keep it)
+	name              string // the listener's, for logs
+	log               *slog.Logger
 	readHeaderTimeout time.Duration
 	idleTimeout       time.Duration
 	headLimit         int // the longest request head the front reads
@@ -44,15 +48,30 @@ type front struct {
 	finish func()        // closes done, once
 }
 
-func newFront(src net.Listener, tlsCfg *tls.Config, lh *listenerHandler, readHeader, idle time.Duration, maxHeader int, onReject func(int)) *front {
+// frontOptions are a front's settings.
+type frontOptions struct {
+	name              string // for logs
+	log               *slog.Logger
+	tls               *tls.Config // nil: plain HTTP
+	readHeaderTimeout time.Duration
+	idleTimeout       time.Duration // 0: readHeaderTimeout, as net/http
+	maxHeaderBytes    int           // 0: frontMaxHead
+	onReject          func(code int)
+}
+
+// newFront returns a front on src that serves each request it handles
+// with serveReq. fresh gives each request its own http.Request, header
+// map and values, for handlers that may keep them past their return.
+func newFront(src net.Listener, o frontOptions, serveReq func(*frontConn) step, fresh bool) *front {
+	idle := o.idleTimeout
 	if idle <= 0 {
-		idle = readHeader // net/http's IdleTimeout default
+		idle = o.readHeaderTimeout
 	}
-	f := &front{src: src, tls: tlsCfg, lh: lh, readHeaderTimeout: readHeader, idleTimeout: idle,
-		headLimit: frontMaxHead, onReject: onReject, handoff: make(chan net.Conn),
-		conns: map[*frontConn]struct{}{}, active: 1, done: make(chan struct{})}
-	if maxHeader > 0 && maxHeader < frontMaxHead {
-		f.headLimit = maxHeader
+	f := &front{src: src, tls: o.tls, serveReq: serveReq, fresh: fresh, name: o.name, log: o.log,
+		readHeaderTimeout: o.readHeaderTimeout, idleTimeout: idle, headLimit: frontMaxHead, onReject: o.onReject,
+		handoff: make(chan net.Conn), conns: map[*frontConn]struct{}{}, active: 1, done: make(chan struct{})}
+	if o.maxHeaderBytes > 0 && o.maxHeaderBytes < frontMaxHead {
+		f.headLimit = o.maxHeaderBytes
 	}
 	f.finish = sync.OnceFunc(func() { close(f.done) })
 	return f

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -50,7 +52,8 @@ type frontConn struct {
 	rorder []string
 	rvals  []string
 
-	ew frontWriter // tether's own answers
+	ew   frontWriter   // tether's own answers
+	resp frontResponse // a handler's response (Front)
 
 	watch frontWatch // the client, while a target takes its time
 }
@@ -92,6 +95,19 @@ const (
 func (fc *frontConn) serve() {
 	defer fc.f.remove(fc)
 	defer fc.watch.timer.Stop()
+	defer func() {
+		// As net/http: a panic serving one connection is logged and ends
+		// that connection, not the process.
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				fc.f.log.Error("panic serving a connection", "listener", fc.f.name, "client", fc.remote,
+					"panic", fmt.Sprint(v), "stack", string(buf))
+			}
+			fc.raw.Close()
+		}
+	}()
 	if fc.f.tls != nil && !fc.handshake() {
 		return
 	}
@@ -125,7 +141,7 @@ func (fc *frontConn) handshake() bool {
 			// As net/http: a plain HTTP request on the TLS port.
 			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
 		} else {
-			f.lh.srv.log.Debug("TLS handshake failed", "listener", f.lh.name, "client", fc.remote, "err", err)
+			f.log.Debug("TLS handshake failed", "listener", f.name, "client", fc.remote, "err", err)
 		}
 		fc.raw.Close()
 		return false
@@ -224,36 +240,7 @@ func (fc *frontConn) serveRequest() step {
 		return fc.handOff()
 	}
 	fc.served++
-	lh := fc.f.lh
-	s := lh.srv
-	r := &fc.req
-	rt := s.gen.Load().routers[lh.name]
-	if rt == nil { // the listener left the config and is shutting down
-		r.Close = true
-		fc.ew.reset()
-		writeError(&fc.ew, http.StatusServiceUnavailable)
-		return stepClose
-	}
-	g, gate := rt.match(hostOnly(r.Host), r.URL.Path)
-	if gate != nil || g.up == nil || g.up.rt != http.RoundTripper(s.h1) {
-		return fc.handOff() // authorizers and TLS bridging are net/http's
-	}
-	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), hsts: lh.hsts, memo: &fc.memo}
-	t, err := g.choose(r, ex)
-	if err != nil || t == nil {
-		fc.ew.reset()
-		g.noTarget(&fc.ew, ex)
-		s.logAccess(r, lh.name, ex, fc.ew.code, fc.ew.bytes)
-		return fc.after()
-	}
-	inflight := g.begin(ex, t)
-	next, code, n := fc.proxy(g, ex)
-	g.end(ex, inflight)
-	s.logAccess(r, lh.name, ex, code, n)
-	if next != stepNext {
-		return next
-	}
-	return fc.after()
+	return fc.f.serveReq(fc)
 }
 
 // after is what follows a complete response: the next request, unless
@@ -347,8 +334,13 @@ func (fc *frontConn) parseRequest(head []byte) bool {
 	if strings.IndexByte(query, ';') >= 0 {
 		return false // ReverseProxy would rewrite such a query
 	}
-	clear(fc.hdr)
-	fc.order, fc.vals = fc.order[:0], fc.vals[:0]
+	if fc.f.fresh {
+		fc.hdr, fc.vals = http.Header{}, make([]string, 0, 16)
+	} else {
+		clear(fc.hdr)
+		fc.vals = fc.vals[:0]
+	}
+	fc.order = fc.order[:0]
 	host, haveHost, connTokens := "", false, ""
 	for {
 		line, rest, ok = strings.Cut(rest, "\r\n")

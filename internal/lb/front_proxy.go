@@ -18,6 +18,43 @@ import (
 	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
+// serveFront serves a request the front read on lh's listener: routing
+// and stickiness as ServeHTTP does, then proxy. A request whose route
+// needs what only net/http's path has (an authorizer, TLS bridging) hands
+// the connection over.
+func (lh *listenerHandler) serveFront(fc *frontConn) step {
+	s := lh.srv
+	r := &fc.req
+	rt := s.gen.Load().routers[lh.name]
+	if rt == nil { // the listener left the config and is shutting down
+		r.Close = true
+		fc.ew.reset()
+		writeError(&fc.ew, http.StatusServiceUnavailable)
+		return stepClose
+	}
+	g, gate := rt.match(hostOnly(r.Host), r.URL.Path)
+	if gate != nil || g.up == nil || g.up.rt != http.RoundTripper(s.h1) {
+		return fc.handOff() // authorizers and TLS bridging are net/http's
+	}
+	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), hsts: lh.hsts, memo: &fc.memo}
+	t, err := g.choose(r, ex)
+	if err != nil || t == nil {
+		fc.ew.reset()
+		g.noTarget(&fc.ew, ex)
+		s.logAccess(r, lh.name, ex, fc.ew.code, fc.ew.bytes)
+		return fc.after()
+	}
+	inflight := g.begin(ex, t)
+	next, code, n := fc.proxy(g, ex)
+	g.end(ex, inflight)
+	s.logAccess(r, lh.name, ex, code, n)
+	if next != stepNext {
+		return next
+	}
+	return fc.after()
+}
+
+
 // proxy sends the front's current request to ex's target (moving to
 // another when the target cannot be reached, as the retrier does) and
 // relays the response. It returns what the connection does next, the

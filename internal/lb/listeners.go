@@ -193,7 +193,8 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 		s.metrics.rejected.WithLabelValues(name, itoa(code), "malformed").Inc()
 	}
 	lh := &listenerHandler{srv: s, name: lc.Name, port: listenerPort(h.Addr()), tl: tl, hsts: hstsValue(lc.TLS)}
-	hs.front = newFront(h, tlsCfg, lh, lc.ReadHeaderTimeout.D(), lc.IdleTimeout.D(), lc.MaxHeaderBytes, onReject)
+	hs.front = newFront(h, frontOptions{name: lc.Name, log: s.log, tls: tlsCfg, readHeaderTimeout: lc.ReadHeaderTimeout.D(),
+		idleTimeout: lc.IdleTimeout.D(), maxHeaderBytes: lc.MaxHeaderBytes, onReject: onReject}, lh.serveFront, false)
 	hs.ln = hs.front
 	hs.srv = &http.Server{
 		Handler:           lh,
