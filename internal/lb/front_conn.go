@@ -212,7 +212,26 @@ func (fc *frontConn) waitRequest() bool {
 // headBuffered reports whether br holds a whole head.
 func headBuffered(br *bufio.Reader) bool {
 	b, _ := br.Peek(br.Buffered())
-	return bytes.Index(b, crlfcrlf) >= 0
+	return headEnd(b) > 0
+}
+
+// headEnd returns the length of the head at the start of b, up to and
+// including the first blank line (CRLF or bare LF line ends, as net/http
+// reads them), or -1 if b holds no blank line.
+func headEnd(b []byte) int {
+	for j := 0; ; {
+		k := bytes.IndexByte(b[j:], '\n')
+		if k < 0 {
+			return -1
+		}
+		j += k + 1
+		switch {
+		case j < len(b) && b[j] == '\n':
+			return j + 1
+		case j+1 < len(b) && b[j] == '\r' && b[j+1] == '\n':
+			return j + 2
+		}
+	}
 }
 
 // closeIfIdle closes the connection if it waits for a request. The front
@@ -249,10 +268,8 @@ func (fc *frontConn) after() step {
 	if fc.req.Close || fc.f.closing.Load() {
 		return stepClose
 	}
-	if fc.br.Buffered() == 0 {
-		if err := fc.bw.Flush(); err != nil {
-			return stepClose
-		}
+	if err := fc.bw.Flush(); err != nil {
+		return stepClose
 	}
 	return stepNext
 }
@@ -273,7 +290,6 @@ func (fc *frontConn) handOff() step {
 	return stepHandOff
 }
 
-var crlfcrlf = []byte("\r\n\r\n")
 
 // readHead reads an HTTP head, up to and including the blank line that
 // ends it, appending it to buf. A head longer than limit fails with
@@ -281,9 +297,9 @@ var crlfcrlf = []byte("\r\n\r\n")
 func readHead(br *bufio.Reader, buf []byte, limit int) ([]byte, error) {
 	// The common case: the whole head is buffered.
 	if b, _ := br.Peek(br.Buffered()); len(b) > 0 {
-		if i := bytes.Index(b, crlfcrlf); i >= 0 && i+4 <= limit {
-			buf = append(buf, b[:i+4]...)
-			br.Discard(i + 4)
+		if n := headEnd(b); n > 0 && n <= limit {
+			buf = append(buf, b[:n]...)
+			br.Discard(n)
 			return buf, nil
 		}
 	}

@@ -54,7 +54,6 @@ func (lh *listenerHandler) serveFront(fc *frontConn) step {
 	return fc.after()
 }
 
-
 // proxy sends the front's current request to ex's target (moving to
 // another when the target cannot be reached, as the retrier does) and
 // relays the response. It returns what the connection does next, the
@@ -239,6 +238,12 @@ func (fc *frontConn) readResponseHead(pc *h1Conn) error {
 		case code == http.StatusSwitchingProtocols:
 			return errors.New("reading response: 101 Switching Protocols to a request without Upgrade")
 		case code != http.StatusContinue:
+			// A 1xx has no body: its framing fields must still parse, as
+			// net/http's client requires, and do not go on.
+			if _, _, err := responseFraming(fc.rh); err != nil {
+				return err
+			}
+			fc.stripHopByHop(headerValue(fc.rh, "Connection"))
 			fc.writeHead(code, false, -1, false)
 			if err := fc.bw.Flush(); err != nil {
 				return errClientGone
@@ -255,7 +260,8 @@ func (fc *frontConn) readResponseHead(pc *h1Conn) error {
 func (fc *frontConn) parseResponse(head []byte) error {
 	s := string(head)
 	line, rest := nextLine(s)
-	if len(line) < 12 || !strings.HasPrefix(line, "HTTP/1.") || line[8] != ' ' || len(line) > 12 && line[12] != ' ' {
+	if len(line) < 12 || !strings.HasPrefix(line, "HTTP/1.") || line[7] < '0' || line[7] > '9' || line[8] != ' ' ||
+		len(line) > 12 && line[12] != ' ' {
 		return fmt.Errorf("reading response: malformed status line %q", truncate(line))
 	}
 	code, err := strconv.Atoi(line[9:12])
@@ -272,6 +278,9 @@ func (fc *frontConn) parseResponse(head []byte) error {
 			break
 		}
 		if (line[0] == ' ' || line[0] == '\t') && last != "" {
+			if !fieldValueOK(line) {
+				return fmt.Errorf("reading response: malformed header line %q", truncate(line))
+			}
 			vs := fc.rh[last]
 			vs[len(vs)-1] += " " + strings.Trim(line, " \t")
 			continue
@@ -313,18 +322,9 @@ func truncate(s string) string {
 func (fc *frontConn) relay(g *group, ex *exchange, pc *h1Conn) (step, int, int64) {
 	r, h, code := &fc.req, fc.rh, fc.rcode
 	noBody := r.Method == "HEAD" || code == http.StatusNoContent || code == http.StatusNotModified
-	chunked, length := false, int64(-1)
-	if te := h["Transfer-Encoding"]; len(te) > 0 {
-		if len(te) != 1 || !strings.EqualFold(te[0], "chunked") {
-			return fc.failRelay(g, ex, pc, fmt.Errorf("reading response: unsupported Transfer-Encoding %q", truncate(strings.Join(te, ","))))
-		}
-		chunked = true
-	} else if cl := h["Content-Length"]; len(cl) > 0 {
-		n, err := strconv.ParseInt(cl[0], 10, 64)
-		if err != nil || n < 0 || cl[0][0] == '+' || !allEqual(cl) {
-			return fc.failRelay(g, ex, pc, fmt.Errorf("reading response: bad Content-Length %q", truncate(strings.Join(cl, ","))))
-		}
-		length = n
+	chunked, length, ferr := responseFraming(h)
+	if ferr != nil {
+		return fc.failRelay(g, ex, pc, ferr)
 	}
 	upConn := headerValue(h, "Connection")
 	keepUp := !fc.r10 && !hasToken(upConn, "close") && (noBody || chunked || length >= 0)
@@ -372,6 +372,26 @@ func (fc *frontConn) relay(g *group, ex *exchange, pc *h1Conn) (step, int, int64
 		pc.conn.Close()
 	}
 	return stepNext, code, n
+}
+
+// responseFraming reads how a response head frames its body: chunked, a
+// Content-Length (-1: none), or an error for fields net/http's client
+// refuses.
+func responseFraming(h http.Header) (chunked bool, length int64, err error) {
+	if te := h["Transfer-Encoding"]; len(te) > 0 {
+		if len(te) != 1 || !strings.EqualFold(te[0], "chunked") {
+			return false, -1, fmt.Errorf("reading response: unsupported Transfer-Encoding %q", truncate(strings.Join(te, ",")))
+		}
+		return true, -1, nil
+	}
+	if cl := h["Content-Length"]; len(cl) > 0 {
+		n, err := strconv.ParseInt(cl[0], 10, 64)
+		if err != nil || n < 0 || cl[0][0] == '+' || !allEqual(cl) {
+			return false, -1, fmt.Errorf("reading response: bad Content-Length %q", truncate(strings.Join(cl, ",")))
+		}
+		return false, n, nil
+	}
+	return false, -1, nil
 }
 
 // failRelay answers a response head the front cannot relay with 502.
@@ -468,14 +488,18 @@ func contains(list []string, s string) bool {
 
 // writeStatusLine writes net/http's status line for code.
 func writeStatusLine(bw *bufio.Writer, code int) {
+	num := strconv.Itoa(code) // itoa covers 100-599 only
+	if code >= 100 && code < 600 {
+		num = itoa(code)
+	}
 	bw.WriteString("HTTP/1.1 ")
-	bw.WriteString(itoa(code))
+	bw.WriteString(num)
 	bw.WriteByte(' ')
 	if text := http.StatusText(code); text != "" {
 		bw.WriteString(text)
 	} else {
 		bw.WriteString("status code ")
-		bw.WriteString(itoa(code))
+		bw.WriteString(num)
 	}
 	bw.WriteString("\r\n")
 }

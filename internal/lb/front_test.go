@@ -1,0 +1,922 @@
+package lb_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	ts "github.com/tetherlb/tether/internal/testsupport"
+)
+
+// These tests run against the front, the HTTP/1.1 loop of plain-HTTP
+// listeners (front.go), over real loopback connections. They live in
+// lb_test, not lb: testsupport imports lb, so an internal test could not
+// use StartLB.
+//
+// Which loop served a request shows at the target: the front passes the
+// client's header fields on in their order, net/http's path (ReverseProxy
+// and h1Transport) sorts them. Raw clients send orderProbe, and
+// viaFront tells the two apart, so that a test about the front fails
+// loudly if its request went to net/http instead.
+
+// orderProbe is two header fields out of alphabetical order.
+const orderProbe = "X-Zeta: z\r\nX-Alpha: a\r\n"
+
+// viaFront reports whether a request head a target received kept
+// orderProbe's order, which only the front does.
+func viaFront(head string) bool {
+	z, a := strings.Index(head, "\nX-Zeta: z\r\n"), strings.Index(head, "\nX-Alpha: a\r\n")
+	return z >= 0 && a >= 0 && z < a
+}
+
+// frontYAML is groupYAML for one target at addr without health checks
+// (raw targets answer only what a test scripts) and with listener keys
+// extra (", key: value") instead of trusted_proxies.
+func frontYAML(addr, extra string) string {
+	y := groupYAML([]*ts.Target{{ID: "t1", Addr: addr}}, "")
+	y = strings.Replace(y, "health_check: {path: /healthz,", "health_check: {enabled: false, path: /healthz,", 1)
+	return strings.Replace(y, ", trusted_proxies: [10.0.0.0/8]", extra, 1)
+}
+
+// rawRequest is one request a rawTarget read.
+type rawRequest struct {
+	Conn int    // the connection it came on, from 1 in accept order
+	N    int    // its place on that connection, from 1
+	Head string // request line and header fields, as received
+	Body string // the body, de-chunked
+}
+
+// Path returns the request target.
+func (r rawRequest) Path() string {
+	line, _, _ := strings.Cut(r.Head, "\r\n")
+	parts := strings.Split(line, " ")
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[1]
+}
+
+// Header returns the request's header fields.
+func (r rawRequest) Header(t *testing.T) http.Header {
+	t.Helper()
+	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(r.Head)))
+	if err != nil {
+		t.Fatalf("target got a head net/http cannot read: %v\n%s", err, r.Head)
+	}
+	return req.Header
+}
+
+// rawTarget is a target that writes what its respond function scripts,
+// byte for byte, and records the requests it reads. respond returns
+// whether to read the next request on the connection; false closes it.
+type rawTarget struct {
+	Addr string
+
+	mu   sync.Mutex
+	reqs []rawRequest
+}
+
+func newRawTarget(t *testing.T, respond func(req rawRequest, c net.Conn, w *bufio.Writer) bool) *rawTarget {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := &rawTarget{Addr: ln.Addr().String()}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for id := 1; ; id++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rt.serveConn(c, id, respond)
+			}()
+		}
+	}()
+	return rt
+}
+
+func (rt *rawTarget) serveConn(c net.Conn, id int, respond func(rawRequest, net.Conn, *bufio.Writer) bool) {
+	defer c.Close()
+	br, bw := bufio.NewReader(c), bufio.NewWriter(c)
+	for n := 1; ; n++ {
+		req, err := readRawRequest(br)
+		if err != nil {
+			return
+		}
+		req.Conn, req.N = id, n
+		rt.mu.Lock()
+		rt.reqs = append(rt.reqs, req)
+		rt.mu.Unlock()
+		keep := respond(req, c, bw)
+		if bw.Flush() != nil || !keep {
+			return
+		}
+	}
+}
+
+// requests returns the requests read so far.
+func (rt *rawTarget) requests() []rawRequest {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return append([]rawRequest(nil), rt.reqs...)
+}
+
+// request returns the first request for path, failing the test if there
+// is none.
+func (rt *rawTarget) request(t *testing.T, path string) rawRequest {
+	t.Helper()
+	for _, r := range rt.requests() {
+		if r.Path() == path {
+			return r
+		}
+	}
+	t.Fatalf("the target got no request for %s", path)
+	return rawRequest{}
+}
+
+// readRawRequest reads one request: its head as sent and its body
+// (Content-Length or chunked).
+func readRawRequest(br *bufio.Reader) (rawRequest, error) {
+	var head strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return rawRequest{}, err
+		}
+		head.WriteString(line)
+		if line == "\r\n" || line == "\n" {
+			break
+		}
+	}
+	req := rawRequest{Head: head.String()}
+	h := req.fields()
+	switch {
+	case strings.EqualFold(h["transfer-encoding"], "chunked"):
+		body, err := io.ReadAll(httputil.NewChunkedReader(br))
+		if err != nil {
+			return req, err
+		}
+		for { // trailer section
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return req, err
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		req.Body = string(body)
+	case h["content-length"] != "":
+		n, err := strconv.Atoi(h["content-length"])
+		if err != nil {
+			return req, err
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(br, body); err != nil {
+			return req, err
+		}
+		req.Body = string(body)
+	}
+	return req, nil
+}
+
+// fields returns the head's fields by lower-case name (the last value).
+func (r rawRequest) fields() map[string]string {
+	h := map[string]string{}
+	for _, line := range strings.Split(r.Head, "\n")[1:] {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			h[strings.ToLower(k)] = strings.TrimSpace(v)
+		}
+	}
+	return h
+}
+
+// okResponse is a keep-alive 200 with body.
+func okResponse(body string) string {
+	return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+}
+
+// echoPath answers each request with 200 and its path, and a POST with
+// "got " and its body.
+func echoPath(req rawRequest, _ net.Conn, w *bufio.Writer) bool {
+	if strings.HasPrefix(req.Head, "POST ") {
+		w.WriteString(okResponse("got " + req.Body))
+		return true
+	}
+	w.WriteString(okResponse(req.Path()))
+	return true
+}
+
+// rawClient is one client connection to tether on which a test writes
+// exact bytes.
+type rawClient struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, l *ts.LB) *rawClient {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(l.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	return &rawClient{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+func (rc *rawClient) send(s string) {
+	rc.t.Helper()
+	if _, err := io.WriteString(rc.c, s); err != nil {
+		rc.t.Fatalf("writing to tether: %v", err)
+	}
+}
+
+// readHead reads the head of one response to a request with method.
+func (rc *rawClient) readHead(method string) *http.Response {
+	rc.t.Helper()
+	resp, err := http.ReadResponse(rc.br, &http.Request{Method: method})
+	if err != nil {
+		rc.t.Fatalf("reading the response to %s: %v", method, err)
+	}
+	return resp
+}
+
+// read reads one response to a request with method, and its whole body.
+func (rc *rawClient) read(method string) (*http.Response, string) {
+	rc.t.Helper()
+	resp := rc.readHead(method)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		rc.t.Fatalf("reading the body of the response to %s: %v", method, err)
+	}
+	return resp, string(b)
+}
+
+// closed reports whether tether closed the connection (the next read
+// ends with EOF or a reset) before the deadline.
+func (rc *rawClient) closed() bool {
+	rc.t.Helper()
+	_, err := rc.br.ReadByte()
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	return err != nil
+}
+
+func get1(path string) string {
+	return "GET " + path + " HTTP/1.1\r\nHost: app.example\r\n" + orderProbe + "\r\n"
+}
+
+// TestFrontHandsOffMidConnection: on one keep-alive connection, a GET the
+// front serves, then a POST with a body (net/http's), then another GET:
+// every answer is right and the body reaches the target intact.
+func TestFrontHandsOffMidConnection(t *testing.T) {
+	rt := newRawTarget(t, echoPath)
+	l := ts.StartLB(t, frontYAML(rt.Addr, ""))
+	rc := dialRaw(t, l)
+
+	rc.send(get1("/one"))
+	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "/one" {
+		t.Fatalf("GET /one: %d %q", resp.StatusCode, body)
+	}
+	rc.send("POST /upload HTTP/1.1\r\nHost: app.example\r\n" + orderProbe + "Content-Length: 5\r\n\r\nhello")
+	if resp, body := rc.read("POST"); resp.StatusCode != 200 || body != "got hello" {
+		t.Fatalf("POST /upload: %d %q", resp.StatusCode, body)
+	}
+	rc.send(get1("/three"))
+	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "/three" {
+		t.Fatalf("GET /three after the POST: %d %q", resp.StatusCode, body)
+	}
+
+	if r := rt.request(t, "/one"); !viaFront(r.Head) {
+		t.Errorf("GET /one was not served by the front:\n%s", r.Head)
+	}
+	post := rt.request(t, "/upload")
+	if viaFront(post.Head) {
+		t.Errorf("POST with a body was served by the front, want net/http:\n%s", post.Head)
+	}
+	if post.Body != "hello" {
+		t.Errorf("target got POST body %q, want %q", post.Body, "hello")
+	}
+}
+
+// TestFrontPipelining: three GETs in one write get three responses, in
+// order.
+func TestFrontPipelining(t *testing.T) {
+	rt := newRawTarget(t, echoPath)
+	l := ts.StartLB(t, frontYAML(rt.Addr, ""))
+	rc := dialRaw(t, l)
+	rc.send(get1("/p1") + get1("/p2") + get1("/p3"))
+	for _, want := range []string{"/p1", "/p2", "/p3"} {
+		if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != want {
+			t.Fatalf("pipelined response: %d %q, want 200 %q", resp.StatusCode, body, want)
+		}
+	}
+	for _, r := range rt.requests() {
+		if !viaFront(r.Head) {
+			t.Errorf("pipelined %s was not served by the front:\n%s", r.Path(), r.Head)
+		}
+	}
+}
+
+// framingCases are target responses the front relays, by request path.
+var framingCases = map[string]string{
+	"/length":  okResponse("hello world"),
+	"/chunked": "HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Sum: 42\r\n\r\n",
+	"/close":   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello world", // then the target closes
+	"/head":    "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n",
+	"/204":     "HTTP/1.1 204 No Content\r\nX-Kind: none\r\n\r\n",
+	"/304":     "HTTP/1.1 304 Not Modified\r\nEtag: \"v1\"\r\n\r\n",
+	"/103":     "HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n" + okResponse("hello world"),
+	"/101":     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+}
+
+func framingTarget(req rawRequest, _ net.Conn, w *bufio.Writer) bool {
+	resp, ok := framingCases[req.Path()]
+	if !ok {
+		resp = okResponse("next")
+	}
+	w.WriteString(resp)
+	return req.Path() != "/close" && req.Path() != "/101"
+}
+
+// TestFrontResponseFraming: each way a target frames its response reaches
+// the client complete and well framed, and the connection serves a next
+// request.
+func TestFrontResponseFraming(t *testing.T) {
+	rt := newRawTarget(t, framingTarget)
+	l := ts.StartLB(t, frontYAML(rt.Addr, ""))
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		check  func(t *testing.T, rc *rawClient)
+	}{
+		{"content-length", "GET", "/length", func(t *testing.T, rc *rawClient) {
+			resp, body := rc.read("GET")
+			if resp.StatusCode != 200 || resp.ContentLength != 11 || body != "hello world" {
+				t.Errorf("got %d, length %d, %q", resp.StatusCode, resp.ContentLength, body)
+			}
+		}},
+		{"chunked with trailer", "GET", "/chunked", func(t *testing.T, rc *rawClient) {
+			resp, body := rc.read("GET")
+			if resp.StatusCode != 200 || body != "hello world" {
+				t.Errorf("got %d %q, want 200 %q", resp.StatusCode, body, "hello world")
+			}
+			if len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
+				t.Errorf("Transfer-Encoding %v, want chunked", resp.TransferEncoding)
+			}
+			if got := resp.Trailer.Get("X-Sum"); got != "42" {
+				t.Errorf("trailer X-Sum = %q, want 42", got)
+			}
+		}},
+		{"close-delimited, re-chunked", "GET", "/close", func(t *testing.T, rc *rawClient) {
+			resp, body := rc.read("GET")
+			if resp.StatusCode != 200 || body != "hello world" {
+				t.Errorf("got %d %q, want 200 %q", resp.StatusCode, body, "hello world")
+			}
+			if len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
+				t.Errorf("Transfer-Encoding %v, want chunked (the client connection stays open)", resp.TransferEncoding)
+			}
+		}},
+		{"HEAD", "HEAD", "/head", func(t *testing.T, rc *rawClient) {
+			resp, body := rc.read("HEAD")
+			if resp.StatusCode != 200 || resp.ContentLength != 11 || body != "" {
+				t.Errorf("got %d, length %d, %q; want 200, the target's length 11, no body", resp.StatusCode, resp.ContentLength, body)
+			}
+		}},
+		{"204", "GET", "/204", func(t *testing.T, rc *rawClient) {
+			resp, body := rc.read("GET")
+			if resp.StatusCode != 204 || body != "" || resp.Header.Get("X-Kind") != "none" {
+				t.Errorf("got %d %q %v", resp.StatusCode, body, resp.Header)
+			}
+			if resp.Header.Get("Content-Length") != "" || resp.TransferEncoding != nil {
+				t.Errorf("204 with framing: %v %v", resp.Header, resp.TransferEncoding)
+			}
+		}},
+		{"304", "GET", "/304", func(t *testing.T, rc *rawClient) {
+			resp, body := rc.read("GET")
+			if resp.StatusCode != 304 || body != "" || resp.Header.Get("Etag") != `"v1"` {
+				t.Errorf("got %d %q %v", resp.StatusCode, body, resp.Header)
+			}
+			if resp.TransferEncoding != nil {
+				t.Errorf("304 with Transfer-Encoding %v", resp.TransferEncoding)
+			}
+		}},
+		{"103 Early Hints", "GET", "/103", func(t *testing.T, rc *rawClient) {
+			hints, _ := rc.read("GET")
+			if hints.StatusCode != 103 || hints.Header.Get("Link") != "</app.css>; rel=preload" {
+				t.Errorf("first response %d %v, want 103 with the Link", hints.StatusCode, hints.Header)
+			}
+			resp, body := rc.read("GET")
+			if resp.StatusCode != 200 || body != "hello world" {
+				t.Errorf("after the hints: %d %q", resp.StatusCode, body)
+			}
+		}},
+		{"101 to a request without Upgrade", "GET", "/101", func(t *testing.T, rc *rawClient) {
+			resp, _ := rc.read("GET")
+			if resp.StatusCode != http.StatusBadGateway {
+				t.Errorf("got %d, want 502", resp.StatusCode)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := dialRaw(t, l)
+			rc.send(tc.method + " " + tc.path + " HTTP/1.1\r\nHost: app.example\r\n" + orderProbe + "\r\n")
+			tc.check(t, rc)
+			rc.send(get1("/next"))
+			if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "next" {
+				t.Errorf("next request on the connection: %d %q", resp.StatusCode, body)
+			}
+			if r := rt.request(t, tc.path); !viaFront(r.Head) {
+				t.Errorf("%s was not served by the front:\n%s", tc.path, r.Head)
+			}
+		})
+	}
+	t.Run("trailer through net/http's client", func(t *testing.T) {
+		resp, err := plainClient().Get(l.URL + "/chunked")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || string(b) != "hello world" {
+			t.Fatalf("body %q, %v", b, err)
+		}
+		if got := resp.Trailer.Get("X-Sum"); got != "42" {
+			t.Errorf("trailer X-Sum = %q, want 42", got)
+		}
+	})
+}
+
+// recordingListener records the bytes read on each of its connections.
+type recordingListener struct {
+	net.Listener
+	mu   sync.Mutex
+	seen []*strings.Builder
+}
+
+func (l *recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := &strings.Builder{}
+	l.seen = append(l.seen, b)
+	return &recordingConn{Conn: c, l: l, b: b}, nil
+}
+
+// read returns everything read so far, all connections together.
+func (l *recordingListener) read() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var all strings.Builder
+	for _, b := range l.seen {
+		all.WriteString(b.String())
+	}
+	return all.String()
+}
+
+type recordingConn struct {
+	net.Conn
+	l *recordingListener
+	b *strings.Builder
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.l.mu.Lock()
+	c.b.Write(p[:n])
+	c.l.mu.Unlock()
+	return n, err
+}
+
+// TestFrontClientAbortCancelsTarget: a client that leaves while the target
+// works makes tether close the target connection, so the target's request
+// context ends, and the exchange counts as canceled.
+func TestFrontClientAbortCancelsTarget(t *testing.T) {
+	started, canceled := make(chan struct{}), make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		select {
+		case <-r.Context().Done():
+			close(canceled)
+		case <-time.After(5 * time.Second):
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingListener{Listener: ln}
+	go srv.Serve(rec)
+	t.Cleanup(func() { srv.Close() })
+	l := ts.StartLB(t, frontYAML(ln.Addr().String(), ""))
+	canceledMetric := func() float64 {
+		return ts.Metric(t, l.Registry(), "tether_proxy_errors_total", map[string]string{"group": "app", "kind": "canceled"})
+	}
+	before := canceledMetric()
+
+	rc := dialRaw(t, l)
+	rc.send(get1("/slow"))
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request never reached the target")
+	}
+	time.Sleep(50 * time.Millisecond)
+	rc.c.Close()
+	select {
+	case <-canceled:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the target's request was not canceled after the client left")
+	}
+	ts.WaitFor(t, "the canceled exchange counted", func() bool { return canceledMetric() == before+1 })
+	if !viaFront(rec.read()) {
+		t.Errorf("the request was not served by the front:\n%s", rec.read())
+	}
+}
+
+// TestFrontRetriesStalePooledConnection: a target that closes its side of
+// an idle keep-alive connection does not cost the next GET its answer: the
+// request goes again on a new connection.
+func TestFrontRetriesStalePooledConnection(t *testing.T) {
+	rt := newRawTarget(t, func(req rawRequest, c net.Conn, w *bufio.Writer) bool {
+		if req.Conn == 1 && req.N == 2 {
+			return false // on the connection the target gave up: no answer
+		}
+		w.WriteString(okResponse(req.Path())) // keep-alive, as far as tether can tell
+		if req.Conn == 1 {
+			w.Flush()
+			c.(*net.TCPConn).CloseWrite() // then the target leaves
+		}
+		return true
+	})
+	l := ts.StartLB(t, frontYAML(rt.Addr, ""))
+	rc := dialRaw(t, l)
+	for _, path := range []string{"/first", "/second"} {
+		rc.send(get1(path))
+		if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != path {
+			t.Fatalf("GET %s: %d %q, want 200", path, resp.StatusCode, body)
+		}
+	}
+	var onDead, onNew bool
+	for _, r := range rt.requests() {
+		if r.Path() != "/second" {
+			continue
+		}
+		onDead = onDead || r.Conn == 1
+		onNew = onNew || r.Conn > 1
+		if !viaFront(r.Head) {
+			t.Errorf("GET /second was not served by the front:\n%s", r.Head)
+		}
+	}
+	if !onDead || !onNew {
+		t.Errorf("GET /second on the stale connection: %v, again on a new one: %v; want both (%d requests)", onDead, onNew, len(rt.requests()))
+	}
+}
+
+// TestFrontHandsOffOddRequests: what the front does not serve itself,
+// net/http answers as it would without the front, and counts what it
+// rejects.
+func TestFrontHandsOffOddRequests(t *testing.T) {
+	tg := ts.NewTarget(t, "t1")
+	y := strings.Replace(groupYAML([]*ts.Target{tg}, ""), ", trusted_proxies: [10.0.0.0/8]", ", max_header_bytes: 4096", 1)
+	l := ts.StartLB(t, y)
+	waitHealthy(t, l, 1)
+	tests := []struct {
+		name     string
+		request  string
+		method   string
+		want     int
+		body     string // want, when status is 200
+		rejected string // the reason label counted, or "" for none
+		check    func(t *testing.T)
+	}{
+		{name: "bare LF line ends", request: "GET /lf HTTP/1.1\nHost: app.example\n\n", want: 200, body: "t1"},
+		{name: "obsolete line folding", request: "GET /fold HTTP/1.1\r\nHost: app.example\r\nX-Fold: a\r\n  b\r\n\r\n", want: 200, body: "t1",
+			check: func(t *testing.T) {
+				if got := tg.LastRequest().Header.Get("X-Fold"); got != "a b" {
+					t.Errorf("target got X-Fold %q, want the folded value %q", got, "a b")
+				}
+			}},
+		{name: "head over 64 KiB", request: "GET /big HTTP/1.1\r\nHost: app.example\r\nX-Big: " + strings.Repeat("b", 66<<10) + "\r\n\r\n",
+			want: http.StatusRequestHeaderFieldsTooLarge, rejected: "malformed"},
+		{name: "Content-Length and Transfer-Encoding", request: "POST /upload HTTP/1.1\r\nHost: app.example\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+			method: "POST", want: http.StatusBadRequest, rejected: "content_length_and_transfer_encoding"},
+		{name: "HTTP/1.0", request: "GET /old HTTP/1.0\r\nHost: app.example\r\n\r\n", want: 200, body: "t1"},
+	}
+	rejected := func(code int, reason string) float64 {
+		return ts.Metric(t, l.Registry(), "tether_http_rejected_total",
+			map[string]string{"listener": "web", "code": strconv.Itoa(code), "reason": reason})
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			allBefore := ts.Metric(t, l.Registry(), "tether_http_rejected_total", nil)
+			before := rejected(tc.want, tc.rejected)
+			rc := dialRaw(t, l)
+			go io.WriteString(rc.c, tc.request) // a large head may not fit the socket buffers
+			method := tc.method
+			if method == "" {
+				method = "GET"
+			}
+			if tc.want != 200 {
+				// Only the status: net/http closes the connection on
+				// the client's unread bytes, which may reset it before
+				// the body of its answer is read.
+				if resp := rc.readHead(method); resp.StatusCode != tc.want {
+					t.Fatalf("got %d, want %d", resp.StatusCode, tc.want)
+				}
+			} else if resp, body := rc.read(method); resp.StatusCode != tc.want || body != tc.body {
+				t.Fatalf("got %d %q, want %d %q", resp.StatusCode, body, tc.want, tc.body)
+			}
+			if tc.rejected != "" {
+				ts.WaitFor(t, "the rejection counted", func() bool { return rejected(tc.want, tc.rejected) == before+1 })
+			} else if got := ts.Metric(t, l.Registry(), "tether_http_rejected_total", nil); got != allBefore {
+				t.Errorf("rejections counted: %v, want none", got-allBefore)
+			}
+			if tc.check != nil {
+				tc.check(t)
+			}
+		})
+	}
+}
+
+// TestFrontEnforcesMaxHeaderBytes: a head larger than the listener's
+// max_header_bytes gets 431 (the config's documented contract, and what
+// net/http answers), whichever loop reads it. A regression test: the front
+// once read and proxied heads of up to 64 KiB whatever the setting.
+func TestFrontEnforcesMaxHeaderBytes(t *testing.T) {
+	tests := []struct {
+		name  string
+		extra string // listener keys
+		size  int    // of the one big field's value
+	}{
+		// net/http allows 4096 bytes over max_header_bytes: sizes well past both.
+		{"max_header_bytes 4096, 20 KiB head", ", max_header_bytes: 4096", 20 << 10},
+		{"default 32 KiB, 48 KiB head", "", 48 << 10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := newRawTarget(t, echoPath)
+			l := ts.StartLB(t, frontYAML(rt.Addr, tc.extra))
+			rc := dialRaw(t, l)
+			go io.WriteString(rc.c, "GET /big HTTP/1.1\r\nHost: app.example\r\n"+orderProbe+"X-Big: "+strings.Repeat("b", tc.size)+"\r\n\r\n")
+			if resp := rc.readHead("GET"); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+				served := ""
+				for _, r := range rt.requests() {
+					if viaFront(r.Head) {
+						served = ", the front proxied it"
+					}
+				}
+				t.Errorf("got %d%s; want 431", resp.StatusCode, served)
+			}
+		})
+	}
+}
+
+// TestFrontRelaysAsNetHTTP: target responses at the edges of the syntax
+// reach the client through the front as they do through net/http's path
+// (the same request with a percent escape, which the front hands off).
+func TestFrontRelaysAsNetHTTP(t *testing.T) {
+	tests := []struct {
+		name     string
+		response string // the target's, after which it closes the connection
+		want     int
+		body     string
+	}{
+		{"folded field", "HTTP/1.1 200 OK\r\nX-Fold: a\r\n b\r\nContent-Length: 2\r\n\r\nok", 200, "ok"},
+		{"bare LF head", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", 200, "ok"},
+		{"status above 599", "HTTP/1.1 999 Odd\r\nContent-Length: 2\r\n\r\nok", 999, "ok"},
+		{"bare LF head, CRLF CRLF in the body", "HTTP/1.1 200 OK\nContent-Type: text/plain\n\nline 1\r\n\r\nline 3\r\n", 200, "line 1\r\n\r\nline 3\r\n"},
+		{"folded field hiding a CR", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\rSet-Cookie: evil=1\r\nContent-Length: 2\r\n\r\nok", 502, ""},
+		{"103 with a bad Content-Length", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\nContent-Length: A\r\n\r\n" + okResponse("ok"), 502, ""},
+		{"version HTTP/1.A", "HTTP/1.A 200 OK\r\nContent-Length: 2\r\n\r\nok", 502, ""},
+	}
+	rt := newRawTarget(t, func(req rawRequest, _ net.Conn, w *bufio.Writer) bool {
+		_, query, _ := strings.Cut(req.Path(), "?")
+		i, _ := strconv.Atoi(strings.TrimPrefix(strings.Split(query, "&")[0], "case="))
+		w.WriteString(tests[i].response)
+		return false
+	})
+	l := ts.StartLB(t, frontYAML(rt.Addr, ""))
+	for i, tc := range tests {
+		for _, path := range []struct{ name, query string }{
+			{"front", fmt.Sprintf("case=%d", i)},
+			{"net/http", fmt.Sprintf("case=%d&escaped=%%41", i)},
+		} {
+			t.Run(tc.name+"/"+path.name, func(t *testing.T) {
+				rc := dialRaw(t, l)
+				rc.send("GET /edge?" + path.query + " HTTP/1.1\r\nHost: app.example\r\n" + orderProbe + "\r\n")
+				code, body, err := rc.answer()
+				if err != nil {
+					t.Fatalf("the client could not read the answer: %v", err)
+				}
+				if code != tc.want || tc.want == 200 && body != tc.body {
+					t.Errorf("got %d %q, want %d %q", code, body, tc.want, tc.body)
+				}
+				r := rt.request(t, "/edge?"+path.query)
+				if viaFront(r.Head) != (path.name == "front") {
+					t.Errorf("served by the front: %v, want %v", viaFront(r.Head), path.name == "front")
+				}
+			})
+		}
+	}
+}
+
+// answer reads responses up to the final one (past any 1xx) and returns
+// its status and body, or the error that stopped the client.
+func (rc *rawClient) answer() (int, string, error) {
+	for {
+		resp, err := http.ReadResponse(rc.br, &http.Request{Method: "GET"})
+		if err != nil {
+			return 0, "", err
+		}
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 {
+			continue
+		}
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), err
+	}
+}
+
+// TestFrontPipelinedResponseNotHeldBack: the response to a pipelined
+// request reaches the client when it is ready, not only once the next
+// pipelined request has its response too (net/http flushes each), be it a
+// target's response or tether's own (502 for a target that answers a GET
+// with 101).
+func TestFrontPipelinedResponseNotHeldBack(t *testing.T) {
+	tests := []struct{ name, first, want string }{
+		{"relayed response", "/fast", "200 /fast"},
+		{"tether's own 502", "/bad", "502 502 Bad Gateway\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			rt := newRawTarget(t, func(req rawRequest, c net.Conn, w *bufio.Writer) bool {
+				switch req.Path() {
+				case "/wait":
+					select { // a long poll: until the client has its first answer
+					case <-release:
+					case <-time.After(3 * time.Second):
+					}
+				case "/bad":
+					w.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
+					return false
+				}
+				return echoPath(req, c, w)
+			})
+			l := ts.StartLB(t, frontYAML(rt.Addr, ""))
+			var once sync.Once
+			done := func() { once.Do(func() { close(release) }) }
+			t.Cleanup(done)
+			rc := dialRaw(t, l)
+			rc.send(get1(tc.first) + get1("/wait"))
+			rc.c.SetReadDeadline(time.Now().Add(time.Second))
+			resp, err := http.ReadResponse(rc.br, nil)
+			if err != nil {
+				t.Fatalf("the response to %s did not arrive while /wait was pending: %v", tc.first, err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			if got := fmt.Sprintf("%d %s", resp.StatusCode, b); err != nil || got != tc.want {
+				t.Fatalf("%s: %q %v, want %q", tc.first, got, err, tc.want)
+			}
+			done()
+			rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "/wait" {
+				t.Errorf("/wait: %d %q", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// TestFrontHopByHopAndForwarded: on the front's path the target gets no
+// hop-by-hop field, nor those the client's Connection names, and
+// X-Forwarded-For is tether's alone from an untrusted peer; the client's
+// "Connection: close" closes the connection after the response.
+func TestFrontHopByHopAndForwarded(t *testing.T) {
+	rt := newRawTarget(t, echoPath)
+	l := ts.StartLB(t, frontYAML(rt.Addr, ""))
+	rc := dialRaw(t, l)
+	rc.send("GET /hop HTTP/1.1\r\nHost: app.example\r\n" + orderProbe +
+		"Connection: close, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: x\r\nX-Forwarded-For: 6.6.6.6\r\nX-Kept: yes\r\n\r\n")
+	resp, body := rc.read("GET")
+	if resp.StatusCode != 200 || body != "/hop" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if !resp.Close {
+		t.Errorf("response without Connection: close: %v", resp.Header)
+	}
+	if !rc.closed() {
+		t.Error("the connection stayed open after Connection: close")
+	}
+	r := rt.request(t, "/hop")
+	if !viaFront(r.Head) {
+		t.Errorf("the request was not served by the front:\n%s", r.Head)
+	}
+	h := r.Header(t)
+	for _, k := range []string{"X-Secret", "Keep-Alive", "Connection"} {
+		if v, ok := h[k]; ok {
+			t.Errorf("target got %s: %q", k, v)
+		}
+	}
+	if got := h.Values("X-Forwarded-For"); len(got) != 1 || got[0] != "127.0.0.1" {
+		t.Errorf("target got X-Forwarded-For %q, want only 127.0.0.1", got)
+	}
+	if got := h.Get("X-Kept"); got != "yes" {
+		t.Errorf("target got X-Kept %q, want the end-to-end field passed on", got)
+	}
+}
+
+// TestFrontGracefulShutdown: Close lets a request in flight on the front
+// finish, with Connection: close, and closes an idle keep-alive
+// connection.
+func TestFrontGracefulShutdown(t *testing.T) {
+	arrived := make(chan struct{})
+	rt := newRawTarget(t, func(req rawRequest, c net.Conn, w *bufio.Writer) bool {
+		if req.Path() == "/slow" {
+			close(arrived)
+			time.Sleep(500 * time.Millisecond)
+		}
+		return echoPath(req, c, w)
+	})
+	l := ts.StartLB(t, frontYAML(rt.Addr, ""))
+	idle := dialRaw(t, l)
+	idle.send(get1("/idle"))
+	if resp, _ := idle.read("GET"); resp.StatusCode != 200 {
+		t.Fatalf("GET /idle: %d", resp.StatusCode)
+	}
+	busy := dialRaw(t, l)
+	busy.send(get1("/slow"))
+	select {
+	case <-arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow request never reached the target")
+	}
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		closed <- l.Close(ctx)
+	}()
+
+	if !idle.closed() {
+		t.Error("the idle keep-alive connection was not closed on shutdown")
+	}
+	resp, body := busy.read("GET")
+	if resp.StatusCode != 200 || body != "/slow" {
+		t.Errorf("request in flight: %d %q, want it to finish with 200", resp.StatusCode, body)
+	}
+	if !resp.Close {
+		t.Errorf("the last response has no Connection: close: %v", resp.Header)
+	}
+	if !busy.closed() {
+		t.Error("the busy connection stayed open after its response")
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if r := rt.request(t, "/slow"); !viaFront(r.Head) {
+		t.Errorf("the slow request was not served by the front:\n%s", r.Head)
+	}
+}
