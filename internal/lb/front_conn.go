@@ -290,7 +290,6 @@ func (fc *frontConn) handOff() step {
 	return stepHandOff
 }
 
-
 // readHead reads an HTTP head, up to and including the blank line that
 // ends it, appending it to buf. A head longer than limit fails with
 // errFrontHeadTooLarge, with what was read in buf.
