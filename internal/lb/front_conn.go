@@ -48,6 +48,7 @@ type frontConn struct {
 	rhead  []byte // the response head, as read
 	rcode  int    // its status
 	r10    bool   // its version is HTTP/1.0
+	rhop   bool   // it has hop-by-hop fields besides the framing ones
 	rh     http.Header
 	rorder []string
 	rvals  []string

@@ -268,7 +268,7 @@ func (fc *frontConn) parseResponse(head []byte) error {
 	if err != nil || code < 100 {
 		return fmt.Errorf("reading response: malformed status code %q", line[9:12])
 	}
-	fc.rcode, fc.r10 = code, line[7] == '0'
+	fc.rcode, fc.r10, fc.rhop = code, line[7] == '0', false
 	clear(fc.rh)
 	fc.rorder, fc.rvals = fc.rorder[:0], fc.rvals[:0]
 	last := ""
@@ -291,6 +291,10 @@ func (fc *frontConn) parseResponse(head []byte) error {
 		}
 		value = strings.Trim(value, " \t")
 		key := http.CanonicalHeaderKey(name)
+		switch key {
+		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Upgrade":
+			fc.rhop = true
+		}
 		fc.rvals = append(fc.rvals, value)
 		n := len(fc.rvals)
 		if vs, seen := fc.rh[key]; seen {
@@ -416,9 +420,13 @@ func allEqual(vs []string) bool {
 // names) and the framing fields writeHead writes itself.
 func (fc *frontConn) stripHopByHop(upConn string) {
 	h := fc.rh
-	for _, k := range [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-		"Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade", "Content-Length"} {
-		delete(h, k)
+	delete(h, "Content-Length")
+	delete(h, "Transfer-Encoding")
+	if fc.rhop {
+		for _, k := range [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+			"Proxy-Authorization", "Te", "Upgrade"} {
+			delete(h, k)
+		}
 	}
 	if upConn != "" {
 		for _, f := range strings.Split(upConn, ",") {
@@ -437,15 +445,21 @@ func (fc *frontConn) stripHopByHop(upConn string) {
 func (fc *frontConn) writeHead(code int, bare bool, length int64, chunked bool) {
 	bw, h := fc.bw, fc.rh
 	writeStatusLine(bw, code)
+	present := 0 // of the target's fields, those still in h
 	for _, k := range fc.rorder {
+		vs, ok := h[k]
+		if !ok {
+			continue
+		}
+		present++
 		if k == "Trailer" && !chunked {
 			continue
 		}
-		for _, v := range h[k] {
+		for _, v := range vs {
 			writeLine(bw, k, v)
 		}
 	}
-	if len(h) > 0 {
+	if len(h) > present { // fields tether added
 		for k, vs := range h {
 			if !contains(fc.rorder, k) {
 				for _, v := range vs {

@@ -3,7 +3,10 @@ package lb
 import (
 	"net/http"
 	"net/http/httputil"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tetherlb/tether/internal/affinity"
 	"github.com/tetherlb/tether/internal/config"
@@ -30,6 +33,7 @@ type group struct {
 
 	up    *upstream
 	proxy *httputil.ReverseProxy
+	kept  atomic.Pointer[prometheus.Counter] // decisions{outcome="kept"}, once looked up
 }
 
 // stickiness is a group's affinity policy, resolved from config.

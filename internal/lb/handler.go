@@ -115,7 +115,11 @@ func (g *group) countDecision(ex *exchange) {
 	if ex.dec.outcome == outcomeNone || ex.dec.outcome == "" {
 		return
 	}
-	g.srv.metrics.decisions.WithLabelValues(g.name, ex.dec.outcome, ex.dec.cause).Inc()
+	if ex.dec.outcome == outcomeKept {
+		g.keptSeries().Inc() // the common case, looked up once
+	} else {
+		g.srv.metrics.decisions.WithLabelValues(g.name, ex.dec.outcome, ex.dec.cause).Inc()
+	}
 	if ex.dec.outcome == outcomeRebound && g.srv.log.Enabled(context.Background(), slog.LevelDebug) {
 		target := ""
 		if ex.t != nil {
@@ -124,6 +128,16 @@ func (g *group) countDecision(ex *exchange) {
 		g.srv.log.Debug("client rebound", "group", g.name, "cause", ex.dec.cause, "target", target,
 			"client", ex.ci.Addr.String())
 	}
+}
+
+// keptSeries is the decisions series of kept bindings in g.
+func (g *group) keptSeries() prometheus.Counter {
+	if c := g.kept.Load(); c != nil {
+		return *c
+	}
+	c := g.srv.metrics.decisions.WithLabelValues(g.name, outcomeKept, causeNone)
+	g.kept.Store(&c)
+	return c
 }
 
 // loggingWriter records the status and size of a response. It unwraps for

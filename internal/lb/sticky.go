@@ -108,6 +108,25 @@ type tokenMemo struct {
 	raw    string
 	tok    affinity.Token
 	stale  bool
+
+	putID     uint64    // the binding last recorded in the group's table
+	putTarget string    // with its target
+	putAt     time.Time // and when
+}
+
+// recentlyPut reports whether the connection recorded binding to target
+// in the table less than a second ago, and else notes that it does now: a
+// keep-alive client's binding is kept live without a table write per
+// request. A nil memo never has.
+func (m *tokenMemo) recentlyPut(binding uint64, target string, now time.Time) bool {
+	if m == nil {
+		return false
+	}
+	if m.putID == binding && m.putTarget == target && now.Sub(m.putAt) < time.Second && !now.Before(m.putAt) {
+		return true
+	}
+	m.putID, m.putTarget, m.putAt = binding, target, now
+	return false
 }
 
 // openToken opens raw with the current sealer, or takes it from the
@@ -120,7 +139,7 @@ func (g *group) openToken(raw string, ex *exchange) (affinity.Token, bool, error
 	}
 	tok, stale, err := s.Open(raw, ex.start)
 	if err == nil && m != nil {
-		*m = tokenMemo{sealer: s, raw: raw, tok: tok, stale: stale}
+		m.sealer, m.raw, m.tok, m.stale = s, raw, tok, stale
 	}
 	return tok, stale, err
 }
@@ -260,7 +279,7 @@ func (g *group) respond(h http.Header, ex *exchange) {
 			issue = true
 		}
 	}
-	if b.token.Binding != 0 && (issue || b.raw != "") {
+	if b.token.Binding != 0 && (issue || b.raw != "") && !ex.memo.recentlyPut(b.token.Binding, ex.t.id, now) {
 		g.table.Put(strconv.FormatUint(b.token.Binding, 16), ex.t.id, now)
 	}
 	if !issue {
