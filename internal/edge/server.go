@@ -27,8 +27,7 @@ type Servers struct {
 	entries  map[string]*entry
 	opts     StartOptions
 	reloadMu sync.Mutex // serialises Reload
-	servers  []*http.Server
-	fronts   []*lb.Front // one per server: the lean loop it takes connections from
+	fronts   []*lb.Front // one per edge: its listener and http.Server
 	metrics  *Metrics
 	log      *slog.Logger
 	tls      []*liveCerts  // the edges that serve HTTPS
@@ -145,14 +144,13 @@ func Start(cfg *config.Config, o StartOptions) (*Servers, error) {
 		srv.Handler = en
 		fr := newFront(ln, srv, ec.Name, log)
 		s.entries[ec.Name] = en
-		s.servers = append(s.servers, srv)
 		s.fronts = append(s.fronts, fr)
 		scheme := "http"
 		if lc != nil {
 			s.tls = append(s.tls, lc)
 			scheme = "https"
 		}
-		go serve(srv, fr, ec.Name, log)
+		go serve(fr, ec.Name, log)
 		log.Info("edge listening", "edge", ec.Name, "address", ln.Addr().String(), "scheme", scheme, "origin", origin, "mode", ec.Mode)
 	}
 	s.watching = true
@@ -283,12 +281,11 @@ func sameTLSMode(a, b *config.TLS) bool {
 // plain requests, handing srv what it does not serve (request bodies,
 // HTTP/2, upgrades, malformed heads).
 func newFront(ln net.Listener, srv *http.Server, name string, log *slog.Logger) *lb.Front {
-	return lb.NewFront(ln, srv.Handler, lb.FrontOptions{Name: name, Log: log, TLS: srv.TLSConfig,
-		ReadHeaderTimeout: srv.ReadHeaderTimeout, IdleTimeout: srv.IdleTimeout, MaxHeaderBytes: srv.MaxHeaderBytes})
+	return lb.NewFront(ln, srv, lb.FrontOptions{Name: name, Log: log})
 }
 
-func serve(srv *http.Server, fr *lb.Front, name string, log *slog.Logger) {
-	err := srv.Serve(fr)
+func serve(fr *lb.Front, name string, log *slog.Logger) {
+	err := fr.Serve()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		log.Error("edge listener stopped", "edge", name, "err", err)
 	}
@@ -300,8 +297,8 @@ func serve(srv *http.Server, fr *lb.Front, name string, log *slog.Logger) {
 func Serve(ln net.Listener, e *Edge) (shutdown func(context.Context) error) {
 	srv := e.HTTPServer()
 	fr := newFront(ln, srv, "edge", e.log)
-	go serve(srv, fr, "edge", e.log)
-	return func(ctx context.Context) error { return fr.Shutdown(ctx, srv) }
+	go serve(fr, "edge", e.log)
+	return fr.Shutdown
 }
 
 // MaxHeaderBytes bounds a request's head at the edge: a larger one gets
@@ -348,8 +345,8 @@ func (s *Servers) Close(ctx context.Context) error {
 		}
 	}
 	var errs []error
-	for i, srv := range s.servers {
-		errs = append(errs, s.fronts[i].Shutdown(ctx, srv))
+	for _, fr := range s.fronts {
+		errs = append(errs, fr.Shutdown(ctx))
 	}
 	for _, en := range s.entries {
 		s.metrics.untrack(en.cur.Load())

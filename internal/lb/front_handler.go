@@ -2,47 +2,72 @@ package lb
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
+	"strings"
+
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
-// Front serves an http.Handler on tether's own HTTP/1.1 loop, as
+// Front serves an http.Server's handler on tether's own HTTP/1.1 loop, as
 // listeners are served (see front): requests without a body, in origin
 // form, with a plain Host, are read by the front and passed to the
 // handler with a lean ResponseWriter; at the first other request the
-// connection goes to an http.Server, whose listener the Front is. The edge
-// serves its listeners this way.
+// connection goes to the http.Server, whose listener the Front is. The
+// edge serves its listeners this way.
 //
 // Where it differs from net/http for the requests it serves: the
 // request's context is not canceled when the client goes away (a write
-// to a closed connection fails instead), there is no Hijacker, and
-// response fields are written in no particular order.
-type Front struct{ f *front }
+// to a closed connection fails instead), there is no Hijacker and no
+// ResponseController deadline, and response fields are written in no
+// particular order.
+type Front struct {
+	f   *front
+	srv *http.Server
+}
 
-// FrontOptions are a Front's settings, as the http.Server's.
+// FrontOptions are a Front's settings besides the http.Server's.
 type FrontOptions struct {
-	Name              string // for logs
-	Log               *slog.Logger
-	TLS               *tls.Config // nil: plain HTTP
-	ReadHeaderTimeout time.Duration
-	IdleTimeout       time.Duration
-	MaxHeaderBytes    int
+	Name string       // for logs
+	Log  *slog.Logger // nil: slog.Default()
 }
 
-// NewFront returns a Front serving h on ln. Serve the http.Server that
-// takes the connections the front hands over on the Front itself, with
-// Serve, never ServeTLS: the front runs the TLS handshake.
-func NewFront(ln net.Listener, h http.Handler, o FrontOptions) *Front {
-	fo := frontOptions{name: o.Name, log: o.Log, tls: o.TLS, readHeaderTimeout: o.ReadHeaderTimeout,
-		idleTimeout: o.IdleTimeout, maxHeaderBytes: o.MaxHeaderBytes}
-	return &Front{newFront(ln, fo, serveHandler(h), true)}
+// NewFront returns a Front on ln for srv, and sets srv up for the
+// connections it hands over: srv.Handler sees r.TLS on them as on the
+// others. The front takes the TLS configuration (srv.TLSConfig: nil for
+// plain HTTP), ReadHeaderTimeout, IdleTimeout and MaxHeaderBytes from srv.
+// Run it with Serve, never srv.ServeTLS: the front runs the TLS
+// handshake.
+func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	h := srv.Handler
+	fo := frontOptions{name: o.Name, log: o.Log, tls: srv.TLSConfig, readHeaderTimeout: srv.ReadHeaderTimeout,
+		idleTimeout: srv.IdleTimeout, maxHeaderBytes: srv.MaxHeaderBytes}
+	next := srv.ConnContext
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if next != nil {
+			ctx = next(ctx, c)
+		}
+		return connContext(ctx, c)
+	}
+	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c := connFrom(r.Context()); c != nil && r.TLS == nil {
+			r.TLS = c.tls // net/http sees TLS only on a *tls.Conn
+		}
+		h.ServeHTTP(w, r)
+	})
+	return &Front{f: newFront(ln, fo, serveHandler(h), true), srv: srv}
 }
+
+// Serve serves until the Front is shut down; it returns
+// http.ErrServerClosed then.
+func (f *Front) Serve() error { return f.srv.Serve(f) }
 
 // Accept, Close and Addr make a Front the net.Listener of its http.Server.
 func (f *Front) Accept() (net.Conn, error) { return f.f.Accept() }
@@ -53,12 +78,12 @@ func (f *Front) Close() error { return f.f.Close() }
 // Addr returns the listener's address.
 func (f *Front) Addr() net.Addr { return f.f.Addr() }
 
-// Shutdown shuts srv and the front down gracefully until ctx ends, then
-// closes every connection left.
-func (f *Front) Shutdown(ctx context.Context, srv *http.Server) error {
-	err := f.f.shutdownWith(ctx, srv.Shutdown)
+// Shutdown shuts the front and its server down gracefully until ctx ends,
+// then closes every connection left.
+func (f *Front) Shutdown(ctx context.Context) error {
+	err := f.f.shutdownWith(ctx, f.srv.Shutdown)
 	if err != nil {
-		srv.Close()
+		f.srv.Close()
 		f.f.abort()
 	}
 	return err
@@ -88,34 +113,44 @@ func serveHandler(h http.Handler) func(fc *frontConn) step {
 // without one goes chunked (net/http's bufferBeforeChunkingSize).
 const frontHold = 2048
 
-// frontResponse is the http.ResponseWriter of a handler a front serves.
-// The head goes out when the body outgrows frontHold, at Flush, or when
-// the handler returns; until then the body waits in hold.
+// frontResponse is the http.ResponseWriter of a handler a front serves,
+// with net/http's rules: the head is the header as it was at WriteHeader
+// (or the first Write); it goes out when the body outgrows frontHold, at
+// Flush, or when the handler returns, and until then the body waits in
+// hold. A missing Content-Type is sniffed from the first 512 bytes; a body
+// complete within frontHold gets a Content-Length, a longer one without
+// one goes chunked, as does one with declared trailers.
 type frontResponse struct {
 	fc         *frontConn
 	r          *http.Request
-	h          http.Header
-	code       int   // 0 until WriteHeader
-	sent       bool  // the head is written
-	chunked    bool  // the body goes chunked
-	length     int64 // the declared Content-Length, or -1
-	written    int64 // body bytes the handler wrote
+	h          http.Header // the handler's
+	head       http.Header // the head, as of WriteHeader; reused
+	code       int         // 0 until WriteHeader
+	sent       bool        // the head is written
+	chunked    bool        // the body goes chunked
+	length     int64       // the declared Content-Length, or -1
+	written    int64       // body bytes the handler wrote
 	hold       []byte
-	closeAfter bool  // the connection closes after the response
-	err        error // writing to the client failed
+	trailers   []string // declared trailer names
+	closeAfter bool     // the connection closes after the response
+	err        error    // writing to the client failed
 }
 
 var _ http.Flusher = (*frontResponse)(nil)
 
 func (w *frontResponse) reset(fc *frontConn, r *http.Request) {
-	hold := w.hold[:0]
-	*w = frontResponse{fc: fc, r: r, h: http.Header{}, length: -1, hold: hold}
+	hold, head := w.hold[:0], w.head
+	if head == nil {
+		head = http.Header{}
+	}
+	clear(head)
+	*w = frontResponse{fc: fc, r: r, h: http.Header{}, head: head, length: -1, hold: hold}
 }
 
 func (w *frontResponse) Header() http.Header { return w.h }
 
-// WriteHeader sends informational (1xx) heads at once and records the
-// final status.
+// WriteHeader sends informational (1xx) heads at once, without framing
+// fields, and fixes the final status and head.
 func (w *frontResponse) WriteHeader(code int) {
 	if code < 100 || code > 999 {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code)) // as net/http
@@ -127,6 +162,9 @@ func (w *frontResponse) WriteHeader(code int) {
 		bw := w.fc.bw
 		writeStatusLine(bw, code)
 		for k, vs := range w.h {
+			if k == "Content-Length" || k == "Transfer-Encoding" {
+				continue
+			}
 			for _, v := range vs {
 				writeLine(bw, k, v)
 			}
@@ -138,11 +176,14 @@ func (w *frontResponse) WriteHeader(code int) {
 		return
 	}
 	w.code = code
-	if cl := w.h.Get("Content-Length"); cl != "" {
+	for k, v := range w.h {
+		w.head[k] = v // changes to the header from now on do not count
+	}
+	if cl := headerValue(w.head, "Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
 			w.length = n
 		} else {
-			w.h.Del("Content-Length") // as net/http, which logs it
+			delete(w.head, "Content-Length") // as net/http, which logs it
 		}
 	}
 }
@@ -166,17 +207,16 @@ func (w *frontResponse) Write(p []byte) (int, error) {
 		return 0, http.ErrContentLength
 	}
 	w.written += int64(len(p))
-	if w.r.Method == "HEAD" {
-		return len(p), nil
-	}
 	if !w.sent {
 		if len(w.hold)+len(p) <= frontHold {
 			w.hold = append(w.hold, p...)
 			return len(p), nil
 		}
-		w.sendHead(false)
+		w.sendHead(false, p)
 	}
-	w.writeBody(p)
+	if w.r.Method != "HEAD" {
+		w.writeBody(p)
+	}
 	if w.err != nil {
 		return 0, w.err
 	}
@@ -189,7 +229,7 @@ func (w *frontResponse) Flush() {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.sent {
-		w.sendHead(false)
+		w.sendHead(false, nil)
 	}
 	if w.err == nil {
 		if err := w.fc.bw.Flush(); err != nil {
@@ -198,52 +238,90 @@ func (w *frontResponse) Flush() {
 	}
 }
 
-// finish completes the response after the handler returned.
+// finish completes the response after the handler returned: the last
+// chunk and the trailers, or the close of a body shorter than declared.
 func (w *frontResponse) finish() {
 	if w.code == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.sent {
-		w.sendHead(true)
+		w.sendHead(true, nil)
 	}
 	if w.chunked && w.err == nil {
-		w.fc.bw.WriteString("0\r\n\r\n")
+		bw := w.fc.bw
+		bw.WriteString("0\r\n")
+		for _, k := range w.trailers {
+			for _, v := range w.h[k] {
+				writeLine(bw, k, v)
+			}
+		}
+		for k, vs := range w.h {
+			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpsyntax.IsToken(name) {
+				for _, v := range vs {
+					writeLine(bw, name, v)
+				}
+			}
+		}
+		bw.WriteString("\r\n")
 	}
 	if w.length >= 0 && w.written < w.length && w.r.Method != "HEAD" && !w.bodyless() {
 		w.closeAfter = true // the client waits for bytes that never come: close, as net/http
 	}
 }
 
-// sendHead writes the head, with the framing net/http would choose: the
-// declared Content-Length; for a complete response (final) the length of
-// what was written; else chunked. Like net/http it sniffs a missing
-// Content-Type and adds Date.
-func (w *frontResponse) sendHead(final bool) {
+// sendHead writes the head, with the framing net/http would choose (see
+// frontResponse). final says the handler has returned; next is body the
+// handler is writing now, after hold.
+func (w *frontResponse) sendHead(final bool, next []byte) {
 	w.sent = true
-	h, bw := w.h, w.fc.bw
+	h, bw := w.head, w.fc.bw
 	head := w.r.Method == "HEAD"
-	if !w.bodyless() {
-		if _, ok := h["Content-Type"]; !ok && h.Get("Content-Encoding") == "" && len(w.hold) > 0 {
-			h.Set("Content-Type", http.DetectContentType(w.hold))
+	for _, v := range h["Trailer"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = http.CanonicalHeaderKey(strings.TrimSpace(name)); httpsyntax.IsToken(name) {
+				w.trailers = append(w.trailers, name)
+			}
 		}
+	}
+	switch w.code {
+	case http.StatusNotModified:
+		delete(h, "Content-Type")
+		delete(h, "Content-Length")
+		delete(h, "Transfer-Encoding")
+	case http.StatusNoContent:
+		delete(h, "Content-Length")
+		delete(h, "Transfer-Encoding")
+	default:
+		if _, ok := h["Content-Type"]; !ok && headerValue(h, "Content-Encoding") == "" {
+			var buf [512]byte
+			n := copy(buf[:], w.hold)
+			n += copy(buf[n:], next)
+			if n > 0 {
+				h["Content-Type"] = []string{http.DetectContentType(buf[:n])}
+			}
+		}
+		delete(h, "Transfer-Encoding")
 		switch {
+		case len(w.trailers) > 0 && !head:
+			delete(h, "Content-Length")
+			w.length, w.chunked = -1, true
 		case w.length >= 0:
 		case final && (!head || w.written > 0):
 			w.length = w.written
-			h.Set("Content-Length", strconv.FormatInt(w.written, 10))
+			h["Content-Length"] = []string{strconv.FormatInt(w.written, 10)}
 		case !head:
 			w.chunked = true
 		}
-	} else {
-		h.Del("Content-Length")
 	}
-	h.Del("Transfer-Encoding")
-	if hasToken(h.Get("Connection"), "close") {
+	if hasToken(headerValue(h, "Connection"), "close") {
 		w.closeAfter = true
 	}
-	h.Del("Connection")
+	delete(h, "Connection")
 	writeStatusLine(bw, w.code)
 	for k, vs := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			continue
+		}
 		for _, v := range vs {
 			writeLine(bw, k, v)
 		}

@@ -1,0 +1,864 @@
+package lb_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tetherlb/tether/internal/lb"
+	ts "github.com/tetherlb/tether/internal/testsupport"
+)
+
+// These tests hold lb.Front, which serves any http.Handler on the front's
+// own HTTP/1.1 loop with its own ResponseWriter, to net/http: each handler
+// runs once behind a Front and once behind a plain http.Server, the same
+// raw bytes go to both, and what a client observes must agree, but for
+// the order of header fields. Which ResponseWriter served each request is
+// recorded, so that a test about the front fails loudly if its request
+// went to net/http instead.
+
+// fhServer is one way of serving a handler: behind a Front with opts, or
+// (opts nil) behind a plain http.Server.
+type fhServer struct {
+	name string
+	opts *lb.FrontOptions
+	tls  *tls.Config // the server's TLSConfig: nil for plain HTTP
+}
+
+var fhServers = []fhServer{
+	{"front", &lb.FrontOptions{Name: "test", Log: slog.New(slog.DiscardHandler)}, nil},
+	{"net/http", nil, nil},
+}
+
+// fhStart serves h on a new loopback listener as s says and returns its
+// address and a shutdown that runs once (Front.Shutdown, or
+// http.Server.Shutdown), at the end of the test at the latest.
+func fhStart(t *testing.T, s fhServer, h http.Handler) (addr string, shutdown func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// net/http's own log lines (a handler's panic, a superfluous
+	// WriteHeader) are not what these tests look at.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0), TLSConfig: s.tls}
+	var front *lb.Front
+	var serveOn net.Listener = ln
+	if s.opts != nil {
+		front = lb.NewFront(ln, srv, *s.opts)
+		serveOn = front
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.Serve(serveOn)
+	}()
+	shutdown = sync.OnceValue(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var err error
+		if front != nil {
+			err = front.Shutdown(ctx)
+		} else {
+			err = srv.Shutdown(ctx)
+		}
+		<-served
+		return err
+	})
+	t.Cleanup(func() {
+		if err := shutdown(); err != nil {
+			t.Errorf("%s: shutdown: %v", s.name, err)
+		}
+	})
+	return ln.Addr().String(), shutdown
+}
+
+// fhDial opens a raw client connection to addr, closed at the end of the
+// test, with a deadline that fails a stuck test instead of hanging it.
+func fhDial(t *testing.T, addr string) *rawClient {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	return &rawClient{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+// fhGet is a GET of path with extra header lines ("Name: value\r\n").
+func fhGet(path string, extra ...string) string {
+	return "GET " + path + " HTTP/1.1\r\nHost: app.example\r\n" + strings.Join(extra, "") + "\r\n"
+}
+
+// fhRecorder is the handler under test, wrapped: it answers GET /probe
+// itself, records which ResponseWriter served each request ("front" or
+// "net/http") and collects what the handler notes.
+type fhRecorder struct {
+	h func(w http.ResponseWriter, r *http.Request, note func(string))
+
+	mu    sync.Mutex
+	via   []string
+	notes []string
+}
+
+func (rec *fhRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	via := "net/http"
+	if strings.HasPrefix(fmt.Sprintf("%T", w), "*lb.") {
+		via = "front"
+	}
+	rec.mu.Lock()
+	rec.via = append(rec.via, r.Method+" "+r.URL.Path+" "+via)
+	rec.mu.Unlock()
+	if r.URL.Path == "/probe" {
+		io.WriteString(w, "probe")
+		return
+	}
+	rec.h(w, r, rec.note)
+}
+
+func (rec *fhRecorder) note(s string) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.notes = append(rec.notes, s)
+}
+
+// snapshot returns what was recorded so far.
+func (rec *fhRecorder) snapshot() (via, notes []string) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.via), slices.Clone(rec.notes)
+}
+
+// checkFront fails the test unless the front served every request up to
+// the first POST and net/http every one from there on: a POST has a body,
+// which hands the connection over for good.
+func (rec *fhRecorder) checkFront(t *testing.T) {
+	t.Helper()
+	via, _ := rec.snapshot()
+	handed := false
+	for _, v := range via {
+		handed = handed || strings.HasPrefix(v, "POST ")
+		want := "front"
+		if handed {
+			want = "net/http"
+		}
+		if !strings.HasSuffix(v, " "+want) {
+			t.Errorf("request %q, want it served by %s (all: %q)", v, want, via)
+		}
+	}
+}
+
+// fhResult is what a client observes of one response.
+type fhResult struct {
+	Early   []string // informational responses before it: status and fields
+	Status  int
+	Body    string
+	BodyErr bool   // the body ended before its end
+	Length  int64  // Content-Length, or -1
+	Chunked bool   // Transfer-Encoding: chunked
+	Type    string // Content-Type, "-" if none
+	Date    bool
+	Close   bool   // Connection: close
+	Fields  string // the X- fields, sorted
+	Trailer string // the trailer fields, sorted
+}
+
+// String shortens the body, for failure messages.
+func (r fhResult) String() string {
+	body := r.Body
+	if len(body) > 48 {
+		body = fmt.Sprintf("%s...(%d bytes)", body[:48], len(body))
+	}
+	return fmt.Sprintf("{early=%q %d body=%q bodyErr=%t length=%d chunked=%t type=%q date=%t close=%t fields=%q trailer=%q}",
+		r.Early, r.Status, body, r.BodyErr, r.Length, r.Chunked, r.Type, r.Date, r.Close, r.Fields, r.Trailer)
+}
+
+// fhRun is what a client observes on one connection: the responses to its
+// requests, whether a last GET /probe is still answered on it, and what
+// the handler noted.
+type fhRun struct {
+	Results []fhResult
+	Open    bool
+	Notes   []string
+}
+
+// fhOK is the result of a complete 200 text/plain response with body and
+// a Content-Length.
+func fhOK(body string) fhResult {
+	return fhResult{Status: 200, Body: body, Length: int64(len(body)), Type: "text/plain; charset=utf-8", Date: true}
+}
+
+// fhExchange sends reqs one by one on rc, reading each response, then
+// GET /probe; it stops at the first response that does not come whole.
+func fhExchange(rc *rawClient, reqs []string) fhRun {
+	var run fhRun
+	for _, req := range reqs {
+		rc.send(req)
+		method, _, _ := strings.Cut(req, " ")
+		res, ok := fhRead(rc.br, method)
+		if res.Status != 0 {
+			run.Results = append(run.Results, res)
+		}
+		if !ok {
+			return run
+		}
+	}
+	if _, err := io.WriteString(rc.c, fhGet("/probe")); err != nil {
+		return run
+	}
+	res, ok := fhRead(rc.br, "GET")
+	run.Open = ok && res.Status == 200 && res.Body == "probe"
+	return run
+}
+
+// fhRead reads one final response, and the informational ones before it,
+// and reports whether it came whole.
+func fhRead(br *bufio.Reader, method string) (fhResult, bool) {
+	var res fhResult
+	for {
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			return res, false
+		}
+		if resp.StatusCode < 200 {
+			res.Early = append(res.Early, fmt.Sprintf("%d Link=%q Content-Length=%q", resp.StatusCode,
+				resp.Header.Get("Link"), resp.Header.Get("Content-Length")))
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		res.Status, res.Body, res.BodyErr = resp.StatusCode, string(body), err != nil
+		res.Length, res.Close = resp.ContentLength, resp.Close
+		res.Chunked = slices.Equal(resp.TransferEncoding, []string{"chunked"})
+		res.Type = "-"
+		if vs, ok := resp.Header["Content-Type"]; ok {
+			res.Type = strings.Join(vs, ", ")
+		}
+		res.Date = resp.Header.Get("Date") != ""
+		res.Fields = fhFields(resp.Header, "X-")
+		res.Trailer = fhFields(resp.Trailer, "")
+		return res, err == nil
+	}
+}
+
+// fhFields returns h's fields whose names start with prefix, sorted, as
+// "Name=v1,v2" separated by spaces.
+func fhFields(h http.Header, prefix string) string {
+	var out []string
+	for k, vs := range h {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k+"="+strings.Join(vs, ","))
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
+}
+
+// TestFrontHandlerAsNetHTTP: the same handler behind a Front and behind a
+// plain http.Server, given the same bytes, answers the same: status,
+// body, framing, Content-Type, Date, Connection: close, whether the
+// connection stays usable, and what the handler's writes return.
+func TestFrontHandlerAsNetHTTP(t *testing.T) {
+	type handler = func(w http.ResponseWriter, r *http.Request, note func(string))
+	write := func(parts ...string) handler {
+		return func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
+			for _, p := range parts {
+				io.WriteString(w, p)
+			}
+		}
+	}
+	// typed is write with a Content-Type set: for cases about framing,
+	// not sniffing.
+	typed := func(parts ...string) handler {
+		return func(w http.ResponseWriter, r *http.Request, note func(string)) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			write(parts...)(w, r, note)
+		}
+	}
+	a := func(n int) string { return strings.Repeat("a", n) }
+	html := "<!DOCTYPE html><html><body>hi</body></html>"
+	bigHTML := "<html><body>" + a(3000) + "</body></html>"
+	chunked := func(body, typ string) fhResult {
+		return fhResult{Status: 200, Body: body, Length: -1, Chunked: true, Type: typ, Date: true}
+	}
+	withType := func(r fhResult, typ string) fhResult { r.Type = typ; return r }
+	const textPlain = "text/plain; charset=utf-8"
+	const textHTML = "text/html; charset=utf-8"
+	head := "HEAD / HTTP/1.1\r\nHost: app.example\r\n\r\n"
+
+	tests := []struct {
+		name string
+		reqs []string // nil: GET /
+		h    handler
+		want fhRun
+		// anyOpen skips comparing Open, where net/http closes a
+		// connection it could keep and keeping it is as good.
+		anyOpen bool
+	}{
+		// Framing.
+		{name: "small body gets Content-Length", h: write("hello"),
+			want: fhRun{Results: []fhResult{fhOK("hello")}, Open: true}},
+		{name: "2048 bytes still get Content-Length", h: typed(a(2048)),
+			want: fhRun{Results: []fhResult{fhOK(a(2048))}, Open: true}},
+		{name: "2049 bytes in one write go chunked", h: typed(a(2049)),
+			want: fhRun{Results: []fhResult{chunked(a(2049), textPlain)}, Open: true}},
+		{name: "small writes past 2048 go chunked", h: typed(a(1000), a(1000), a(1000)),
+			want: fhRun{Results: []fhResult{chunked(a(3000), textPlain)}, Open: true}},
+		{name: "handler's Content-Length is kept", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
+			w.Header().Set("Content-Length", "3000")
+			w.Header().Set("Content-Type", textPlain)
+			io.WriteString(w, a(3000))
+		}, want: fhRun{Results: []fhResult{fhOK(a(3000))}, Open: true}},
+
+		// Content-Type sniffing.
+		{name: "HTML is sniffed", h: write(html),
+			want: fhRun{Results: []fhResult{withType(fhOK(html), textHTML)}, Open: true}},
+		{name: "HTML in one write over 2048 bytes is sniffed", h: write(bigHTML),
+			want: fhRun{Results: []fhResult{chunked(bigHTML, textHTML)}, Open: true}},
+		{name: "no sniffing with Content-Encoding", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
+			w.Header().Set("Content-Encoding", "identity")
+			io.WriteString(w, html)
+		}, want: fhRun{Results: []fhResult{withType(fhOK(html), "-")}, Open: true}},
+		{name: "no sniffing with a nil Content-Type", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
+			w.Header()["Content-Type"] = nil
+			io.WriteString(w, html)
+		}, want: fhRun{Results: []fhResult{withType(fhOK(html), "-")}, Open: true}},
+
+		// Responses without a body.
+		{name: "HEAD of a short body", reqs: []string{head}, h: typed("hello"),
+			want: fhRun{Results: []fhResult{{Status: 200, Length: 5, Type: textPlain, Date: true}}, Open: true}},
+		{name: "HEAD of a body over 2048 bytes", reqs: []string{head}, h: typed(a(3000)),
+			want: fhRun{Results: []fhResult{{Status: 200, Length: -1, Type: textPlain, Date: true}}, Open: true}},
+		{name: "HEAD is sniffed as GET is", reqs: []string{head}, h: write(html),
+			want: fhRun{Results: []fhResult{{Status: 200, Length: int64(len(html)), Type: textHTML, Date: true}}, Open: true}},
+		{name: "HEAD with nothing written", reqs: []string{head}, h: write(),
+			want: fhRun{Results: []fhResult{{Status: 200, Length: -1, Type: "-", Date: true}}, Open: true}},
+		{name: "204 refuses a body", h: func(w http.ResponseWriter, _ *http.Request, note func(string)) {
+			w.WriteHeader(http.StatusNoContent)
+			_, err := io.WriteString(w, "x")
+			note(fmt.Sprint(err))
+		}, want: fhRun{Results: []fhResult{{Status: 204, Type: "-", Date: true}}, Open: true,
+			Notes: []string{http.ErrBodyNotAllowed.Error()}}},
+		{name: "304 refuses a body and has no Content-Type", h: func(w http.ResponseWriter, _ *http.Request, note func(string)) {
+			w.Header().Set("Content-Type", "text/html")
+			w.Header().Set("X-Version", "1")
+			w.WriteHeader(http.StatusNotModified)
+			_, err := io.WriteString(w, "x")
+			note(fmt.Sprint(err))
+		}, want: fhRun{Results: []fhResult{{Status: 304, Type: "-", Date: true, Fields: "X-Version=1"}}, Open: true,
+			Notes: []string{http.ErrBodyNotAllowed.Error()}}},
+
+		// Content-Length the handler does not keep to.
+		{name: "short of the declared Content-Length closes", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
+			w.Header().Set("Content-Length", "10")
+			io.WriteString(w, "abcd")
+		}, want: fhRun{Results: []fhResult{{Status: 200, Body: "abcd", BodyErr: true, Length: 10, Type: textPlain, Date: true}}}},
+		{name: "writing past the declared Content-Length fails", h: func(w http.ResponseWriter, _ *http.Request, note func(string)) {
+			w.Header().Set("Content-Length", "5")
+			_, err1 := io.WriteString(w, "hello")
+			_, err2 := io.WriteString(w, "!")
+			note(fmt.Sprint(err1, " ", err2))
+		}, want: fhRun{Results: []fhResult{fhOK("hello")}, Open: true,
+			Notes: []string{"<nil> " + http.ErrContentLength.Error()}}, anyOpen: true},
+
+		// Connection: close.
+		{name: "handler's Connection: close", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
+			w.Header().Set("Connection", "close")
+			io.WriteString(w, "bye")
+		}, want: fhRun{Results: []fhResult{func() fhResult { r := fhOK("bye"); r.Close = true; return r }()}}},
+		{name: "client's Connection: close", reqs: []string{fhGet("/", "Connection: close\r\n")}, h: write("bye"),
+			want: fhRun{Results: []fhResult{func() fhResult { r := fhOK("bye"); r.Close = true; return r }()}}},
+
+		// Informational responses.
+		{name: "103 Early Hints before the 200", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
+			w.Header().Set("Link", "</a.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			io.WriteString(w, "hi")
+		}, want: fhRun{Results: []fhResult{func() fhResult {
+			r := fhOK("hi")
+			r.Early = []string{`103 Link="</a.css>; rel=preload" Content-Length=""`}
+			return r
+		}()}, Open: true}},
+		{name: "a 1xx has no Content-Length", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
+			w.Header().Set("Link", "</a.css>; rel=preload")
+			w.Header().Set("Content-Length", "2")
+			w.WriteHeader(http.StatusEarlyHints)
+			io.WriteString(w, "hi")
+		}, want: fhRun{Results: []fhResult{func() fhResult {
+			r := fhOK("hi")
+			r.Early = []string{`103 Link="</a.css>; rel=preload" Content-Length=""`}
+			return r
+		}()}, Open: true}},
+
+		// The ResponseWriter's header contract.
+		{name: "declared trailer", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
+			w.Header().Set("Trailer", "X-Sum")
+			io.WriteString(w, "hello")
+			w.Header().Set("X-Sum", "abc")
+		}, want: fhRun{Results: []fhResult{func() fhResult {
+			r := chunked("hello", textPlain)
+			r.Trailer = "X-Sum=abc"
+			return r
+		}()}, Open: true}},
+		{name: "header changed after WriteHeader is not sent", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
+			w.Header().Set("X-Early", "1")
+			w.WriteHeader(http.StatusOK)
+			w.Header().Set("X-Late", "1")
+			io.WriteString(w, "hi")
+		}, want: fhRun{Results: []fhResult{func() fhResult { r := fhOK("hi"); r.Fields = "X-Early=1"; return r }()}, Open: true}},
+
+		// A request with a body in the middle of a connection.
+		{name: "GET, POST with a body, GET on one connection", reqs: []string{
+			fhGet("/one"),
+			"POST /two HTTP/1.1\r\nHost: app.example\r\nContent-Length: 5\r\n\r\nhello",
+			fhGet("/three"),
+		}, h: func(w http.ResponseWriter, r *http.Request, note func(string)) {
+			body, err := io.ReadAll(r.Body)
+			s := fmt.Sprintf("%s %s %q %v", r.Method, r.URL.Path, body, err)
+			note(s)
+			io.WriteString(w, s)
+		}, want: fhRun{Results: []fhResult{
+			fhOK(`GET /one "" <nil>`), fhOK(`POST /two "hello" <nil>`), fhOK(`GET /three "" <nil>`),
+		}, Open: true, Notes: []string{`GET /one "" <nil>`, `POST /two "hello" <nil>`, `GET /three "" <nil>`}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reqs := tc.reqs
+			if reqs == nil {
+				reqs = []string{fhGet("/")}
+			}
+			for _, s := range fhServers {
+				rec := &fhRecorder{h: tc.h}
+				addr, _ := fhStart(t, s, rec)
+				got := fhExchange(fhDial(t, addr), reqs)
+				_, got.Notes = rec.snapshot()
+				if tc.anyOpen {
+					got.Open = tc.want.Open
+				}
+				if !reflect.DeepEqual(got, tc.want) {
+					t.Errorf("%s:\n got %+v\nwant %+v", s.name, got, tc.want)
+				}
+				if s.opts != nil {
+					rec.checkFront(t)
+				}
+			}
+		})
+	}
+}
+
+// TestFrontHandlerStreams: what a handler flushes, and a 103 it sends,
+// reach the client while the handler is still at work.
+func TestFrontHandlerStreams(t *testing.T) {
+	for _, s := range fhServers {
+		t.Run(s.name, func(t *testing.T) {
+			release := make(chan struct{}, 1)
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/flush":
+					io.WriteString(w, "first")
+					w.(http.Flusher).Flush()
+					<-release
+					io.WriteString(w, "second")
+				case "/hints":
+					w.Header().Set("Link", "</a.css>; rel=preload")
+					w.WriteHeader(http.StatusEarlyHints)
+					<-release
+					io.WriteString(w, "done")
+				default:
+					io.WriteString(w, "ok")
+				}
+			})
+			addr, _ := fhStart(t, s, h)
+			t.Cleanup(func() { close(release) }) // before the shutdown: a failed test leaves no handler blocked
+			rc := fhDial(t, addr)
+
+			rc.send(fhGet("/flush"))
+			rc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			resp := rc.readHead("GET")
+			first := make([]byte, len("first"))
+			if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "first" {
+				t.Fatalf("the flushed part did not arrive while the handler waited: %q, %v", first, err)
+			}
+			release <- struct{}{}
+			rest, err := io.ReadAll(resp.Body)
+			if err != nil || string(rest) != "second" {
+				t.Errorf("rest of the body: %q, %v; want %q", rest, err, "second")
+			}
+			if !slices.Equal(resp.TransferEncoding, []string{"chunked"}) {
+				t.Errorf("a flushed response has Transfer-Encoding %q, want chunked", resp.TransferEncoding)
+			}
+
+			rc.send(fhGet("/hints"))
+			early := rc.readHead("GET")
+			if early.StatusCode != http.StatusEarlyHints || early.Header.Get("Link") != "</a.css>; rel=preload" {
+				t.Fatalf("first response while the handler waited: %d %v, want 103 with the Link", early.StatusCode, early.Header)
+			}
+			release <- struct{}{}
+			rc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "done" {
+				t.Errorf("after the 103: %d %q, want 200 %q", resp.StatusCode, body, "done")
+			}
+
+			rc.send(fhGet("/"))
+			if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "ok" {
+				t.Errorf("next request on the connection: %d %q", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// TestFrontHandlerPanic: a handler's panic ends its connection, not the
+// server; it is logged, unless it is http.ErrAbortHandler.
+func TestFrontHandlerPanic(t *testing.T) {
+	for _, s := range fhServers {
+		t.Run(s.name, func(t *testing.T) {
+			var logged ts.SyncBuffer
+			if s.opts != nil {
+				o := *s.opts
+				o.Log = slog.New(slog.NewTextHandler(&logged, nil))
+				s.opts = &o
+			}
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/panic":
+					panic("boom")
+				case "/abort":
+					panic(http.ErrAbortHandler)
+				}
+				io.WriteString(w, "ok")
+			})
+			addr, _ := fhStart(t, s, h)
+			for _, path := range []string{"/panic", "/abort"} {
+				before := logged.String()
+				rc := fhDial(t, addr)
+				rc.send(fhGet(path))
+				if res, ok := fhRead(rc.br, "GET"); ok || res.Status != 0 {
+					t.Errorf("GET %s: got %+v, want the connection closed without a response", path, res)
+				}
+				after := fhDial(t, addr)
+				after.send(fhGet("/"))
+				if resp, body := after.read("GET"); resp.StatusCode != 200 || body != "ok" {
+					t.Errorf("new connection after GET %s: %d %q", path, resp.StatusCode, body)
+				}
+				if s.opts == nil {
+					continue
+				}
+				added := strings.TrimPrefix(logged.String(), before)
+				switch path {
+				case "/panic":
+					if !strings.Contains(added, "panic") || !strings.Contains(added, "boom") {
+						t.Errorf("after a panic the log has %q, want a panic line with its value", added)
+					}
+				case "/abort":
+					if added != "" {
+						t.Errorf("http.ErrAbortHandler was logged: %q", added)
+					}
+				}
+			}
+		})
+	}
+}
+
+// fhChildEnv names the scenario a child process of
+// TestFrontHandlerWithoutLog runs.
+const fhChildEnv = "TETHER_FRONT_HANDLER_CHILD"
+
+// TestFrontHandlerWithoutLog: a Front whose FrontOptions have no Log
+// survives what it logs, a handler's panic and a failed TLS handshake, as
+// net/http does without an ErrorLog. Each runs in a child process, since a
+// panic while logging would end the test binary.
+func TestFrontHandlerWithoutLog(t *testing.T) {
+	if sc := os.Getenv(fhChildEnv); sc != "" {
+		fhWithoutLogChild(t, sc)
+		return
+	}
+	for _, sc := range []string{"panic", "tls-garbage"} {
+		t.Run(sc, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestFrontHandlerWithoutLog$", "-test.count=1")
+			cmd.Env = append(os.Environ(), fhChildEnv+"="+sc)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				if len(out) > 1500 {
+					out = out[:1500]
+				}
+				t.Errorf("the process serving a Front without a Log failed (%v):\n%s", err, out)
+			}
+		})
+	}
+}
+
+func fhWithoutLogChild(t *testing.T, scenario string) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			panic("boom")
+		}
+		io.WriteString(w, "ok")
+	})
+	switch scenario {
+	case "panic":
+		addr, _ := fhStart(t, fhServer{"front", &lb.FrontOptions{}, nil}, h)
+		rc := fhDial(t, addr)
+		rc.send(fhGet("/panic"))
+		if !rc.closed() {
+			t.Fatal("the connection of a panicking handler stayed open")
+		}
+		rc = fhDial(t, addr)
+		rc.send(fhGet("/"))
+		if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("after the panic: %d %q", resp.StatusCode, body)
+		}
+	case "tls-garbage":
+		cfg, pool := fhTLS(t)
+		addr, _ := fhStart(t, fhServer{"front", &lb.FrontOptions{}, cfg}, h)
+		rc := fhDial(t, addr)
+		rc.send("\x00\x01\x02\x03\x04\x05\x06\x07")
+		if !rc.closed() {
+			t.Fatal("a connection that is not TLS stayed open")
+		}
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}
+		resp, err := c.Get("https://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		c.CloseIdleConnections()
+	}
+}
+
+// TestFrontHandlerRequest: the request a handler gets from the front is
+// the one net/http would give it.
+func TestFrontHandlerRequest(t *testing.T) {
+	for _, s := range fhServers {
+		t.Run(s.name, func(t *testing.T) {
+			rec := &fhRecorder{h: func(w http.ResponseWriter, r *http.Request, note func(string)) {
+				body, err := io.ReadAll(r.Body)
+				note(fmt.Sprintf("%s path=%s query=%s uri=%s host=%s", r.Method, r.URL.Path, r.URL.RawQuery, r.RequestURI, r.Host))
+				note(fmt.Sprintf("%s %d.%d close=%t", r.Proto, r.ProtoMajor, r.ProtoMinor, r.Close))
+				note("header " + fhFields(r.Header, ""))
+				note(fmt.Sprintf("body=%q err=%v length=%d context=%t tls=%t", body, err, r.ContentLength, r.Context() != nil, r.TLS != nil))
+				note("remote " + r.RemoteAddr)
+			}}
+			addr, _ := fhStart(t, s, rec)
+			rc := fhDial(t, addr)
+			rc.send("GET /a/b?x=1&y=two HTTP/1.1\r\nHost: app.example:8080\r\nAccept: */*\r\nX-Multi: a\r\nx-multi: b\r\n\r\n")
+			if resp, _ := rc.read("GET"); resp.StatusCode != 200 {
+				t.Fatalf("GET: %d", resp.StatusCode)
+			}
+			_, got := rec.snapshot()
+			want := []string{
+				"GET path=/a/b query=x=1&y=two uri=/a/b?x=1&y=two host=app.example:8080",
+				"HTTP/1.1 1.1 close=false",
+				"header Accept=*/* X-Multi=a,b",
+				`body="" err=<nil> length=0 context=true tls=false`,
+				"remote " + rc.c.LocalAddr().String(),
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("the handler saw\n%q\nwant\n%q", got, want)
+			}
+			if s.opts != nil {
+				rec.checkFront(t)
+			}
+		})
+	}
+}
+
+// TestFrontHandlerRequestKept: a handler may keep its request after it
+// returned; what it reads there later, while the connection serves the
+// next requests, is still its own request's. Run with -race.
+func TestFrontHandlerRequestKept(t *testing.T) {
+	for _, s := range fhServers {
+		t.Run(s.name, func(t *testing.T) {
+			kept := make(chan *http.Request, 16)
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				kept <- r
+				io.WriteString(w, "ok")
+			})
+			addr, _ := fhStart(t, s, h)
+			rc := fhDial(t, addr)
+			get := func(n int) *http.Request {
+				t.Helper()
+				rc.send(fmt.Sprintf("GET /r%d?n=%d HTTP/1.1\r\nHost: host%d.example\r\nX-N: %d\r\n\r\n", n, n, n, n))
+				if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "ok" {
+					t.Fatalf("request %d: %d %q", n, resp.StatusCode, body)
+				}
+				return <-kept
+			}
+			describe := func(r *http.Request) string {
+				return fmt.Sprintf("%s %s?%s host=%s %s", r.Method, r.URL.Path, r.URL.RawQuery, r.Host, fhFields(r.Header, ""))
+			}
+			first := get(1)
+			get(2)
+			seen := make(chan []string)
+			go func() { // reads the first request while the connection serves more
+				var out []string
+				for range 50 {
+					out = append(out, describe(first))
+				}
+				seen <- out
+			}()
+			for n := 3; n <= 6; n++ {
+				get(n)
+			}
+			for _, d := range <-seen {
+				if want := "GET /r1?n=1 host=host1.example X-N=1"; d != want {
+					t.Fatalf("the kept first request reads %q, want %q", d, want)
+				}
+			}
+		})
+	}
+}
+
+// TestFrontHandlerGracefulShutdown: Shutdown lets a request in flight
+// finish, with Connection: close, closes an idle keep-alive connection,
+// and returns nil once the request is done.
+func TestFrontHandlerGracefulShutdown(t *testing.T) {
+	for _, s := range fhServers {
+		t.Run(s.name, func(t *testing.T) {
+			arrived, release := make(chan struct{}), make(chan struct{})
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/slow" {
+					close(arrived)
+					<-release
+				}
+				io.WriteString(w, r.URL.Path)
+			})
+			addr, shutdown := fhStart(t, s, h)
+			unblock := sync.OnceFunc(func() { close(release) })
+			t.Cleanup(unblock)
+			idle := fhDial(t, addr)
+			idle.send(fhGet("/idle"))
+			if resp, _ := idle.read("GET"); resp.StatusCode != 200 {
+				t.Fatalf("GET /idle: %d", resp.StatusCode)
+			}
+			busy := fhDial(t, addr)
+			busy.send(fhGet("/slow"))
+			select {
+			case <-arrived:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the slow request never reached the handler")
+			}
+
+			done := make(chan error, 1)
+			go func() { done <- shutdown() }()
+			if !idle.closed() {
+				t.Error("the idle keep-alive connection was not closed on shutdown")
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("Shutdown returned (%v) with a request in flight", err)
+			default:
+			}
+			unblock()
+			resp, body := busy.read("GET")
+			if resp.StatusCode != 200 || body != "/slow" {
+				t.Errorf("request in flight: %d %q, want it to finish with 200", resp.StatusCode, body)
+			}
+			if !resp.Close {
+				t.Errorf("the last response has no Connection: close: %v", resp.Header)
+			}
+			if !busy.closed() {
+				t.Error("the busy connection stayed open after its response")
+			}
+			if err := <-done; err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+		})
+	}
+}
+
+// fhTLS returns a server config for a new self-signed certificate of
+// 127.0.0.1 that offers h2 and http/1.1, and a pool that trusts it.
+func fhTLS(t *testing.T) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	certFile, keyFile := ts.TLSFiles(t)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemCert, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemCert) {
+		t.Fatal("the test certificate does not parse")
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}, pool
+}
+
+// TestFrontHandlerTLS: a Front with TLS serves HTTP/1.1 clients, on its
+// own path and, after a request with a body, on net/http's, with r.TLS
+// set on both; an HTTP/2 client is served by net/http over h2.
+func TestFrontHandlerTLS(t *testing.T) {
+	cfg, pool := fhTLS(t)
+	rec := &fhRecorder{h: func(w http.ResponseWriter, r *http.Request, note func(string)) {
+		body, _ := io.ReadAll(r.Body)
+		s := fmt.Sprintf("%s %s %s tls=%t body=%q", r.Proto, r.Method, r.URL.Path, r.TLS != nil, body)
+		note(s)
+		io.WriteString(w, s)
+	}}
+	addr, _ := fhStart(t, fhServer{"front", fhServers[0].opts, cfg}, rec)
+
+	t.Run("HTTP/1.1", func(t *testing.T) {
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		got := fhExchange(&rawClient{t: t, c: c, br: bufio.NewReader(c)}, []string{
+			fhGet("/one"),
+			"POST /two HTTP/1.1\r\nHost: app.example\r\nContent-Length: 5\r\n\r\nhello",
+			fhGet("/three"),
+		})
+		_, got.Notes = rec.snapshot()
+		want := fhRun{Results: []fhResult{
+			fhOK(`HTTP/1.1 GET /one tls=true body=""`),
+			fhOK(`HTTP/1.1 POST /two tls=true body="hello"`),
+			fhOK(`HTTP/1.1 GET /three tls=true body=""`),
+		}, Open: true, Notes: []string{
+			`HTTP/1.1 GET /one tls=true body=""`,
+			`HTTP/1.1 POST /two tls=true body="hello"`,
+			`HTTP/1.1 GET /three tls=true body=""`,
+		}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("\n got %+v\nwant %+v", got, want)
+		}
+		rec.checkFront(t)
+	})
+
+	t.Run("HTTP/2", func(t *testing.T) {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+		t.Cleanup(tr.CloseIdleConnections)
+		c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		resp, err := c.Get("https://" + addr + "/h2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `HTTP/2.0 GET /h2 tls=true body=""`; resp.ProtoMajor != 2 || string(body) != want {
+			t.Errorf("HTTP/2 client: %s %q, want HTTP/2.0 %q", resp.Proto, body, want)
+		}
+	})
+}
