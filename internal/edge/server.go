@@ -26,7 +26,7 @@ import (
 type Servers struct {
 	entries  map[string]*entry
 	opts     StartOptions
-	reloadMu sync.Mutex // serialises Reload
+	reloadMu sync.Mutex  // serialises Reload
 	fronts   []*lb.Front // one per edge: its listener and http.Server
 	metrics  *Metrics
 	log      *slog.Logger
