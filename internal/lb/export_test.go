@@ -2,6 +2,9 @@ package lb
 
 import "net/http"
 
+// ServeRaw is serveRaw, for the tests of package lb_test.
+var ServeRaw = serveRaw
+
 // RuleAuthorizer returns, for benchmarks, the authorizer of the rule of
 // listener that matches host and path, as the handler would run it, or nil
 // when that rule has none.

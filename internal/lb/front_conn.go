@@ -391,14 +391,7 @@ func (fc *frontConn) parseRequest(head []byte) bool {
 			}
 			connTokens = value
 		}
-		fc.vals = append(fc.vals, value)
-		n := len(fc.vals)
-		if vs, seen := fc.hdr[key]; seen {
-			fc.hdr[key] = append(vs, value)
-		} else {
-			fc.hdr[key] = fc.vals[n-1 : n : n]
-			fc.order = append(fc.order, key)
-		}
+		fc.order, fc.vals = addField(fc.hdr, fc.order, fc.vals, key, value)
 	}
 	if rest != "" || host == "" || !plainHost(host) || hasToken(connTokens, "upgrade") {
 		return false
@@ -411,6 +404,20 @@ func (fc *frontConn) parseRequest(head []byte) bool {
 		Close: hasToken(connTokens, "close"), TLS: fc.tls,
 	}
 	return true
+}
+
+// addField adds value to h[key]. A key's first value gets a one-value
+// slice of vals, capped so that a second value copies; order gains the
+// key. It returns order and vals.
+func addField(h http.Header, order, vals []string, key, value string) ([]string, []string) {
+	if vs, seen := h[key]; seen {
+		h[key] = append(vs, value)
+		return order, vals
+	}
+	vals = append(vals, value)
+	n := len(vals)
+	h[key] = vals[n-1 : n : n]
+	return append(order, key), vals
 }
 
 // frontTarget reports whether a request target is in origin form with

@@ -3,8 +3,6 @@ package lb
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/httpsyntax"
-	"github.com/tetherlb/tether/internal/keyring"
 )
 
 // addrConn is a net.Conn that has only an address: enough for
@@ -86,74 +82,30 @@ func FuzzFrontParseRequest(f *testing.F) {
 
 // fuzzServer starts a tether with one plain-HTTP listener whose group has
 // one target at addr and no health checks, and returns the listener's
-// address. testsupport.StartLB cannot be used here: it imports lb.
+// address.
 func fuzzServer(tb testing.TB, addr string) string {
 	tb.Helper()
-	y := fmt.Sprintf(`admin: {address: "off"}
-listeners:
-  - {name: web, address: 127.0.0.1:0, default_target_group: app}
-target_groups:
-  - name: app
-    health_check: {enabled: false}
-    targets:
-      - {id: t1, address: %q}
-`, addr)
-	cfg, err := config.Parse([]byte(y), tb.TempDir())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ring, err := keyring.Generate(time.Now())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s, err := New(cfg, ring, Deps{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Close(ctx)
-	})
-	return s.Addr("web").String()
+	return startServer(tb, addr, nil).Addr("web").String()
 }
 
 // scriptedTarget answers every request with the bytes in resp, then
 // closes the connection.
 func scriptedTarget(tb testing.TB, resp *atomic.Pointer[[]byte]) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
+	return serveRaw(tb, func(c net.Conn, _ int) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		for { // the request head; requests to the target have no body here
+			line, err := br.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				br := bufio.NewReader(c)
-				for { // the request head; requests to the target have no body here
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if line == "\r\n" {
-						break
-					}
-				}
-				c.Write(*resp.Load())
-			}()
+			if line == "\r\n" {
+				break
+			}
 		}
-	}()
-	return ln.Addr().String()
+		c.Write(*resp.Load())
+	})
 }
 
 // clientView is what a client got for one request: a complete response,

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherlb/tether/internal/lb"
 	ts "github.com/tetherlb/tether/internal/testsupport"
 )
 
@@ -76,48 +77,12 @@ type rawTarget struct {
 
 func newRawTarget(t *testing.T, respond func(req rawRequest, c net.Conn, w *bufio.Writer) bool) *rawTarget {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt := &rawTarget{Addr: ln.Addr().String()}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for id := 1; ; id++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rt.serveConn(c, id, respond)
-			}()
-		}
-	}()
+	rt := &rawTarget{}
+	rt.Addr = lb.ServeRaw(t, func(c net.Conn, id int) { rt.serveConn(c, id, respond) })
 	return rt
 }
 
 func (rt *rawTarget) serveConn(c net.Conn, id int, respond func(rawRequest, net.Conn, *bufio.Writer) bool) {
-	defer c.Close()
 	br, bw := bufio.NewReader(c), bufio.NewWriter(c)
 	for n := 1; ; n++ {
 		req, err := readRawRequest(br)

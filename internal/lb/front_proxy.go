@@ -291,14 +291,7 @@ func (fc *frontConn) parseResponse(head []byte) error {
 		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Upgrade":
 			fc.rhop = true
 		}
-		fc.rvals = append(fc.rvals, value)
-		n := len(fc.rvals)
-		if vs, seen := fc.rh[key]; seen {
-			fc.rh[key] = append(vs, value)
-		} else {
-			fc.rh[key] = fc.rvals[n-1 : n : n]
-			fc.rorder = append(fc.rorder, key)
-		}
+		fc.rorder, fc.rvals = addField(fc.rh, fc.rorder, fc.rvals, key, value)
 		last = key
 	}
 	return nil

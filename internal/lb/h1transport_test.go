@@ -79,12 +79,26 @@ func (cc *connCounter) closeIdle(t *testing.T, n int) {
 // its own, and counts them: a target that misbehaves on purpose.
 func rawTarget(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) (string, *atomic.Int32) {
 	t.Helper()
+	var n atomic.Int32
+	addr := serveRaw(t, func(c net.Conn, _ int) {
+		n.Add(1)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		serve(c, bufio.NewReader(c))
+	})
+	return addr, &n
+}
+
+// serveRaw listens on a loopback port and runs serve for each connection
+// (id counts them from 1), closing it after; at the end of the test it
+// closes the listener and every connection and waits for serve to return.
+// It returns the address.
+func serveRaw(t testing.TB, serve func(c net.Conn, id int)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var (
-		n     atomic.Int32
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		conns []net.Conn
@@ -101,12 +115,11 @@ func rawTarget(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) (string, 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
+		for id := 1; ; id++ {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			n.Add(1)
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
@@ -114,12 +127,11 @@ func rawTarget(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) (string, 
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				serve(c, bufio.NewReader(c))
+				serve(c, id)
 			}()
 		}
 	}()
-	return ln.Addr().String(), &n
+	return ln.Addr().String()
 }
 
 // roundTrip sends req and returns the status and the whole body.
