@@ -370,7 +370,7 @@ func (fc *frontConn) parseRequest(head []byte) bool {
 		if !ok || !httpsyntax.IsToken(name) || !fieldValueOK(value) || len(fc.order) >= frontMaxFields {
 			return false
 		}
-		value = strings.Trim(value, " \t")
+		value = trimOWS(value)
 		key := http.CanonicalHeaderKey(name)
 		switch key {
 		case "Host":
@@ -458,6 +458,18 @@ var pathBytes = func() (set [256]bool) {
 	}
 	return set
 }()
+
+// trimOWS removes the spaces and tabs around a field value (strings.Trim
+// with a cutset is several times slower on this path).
+func trimOWS(v string) string {
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
+}
 
 // fieldValueOK reports whether a field value has no control byte but tab,
 // as net/http requires.

@@ -278,14 +278,14 @@ func (fc *frontConn) parseResponse(head []byte) error {
 				return fmt.Errorf("reading response: malformed header line %q", truncate(line))
 			}
 			vs := fc.rh[last]
-			vs[len(vs)-1] += " " + strings.Trim(line, " \t")
+			vs[len(vs)-1] += " " + trimOWS(line)
 			continue
 		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok || !httpsyntax.IsToken(name) || !fieldValueOK(value) {
 			return fmt.Errorf("reading response: malformed header line %q", truncate(line))
 		}
-		value = strings.Trim(value, " \t")
+		value = trimOWS(value)
 		key := http.CanonicalHeaderKey(name)
 		switch key {
 		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Upgrade":

@@ -129,12 +129,7 @@ func writeField(bw *bufio.Writer, k, v string) error {
 			return fmt.Errorf("%w: field value for %q", errH1BadHead, k)
 		}
 	}
-	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
-		v = v[1:]
-	}
-	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
-		v = v[:len(v)-1]
-	}
+	v = trimOWS(v)
 	bw.WriteString(k)
 	bw.WriteString(": ")
 	bw.WriteString(v)
