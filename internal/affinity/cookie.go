@@ -56,8 +56,11 @@ func StripCookies(h http.Header, names ...string) {
 	}
 	var kept []string
 	for _, line := range lines {
-		var parts []string
-		for _, part := range strings.Split(line, ";") {
+		var buf [8]string // most lines have few cookies: no allocation for them
+		parts := buf[:0]
+		for rest := line; rest != ""; {
+			var part string
+			part, rest, _ = strings.Cut(rest, ";")
 			k, _, _ := strings.Cut(part, "=")
 			if contains(names, strings.TrimSpace(k)) {
 				continue
