@@ -10,15 +10,17 @@ import (
 	"time"
 )
 
-// front serves the connections of a plain-HTTP listener on tether's own
-// HTTP/1.1 loop (frontConn), which proxies the common request, one without
-// a body to a plain-HTTP target group, with a few allocations and no
-// goroutine besides the connection's own. At the first request it does not
-// handle (a body, an upgrade, Expect, HTTP/1.0, an authorizer, a malformed
-// or oversized head, ...) it hands the connection, with the bytes it has
-// read, to the listener's net/http server, which serves it from then on:
-// front is that server's net.Listener, and Accept returns such
-// connections.
+// front serves the connections of an http or https listener, or of an
+// edge (Front), on tether's own HTTP/1.1 loop (frontConn). On https it
+// runs the TLS handshake and passes HTTP/2 connections on as they are. It
+// serves the common request itself with serveReq (listeners: proxying one
+// without a body to a plain-HTTP target group, with a few allocations and
+// no goroutine besides the connection's own). At the first request it
+// does not handle (a body, an upgrade, Expect, HTTP/1.0, an authorizer, a
+// malformed or oversized head, ...) it hands the connection, with the
+// bytes it has read, to the listener's net/http server, which serves it
+// from then on: front is that server's net.Listener, and Accept returns
+// such connections.
 //
 // Lifecycle, as net/http's: Close stops accepting, closes idle connections
 // and makes busy ones close after their response; Accept fails once the
