@@ -39,15 +39,7 @@ func TestSaveLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Save(path); err != nil {
-		t.Fatalf("Save: %v", err)
-	}
-	assertMode0600(t, path)
-	got, err := Load(path)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
-	assertSameRing(t, got, r)
+	got := saveAndLoad(t, r, path)
 	if got.Active().ID != r.Active().ID {
 		t.Errorf("loaded active key %s, want %s", got.Active().ID, r.Active().ID)
 	}
@@ -228,4 +220,20 @@ func TestLoadOrCreateConcurrent(t *testing.T) {
 			t.Errorf("caller %d uses key %s, but the file holds %s", i, r.Active().ID, onDisk.Active().ID)
 		}
 	}
+}
+
+// saveAndLoad saves r to path, checks the file is 0600, loads it back and
+// checks it is the same ring.
+func saveAndLoad(t *testing.T, r *Ring, path string) *Ring {
+	t.Helper()
+	if err := r.Save(path); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	assertMode0600(t, path)
+	got, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	assertSameRing(t, got, r)
+	return got
 }

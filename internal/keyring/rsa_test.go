@@ -315,15 +315,7 @@ func TestSaveLoadRSA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Save(path); err != nil {
-		t.Fatalf("Save: %v", err)
-	}
-	assertMode0600(t, path)
-	got, err := Load(path)
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
-	assertSameRing(t, got, r)
+	got := saveAndLoad(t, r, path)
 	if k := got.Keys(); k[0].RSA != nil || k[1].RSA == nil || k[2].RSA == nil {
 		t.Errorf("loaded RSA keys: %v, %v, %v; want none on the active key and one on each other",
 			k[0].RSA != nil, k[1].RSA != nil, k[2].RSA != nil)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/http"
 	"strconv"
 	"sync/atomic"
 )
@@ -88,6 +89,14 @@ func (c *conn) scan(p []byte) {
 			}
 			c.atStart = false
 		}
+	}
+}
+
+// restoreTLS gives r the TLS state of the connection a front handed over:
+// net/http sees TLS only on a *tls.Conn. A nil c does nothing.
+func (c *conn) restoreTLS(r *http.Request) {
+	if c != nil && r.TLS == nil {
+		r.TLS = c.tls
 	}
 }
 

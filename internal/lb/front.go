@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,13 +165,18 @@ func (f *front) abort() {
 	}
 }
 
-// shutdownWith runs shutdown (http.Server.Shutdown) with the front
-// aborting its connections when ctx ends first.
-func (f *front) shutdownWith(ctx context.Context, shutdown func(context.Context) error) error {
+// shutdown shuts the front and srv, the server it hands connections to,
+// down gracefully until ctx ends, then closes every connection left.
+func (f *front) shutdown(ctx context.Context, srv *http.Server) error {
 	stop := context.AfterFunc(ctx, f.abort)
 	defer stop()
 	f.Close()
-	return shutdown(ctx)
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		srv.Close()
+		f.abort()
+	}
+	return err
 }
 
 // Addr returns the socket's address.

@@ -53,8 +53,7 @@ type frontConn struct {
 	rorder []string
 	rvals  []string
 
-	ew   frontWriter   // tether's own answers
-	resp frontResponse // a handler's response (Front)
+	resp frontResponse // a handler's response (Front), or tether's own answer
 
 	watch frontWatch // the client, while a target takes its time
 }
@@ -77,8 +76,6 @@ const frontMaxFields = 100
 func newFrontConn(f *front, c net.Conn) *frontConn {
 	fc := &frontConn{f: f, raw: c, rw: c, br: bufio.NewReaderSize(c, 4<<10), bw: bufio.NewWriterSize(c, 4<<10),
 		remote: c.RemoteAddr().String(), hdr: http.Header{}, fwd: http.Header{}, rh: http.Header{}}
-	fc.ew.fc = fc
-	fc.ew.h = http.Header{}
 	fc.watch.init(fc)
 	fc.state.Store(connActive)
 	return fc

@@ -57,9 +57,7 @@ func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
 		return connContext(ctx, c)
 	}
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c := connFrom(r.Context()); c != nil && r.TLS == nil {
-			r.TLS = c.tls // net/http sees TLS only on a *tls.Conn
-		}
+		connFrom(r.Context()).restoreTLS(r)
 		h.ServeHTTP(w, r)
 	})
 	return &Front{f: newFront(ln, fo, serveHandler(h), true), srv: srv}
@@ -80,14 +78,7 @@ func (f *Front) Addr() net.Addr { return f.f.Addr() }
 
 // Shutdown shuts the front and its server down gracefully until ctx ends,
 // then closes every connection left.
-func (f *Front) Shutdown(ctx context.Context) error {
-	err := f.f.shutdownWith(ctx, f.srv.Shutdown)
-	if err != nil {
-		f.srv.Close()
-		f.f.abort()
-	}
-	return err
-}
+func (f *Front) Shutdown(ctx context.Context) error { return f.f.shutdown(ctx, f.srv) }
 
 // serveHandler serves a front's request with h.
 func serveHandler(h http.Handler) func(fc *frontConn) step {
@@ -106,6 +97,20 @@ func serveHandler(h http.Handler) func(fc *frontConn) step {
 		}
 		return fc.after()
 	}
+}
+
+// answer writes one of tether's own answers (writeError and kin) for the
+// current request with frontResponse, and returns the status and body
+// bytes; write may also write nothing (0, 0), for a client that left.
+func (fc *frontConn) answer(write func(http.ResponseWriter)) (int, int64) {
+	w := &fc.resp
+	w.reset(fc, &fc.req)
+	write(w)
+	if w.code == 0 && w.written == 0 {
+		return 0, 0
+	}
+	w.finish()
+	return w.code, w.written
 }
 
 // frontHold is how much body a handler may write before the head must go
@@ -349,11 +354,7 @@ func (w *frontResponse) writeBody(p []byte) {
 	bw := w.fc.bw
 	var err error
 	if w.chunked {
-		var num [16]byte
-		bw.Write(strconv.AppendInt(num[:0], int64(len(p)), 16))
-		bw.WriteString("\r\n")
-		bw.Write(p)
-		_, err = bw.WriteString("\r\n")
+		err = writeChunk(bw, p)
 	} else {
 		_, err = bw.Write(p)
 	}

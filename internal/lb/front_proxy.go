@@ -24,8 +24,7 @@ func (lh *listenerHandler) serveFront(fc *frontConn) step {
 	rt := s.gen.Load().routers[lh.name]
 	if rt == nil { // the listener left the config and is shutting down
 		r.Close = true
-		fc.ew.reset()
-		writeError(&fc.ew, http.StatusServiceUnavailable)
+		fc.answer(func(w http.ResponseWriter) { writeError(w, http.StatusServiceUnavailable) })
 		return stepClose
 	}
 	g, gate := rt.match(hostOnly(r.Host), r.URL.Path)
@@ -35,9 +34,8 @@ func (lh *listenerHandler) serveFront(fc *frontConn) step {
 	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), hsts: lh.hsts, memo: &fc.memo}
 	t, err := g.choose(r, ex)
 	if err != nil || t == nil {
-		fc.ew.reset()
-		g.noTarget(&fc.ew, ex)
-		s.logAccess(r, lh.name, ex, fc.ew.code, fc.ew.bytes)
+		code, n := fc.answer(func(w http.ResponseWriter) { g.noTarget(w, ex) })
+		s.logAccess(r, lh.name, ex, code, n)
 		return fc.after()
 	}
 	inflight := g.begin(ex, t)
@@ -74,12 +72,11 @@ func (fc *frontConn) proxy(g *group, ex *exchange) (step, int, int64) {
 
 	pc, err := fc.roundTrip(g, ex)
 	if err != nil {
-		fc.ew.reset()
-		g.answerError(&fc.ew, r, ex, err)
+		code, n := fc.answer(func(w http.ResponseWriter) { g.answerError(w, r, ex, err) })
 		if ex.status == 499 {
-			return stepClose, 0, 0
+			return stepClose, 0, 0 // nothing was written
 		}
-		return stepNext, fc.ew.code, fc.ew.bytes
+		return stepNext, code, n
 	}
 	return fc.relay(g, ex, pc)
 }

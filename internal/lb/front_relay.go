@@ -93,9 +93,8 @@ func responseFraming(h http.Header) (chunked bool, length int64, err error) {
 // failRelay answers a response head the front cannot relay with 502.
 func (fc *frontConn) failRelay(g *group, ex *exchange, pc *h1Conn, err error) (step, int, int64) {
 	pc.conn.Close()
-	fc.ew.reset()
-	g.answerError(&fc.ew, &fc.req, ex, err)
-	return stepNext, fc.ew.code, fc.ew.bytes
+	code, n := fc.answer(func(w http.ResponseWriter) { g.answerError(w, &fc.req, ex, err) })
+	return stepNext, code, n
 }
 
 func allEqual(vs []string) bool {
@@ -218,8 +217,8 @@ func writeDate(bw *bufio.Writer) {
 	bw.WriteString("\r\n")
 }
 
-// relayLength copies a body of n bytes. A stream (event-stream) is flushed
-// as it comes.
+// relayLength copies a body of n bytes from pc to the client, as it
+// comes; a stream (event-stream) is flushed as it comes, too.
 func (fc *frontConn) relayLength(pc *h1Conn, n int64, stream bool) (int64, error) {
 	var done int64
 	for done < n {
@@ -234,10 +233,8 @@ func (fc *frontConn) relayLength(pc *h1Conn, n int64, stream bool) (int64, error
 		}
 		pc.br.Discard(len(b))
 		done += int64(len(b))
-		if stream {
-			if err := fc.bw.Flush(); err != nil {
-				return done, errClientGone
-			}
+		if stream && fc.bw.Flush() != nil {
+			return done, errClientGone
 		}
 	}
 	return done, nil
@@ -256,8 +253,8 @@ func (fc *frontConn) relayUntilEOF(pc *h1Conn) (int64, error) {
 			return done, bodyErr(err)
 		}
 		b, _ = pc.br.Peek(pc.br.Buffered())
-		if err := fc.writeChunk(b); err != nil {
-			return done, err
+		if writeChunk(fc.bw, b) != nil || fc.bw.Flush() != nil {
+			return done, errClientGone
 		}
 		pc.br.Discard(len(b))
 		done += int64(len(b))
@@ -268,16 +265,19 @@ func (fc *frontConn) relayUntilEOF(pc *h1Conn) (int64, error) {
 	return done, nil
 }
 
-func (fc *frontConn) writeChunk(b []byte) error {
+// writeChunk writes b as one chunk of a chunked body.
+func writeChunk(bw *bufio.Writer, b []byte) error {
+	writeChunkSize(bw, int64(len(b)))
+	bw.Write(b)
+	_, err := bw.WriteString("\r\n")
+	return err
+}
+
+// writeChunkSize writes the size line of a chunk.
+func writeChunkSize(bw *bufio.Writer, n int64) {
 	var num [16]byte
-	fc.bw.Write(strconv.AppendInt(num[:0], int64(len(b)), 16))
-	fc.bw.WriteString("\r\n")
-	fc.bw.Write(b)
-	fc.bw.WriteString("\r\n")
-	if err := fc.bw.Flush(); err != nil {
-		return errClientGone
-	}
-	return nil
+	bw.Write(strconv.AppendInt(num[:0], n, 16))
+	bw.WriteString("\r\n")
 }
 
 // relayChunked passes a chunked body on as it comes, chunk by chunk,
@@ -296,22 +296,11 @@ func (fc *frontConn) relayChunked(pc *h1Conn) (int64, error) {
 		if size == 0 {
 			break
 		}
-		var num [16]byte
-		fc.bw.Write(strconv.AppendInt(num[:0], size, 16))
-		fc.bw.WriteString("\r\n")
-		for left := size; left > 0; {
-			if pc.br.Buffered() == 0 {
-				if _, err := pc.br.Peek(1); err != nil {
-					return done, bodyErr(err)
-				}
-			}
-			b, _ := pc.br.Peek(int(min(int64(pc.br.Buffered()), left)))
-			if _, err := fc.bw.Write(b); err != nil {
-				return done, errClientGone
-			}
-			pc.br.Discard(len(b))
-			left -= int64(len(b))
-			done += int64(len(b))
+		writeChunkSize(fc.bw, size)
+		n, err := fc.relayLength(pc, size, false)
+		done += n
+		if err != nil {
+			return done, err
 		}
 		if end, err := readChunkLine(pc.br); err != nil || len(end) != 0 {
 			return done, errors.New("reading response body: chunk not followed by CRLF")
@@ -391,46 +380,4 @@ func bodyErr(err error) error {
 		err = io.ErrUnexpectedEOF
 	}
 	return fmt.Errorf("reading response body: %w", err)
-}
-
-// frontWriter is the http.ResponseWriter of the answers tether writes on
-// the front itself (writeError): the head goes out at the first write.
-type frontWriter struct {
-	fc    *frontConn
-	h     http.Header
-	code  int
-	bytes int64
-}
-
-func (w *frontWriter) reset() {
-	clear(w.h)
-	w.code, w.bytes = 0, 0
-}
-
-func (w *frontWriter) Header() http.Header { return w.h }
-
-func (w *frontWriter) WriteHeader(code int) {
-	if w.code != 0 {
-		return
-	}
-	w.code = code
-	bw := w.fc.bw
-	writeStatusLine(bw, code)
-	for k, vs := range w.h {
-		for _, v := range vs {
-			writeLine(bw, k, v)
-		}
-	}
-	writeDate(bw)
-	if w.fc.req.Close || w.fc.f.closing.Load() {
-		bw.WriteString("Connection: close\r\n")
-	}
-	bw.WriteString("\r\n")
-}
-
-func (w *frontWriter) Write(p []byte) (int, error) {
-	w.WriteHeader(http.StatusOK)
-	n, err := w.fc.bw.Write(p)
-	w.bytes += int64(n)
-	return n, err
 }

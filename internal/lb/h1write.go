@@ -124,16 +124,10 @@ func writeFields(bw *bufio.Writer, h http.Header, head bool) error {
 // byte other than tab (CR, LF and NUL among them), which could end the
 // line or the head early: net/http refuses the same.
 func writeField(bw *bufio.Writer, k, v string) error {
-	for i := 0; i < len(v); i++ {
-		if b := v[i]; b < ' ' && b != '\t' || b == 0x7f {
-			return fmt.Errorf("%w: field value for %q", errH1BadHead, k)
-		}
+	if !fieldValueOK(v) {
+		return fmt.Errorf("%w: field value for %q", errH1BadHead, k)
 	}
-	v = trimOWS(v)
-	bw.WriteString(k)
-	bw.WriteString(": ")
-	bw.WriteString(v)
-	bw.WriteString("\r\n")
+	writeLine(bw, k, trimOWS(v))
 	return nil
 }
 

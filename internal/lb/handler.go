@@ -23,10 +23,8 @@ type listenerHandler struct {
 func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := lh.srv
 	c := connFrom(r.Context())
+	c.restoreTLS(r)
 	if c != nil {
-		if r.TLS == nil {
-			r.TLS = c.tls // net/http sees TLS only on a *tls.Conn
-		}
 		defer c.nextRequest()
 		if c.smuggled() {
 			lh.reject(w, r, http.StatusBadRequest, "content_length_and_transfer_encoding")

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"reflect"
 	"strings"
@@ -22,29 +21,14 @@ import (
 type httpServer struct {
 	cfg   config.Listener
 	sock  *socket
-	ln    net.Listener // a handle on sock, TLS-wrapped for https
+	front *front // on a handle on sock: srv's listener, and the lean path in front of it
 	srv   *http.Server
-	front *front                    // plain HTTP: the lean path in front of srv
 	certs atomic.Pointer[certs.Set] // https: swapped on reload and when the files change
 }
 
 // shutdown stops the listener gracefully until ctx ends, then closes what
 // is left.
-func (hs *httpServer) shutdown(ctx context.Context) error {
-	var err error
-	if hs.front != nil {
-		err = hs.front.shutdownWith(ctx, hs.srv.Shutdown)
-	} else {
-		err = hs.srv.Shutdown(ctx)
-	}
-	if err != nil {
-		hs.srv.Close()
-		if hs.front != nil {
-			hs.front.abort()
-		}
-	}
-	return err
-}
+func (hs *httpServer) shutdown(ctx context.Context) error { return hs.front.shutdown(ctx, hs.srv) }
 
 // sameSocket reports whether a running listener can serve the new config
 // as it is: only routing or the certificate's contents changed.
@@ -110,7 +94,7 @@ func (s *Server) planListeners(cfg *config.Config) (*listenerPlan, error) {
 // abort closes the sockets a plan opened.
 func (p *listenerPlan) abort() {
 	for _, hs := range p.open {
-		hs.ln.Close()
+		hs.front.Close()
 	}
 	p.closeUnused()
 }
@@ -195,7 +179,6 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 	lh := &listenerHandler{srv: s, name: lc.Name, port: listenerPort(h.Addr()), tl: tl, hsts: hstsValue(lc.TLS)}
 	hs.front = newFront(h, frontOptions{name: lc.Name, log: s.log, tls: tlsCfg, readHeaderTimeout: lc.ReadHeaderTimeout.D(),
 		idleTimeout: lc.IdleTimeout.D(), maxHeaderBytes: lc.MaxHeaderBytes, onReject: onReject}, lh.serveFront, false)
-	hs.ln = hs.front
 	hs.srv = &http.Server{
 		Handler:           lh,
 		ReadHeaderTimeout: lc.ReadHeaderTimeout.D(),
@@ -219,7 +202,7 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 // connection has had read_header_timeout to send its request is it shut
 // down, with five minutes for requests in flight.
 func (s *Server) retire(hs *httpServer) {
-	hs.ln.Close()
+	hs.front.Close()
 	hs.srv.SetKeepAlivesEnabled(false)
 	s.retiring.Add(1)
 	go func() {
@@ -250,7 +233,7 @@ func (s *Server) retireContext() (context.Context, context.CancelFunc) {
 }
 
 func (s *Server) serve(hs *httpServer) {
-	err := hs.srv.Serve(hs.ln)
+	err := hs.srv.Serve(hs.front)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) && !strings.Contains(err.Error(), "use of closed") {
 		s.log.Error("listener stopped", "listener", hs.cfg.Name, "err", err)
 	}

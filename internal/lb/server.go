@@ -297,7 +297,7 @@ func (s *Server) Addr(listener string) net.Addr {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	if hs := s.servers[listener]; hs != nil {
-		return hs.ln.Addr()
+		return hs.front.Addr()
 	}
 	if ls := s.l4servers[listener]; ls != nil {
 		return ls.sock.raw.Addr()
