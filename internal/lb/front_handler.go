@@ -20,11 +20,12 @@ import (
 // connection goes to the http.Server, whose listener the Front is. The
 // edge serves its listeners this way.
 //
-// Where it differs from net/http for the requests it serves: the
-// request's context is not canceled when the client goes away (a write
-// to a closed connection fails instead), there is no Hijacker and no
-// ResponseController deadline, and response fields are written in no
-// particular order.
+// Where it differs from net/http for the requests it serves: a client
+// that goes away is noticed only once the request's context is waited on
+// (Done, or context.AfterFunc, as an origin fetch does), and 250 ms after
+// that, when its context is canceled; the context carries no values (no
+// http.ServerContextKey); there is no Hijacker and no ResponseController
+// deadline; and response fields are written in no particular order.
 type Front struct {
 	f   *front
 	srv *http.Server
@@ -83,16 +84,17 @@ func (f *Front) Shutdown(ctx context.Context) error { return f.f.shutdown(ctx, f
 // serveHandler serves a front's request with h.
 func serveHandler(h http.Handler) func(fc *frontConn) step {
 	return func(fc *frontConn) step {
-		r := new(http.Request)
-		*r = fc.req
+		ctx := &handlerCtx{fc: fc}
+		r := fc.req.WithContext(ctx) // a copy, as the handler may keep it
 		u := new(url.URL)
 		*u = fc.url
 		r.URL = u
 		w := &fc.resp
 		w.reset(fc, r)
 		h.ServeHTTP(w, r)
+		gone := ctx.end()
 		w.finish()
-		if w.err != nil || w.closeAfter {
+		if w.err != nil || w.closeAfter || gone {
 			return stepClose
 		}
 		return fc.after()

@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,12 +13,14 @@ import (
 const frontWatchDelay = 250 * time.Millisecond
 
 // frontWatch notices a client that closes its connection while a target
-// takes its time: past frontWatchDelay, a goroutine waits for the client's
-// next byte, and closes the target connection if the client is gone.
+// (or a handler) takes its time: past frontWatchDelay, a goroutine waits
+// for the client's next byte, and if the client is gone it closes the
+// target connection, or cancels the handler's context.
 type frontWatch struct {
 	fc    *frontConn
 	timer *time.Timer
-	pc    atomic.Pointer[h1Conn]
+	pc    atomic.Pointer[h1Conn] // nil: ctx
+	ctx   *handlerCtx
 	state atomic.Int32 // watchArmed, watchRunning, watchOff
 	gone  bool         // the client left; read after done
 	done  chan struct{}
@@ -46,6 +49,15 @@ func (w *frontWatch) arm(pc *h1Conn) {
 	w.timer.Reset(frontWatchDelay)
 }
 
+// armCancel starts the delay for a handler's request, whose context
+// ctx is.
+func (w *frontWatch) armCancel(ctx *handlerCtx) {
+	w.ctx = ctx
+	w.pc.Store(nil)
+	w.state.Store(watchArmed)
+	w.timer.Reset(frontWatchDelay)
+}
+
 func (w *frontWatch) run() {
 	if !w.state.CompareAndSwap(watchArmed, watchRunning) {
 		return
@@ -68,7 +80,11 @@ func (w *frontWatch) run() {
 		break
 	}
 	if w.gone {
-		w.pc.Load().conn.Close() // ends the exchange's read
+		if pc := w.pc.Load(); pc != nil {
+			pc.conn.Close() // ends the exchange's read
+		} else {
+			w.ctx.cancel(context.Canceled)
+		}
 	}
 	w.done <- struct{}{}
 }

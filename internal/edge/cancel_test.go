@@ -1,0 +1,104 @@
+package edge_test
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// slowOrigin is an origin handler that tells started when a request
+// arrives, then answers after hold unless the request is canceled first;
+// it sends to outcome "canceled" or "answered".
+func slowOrigin(hold time.Duration, started chan<- struct{}, outcome chan<- string, lines ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			outcome <- "canceled"
+		case <-time.After(hold):
+			for _, l := range lines {
+				k, v, _ := strings.Cut(l, ": ")
+				w.Header().Set(k, v)
+			}
+			io.WriteString(w, "slow")
+			outcome <- "answered"
+		}
+	}
+}
+
+// sendAndLeave sends a GET of path to the edge on a raw connection and
+// closes it as soon as the origin has the request.
+func sendAndLeave(t *testing.T, e *env, path string, started <-chan struct{}) {
+	t.Helper()
+	addr := strings.TrimPrefix(e.url, "http://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: "+addr+"\r\nAccept-Encoding: gzip\r\n\r\n") // e.get's key
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request never reached the origin")
+	}
+}
+
+func TestClientLeavingCancelsPassThrough(t *testing.T) {
+	// A request the edge only relays: when its client goes away, the
+	// origin's request is canceled instead of running to its end.
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 0s}
+`)
+	started, outcome := make(chan struct{}, 1), make(chan string, 1)
+	e.origin.set(slowOrigin(10*time.Second, started, outcome))
+	sendAndLeave(t, e, "/poll", started)
+	select {
+	case got := <-outcome:
+		if got != "canceled" {
+			t.Fatalf("origin request %s", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the origin's request was not canceled after the client left")
+	}
+}
+
+func TestClientLeavingKeepsCollapsedFetch(t *testing.T) {
+	// A cacheable miss is fetched for every request waiting on its key:
+	// the fetch goes on when its first client leaves, and is stored.
+	e := newEnv(t, defaultBehavior)
+	started, outcome := make(chan struct{}, 1), make(chan string, 1)
+	e.origin.set(slowOrigin(600*time.Millisecond, started, outcome, "Cache-Control: max-age=60"))
+	sendAndLeave(t, e, "/report", started)
+	select {
+	case got := <-outcome:
+		if got != "answered" {
+			t.Fatalf("origin request %s, want it answered", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the origin never answered")
+	}
+	// The object lands in the store once the edge has read the answer.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		r := e.get("/report")
+		if strings.Contains(r.cacheStatus(), "hit") {
+			if r.body != "slow" {
+				t.Fatalf("hit body %q", r.body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fetch of a client that left was not stored: Cache-Status %q", r.cacheStatus())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := e.origin.count(); n != 1 {
+		t.Errorf("origin served %d requests, want 1", n)
+	}
+}

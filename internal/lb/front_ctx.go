@@ -1,0 +1,117 @@
+package lb
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// handlerCtx is the context of a request a Front's handler serves. As
+// net/http's, it is canceled when the handler returns, and before that
+// when the client goes away. The client is watched (frontWatch) only from
+// the first Done or AfterFunc, that is once something waits on the
+// context, such as an origin fetch: a handler that never waits, such as a
+// cache hit, pays nothing for it.
+type handlerCtx struct {
+	fc *frontConn
+
+	mu       sync.Mutex
+	done     chan struct{} // made by the first Done
+	err      error         // set once, by cancel
+	afters   []*afterFunc  // AfterFunc's functions not yet stopped
+	watching bool          // the watch is armed for this context
+}
+
+// afterFunc is one AfterFunc registration.
+type afterFunc struct{ f func() }
+
+var _ context.Context = (*handlerCtx)(nil)
+
+func (c *handlerCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+func (c *handlerCtx) Value(any) any { return nil }
+
+func (c *handlerCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Done returns a channel closed on cancel, and starts watching the client.
+func (c *handlerCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.err != nil {
+			close(c.done)
+		}
+	}
+	c.watchLocked()
+	return c.done
+}
+
+// AfterFunc runs f in its own goroutine once c is canceled, as
+// context.AfterFunc does; context.AfterFunc and contexts derived from c
+// use it instead of a goroutine each.
+func (c *handlerCtx) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		go f()
+		return func() bool { return false }
+	}
+	a := &afterFunc{f: f}
+	c.afters = append(c.afters, a)
+	c.watchLocked()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, b := range c.afters {
+			if b == a {
+				c.afters = append(c.afters[:i], c.afters[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// watchLocked arms the client watch, once, while the handler runs.
+func (c *handlerCtx) watchLocked() {
+	if !c.watching && c.err == nil {
+		c.watching = true
+		c.fc.watch.armCancel(c)
+	}
+}
+
+// cancel cancels c with err unless it is canceled already, and reports
+// whether the watch was armed for it.
+func (c *handlerCtx) cancel(err error) (watching bool) {
+	c.mu.Lock()
+	watching = c.watching
+	if c.err != nil {
+		c.mu.Unlock()
+		return watching
+	}
+	c.err = err
+	if c.done != nil {
+		close(c.done)
+	}
+	afters := c.afters
+	c.afters = nil
+	c.mu.Unlock()
+	for _, a := range afters {
+		go a.f()
+	}
+	return watching
+}
+
+// end cancels c when its handler returns, and ends the watch; it reports
+// whether the client went away meanwhile.
+func (c *handlerCtx) end() (gone bool) {
+	if c.cancel(context.Canceled) {
+		return c.fc.watch.disarm()
+	}
+	return false
+}

@@ -1,0 +1,159 @@
+package lb_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// A handler's request context behaves as net/http's, behind a Front and
+// behind a plain http.Server alike: canceled when the client leaves while
+// the handler waits on it, and when the handler returns; left alone while
+// the client stays, even past the front's watch delay.
+
+// fhWait is a handler that tells started when it runs, then waits on its
+// request's context, for at most hold, and sends what it saw to result:
+// the context's error, with "after" the one a context derived from it
+// had and whether a context.AfterFunc on it ran. It answers /probe at
+// once.
+type fhWait struct {
+	started chan struct{}
+	result  chan string
+	hold    time.Duration // answer 200 after this long if nothing happened first
+}
+
+func newFhWait(hold time.Duration) *fhWait {
+	return &fhWait{started: make(chan struct{}, 4), result: make(chan string, 4), hold: hold}
+}
+
+func (h *fhWait) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/probe" {
+		io.WriteString(w, "probe")
+		return
+	}
+	ctx := r.Context()
+	derived, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ran := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { close(ran) })
+	defer stop()
+	h.started <- struct{}{}
+	select {
+	case <-ctx.Done():
+		select {
+		case <-ran:
+		case <-time.After(2 * time.Second):
+			h.result <- "canceled, but the AfterFunc did not run"
+			return
+		}
+		<-derived.Done()
+		h.result <- "canceled: " + ctx.Err().Error() + "; derived: " + derived.Err().Error()
+	case <-time.After(h.hold):
+		h.result <- "not canceled"
+		io.WriteString(w, "held")
+	}
+}
+
+func TestFrontHandlerContextClientLeaves(t *testing.T) {
+	for _, s := range fhServers {
+		t.Run(s.name, func(t *testing.T) {
+			h := newFhWait(5 * time.Second)
+			addr, _ := fhStart(t, s, h)
+			rc := fhDial(t, addr)
+			rc.send(fhGet("/wait"))
+			<-h.started
+			start := time.Now()
+			rc.c.Close()
+			select {
+			case got := <-h.result:
+				if want := "canceled: context canceled; derived: context canceled"; got != want {
+					t.Fatalf("handler saw %q, want %q", got, want)
+				}
+				if d := time.Since(start); d > 2*time.Second {
+					t.Errorf("the context was canceled %v after the client left", d)
+				}
+			case <-time.After(4 * time.Second):
+				t.Fatal("the handler's context was not canceled after the client left")
+			}
+		})
+	}
+}
+
+func TestFrontHandlerContextClientStays(t *testing.T) {
+	for _, s := range fhServers {
+		t.Run(s.name, func(t *testing.T) {
+			// Past the front's 250 ms watch delay, with the client there:
+			// the context stays, the answer arrives, and the connection
+			// serves the next request.
+			h := newFhWait(600 * time.Millisecond)
+			addr, _ := fhStart(t, s, h)
+			rc := fhDial(t, addr)
+			rc.send(fhGet("/wait"))
+			resp, body := rc.read("GET")
+			if resp.StatusCode != http.StatusOK || body != "held" {
+				t.Fatalf("got %d %q, want 200 \"held\"", resp.StatusCode, body)
+			}
+			if got := <-h.result; got != "not canceled" {
+				t.Fatalf("handler saw %q with the client still there", got)
+			}
+			rc.send(fhGet("/probe"))
+			if resp, body := rc.read("GET"); resp.StatusCode != http.StatusOK || body != "probe" {
+				t.Fatalf("next request on the connection: %d %q", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+func TestFrontHandlerContextPipelined(t *testing.T) {
+	for _, s := range fhServers {
+		t.Run(s.name, func(t *testing.T) {
+			// The client's next request is already there while the first
+			// waits: that is not a client leaving.
+			h := newFhWait(400 * time.Millisecond)
+			addr, _ := fhStart(t, s, h)
+			rc := fhDial(t, addr)
+			rc.send(fhGet("/wait") + fhGet("/probe"))
+			if resp, body := rc.read("GET"); resp.StatusCode != http.StatusOK || body != "held" {
+				t.Fatalf("first: %d %q", resp.StatusCode, body)
+			}
+			if resp, body := rc.read("GET"); resp.StatusCode != http.StatusOK || body != "probe" {
+				t.Fatalf("second: %d %q", resp.StatusCode, body)
+			}
+			if got := <-h.result; got != "not canceled" {
+				t.Fatalf("handler saw %q", got)
+			}
+		})
+	}
+}
+
+func TestFrontHandlerContextEndsWithHandler(t *testing.T) {
+	for _, s := range fhServers {
+		t.Run(s.name, func(t *testing.T) {
+			kept := make(chan context.Context, 1)
+			addr, _ := fhStart(t, s, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if err := r.Context().Err(); err != nil {
+					t.Errorf("context already done in the handler: %v", err)
+				}
+				kept <- r.Context()
+				io.WriteString(w, "ok")
+			}))
+			rc := fhDial(t, addr)
+			rc.send(fhGet("/kept"))
+			if resp, body := rc.read("GET"); resp.StatusCode != http.StatusOK || body != "ok" {
+				t.Fatalf("got %d %q", resp.StatusCode, body)
+			}
+			ctx := <-kept
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+				t.Fatal("the request's context was not canceled after its handler returned")
+			}
+			if !errors.Is(ctx.Err(), context.Canceled) {
+				t.Fatalf("Err() = %v, want context.Canceled", ctx.Err())
+			}
+		})
+	}
+}
