@@ -157,3 +157,27 @@ func TestFrontHandlerContextEndsWithHandler(t *testing.T) {
 		})
 	}
 }
+
+func TestFrontHandlerContextEndsWithPanic(t *testing.T) {
+	for _, s := range fhServers {
+		t.Run(s.name, func(t *testing.T) {
+			kept := make(chan context.Context, 1)
+			addr, _ := fhStart(t, s, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				context.AfterFunc(r.Context(), func() {}) // something waits on it
+				kept <- r.Context()
+				panic(http.ErrAbortHandler)
+			}))
+			rc := fhDial(t, addr)
+			rc.send(fhGet("/panic"))
+			if !rc.closed() {
+				t.Fatal("the connection of a handler that panicked stayed open")
+			}
+			ctx := <-kept
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+				t.Fatal("the context of a handler that panicked was not canceled")
+			}
+		})
+	}
+}

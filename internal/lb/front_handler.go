@@ -91,8 +91,11 @@ func serveHandler(h http.Handler) func(fc *frontConn) step {
 		r.URL = u
 		w := &fc.resp
 		w.reset(fc, r)
-		h.ServeHTTP(w, r)
-		gone := ctx.end()
+		gone := false
+		func() {
+			defer func() { gone = ctx.end() }() // a panic too ends the context
+			h.ServeHTTP(w, r)
+		}()
 		w.finish()
 		if w.err != nil || w.closeAfter || gone {
 			return stepClose
