@@ -18,12 +18,17 @@ type handlerCtx struct {
 	mu       sync.Mutex
 	done     chan struct{} // made by the first Done
 	err      error         // set once, by cancel
-	afters   []*afterFunc  // AfterFunc's functions not yet stopped
-	watching bool          // the watch is armed for this context
+	afters   []afterFunc   // AfterFunc's functions not yet stopped
+	afterBuf [1]afterFunc  // afters' first backing array
+	nextID   int
+	watching bool // the watch is armed for this context
 }
 
 // afterFunc is one AfterFunc registration.
-type afterFunc struct{ f func() }
+type afterFunc struct {
+	id int
+	f  func()
+}
 
 var _ context.Context = (*handlerCtx)(nil)
 
@@ -61,20 +66,34 @@ func (c *handlerCtx) AfterFunc(f func()) (stop func() bool) {
 		go f()
 		return func() bool { return false }
 	}
-	a := &afterFunc{f: f}
-	c.afters = append(c.afters, a)
+	if c.afters == nil {
+		c.afters = c.afterBuf[:0]
+	}
+	c.nextID++
+	id := c.nextID
+	c.afters = append(c.afters, afterFunc{id: id, f: f})
 	c.watchLocked()
 	return func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		for i, b := range c.afters {
-			if b == a {
+		for i, a := range c.afters {
+			if a.id == id {
 				c.afters = append(c.afters[:i], c.afters[i+1:]...)
 				return true
 			}
 		}
 		return false
 	}
+}
+
+// afterCancel is context.AfterFunc, the short way for a front handler's
+// context: without the wrapping context and the channel that
+// context.AfterFunc makes.
+func afterCancel(ctx context.Context, f func()) (stop func() bool) {
+	if c, ok := ctx.(*handlerCtx); ok {
+		return c.AfterFunc(f)
+	}
+	return context.AfterFunc(ctx, f)
 }
 
 // watchLocked arms the client watch, once, while the handler runs.

@@ -208,7 +208,7 @@ func h1Plan(req *http.Request) (length int64, ok bool) {
 // to the pool or is closed when the exchange ends.
 func (t *h1Transport) send(ctx context.Context, pc *h1Conn, req *http.Request, length int64) (*http.Response, error) {
 	x := &h1Exchange{t: t, pc: pc, ctx: ctx, req: req}
-	x.stop = context.AfterFunc(ctx, pc.abort)
+	x.stop = afterCancel(ctx, pc.abort)
 	x.reqClose = req.Close || hasToken(headerValue(req.Header, "Connection"), "close")
 	if err := x.writeHead(length); err != nil {
 		return nil, err
