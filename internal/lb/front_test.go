@@ -256,10 +256,16 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 
 // TestFrontClientAbortCancelsTarget: a client that leaves while the target
 // works makes tether close the target connection, so the target's request
-// context ends, and the exchange counts as canceled.
+// context ends, and the exchange counts as canceled. A quick request goes
+// first on the same connection, 100 ms before: the watch's timer, still
+// running for it, must wait again for the slow one.
 func TestFrontClientAbortCancelsTarget(t *testing.T) {
 	started, canceled := make(chan struct{}), make(chan struct{})
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/quick" {
+			io.WriteString(w, "quick")
+			return
+		}
 		close(started)
 		select {
 		case <-r.Context().Done():
@@ -281,6 +287,11 @@ func TestFrontClientAbortCancelsTarget(t *testing.T) {
 	before := canceledMetric()
 
 	rc := dialRaw(t, l)
+	rc.send(get1("/quick"))
+	if resp, body := rc.read("GET"); resp.StatusCode != http.StatusOK || body != "quick" {
+		t.Fatalf("quick request: %d %q", resp.StatusCode, body)
+	}
+	time.Sleep(100 * time.Millisecond)
 	rc.send(get1("/slow"))
 	select {
 	case <-started:
