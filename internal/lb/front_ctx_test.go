@@ -100,9 +100,7 @@ func TestFrontHandlerContextClientStays(t *testing.T) {
 				t.Fatalf("handler saw %q with the client still there", got)
 			}
 			rc.send(fhGet("/probe"))
-			if resp, body := rc.read("GET"); resp.StatusCode != http.StatusOK || body != "probe" {
-				t.Fatalf("next request on the connection: %d %q", resp.StatusCode, body)
-			}
+			rc.readOK("probe")
 		})
 	}
 }
@@ -116,12 +114,8 @@ func TestFrontHandlerContextPipelined(t *testing.T) {
 			addr, _ := fhStart(t, s, h)
 			rc := fhDial(t, addr)
 			rc.send(fhGet("/wait") + fhGet("/probe"))
-			if resp, body := rc.read("GET"); resp.StatusCode != http.StatusOK || body != "held" {
-				t.Fatalf("first: %d %q", resp.StatusCode, body)
-			}
-			if resp, body := rc.read("GET"); resp.StatusCode != http.StatusOK || body != "probe" {
-				t.Fatalf("second: %d %q", resp.StatusCode, body)
-			}
+			rc.readOK("held")
+			rc.readOK("probe")
 			if got := <-h.result; got != "not canceled" {
 				t.Fatalf("handler saw %q", got)
 			}
@@ -142,9 +136,7 @@ func TestFrontHandlerContextEndsWithHandler(t *testing.T) {
 			}))
 			rc := fhDial(t, addr)
 			rc.send(fhGet("/kept"))
-			if resp, body := rc.read("GET"); resp.StatusCode != http.StatusOK || body != "ok" {
-				t.Fatalf("got %d %q", resp.StatusCode, body)
-			}
+			rc.readOK("ok")
 			ctx := <-kept
 			select {
 			case <-ctx.Done():

@@ -191,6 +191,14 @@ func fhOK(body string) fhResult {
 	return fhResult{Status: 200, Body: body, Length: int64(len(body)), Type: "text/plain; charset=utf-8", Date: true}
 }
 
+// closing, early, fields and trailer return r with one more thing a
+// client sees: Connection: close, informational heads, X- fields, a
+// trailer.
+func (r fhResult) closing() fhResult               { r.Close = true; return r }
+func (r fhResult) early(heads ...string) fhResult  { r.Early = heads; return r }
+func (r fhResult) fields(fields string) fhResult   { r.Fields = fields; return r }
+func (r fhResult) trailer(trailer string) fhResult { r.Trailer = trailer; return r }
+
 // fhExchange sends reqs one by one on rc, reading each response, then
 // GET /probe; it stops at the first response that does not come whole.
 func fhExchange(rc *rawClient, reqs []string) fhRun {

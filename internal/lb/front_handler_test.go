@@ -140,47 +140,35 @@ func TestFrontHandlerAsNetHTTP(t *testing.T) {
 		{name: "handler's Connection: close", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
 			w.Header().Set("Connection", "close")
 			io.WriteString(w, "bye")
-		}, want: fhRun{Results: []fhResult{func() fhResult { r := fhOK("bye"); r.Close = true; return r }()}}},
+		}, want: fhRun{Results: []fhResult{fhOK("bye").closing()}}},
 		{name: "client's Connection: close", reqs: []string{fhGet("/", "Connection: close\r\n")}, h: write("bye"),
-			want: fhRun{Results: []fhResult{func() fhResult { r := fhOK("bye"); r.Close = true; return r }()}}},
+			want: fhRun{Results: []fhResult{fhOK("bye").closing()}}},
 
 		// Informational responses.
 		{name: "103 Early Hints before the 200", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
 			w.Header().Set("Link", "</a.css>; rel=preload")
 			w.WriteHeader(http.StatusEarlyHints)
 			io.WriteString(w, "hi")
-		}, want: fhRun{Results: []fhResult{func() fhResult {
-			r := fhOK("hi")
-			r.Early = []string{`103 Link="</a.css>; rel=preload" Content-Length=""`}
-			return r
-		}()}, Open: true}},
+		}, want: fhRun{Results: []fhResult{fhOK("hi").early(`103 Link="</a.css>; rel=preload" Content-Length=""`)}, Open: true}},
 		{name: "a 1xx has no Content-Length", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
 			w.Header().Set("Link", "</a.css>; rel=preload")
 			w.Header().Set("Content-Length", "2")
 			w.WriteHeader(http.StatusEarlyHints)
 			io.WriteString(w, "hi")
-		}, want: fhRun{Results: []fhResult{func() fhResult {
-			r := fhOK("hi")
-			r.Early = []string{`103 Link="</a.css>; rel=preload" Content-Length=""`}
-			return r
-		}()}, Open: true}},
+		}, want: fhRun{Results: []fhResult{fhOK("hi").early(`103 Link="</a.css>; rel=preload" Content-Length=""`)}, Open: true}},
 
 		// The ResponseWriter's header contract.
 		{name: "declared trailer", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
 			w.Header().Set("Trailer", "X-Sum")
 			io.WriteString(w, "hello")
 			w.Header().Set("X-Sum", "abc")
-		}, want: fhRun{Results: []fhResult{func() fhResult {
-			r := chunked("hello", textPlain)
-			r.Trailer = "X-Sum=abc"
-			return r
-		}()}, Open: true}},
+		}, want: fhRun{Results: []fhResult{chunked("hello", textPlain).trailer("X-Sum=abc")}, Open: true}},
 		{name: "header changed after WriteHeader is not sent", h: func(w http.ResponseWriter, _ *http.Request, _ func(string)) {
 			w.Header().Set("X-Early", "1")
 			w.WriteHeader(http.StatusOK)
 			w.Header().Set("X-Late", "1")
 			io.WriteString(w, "hi")
-		}, want: fhRun{Results: []fhResult{func() fhResult { r := fhOK("hi"); r.Fields = "X-Early=1"; return r }()}, Open: true}},
+		}, want: fhRun{Results: []fhResult{fhOK("hi").fields("X-Early=1")}, Open: true}},
 
 		// A request with a body in the middle of a connection.
 		{name: "GET, POST with a body, GET on one connection", reqs: []string{
@@ -381,9 +369,7 @@ func fhWithoutLogChild(t *testing.T, scenario string) {
 		}
 		rc = fhDial(t, addr)
 		rc.send(fhGet("/"))
-		if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "ok" {
-			t.Fatalf("after the panic: %d %q", resp.StatusCode, body)
-		}
+		rc.readOK("ok")
 	case "tls-garbage":
 		cfg, pool := fhTLS(t)
 		addr, _ := fhStart(t, fhServer{"front", &lb.FrontOptions{}, cfg}, h)
@@ -455,9 +441,7 @@ func TestFrontHandlerRequestKept(t *testing.T) {
 			get := func(n int) *http.Request {
 				t.Helper()
 				rc.send(fmt.Sprintf("GET /r%d?n=%d HTTP/1.1\r\nHost: host%d.example\r\nX-N: %d\r\n\r\n", n, n, n, n))
-				if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "ok" {
-					t.Fatalf("request %d: %d %q", n, resp.StatusCode, body)
-				}
+				rc.readOK("ok")
 				return <-kept
 			}
 			describe := func(r *http.Request) string {

@@ -241,6 +241,15 @@ func (rc *rawClient) read(method string) (*http.Response, string) {
 	return resp, string(b)
 }
 
+// readOK reads the response to a GET and fails the test unless it is a
+// 200 with body want.
+func (rc *rawClient) readOK(want string) {
+	rc.t.Helper()
+	if resp, body := rc.read("GET"); resp.StatusCode != http.StatusOK || body != want {
+		rc.t.Fatalf("got %d %q, want 200 %q", resp.StatusCode, body, want)
+	}
+}
+
 // closed reports whether tether closed the connection (the next read
 // ends with EOF or a reset) before the deadline.
 func (rc *rawClient) closed() bool {

@@ -36,17 +36,13 @@ func TestFrontHandsOffMidConnection(t *testing.T) {
 	rc := dialRaw(t, l)
 
 	rc.send(get1("/one"))
-	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "/one" {
-		t.Fatalf("GET /one: %d %q", resp.StatusCode, body)
-	}
+	rc.readOK("/one")
 	rc.send("POST /upload HTTP/1.1\r\nHost: app.example\r\n" + orderProbe + "Content-Length: 5\r\n\r\nhello")
 	if resp, body := rc.read("POST"); resp.StatusCode != 200 || body != "got hello" {
 		t.Fatalf("POST /upload: %d %q", resp.StatusCode, body)
 	}
 	rc.send(get1("/three"))
-	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "/three" {
-		t.Fatalf("GET /three after the POST: %d %q", resp.StatusCode, body)
-	}
+	rc.readOK("/three")
 
 	if r := rt.request(t, "/one"); !viaFront(r.Head) {
 		t.Errorf("GET /one was not served by the front:\n%s", r.Head)
@@ -68,9 +64,7 @@ func TestFrontPipelining(t *testing.T) {
 	rc := dialRaw(t, l)
 	rc.send(get1("/p1") + get1("/p2") + get1("/p3"))
 	for _, want := range []string{"/p1", "/p2", "/p3"} {
-		if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != want {
-			t.Fatalf("pipelined response: %d %q, want 200 %q", resp.StatusCode, body, want)
-		}
+		rc.readOK(want)
 	}
 	for _, r := range rt.requests() {
 		if !viaFront(r.Head) {
@@ -288,9 +282,7 @@ func TestFrontClientAbortCancelsTarget(t *testing.T) {
 
 	rc := dialRaw(t, l)
 	rc.send(get1("/quick"))
-	if resp, body := rc.read("GET"); resp.StatusCode != http.StatusOK || body != "quick" {
-		t.Fatalf("quick request: %d %q", resp.StatusCode, body)
-	}
+	rc.readOK("quick")
 	time.Sleep(100 * time.Millisecond)
 	rc.send(get1("/slow"))
 	select {
@@ -330,9 +322,7 @@ func TestFrontRetriesStalePooledConnection(t *testing.T) {
 	rc := dialRaw(t, l)
 	for _, path := range []string{"/first", "/second"} {
 		rc.send(get1(path))
-		if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != path {
-			t.Fatalf("GET %s: %d %q, want 200", path, resp.StatusCode, body)
-		}
+		rc.readOK(path)
 	}
 	var onDead, onNew bool
 	for _, r := range rt.requests() {
