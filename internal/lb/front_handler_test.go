@@ -486,43 +486,8 @@ func TestFrontHandlerGracefulShutdown(t *testing.T) {
 			addr, shutdown := fhStart(t, s, h)
 			unblock := sync.OnceFunc(func() { close(release) })
 			t.Cleanup(unblock)
-			idle := fhDial(t, addr)
-			idle.send(fhGet("/idle"))
-			if resp, _ := idle.read("GET"); resp.StatusCode != 200 {
-				t.Fatalf("GET /idle: %d", resp.StatusCode)
-			}
-			busy := fhDial(t, addr)
-			busy.send(fhGet("/slow"))
-			select {
-			case <-arrived:
-			case <-time.After(5 * time.Second):
-				t.Fatal("the slow request never reached the handler")
-			}
-
-			done := make(chan error, 1)
-			go func() { done <- shutdown() }()
-			if !idle.closed() {
-				t.Error("the idle keep-alive connection was not closed on shutdown")
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("Shutdown returned (%v) with a request in flight", err)
-			default:
-			}
-			unblock()
-			resp, body := busy.read("GET")
-			if resp.StatusCode != 200 || body != "/slow" {
-				t.Errorf("request in flight: %d %q, want it to finish with 200", resp.StatusCode, body)
-			}
-			if !resp.Close {
-				t.Errorf("the last response has no Connection: close: %v", resp.Header)
-			}
-			if !busy.closed() {
-				t.Error("the busy connection stayed open after its response")
-			}
-			if err := <-done; err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
+			checkGracefulShutdown(t, func() *rawClient { return fhDial(t, addr) }, func(path string) string { return fhGet(path) },
+				arrived, unblock, shutdown)
 		})
 	}
 }

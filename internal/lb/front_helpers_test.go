@@ -250,6 +250,52 @@ func (rc *rawClient) readOK(want string) {
 	}
 }
 
+// checkGracefulShutdown shuts a server down gracefully with one idle and
+// one busy keep-alive connection, which dial opens; get builds a GET for a
+// path. The server answers a GET with its path; GET /slow closes arrived
+// when it gets there and answers once release is called. The idle
+// connection must close at once, shutdown must wait for the busy request,
+// which must finish with Connection: close, and return nil.
+func checkGracefulShutdown(t *testing.T, dial func() *rawClient, get func(string) string,
+	arrived <-chan struct{}, release func(), shutdown func() error) {
+	t.Helper()
+	idle := dial()
+	idle.send(get("/idle"))
+	idle.readOK("/idle")
+	busy := dial()
+	busy.send(get("/slow"))
+	select {
+	case <-arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow request never reached the server")
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- shutdown() }()
+	if !idle.closed() {
+		t.Error("the idle keep-alive connection was not closed on shutdown")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("shutdown returned (%v) with a request in flight", err)
+	default:
+	}
+	release()
+	resp, body := busy.read("GET")
+	if resp.StatusCode != 200 || body != "/slow" {
+		t.Errorf("request in flight: %d %q, want it to finish with 200", resp.StatusCode, body)
+	}
+	if !resp.Close {
+		t.Errorf("the last response has no Connection: close: %v", resp.Header)
+	}
+	if !busy.closed() {
+		t.Error("the busy connection stayed open after its response")
+	}
+	if err := <-done; err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
 // closed reports whether tether closed the connection (the next read
 // ends with EOF or a reset) before the deadline.
 func (rc *rawClient) closed() bool {

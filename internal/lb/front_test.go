@@ -596,50 +596,22 @@ func TestFrontHopByHopAndForwarded(t *testing.T) {
 // finish, with Connection: close, and closes an idle keep-alive
 // connection.
 func TestFrontGracefulShutdown(t *testing.T) {
-	arrived := make(chan struct{})
+	arrived, release := make(chan struct{}), make(chan struct{})
 	rt := newRawTarget(t, func(req rawRequest, c net.Conn, w *bufio.Writer) bool {
 		if req.Path() == "/slow" {
 			close(arrived)
-			time.Sleep(500 * time.Millisecond)
+			<-release
 		}
 		return echoPath(req, c, w)
 	})
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock)
 	l := ts.StartLB(t, frontYAML(rt.Addr, ""))
-	idle := dialRaw(t, l)
-	idle.send(get1("/idle"))
-	if resp, _ := idle.read("GET"); resp.StatusCode != 200 {
-		t.Fatalf("GET /idle: %d", resp.StatusCode)
-	}
-	busy := dialRaw(t, l)
-	busy.send(get1("/slow"))
-	select {
-	case <-arrived:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the slow request never reached the target")
-	}
-	closed := make(chan error, 1)
-	go func() {
+	checkGracefulShutdown(t, func() *rawClient { return dialRaw(t, l) }, get1, arrived, unblock, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		closed <- l.Close(ctx)
-	}()
-
-	if !idle.closed() {
-		t.Error("the idle keep-alive connection was not closed on shutdown")
-	}
-	resp, body := busy.read("GET")
-	if resp.StatusCode != 200 || body != "/slow" {
-		t.Errorf("request in flight: %d %q, want it to finish with 200", resp.StatusCode, body)
-	}
-	if !resp.Close {
-		t.Errorf("the last response has no Connection: close: %v", resp.Header)
-	}
-	if !busy.closed() {
-		t.Error("the busy connection stayed open after its response")
-	}
-	if err := <-closed; err != nil {
-		t.Errorf("Close: %v", err)
-	}
+		return l.Close(ctx)
+	})
 	if r := rt.request(t, "/slow"); !viaFront(r.Head) {
 		t.Errorf("the slow request was not served by the front:\n%s", r.Head)
 	}
