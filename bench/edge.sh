@@ -43,6 +43,7 @@ BASE_PORT=${BASE_PORT:-18180}   # origin +1; tether edge +20, tether plain liste
 INSTALL=${INSTALL:-1}           # 0: never apt-get install, fail if a tool is missing
 RESULTS=${RESULTS:-$BENCH_DIR/results/edge-latest.md}
 MAX_OTHER=${MAX_OTHER:-0.25}    # cores; a run disturbed by more is measured again
+SLOW_NET=${SLOW_NET:-1.8}       # a run whose softirq time per TCP segment is above this times the scenario's lowest is measured again
 RETRIES=${RETRIES:-2}
 QUIET_WAIT=${QUIET_WAIT:-60}    # seconds to wait for an idle machine before each run
 OTHER_BENCH_WAIT=${OTHER_BENCH_WAIT:-900} # seconds to wait, at start, for another benchmark (wrk, bench/run.sh, bench/sessions.sh) to finish
@@ -52,7 +53,7 @@ PROFILE_SECONDS=${PROFILE_SECONDS:-10}
 
 PROFILE_ARGS=""
 [[ $PROFILE == 1 ]] && PROFILE_ARGS=" PROFILE=1 PROFILE_SECONDS=$PROFILE_SECONDS"
-COMMAND_LINE="DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS SCENARIOS=\"$SCENARIOS\" ROWS=\"$ROWS\" BASE_PORT=$BASE_PORT MAX_OTHER=$MAX_OTHER RETRIES=$RETRIES QUIET_WAIT=$QUIET_WAIT$PROFILE_ARGS bash bench/edge.sh"
+COMMAND_LINE="DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS SCENARIOS=\"$SCENARIOS\" ROWS=\"$ROWS\" BASE_PORT=$BASE_PORT MAX_OTHER=$MAX_OTHER SLOW_NET=$SLOW_NET RETRIES=$RETRIES QUIET_WAIT=$QUIET_WAIT$PROFILE_ARGS bash bench/edge.sh"
 
 ORIGIN_PORT=$((BASE_PORT + 1))
 ADMIN_PORT=$((BASE_PORT + 29))
@@ -326,8 +327,8 @@ stored_after() {
 
 RAW=""      # TSV of all runs
 NOTES=""    # warnings for the report
-DISCARDED=0
-LAST_ROW="" LAST_OTHER=0 LAST_ERRNOTE=""
+DISCARDED=0 SLOW_DISCARDED=0
+LAST_ROW="" LAST_OTHER=0 LAST_ERRNOTE="" LAST_SIRQ=0
 
 # measure SC ROW ROUND: one kept run, re-measured (at most RETRIES times)
 # while other processes disturb it.
@@ -338,13 +339,39 @@ measure() {
 		measure_once "$sc" "$row" "$round" "$attempt"
 		if ((attempt < RETRIES)) && awk -v x="$LAST_OTHER" -v m="$MAX_OTHER" 'BEGIN {exit !(x > m)}'; then
 			log "  discarded: other processes used $LAST_OTHER cores (> MAX_OTHER=$MAX_OTHER); measuring again"
-			RAW+="$LAST_ROW	discarded"$'\n'
+			RAW+="$LAST_ROW	discarded	$LAST_SIRQ"$'\n'
 			DISCARDED=$((DISCARDED + 1))
 			continue
 		fi
-		RAW+="$LAST_ROW	kept"$'\n'
+		local slow=0
+		slow_net "$sc" "$LAST_SIRQ" && slow=1
+		if ((attempt < RETRIES && slow)); then
+			log "  discarded: the kernel spent $LAST_SIRQ ns of softirq per TCP segment (> SLOW_NET=$SLOW_NET x this scenario's lowest, ${SLOW_NET_MIN[$sc]} ns); measuring again"
+			RAW+="$LAST_ROW	slow-net	$LAST_SIRQ"$'\n'
+			SLOW_DISCARDED=$((SLOW_DISCARDED + 1))
+			continue
+		fi
+		RAW+="$LAST_ROW	kept	$LAST_SIRQ"$'\n'
 		[[ -z $LAST_ERRNOTE ]] || NOTES+="$LAST_ERRNOTE"$'\n'
 		return 0
+	done
+}
+
+# remeasure_slow: after the rounds, measures again each run kept in one of
+# the VM's slow stretches, judged against its scenario's lowest softirq
+# time per segment over the whole script run (the first runs of a scenario
+# had nothing to be judged against when they ran). Not with RETRIES=0.
+remeasure_slow() {
+	((RETRIES > 0)) || return 0
+	local again line sc row round
+	mapfile -t again < <(slow_runs 18 list)
+	((${#again[@]})) || return 0
+	log "measuring ${#again[@]} run(s) again: they ran in a slow stretch of the VM"
+	RAW=$(slow_runs 18 mark)$'\n'
+	for line in "${again[@]}"; do
+		IFS=$'\t' read -r sc row round <<<"$line"
+		SLOW_DISCARDED=$((SLOW_DISCARDED + 1))
+		measure "$sc" "$row" "$round"
 	done
 }
 
@@ -360,10 +387,11 @@ measure_once() {
 	"${WRK[@]}" >"$TMP/warmup.txt" 2>&1 || { cat "$TMP/warmup.txt" >&2; die "wrk warm-up against $row failed"; }
 	refresh_children
 
-	local c0 k0 b0 t0 w0 o0 c1 k1 b1 t1 w1 o1
+	local c0 k0 b0 t0 w0 o0 c1 k1 b1 t1 w1 o1 s0 g0 s1 g1
 	load1=$(awk '{print $1}' /proc/loadavg)
 	o0=$(origin_count)
 	read -r b0 t0 < <(box_ticks)
+	read -r s0 g0 < <(net_ticks)
 	# shellcheck disable=SC2086
 	c0=$(cpu_ticks $MEAS_PIDS)
 	k0=$(cpu_ticks "$ORIGIN_PID")
@@ -378,6 +406,7 @@ measure_once() {
 	c1=$(cpu_ticks $MEAS_PIDS)
 	k1=$(cpu_ticks "$ORIGIN_PID")
 	read -r b1 t1 < <(box_ticks)
+	read -r s1 g1 < <(net_ticks)
 	o1=$(origin_count)
 	[[ $sc == miss ]] && CHECK+="; after the run: $(stored_after "$row" "$tag")"
 	stop_proxy
@@ -408,7 +437,8 @@ measure_once() {
 	# Origin fetches per completed request: 0 for hits, about 1 for
 	# misses and passes (requests in flight when wrk stops count too).
 	fetch=$(awk -v d=$((o1 - o0)) -v n="$reqs" 'BEGIN {printf "%.3f", d / n}')
-	log "  ${NAME[$row]}: $rps req/s, p50 $p50, p99 $p99, proxy $px_us µs/req ($cores cores), origin $or_us µs/req, wrk $wrk_us µs/req, origin fetches/req $fetch, other $other cores"
+	LAST_SIRQ=$(softirq_ns "$s0" "$g0" "$s1" "$g1")
+	log "  ${NAME[$row]}: $rps req/s, p50 $p50, p99 $p99, proxy $px_us µs/req ($cores cores), origin $or_us µs/req, wrk $wrk_us µs/req, origin fetches/req $fetch, other $other cores, softirq $LAST_SIRQ ns/segment"
 	LAST_OTHER=$other
 	LAST_ROW="$sc	$row	$round	$rps	$reqs	$(lat_ms "$p50")	$(lat_ms "$p99")	$errors	$px_us	$cores	$or_us	$wrk_us	$busy	$other	$fetch	$load1	$CHECK"
 }
@@ -560,7 +590,7 @@ report_head() {
 - Load average (1, 5, 15 min): $LOAD_START at the start, $(awk '{print $1", "$2", "$3}' /proc/loadavg) at the end; the 1-minute figure before each run is in the runs table.${OTHER_BENCH_WAITED:+ Waited ${OTHER_BENCH_WAITED}s at the start for another benchmark to finish.}${OTHER_BENCH_NOTE:+ **$OTHER_BENCH_NOTE.**}
 - Load: \`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency\` over loopback (misses: \`-s bench/edge/misses.lua\`, a new URL per request), each run preceded by an unmeasured \`-d$WARMUP\` warm-up and by a fresh start of the proxy with an empty cache; $ROUNDS round(s), interleaved (round → scenario → row, row order rotated per round); **medians** across rounds, ranges (min–max) in brackets.
 - Origin: bench/edge/origin (Go net/http, one port $ORIGIN_PORT, 1 KiB bodies, keep-alive): \`/static/*\` with \`Cache-Control: max-age=3600\`, \`/dyn/*\` with \`no-store\`.
-- **CPU µs/req**: CPU time (user+sys from /proc/PID/stat, all threads; NGINX master, workers and cache manager) of the proxy during the measured run ÷ requests completed. **origin fetches/req**: requests the origin served during the run ÷ requests completed (0 for hits, about 1 for misses). *Other cores (max)*: the worst kept run's CPU used by anything but wrk, the proxy and the origin; a run above MAX_OTHER=$MAX_OTHER was discarded and measured again (at most $RETRIES times; $DISCARDED discarded in this run).
+- **CPU µs/req**: CPU time (user+sys from /proc/PID/stat, all threads; NGINX master, workers and cache manager) of the proxy during the measured run ÷ requests completed. **origin fetches/req**: requests the origin served during the run ÷ requests completed (0 for hits, about 1 for misses). *Other cores (max)*: the worst kept run's CPU used by anything but wrk, the proxy and the origin; a run above MAX_OTHER=$MAX_OTHER was discarded and measured again (at most $RETRIES times; $DISCARDED discarded in this run). A run during which the kernel spent more than SLOW_NET=$SLOW_NET times the scenario's lowest softirq time per TCP segment was measured again too, within the same retries ($SLOW_DISCARDED in this run): the VM's slow stretches, which hit every proxy alike (bench/README.md).
 EOF
 }
 
@@ -604,11 +634,12 @@ report() {
 	echo "## Every run"
 	echo
 	echo "- origin / wrk µs/req: CPU per request of the origin and of wrk. Box busy: whole-machine CPU busy %. Other cores: busy CPU not charged to the proxy, the origin or wrk (other tenants, kernel threads); much above 0.1 means the run was disturbed. load1: 1-minute load average just before the run."
+	echo "- Softirq ns/segment: the machine's softirq time ÷ TCP segments sent during the run (on loopback, the kernel's cost of delivering one segment). A run marked *slow kernel network* had more than SLOW_NET=$SLOW_NET times the scenario's lowest and was measured again right after (within the $RETRIES retries); it is not in the medians. This run re-measured $SLOW_DISCARDED."
 	echo "- Check: before the load, a few curl requests counted at the origin (hit: the 2nd and 3rd request must not reach it; miss: a new URL reaches it once, then not again, except on the plain listener; pass: every request reaches it)."
 	echo
-	echo "| scenario | row | round | req/s | requests | p50 ms | p99 ms | errors | proxy µs/req | proxy cores | origin µs/req | wrk µs/req | box busy % | other cores | origin fetches/req | load1 | check |"
-	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-	printf '%s' "$RAW" | awk -F'\t' 'NF > 1 {r = $18 == "kept" ? $3 : $3 " (discarded)"; printf "| %s | %s | %s | %.0f | %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, r, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17}'
+	echo "| scenario | row | round | req/s | requests | p50 ms | p99 ms | errors | proxy µs/req | proxy cores | origin µs/req | wrk µs/req | box busy % | other cores | softirq ns/segment | origin fetches/req | load1 | check |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	printf '%s' "$RAW" | awk -F'\t' 'NF > 1 {r = $18 == "kept" ? $3 : $18 == "slow-net" ? $3 " (slow kernel network)" : $3 " (discarded)"; printf "| %s | %s | %s | %.0f | %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, r, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $19, $15, $16, $17}'
 	echo
 	echo "Caveats: loopback only; wrk, the origin and the proxy share the machine's cores; see bench/README.md."
 }
@@ -657,6 +688,7 @@ main() {
 			done
 		done
 	done
+	remeasure_slow
 
 	if ((PROFILE)); then
 		for sc in $SCENARIOS; do

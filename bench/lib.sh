@@ -72,6 +72,68 @@ child_secs() {
 # box_ticks: "busy total" jiffies of the whole machine from /proc/stat.
 box_ticks() { awk '/^cpu /{t=0; for (i=2;i<=NF;i++) t+=$i; print t-$5-$6, t}' /proc/stat; }
 
+# net_ticks: "softirq_jiffies tcp_segments_sent" of the whole machine, from
+# /proc/stat and /proc/net/snmp (OutSegs).
+net_ticks() {
+	echo "$(awk '/^cpu / {print $8}' /proc/stat) $(awk '/^Tcp:/ {if (seen) print $12; seen = 1}' /proc/net/snmp)"
+}
+
+# softirq_ns S0 G0 S1 G1: the machine's softirq time per TCP segment sent,
+# in ns, between two net_ticks samples. On loopback every segment is
+# delivered in softirq context (charged to whichever task runs, often the
+# sender), so this is the kernel's cost of moving one segment. It stays put
+# while the VM is well and doubles or triples, for every process alike,
+# while it is not (bench/README.md, "Why rounds spread").
+softirq_ns() {
+	awk -v s=$(($3 - $1)) -v g=$(($4 - $2)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", (g > 0 ? s / hz * 1e9 / g : 0)}'
+}
+
+# SLOW_NET_MIN holds, per scenario, the lowest softirq_ns seen so far.
+declare -A SLOW_NET_MIN=()
+
+# slow_net KEY NS: whether NS, a run's softirq_ns, is more than SLOW_NET
+# times the lowest seen so far under KEY (a scenario: its runs move the
+# same segments). The first run of a key sets the baseline and is never
+# slow.
+slow_net() {
+	local key=$1 ns=$2 min=${SLOW_NET_MIN[$1]:-}
+	((ns > 0)) || return 1
+	if [[ -z $min ]] || ((ns < min)); then
+		SLOW_NET_MIN[$key]=$ns
+		[[ -n $min ]] || return 1
+		min=$ns
+	fi
+	awk -v x="$ns" -v m="$min" -v f="$SLOW_NET" 'BEGIN {exit !(x > f * m)}'
+}
+
+# slow_runs COL list|mark: judges the runs of $RAW (a TSV with the scenario,
+# the row and the round in columns 1-3, the status in column COL and
+# softirq_ns in COL+1) against their scenario's lowest softirq_ns over the
+# whole script run, which the first runs could not be. "list" prints
+# "scenario<TAB>row<TAB>round" for each kept run above SLOW_NET times that
+# lowest; "mark" prints $RAW with those runs' status set to slow-net.
+slow_runs() {
+	printf '%s' "$RAW" | awk -F'\t' -v OFS='\t' -v c="$1" -v mode="$2" -v f="$SLOW_NET" '
+		NF > 1 {
+			row[++n] = $0
+			if ($(c + 1) > 0 && (!($1 in min) || $(c + 1) < min[$1])) min[$1] = $(c + 1)
+		}
+		END {
+			for (i = 1; i <= n; i++) {
+				m = split(row[i], x, "\t")
+				if (!(x[c] == "kept" && x[c + 1] > f * min[x[1]])) {
+					if (mode == "mark") print row[i]
+					continue
+				}
+				if (mode == "list") { print x[1], x[2], x[3]; continue }
+				x[c] = "slow-net"
+				out = x[1]
+				for (j = 2; j <= m; j++) out = out OFS x[j]
+				print out
+			}
+		}'
+}
+
 # lat_ms converts a wrk latency (850.00us, 1.23ms, 1.02s, 2.00m) to ms.
 lat_ms() {
 	awk -v v="$1" 'BEGIN {

@@ -6,6 +6,9 @@
 # averages away: stretches of 10-30 s in which the same LB costs more per
 # request than in others. The "ratio" column, LB CPU ÷ backend CPU, is
 # per request, since the backend does the same work for every request.
+# The last column is the whole machine's softirq time per TCP segment sent
+# (see softirq_ns in bench/lib.sh): the slow stretches are the ones where
+# it is high, for HAProxy as for tether.
 #
 #   bash bench/regimes.sh                   # tether, 40 s
 #   LB=haproxy bash bench/regimes.sh        # HAProxy (cookie insert), 40 s
@@ -77,14 +80,16 @@ sleep 1
 ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12, $13}'; }
 read -r U0 S0 < <(ticks "$LP")
 read -r BU0 BS0 < <(ticks "$BP")
-printf '%4s %9s %9s %12s %7s\n' second "LB user" "LB sys" "backend" ratio
+read -r N0 G0 < <(net_ticks)
+printf '%4s %9s %9s %12s %7s %18s\n' second "LB user" "LB sys" "backend" ratio "softirq ns/segment"
 for ((i = 1; i <= DURATION - 3; i++)); do
 	sleep 1
 	read -r U1 S1 < <(ticks "$LP")
 	read -r BU1 BS1 < <(ticks "$BP")
 	lb=$((U1 - U0 + S1 - S0)) be=$((BU1 - BU0 + BS1 - BS0))
-	printf '%4d %9d %9d %12d %7s\n' "$i" $((U1 - U0)) $((S1 - S0)) "$be" "$(awk -v a="$lb" -v b="$be" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
-	U0=$U1 S0=$S1 BU0=$BU1 BS0=$BS1
+	read -r N1 G1 < <(net_ticks)
+	printf '%4d %9d %9d %12d %7s %18s\n' "$i" $((U1 - U0)) $((S1 - S0)) "$be" "$(awk -v a="$lb" -v b="$be" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" "$(softirq_ns "$N0" "$G0" "$N1" "$G1")"
+	U0=$U1 S0=$S1 BU0=$BU1 BS0=$BS1 N0=$N1 G0=$G1
 done
 wait "$WP"
 awk '/Requests\/sec/ {print "wrk: " $2 " req/s over the whole run"}' "$TMP/wrk.out"

@@ -42,13 +42,17 @@ RESULTS=${RESULTS:-$BENCH_DIR/results/latest.md}
 # run the script waits (at most QUIET_WAIT seconds) for the box to be idle.
 MAX_OTHER=${MAX_OTHER:-0.25}
 RETRIES=${RETRIES:-2}
+# A run during which the kernel spent more than SLOW_NET times the
+# scenario's lowest softirq time per TCP segment (the VM's slow stretches,
+# which hit every LB alike) is also measured again, within RETRIES.
+SLOW_NET=${SLOW_NET:-1.8}
 QUIET_WAIT=${QUIET_WAIT:-60}
 README=$BENCH_DIR/README.md
 # auto: refresh README's "Latest results" only after a run of the whole
 # default matrix with at least 3 rounds; 1: always; 0: never.
 UPDATE_README=${UPDATE_README:-auto}
 
-COMMAND_LINE="DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS LBS=\"$LBS\" SCENARIOS=\"$SCENARIOS\" BASE_PORT=$BASE_PORT MAX_OTHER=$MAX_OTHER RETRIES=$RETRIES QUIET_WAIT=$QUIET_WAIT${LB_CPUS:+ LB_CPUS=$LB_CPUS}${WRK_CPUS:+ WRK_CPUS=$WRK_CPUS}${BACKEND_CPUS:+ BACKEND_CPUS=$BACKEND_CPUS} bash bench/run.sh"
+COMMAND_LINE="DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS LBS=\"$LBS\" SCENARIOS=\"$SCENARIOS\" BASE_PORT=$BASE_PORT MAX_OTHER=$MAX_OTHER SLOW_NET=$SLOW_NET RETRIES=$RETRIES QUIET_WAIT=$QUIET_WAIT${LB_CPUS:+ LB_CPUS=$LB_CPUS}${WRK_CPUS:+ WRK_CPUS=$WRK_CPUS}${BACKEND_CPUS:+ BACKEND_CPUS=$BACKEND_CPUS} bash bench/run.sh"
 
 B1=$((BASE_PORT + 1)) B2=$((BASE_PORT + 2)) B3=$((BASE_PORT + 3)) B4=$((BASE_PORT + 4))
 # "direct" is no LB: wrk goes straight to backend 1 (B1, or B4 = the same
@@ -286,18 +290,36 @@ measure() {
 		measure_once "$lb" "$sc" "$round"
 		if ((attempt < RETRIES)) && awk -v x="$LAST_OTHER" -v m="$MAX_OTHER" 'BEGIN {exit !(x > m)}'; then
 			log "  discarded: other processes used $LAST_OTHER cores (> MAX_OTHER=$MAX_OTHER); measuring again"
-			RAW+="$LAST_ROW	discarded"$'\n'
+			RAW+="$LAST_ROW	discarded	$LAST_SIRQ"$'\n'
 			DISCARDED=$((DISCARDED + 1))
 			continue
 		fi
-		RAW+="$LAST_ROW	kept"$'\n'
+		local slow=0
+		slow_net "$sc" "$LAST_SIRQ" && slow=1
+		if ((attempt < RETRIES && slow)); then
+			log "  discarded: the kernel spent $LAST_SIRQ ns of softirq per TCP segment (> SLOW_NET=$SLOW_NET x this scenario's lowest, ${SLOW_NET_MIN[$sc]} ns); measuring again"
+			RAW+="$LAST_ROW	slow-net	$LAST_SIRQ"$'\n'
+			SLOW_DISCARDED=$((SLOW_DISCARDED + 1))
+			SLOW_BY_LB[$lb]=$((${SLOW_BY_LB[$lb]:-0} + 1))
+			continue
+		fi
+		RAW+="$LAST_ROW	kept	$LAST_SIRQ"$'\n'
 		[[ -z $LAST_ERRNOTE ]] || NOTES+="$LAST_ERRNOTE"$'\n'
 		return 0
 	done
 }
 
-DISCARDED=0
-LAST_ROW="" LAST_OTHER=0 LAST_ERRNOTE=""
+DISCARDED=0 SLOW_DISCARDED=0
+declare -A SLOW_BY_LB=()
+
+# slow_by_lb prints how many runs of each LB were re-measured for a slow
+# kernel network, as ": tether 2, haproxy 1" (nothing when none were).
+slow_by_lb() {
+	local lb out=""
+	for lb in "${!SLOW_BY_LB[@]}"; do out+="${out:+, }$lb ${SLOW_BY_LB[$lb]}"; done
+	[[ -z $out ]] || printf ': %s' "$out"
+}
+LAST_ROW="" LAST_OTHER=0 LAST_ERRNOTE="" LAST_SIRQ=0
 
 measure_once() {
 	local lb=$1 sc=$2 round=$3 url hdr=() cookie="" check="" i h seen="" distinct
@@ -361,8 +383,9 @@ measure_once() {
 
 	local c0 k0 b0 n0 w0 c1 k1 b1 n1 w1 out=$TMP/wrk-$lb-$sc-$round.txt
 	n0=$(backend_counts)
-	local t0 t1
+	local t0 t1 s0 g0 s1 g1
 	read -r b0 t0 < <(box_ticks)
+	read -r s0 g0 < <(net_ticks)
 	# shellcheck disable=SC2086
 	c0=$(cpu_ticks $MEAS_PIDS)
 	k0=$(cpu_ticks "$BACKEND_PID")
@@ -377,6 +400,7 @@ measure_once() {
 	c1=$(cpu_ticks $MEAS_PIDS)
 	k1=$(cpu_ticks "$BACKEND_PID")
 	read -r b1 t1 < <(box_ticks)
+	read -r s1 g1 < <(net_ticks)
 	n1=$(backend_counts)
 	stop_lb
 
@@ -412,9 +436,29 @@ measure_once() {
 		na = split(a, x, " "); split(b, y, " "); tot = 0
 		for (i = 1; i <= na; i++) { d[i] = y[i] - x[i]; tot += d[i] }
 		for (i = 1; i <= na; i++) printf "%s%.0f", (i > 1 ? "/" : ""), tot ? 100 * d[i] / tot : 0 }')
-	log "  $lb: $rps req/s, p50 $p50, p99 $p99, LB $lb_us µs/req ($cores cores), backend $be_us µs/req, wrk $wrk_us µs/req, other $other cores, split $split %"
+	LAST_SIRQ=$(softirq_ns "$s0" "$g0" "$s1" "$g1")
+	log "  $lb: $rps req/s, p50 $p50, p99 $p99, LB $lb_us µs/req ($cores cores), backend $be_us µs/req, wrk $wrk_us µs/req, other $other cores, softirq $LAST_SIRQ ns/segment, split $split %"
 	LAST_OTHER=$other
 	LAST_ROW="$sc	$lb	$round	$rps	$reqs	$(lat_ms "$p50")	$(lat_ms "$p99")	$errors	$lb_us	$cores	$be_us	$wrk_us	$busy	$other	$split	$check"
+}
+
+# remeasure_slow: after the rounds, measures again each run kept in one of
+# the VM's slow stretches, judged against its scenario's lowest softirq
+# time per segment over the whole script run (the first runs of a scenario
+# had nothing to be judged against when they ran). Not with RETRIES=0.
+remeasure_slow() {
+	((RETRIES > 0)) || return 0
+	local again line sc lb round
+	mapfile -t again < <(slow_runs 17 list)
+	((${#again[@]})) || return 0
+	log "measuring ${#again[@]} run(s) again: they ran in a slow stretch of the VM"
+	RAW=$(slow_runs 17 mark)$'\n'
+	for line in "${again[@]}"; do
+		IFS=$'\t' read -r sc lb round <<<"$line"
+		SLOW_DISCARDED=$((SLOW_DISCARDED + 1))
+		SLOW_BY_LB[$lb]=$((${SLOW_BY_LB[$lb]:-0} + 1))
+		measure "$lb" "$sc" "$round"
+	done
 }
 
 # ------------------------------------------------------------------- report
@@ -434,7 +478,7 @@ report_head() {
 - Pinning: ${LB_CPUS:+LB on CPUs $LB_CPUS, }${WRK_CPUS:+wrk on CPUs $WRK_CPUS, }${BACKEND_CPUS:+backend on CPUs $BACKEND_CPUS, }$([[ -z $LB_CPUS$WRK_CPUS$BACKEND_CPUS ]] && echo "none: wrk, the LB and the backend share all CPUs")
 - Backend: bench/backend (Go net/http), 3 ports ($B1, $B2, $B3), 1 KiB body, keep-alive. **direct** = wrk straight at port $B1 (https: the same handler over Go TLS on $B4); its CPU columns are the backend's.
 - **CPU µs/req** = CPU (user+sys from /proc/PID/stat, all threads, nginx workers included) of the LB during the measured run ÷ requests completed. It is the fairest figure on a small shared box; req/s mostly says how much CPU the LB left to wrk and the backend. A run where the backend's and wrk's µs/req (runs table) are also well above their usual values ran while the whole VM was slow; the ranges show how much that moved each row.
-- **÷ HAProxy** ratios: req/s > 1 = faster than HAProxy; p50, p99, CPU/req > 1 = slower or dearer than HAProxy. *Other cores (max)*: the worst kept run's CPU used by anything but wrk, the LB and the backend; much above 0.1 means a run was disturbed. A run above MAX_OTHER=$MAX_OTHER cores was discarded and measured again (at most $RETRIES times; $DISCARDED discarded in this run), and each run waited (at most ${QUIET_WAIT}s) for an idle machine first.
+- **÷ HAProxy** ratios: req/s > 1 = faster than HAProxy; p50, p99, CPU/req > 1 = slower or dearer than HAProxy. *Other cores (max)*: the worst kept run's CPU used by anything but wrk, the LB and the backend; much above 0.1 means a run was disturbed. A run above MAX_OTHER=$MAX_OTHER cores was discarded and measured again (at most $RETRIES times; $DISCARDED discarded in this run), and each run waited (at most ${QUIET_WAIT}s) for an idle machine first. A run during which the kernel spent more than SLOW_NET=$SLOW_NET times the scenario's lowest softirq time per TCP segment was measured again too, within the same $RETRIES retries ($SLOW_DISCARDED in this run$(slow_by_lb)): these are the VM's slow stretches, which hit every LB alike (bench/README.md, \"Why rounds spread\").
 EOF
 }
 
@@ -540,10 +584,11 @@ report() {
 	echo "- backend / wrk µs/req: CPU per request of the Go backend and of wrk. Box busy: whole-machine CPU busy % during the run. Other cores: busy CPU not charged to the LB, the backend or wrk (other tenants, kernel threads); much above 0.1 means the run was disturbed."
 	echo "- Backend split: share of the measured requests each backend port served; sticky and https runs should show 100 on one port, direct 100 on the first."
 	echo "- A run marked *discarded* had other cores above MAX_OTHER=$MAX_OTHER and was measured again right after; it is not in the medians. This run discarded $DISCARDED."
+	echo "- Softirq ns/segment: the machine's softirq time ÷ TCP segments sent during the run (on loopback, the kernel's cost of delivering one segment). A run marked *slow kernel network* had more than SLOW_NET=$SLOW_NET times the scenario's lowest and was measured again right after; it is not in the medians. This run re-measured $SLOW_DISCARDED$(slow_by_lb)."
 	echo
-	echo "| scenario | LB | round | req/s | requests | p50 ms | p99 ms | errors | LB µs/req | LB cores | backend µs/req | wrk µs/req | box busy % | other cores | backend split % | check |"
-	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
-	printf '%s' "$RAW" | awk -F'\t' 'NF > 1 {r = $17 == "kept" ? $3 : $3 " (discarded)"; printf "| %s | %s | %s | %.0f | %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, r, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16}'
+	echo "| scenario | LB | round | req/s | requests | p50 ms | p99 ms | errors | LB µs/req | LB cores | backend µs/req | wrk µs/req | box busy % | other cores | softirq ns/segment | backend split % | check |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+	printf '%s' "$RAW" | awk -F'\t' 'NF > 1 {r = $17 == "kept" ? $3 : $17 == "slow-net" ? $3 " (slow kernel network)" : $3 " (discarded)"; printf "| %s | %s | %s | %.0f | %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, r, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $18, $15, $16}'
 	echo
 	echo "Caveats: loopback only, the load generator and the backend compete with the LB for CPU; see bench/README.md."
 }
@@ -631,6 +676,7 @@ main() {
 			done
 		done
 	done
+	remeasure_slow
 
 	mkdir -p "$(dirname "$RESULTS")"
 	report | tee "$RESULTS"
