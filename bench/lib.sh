@@ -81,20 +81,22 @@ net_ticks() {
 # softirq_ns S0 G0 S1 G1: the machine's softirq time per TCP segment sent,
 # in ns, between two net_ticks samples. On loopback every segment is
 # delivered in softirq context (charged to whichever task runs, often the
-# sender), so this is the kernel's cost of moving one segment. It stays put
-# while the VM is well and doubles or triples, for every process alike,
-# while it is not (bench/README.md, "Why rounds spread").
+# sender), so this is the kernel's cost of moving one segment, wake-ups of
+# the receiving threads included. Each row has its own level (a little
+# higher where threads sleep more between segments); it doubles or triples
+# for every row in the VM's slow stretches (bench/README.md, Caveats).
 softirq_ns() {
 	awk -v s=$(($3 - $1)) -v g=$(($4 - $2)) -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", (g > 0 ? s / hz * 1e9 / g : 0)}'
 }
 
-# SLOW_NET_MIN holds, per scenario, the lowest softirq_ns seen so far.
+# SLOW_NET_MIN holds, per scenario and row, the lowest softirq_ns seen so
+# far.
 declare -A SLOW_NET_MIN=()
 
 # slow_net KEY NS: whether NS, a run's softirq_ns, is more than SLOW_NET
-# times the lowest seen so far under KEY (a scenario: its runs move the
-# same segments). The first run of a key sets the baseline and is never
-# slow.
+# times the lowest seen so far under KEY ("scenario/row": a row is judged
+# against itself only). The first run of a key sets the baseline and is
+# never slow.
 slow_net() {
 	local key=$1 ns=$2 min=${SLOW_NET_MIN[$1]:-}
 	((ns > 0)) || return 1
@@ -108,20 +110,22 @@ slow_net() {
 
 # slow_runs COL list|mark: judges the runs of $RAW (a TSV with the scenario,
 # the row and the round in columns 1-3, the status in column COL and
-# softirq_ns in COL+1) against their scenario's lowest softirq_ns over the
-# whole script run, which the first runs could not be. "list" prints
+# softirq_ns in COL+1) against the lowest softirq_ns over the
+# whole script run, which the first runs could not be: each run against
+# the lowest of its own scenario and row. "list" prints
 # "scenario<TAB>row<TAB>round" for each kept run above SLOW_NET times that
 # lowest; "mark" prints $RAW with those runs' status set to slow-net.
 slow_runs() {
 	printf '%s' "$RAW" | awk -F'\t' -v OFS='\t' -v c="$1" -v mode="$2" -v f="$SLOW_NET" '
 		NF > 1 {
 			row[++n] = $0
-			if ($(c + 1) > 0 && (!($1 in min) || $(c + 1) < min[$1])) min[$1] = $(c + 1)
+			k = $1 SUBSEP $2
+			if ($(c + 1) > 0 && (!(k in min) || $(c + 1) < min[k])) min[k] = $(c + 1)
 		}
 		END {
 			for (i = 1; i <= n; i++) {
 				m = split(row[i], x, "\t")
-				if (!(x[c] == "kept" && x[c + 1] > f * min[x[1]])) {
+				if (!(x[c] == "kept" && x[c + 1] > f * min[x[1], x[2]])) {
 					if (mode == "mark") print row[i]
 					continue
 				}

@@ -42,9 +42,10 @@ RESULTS=${RESULTS:-$BENCH_DIR/results/latest.md}
 # run the script waits (at most QUIET_WAIT seconds) for the box to be idle.
 MAX_OTHER=${MAX_OTHER:-0.25}
 RETRIES=${RETRIES:-2}
-# A run during which the kernel spent more than SLOW_NET times the
-# scenario's lowest softirq time per TCP segment (the VM's slow stretches,
-# which hit every LB alike) is also measured again, within RETRIES.
+# A run during which the kernel spent more than SLOW_NET times the lowest
+# softirq time per TCP segment of the same LB in the same scenario (the
+# VM's slow stretches, which hit every LB) is also measured again, within
+# RETRIES.
 SLOW_NET=${SLOW_NET:-1.8}
 QUIET_WAIT=${QUIET_WAIT:-60}
 README=$BENCH_DIR/README.md
@@ -295,9 +296,9 @@ measure() {
 			continue
 		fi
 		local slow=0
-		slow_net "$sc" "$LAST_SIRQ" && slow=1
+		slow_net "$sc/$lb" "$LAST_SIRQ" && slow=1
 		if ((attempt < RETRIES && slow)); then
-			log "  discarded: the kernel spent $LAST_SIRQ ns of softirq per TCP segment (> SLOW_NET=$SLOW_NET x this scenario's lowest, ${SLOW_NET_MIN[$sc]} ns); measuring again"
+			log "  discarded: the kernel spent $LAST_SIRQ ns of softirq per TCP segment (> SLOW_NET=$SLOW_NET x this row's lowest in $sc, ${SLOW_NET_MIN[$sc/$lb]} ns); measuring again"
 			RAW+="$LAST_ROW	slow-net	$LAST_SIRQ"$'\n'
 			SLOW_DISCARDED=$((SLOW_DISCARDED + 1))
 			SLOW_BY_LB[$lb]=$((${SLOW_BY_LB[$lb]:-0} + 1))
@@ -443,9 +444,9 @@ measure_once() {
 }
 
 # remeasure_slow: after the rounds, measures again each run kept in one of
-# the VM's slow stretches, judged against its scenario's lowest softirq
-# time per segment over the whole script run (the first runs of a scenario
-# had nothing to be judged against when they ran). Not with RETRIES=0.
+# the VM's slow stretches, judged against the lowest softirq time per
+# segment of the same row in the same scenario over the whole script run
+# (the first runs had nothing to be judged against). Not with RETRIES=0.
 remeasure_slow() {
 	((RETRIES > 0)) || return 0
 	local again line sc lb round
@@ -478,7 +479,7 @@ report_head() {
 - Pinning: ${LB_CPUS:+LB on CPUs $LB_CPUS, }${WRK_CPUS:+wrk on CPUs $WRK_CPUS, }${BACKEND_CPUS:+backend on CPUs $BACKEND_CPUS, }$([[ -z $LB_CPUS$WRK_CPUS$BACKEND_CPUS ]] && echo "none: wrk, the LB and the backend share all CPUs")
 - Backend: bench/backend (Go net/http), 3 ports ($B1, $B2, $B3), 1 KiB body, keep-alive. **direct** = wrk straight at port $B1 (https: the same handler over Go TLS on $B4); its CPU columns are the backend's.
 - **CPU µs/req** = CPU (user+sys from /proc/PID/stat, all threads, nginx workers included) of the LB during the measured run ÷ requests completed. It is the fairest figure on a small shared box; req/s mostly says how much CPU the LB left to wrk and the backend. A run where the backend's and wrk's µs/req (runs table) are also well above their usual values ran while the whole VM was slow; the ranges show how much that moved each row.
-- **÷ HAProxy** ratios: req/s > 1 = faster than HAProxy; p50, p99, CPU/req > 1 = slower or dearer than HAProxy. *Other cores (max)*: the worst kept run's CPU used by anything but wrk, the LB and the backend; much above 0.1 means a run was disturbed. A run above MAX_OTHER=$MAX_OTHER cores was discarded and measured again (at most $RETRIES times; $DISCARDED discarded in this run), and each run waited (at most ${QUIET_WAIT}s) for an idle machine first. A run during which the kernel spent more than SLOW_NET=$SLOW_NET times the scenario's lowest softirq time per TCP segment was measured again too, within the same $RETRIES retries ($SLOW_DISCARDED in this run$(slow_by_lb)): these are the VM's slow stretches, which hit every LB alike (bench/README.md, \"Why rounds spread\").
+- **÷ HAProxy** ratios: req/s > 1 = faster than HAProxy; p50, p99, CPU/req > 1 = slower or dearer than HAProxy. *Other cores (max)*: the worst kept run's CPU used by anything but wrk, the LB and the backend; much above 0.1 means a run was disturbed. A run above MAX_OTHER=$MAX_OTHER cores was discarded and measured again (at most $RETRIES times; $DISCARDED discarded in this run), and each run waited (at most ${QUIET_WAIT}s) for an idle machine first. A run during which the kernel spent more than SLOW_NET=$SLOW_NET times the lowest softirq time per TCP segment of the same row in the same scenario was measured again too, within the same $RETRIES retries ($SLOW_DISCARDED in this run$(slow_by_lb)): these are the VM's slow stretches, which hit every LB (bench/README.md, \"Why rounds spread\").
 EOF
 }
 
@@ -584,7 +585,7 @@ report() {
 	echo "- backend / wrk µs/req: CPU per request of the Go backend and of wrk. Box busy: whole-machine CPU busy % during the run. Other cores: busy CPU not charged to the LB, the backend or wrk (other tenants, kernel threads); much above 0.1 means the run was disturbed."
 	echo "- Backend split: share of the measured requests each backend port served; sticky and https runs should show 100 on one port, direct 100 on the first."
 	echo "- A run marked *discarded* had other cores above MAX_OTHER=$MAX_OTHER and was measured again right after; it is not in the medians. This run discarded $DISCARDED."
-	echo "- Softirq ns/segment: the machine's softirq time ÷ TCP segments sent during the run (on loopback, the kernel's cost of delivering one segment). A run marked *slow kernel network* had more than SLOW_NET=$SLOW_NET times the scenario's lowest and was measured again right after; it is not in the medians. This run re-measured $SLOW_DISCARDED$(slow_by_lb)."
+	echo "- Softirq ns/segment: the machine's softirq time ÷ TCP segments sent during the run (on loopback, the kernel's cost of delivering one segment). A run marked *slow kernel network* had more than SLOW_NET=$SLOW_NET times the lowest of its row in its scenario and was measured again right after; it is not in the medians. This run re-measured $SLOW_DISCARDED$(slow_by_lb)."
 	echo
 	echo "| scenario | LB | round | req/s | requests | p50 ms | p99 ms | errors | LB µs/req | LB cores | backend µs/req | wrk µs/req | box busy % | other cores | softirq ns/segment | backend split % | check |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
