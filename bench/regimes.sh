@@ -13,6 +13,7 @@
 #   bash bench/regimes.sh                   # tether, 40 s
 #   LB=haproxy bash bench/regimes.sh        # HAProxy (cookie insert), 40 s
 #   LB=tether DURATION=60 bash bench/regimes.sh
+#   LB=direct bash bench/regimes.sh         # no LB: wrk straight at the backend
 #
 # Uses bench/configs/{tether.yaml,haproxy.cfg} as bench/run.sh's sticky
 # scenario does. bench/README.md ("Why tether's rounds spread more than
@@ -26,10 +27,10 @@ die() { printf 'bench/regimes.sh: ERROR: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 
-LB=${LB:-tether}             # tether | haproxy
+LB=${LB:-tether}             # tether | haproxy | direct (no LB)
 DURATION=${DURATION:-40}     # seconds of load
 BASE_PORT=${BASE_PORT:-18380} # LB on it, backends on +1..+3
-[[ $LB == tether || $LB == haproxy ]] || die "LB must be tether or haproxy (got '$LB')"
+[[ $LB == tether || $LB == haproxy || $LB == direct ]] || die "LB must be tether, haproxy or direct (got '$LB')"
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 5 ]] || die "DURATION must be a whole number of seconds, at least 5 (got '$DURATION')"
 for tool in wrk curl go; do command -v "$tool" >/dev/null || die "$tool is missing (bash bench/run.sh installs what the benchmarks need)"; done
 [[ $LB != haproxy ]] || command -v haproxy >/dev/null || die "haproxy is missing (apt-get install -y haproxy)"
@@ -55,7 +56,10 @@ render() {
 "$BENCH_DIR/.out/backend" -addrs "127.0.0.1:$B1,127.0.0.1:$B2,127.0.0.1:$B3" >"$TMP/backend.log" 2>&1 &
 BP=$!
 PIDS+=("$BP")
-if [[ $LB == tether ]]; then
+LP="" COOKIE=""
+if [[ $LB == direct ]]; then
+	LB_PORT=$B1 # wrk straight at the first backend; the LB columns stay 0
+elif [[ $LB == tether ]]; then
 	render tether.yaml
 	"$BENCH_DIR/.out/tether" serve -c "$TMP/tether.yaml" >"$TMP/lb.log" 2>&1 &
 	LP=$!
@@ -66,18 +70,25 @@ else
 	LP=$(cat "$TMP/haproxy.pid")
 	COOKIE=SRV
 fi
-PIDS+=("$LP")
 wait_up "$BP" backend "http://127.0.0.1:$B1/" "$TMP/backend.log"
-wait_up "$LP" "$LB" "http://127.0.0.1:$LB_PORT/" "$TMP/lb.log"
-VALUE=$(curl -fs -o /dev/null -c - "http://127.0.0.1:$LB_PORT/" | awk -v n="$COOKIE" '$6 == n {print $7}')
-[[ -n $VALUE ]] || die "$LB set no $COOKIE cookie"
+HDR=()
+if [[ -n $LP ]]; then
+	PIDS+=("$LP")
+	wait_up "$LP" "$LB" "http://127.0.0.1:$LB_PORT/" "$TMP/lb.log"
+	VALUE=$(curl -fs -o /dev/null -c - "http://127.0.0.1:$LB_PORT/" | awk -v n="$COOKIE" '$6 == n {print $7}')
+	[[ -n $VALUE ]] || die "$LB set no $COOKIE cookie"
+	HDR=(-H "Cookie: $COOKIE=$VALUE")
+fi
 
-log "$LB on 127.0.0.1:$LB_PORT: wrk -t2 -c64 -d${DURATION}s with Cookie: $COOKIE=…"
-wrk -t2 -c64 -d"${DURATION}s" -H "Cookie: $COOKIE=$VALUE" "http://127.0.0.1:$LB_PORT/" >"$TMP/wrk.out" &
+log "$LB on 127.0.0.1:$LB_PORT: wrk -t2 -c64 -d${DURATION}s${COOKIE:+ with Cookie: $COOKIE=…}"
+wrk -t2 -c64 -d"${DURATION}s" "${HDR[@]}" "http://127.0.0.1:$LB_PORT/" >"$TMP/wrk.out" &
 WP=$!
 sleep 1
 # Fields after "pid (comm) ": utime=12, stime=13 (clock ticks).
-ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12, $13}'; }
+ticks() {
+	if [[ -z $1 ]]; then echo 0 0; return; fi
+	sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12, $13}'
+}
 read -r U0 S0 < <(ticks "$LP")
 read -r BU0 BS0 < <(ticks "$BP")
 read -r N0 G0 < <(net_ticks)
