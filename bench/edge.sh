@@ -77,6 +77,8 @@ die() { printf 'bench/edge.sh: ERROR: %s\n' "$*" >&2; exit 1; }
 	die "CONNECTIONS, THREADS and ROUNDS must be positive integers"
 [[ $RETRIES =~ ^[0-9]+$ && $RETRIES -le 10 && $QUIET_WAIT =~ ^[0-9]+$ && $QUIET_WAIT -le 600 && $MAX_OTHER =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
 	die "RETRIES (0..10), QUIET_WAIT (0..600 s) and MAX_OTHER (cores, e.g. 0.25) must be numbers"
+[[ $SLOW_NET =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v f="$SLOW_NET" 'BEGIN {exit !(f >= 1)}' ||
+	die "SLOW_NET must be a number of at least 1 (got '$SLOW_NET'); e.g. SLOW_NET=1.8, or RETRIES=0 to never measure a run again"
 [[ $OTHER_BENCH_WAIT =~ ^[0-9]+$ && $PROFILE =~ ^[01]$ && $PROFILE_SECONDS =~ ^[0-9]+$ && $PROFILE_SECONDS -ge 1 ]] ||
 	die "OTHER_BENCH_WAIT (seconds), PROFILE (0 or 1) and PROFILE_SECONDS (≥ 1) must be numbers"
 for sc in $SCENARIOS; do [[ -n ${SC_ROWS[$sc]:-} ]] || die "unknown scenario '$sc' (known: hit miss pass)"; done

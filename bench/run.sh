@@ -71,6 +71,8 @@ die() { printf 'bench/run.sh: ERROR: %s\n' "$*" >&2; exit 1; }
 	die "CONNECTIONS, THREADS and ROUNDS must be positive integers"
 [[ $RETRIES =~ ^[0-9]+$ && $RETRIES -le 10 && $QUIET_WAIT =~ ^[0-9]+$ && $QUIET_WAIT -le 600 && $MAX_OTHER =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
 	die "RETRIES (0..10), QUIET_WAIT (0..600 s) and MAX_OTHER (cores, e.g. 0.25) must be numbers"
+[[ $SLOW_NET =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v f="$SLOW_NET" 'BEGIN {exit !(f >= 1)}' ||
+	die "SLOW_NET must be a number of at least 1 (got '$SLOW_NET'); e.g. SLOW_NET=1.8, or RETRIES=0 to never measure a run again"
 for lb in $LBS; do [[ -n ${LB_PORT[$lb]:-} ]] || die "unknown LB '$lb' in LBS (known: direct tether haproxy nginx caddy)"; done
 for sc in $SCENARIOS; do [[ $sc == base || $sc == sticky || $sc == https ]] || die "unknown scenario '$sc' (known: base sticky https)"; done
 [[ -n $LBS && -n $SCENARIOS ]] || die "LBS and SCENARIOS must not be empty"
