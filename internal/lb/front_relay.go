@@ -193,9 +193,11 @@ func contains(list []string, s string) bool {
 
 // writeStatusLine writes net/http's status line for code.
 func writeStatusLine(bw *bufio.Writer, code int) {
-	num := strconv.Itoa(code) // itoa covers 100-599 only
+	var num string
 	if code >= 100 && code < 600 {
-		num = itoa(code)
+		num = itoa(code) // no allocation
+	} else {
+		num = strconv.Itoa(code)
 	}
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(num)
