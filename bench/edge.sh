@@ -329,54 +329,10 @@ stored_after() {
 
 RAW=""      # TSV of all runs
 NOTES=""    # warnings for the report
-DISCARDED=0 SLOW_DISCARDED=0
 LAST_ROW="" LAST_OTHER=0 LAST_ERRNOTE="" LAST_SIRQ=0
 
-# measure SC ROW ROUND: one kept run, re-measured (at most RETRIES times)
-# while other processes disturb it.
-measure() {
-	local sc=$1 row=$2 round=$3 attempt
-	for ((attempt = 0; attempt <= RETRIES; attempt++)); do
-		wait_quiet
-		measure_once "$sc" "$row" "$round" "$attempt"
-		if ((attempt < RETRIES)) && awk -v x="$LAST_OTHER" -v m="$MAX_OTHER" 'BEGIN {exit !(x > m)}'; then
-			log "  discarded: other processes used $LAST_OTHER cores (> MAX_OTHER=$MAX_OTHER); measuring again"
-			RAW+="$LAST_ROW	discarded	$LAST_SIRQ"$'\n'
-			DISCARDED=$((DISCARDED + 1))
-			continue
-		fi
-		local slow=0
-		slow_net "$sc/$row" "$LAST_SIRQ" && slow=1
-		if ((attempt < RETRIES && slow)); then
-			log "  discarded: the kernel spent $LAST_SIRQ ns of softirq per TCP segment (> SLOW_NET=$SLOW_NET x this row's lowest in $sc, ${SLOW_NET_MIN[$sc/$row]} ns); measuring again"
-			RAW+="$LAST_ROW	slow-net	$LAST_SIRQ"$'\n'
-			SLOW_DISCARDED=$((SLOW_DISCARDED + 1))
-			continue
-		fi
-		RAW+="$LAST_ROW	kept	$LAST_SIRQ"$'\n'
-		[[ -z $LAST_ERRNOTE ]] || NOTES+="$LAST_ERRNOTE"$'\n'
-		return 0
-	done
-}
-
-# remeasure_slow: after the rounds, measures again each run kept in one of
-# the VM's slow stretches, judged against the lowest softirq time per
-# segment of the same row in the same scenario over the whole script run
-# (the first runs had nothing to be judged against). Not with RETRIES=0.
-remeasure_slow() {
-	((RETRIES > 0)) || return 0
-	local again line sc row round
-	mapfile -t again < <(slow_runs 18 list)
-	((${#again[@]})) || return 0
-	log "measuring ${#again[@]} run(s) again: they ran in a slow stretch of the VM"
-	RAW=$(slow_runs 18 mark)$'\n'
-	for line in "${again[@]}"; do
-		IFS=$'\t' read -r sc row round <<<"$line"
-		SLOW_DISCARDED=$((SLOW_DISCARDED + 1))
-		measure "$sc" "$row" "$round"
-	done
-}
-
+# measure_once SC ROW ROUND ATTEMPT: one measured run (see measure in
+# lib.sh).
 measure_once() {
 	local sc=$1 row=$2 round=$3 attempt=$4 tag="r$3-$1-$2-a$4" out load1
 	out=$TMP/wrk-$tag.txt
@@ -592,7 +548,7 @@ report_head() {
 - Load average (1, 5, 15 min): $LOAD_START at the start, $(awk '{print $1", "$2", "$3}' /proc/loadavg) at the end; the 1-minute figure before each run is in the runs table.${OTHER_BENCH_WAITED:+ Waited ${OTHER_BENCH_WAITED}s at the start for another benchmark to finish.}${OTHER_BENCH_NOTE:+ **$OTHER_BENCH_NOTE.**}
 - Load: \`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency\` over loopback (misses: \`-s bench/edge/misses.lua\`, a new URL per request), each run preceded by an unmeasured \`-d$WARMUP\` warm-up and by a fresh start of the proxy with an empty cache; $ROUNDS round(s), interleaved (round → scenario → row, row order rotated per round); **medians** across rounds, ranges (min–max) in brackets.
 - Origin: bench/edge/origin (Go net/http, one port $ORIGIN_PORT, 1 KiB bodies, keep-alive): \`/static/*\` with \`Cache-Control: max-age=3600\`, \`/dyn/*\` with \`no-store\`.
-- **CPU µs/req**: CPU time (user+sys from /proc/PID/stat, all threads; NGINX master, workers and cache manager) of the proxy during the measured run ÷ requests completed. **origin fetches/req**: requests the origin served during the run ÷ requests completed (0 for hits, about 1 for misses). *Other cores (max)*: the worst kept run's CPU used by anything but wrk, the proxy and the origin; a run above MAX_OTHER=$MAX_OTHER was discarded and measured again (at most $RETRIES times; $DISCARDED discarded in this run). A run during which the kernel spent more than SLOW_NET=$SLOW_NET times the lowest softirq time per TCP segment of the same row in the same scenario was measured again too, within the same retries ($SLOW_DISCARDED in this run): the VM's slow stretches, which hit every proxy (bench/README.md).
+- **CPU µs/req**: CPU time (user+sys from /proc/PID/stat, all threads; NGINX master, workers and cache manager) of the proxy during the measured run ÷ requests completed. **origin fetches/req**: requests the origin served during the run ÷ requests completed (0 for hits, about 1 for misses). *Other cores (max)*: the worst kept run's CPU used by anything but wrk, the proxy and the origin; a run above MAX_OTHER=$MAX_OTHER was discarded and measured again (at most $RETRIES times; $DISCARDED discarded in this run). A run during which the kernel spent more than SLOW_NET=$SLOW_NET times the lowest softirq time per TCP segment of the same row in the same scenario was measured again too, within the same retries ($SLOW_DISCARDED in this run$(slow_by_row)): the VM's slow stretches, which hit every proxy (bench/README.md, Caveats).
 EOF
 }
 
@@ -636,7 +592,7 @@ report() {
 	echo "## Every run"
 	echo
 	echo "- origin / wrk µs/req: CPU per request of the origin and of wrk. Box busy: whole-machine CPU busy %. Other cores: busy CPU not charged to the proxy, the origin or wrk (other tenants, kernel threads); much above 0.1 means the run was disturbed. load1: 1-minute load average just before the run."
-	echo "- Softirq ns/segment: the machine's softirq time ÷ TCP segments sent during the run (on loopback, the kernel's cost of delivering one segment). A run marked *slow kernel network* had more than SLOW_NET=$SLOW_NET times the lowest of its row in its scenario and was measured again right after (within the $RETRIES retries); it is not in the medians. This run re-measured $SLOW_DISCARDED."
+	echo "- Softirq ns/segment: the machine's softirq time ÷ TCP segments sent during the run (on loopback, the kernel's cost of delivering one segment). A run marked *slow kernel network* had more than SLOW_NET=$SLOW_NET times the lowest of its row in its scenario and was measured again right after (within the $RETRIES retries); it is not in the medians. This run re-measured $SLOW_DISCARDED$(slow_by_row)."
 	echo "- Check: before the load, a few curl requests counted at the origin (hit: the 2nd and 3rd request must not reach it; miss: a new URL reaches it once, then not again, except on the plain listener; pass: every request reaches it)."
 	echo
 	echo "| scenario | row | round | req/s | requests | p50 ms | p99 ms | errors | proxy µs/req | proxy cores | origin µs/req | wrk µs/req | box busy % | other cores | softirq ns/segment | origin fetches/req | load1 | check |"
@@ -690,7 +646,7 @@ main() {
 			done
 		done
 	done
-	remeasure_slow
+	remeasure_slow 18
 
 	if ((PROFILE)); then
 		for sc in $SCENARIOS; do

@@ -1,6 +1,7 @@
 # bench/lib.sh: helpers that bench/run.sh and bench/edge.sh share. Source
-# it after defining log and die; the functions read TMP, QUIET_WAIT and
-# MAX_OTHER from the caller.
+# it after defining log and die; the functions read TMP, QUIET_WAIT,
+# MAX_OTHER, SLOW_NET and RETRIES from the caller, and measure appends to
+# the caller's RAW and NOTES.
 
 # secs converts a wrk duration (10, 10s, 2m) to whole seconds.
 secs() {
@@ -136,6 +137,76 @@ slow_runs() {
 				print out
 			}
 		}'
+}
+
+# ------------------------------------------------- measuring, and again
+
+# The counters the reports print: runs discarded because other processes
+# used more than MAX_OTHER cores, runs measured again because they fell in
+# a slow stretch (slow_net), and the latter per row.
+DISCARDED=0 SLOW_DISCARDED=0
+declare -A SLOW_BY_ROW=()
+
+# measure SC ROW ROUND: one kept run of ROW (an LB or an edge row) in
+# scenario SC, measured again (at most RETRIES times) while other processes
+# disturb it or the kernel's network is in a slow stretch. It calls the
+# script's measure_once SC ROW ROUND ATTEMPT, which sets LAST_ROW (the
+# run's TSV row), LAST_OTHER, LAST_SIRQ and LAST_ERRNOTE, and appends
+# every attempt to RAW with its status (kept, discarded, slow-net) and
+# LAST_SIRQ; discarded attempts stay in the runs table but not in the
+# medians.
+measure() {
+	local sc=$1 row=$2 round=$3 attempt status
+	for ((attempt = 0; attempt <= RETRIES; attempt++)); do
+		wait_quiet
+		measure_once "$sc" "$row" "$round" "$attempt"
+		status=kept
+		if ((attempt < RETRIES)) && awk -v x="$LAST_OTHER" -v m="$MAX_OTHER" 'BEGIN {exit !(x > m)}'; then
+			log "  discarded: other processes used $LAST_OTHER cores (> MAX_OTHER=$MAX_OTHER); measuring again"
+			status=discarded
+			DISCARDED=$((DISCARDED + 1))
+		elif slow_net "$sc/$row" "$LAST_SIRQ" && ((attempt < RETRIES)); then
+			log "  discarded: the kernel spent $LAST_SIRQ ns of softirq per TCP segment (> SLOW_NET=$SLOW_NET x this row's lowest in $sc, ${SLOW_NET_MIN[$sc/$row]} ns); measuring again"
+			status=slow-net
+			count_slow "$row"
+		fi
+		RAW+="$LAST_ROW	$status	$LAST_SIRQ"$'\n'
+		[[ $status == kept ]] || continue
+		[[ -z $LAST_ERRNOTE ]] || NOTES+="$LAST_ERRNOTE"$'\n'
+		return 0
+	done
+}
+
+count_slow() {
+	SLOW_DISCARDED=$((SLOW_DISCARDED + 1))
+	SLOW_BY_ROW[$1]=$((${SLOW_BY_ROW[$1]:-0} + 1))
+}
+
+# slow_by_row prints how many runs of each row were measured again for a
+# slow kernel network, as ": tether 2, haproxy 1" (nothing when none were).
+slow_by_row() {
+	local row out=""
+	for row in "${!SLOW_BY_ROW[@]}"; do out+="${out:+, }$row ${SLOW_BY_ROW[$row]}"; done
+	[[ -z $out ]] || printf ': %s' "$out"
+}
+
+# remeasure_slow COL: after the rounds, measures again each run kept in one
+# of the VM's slow stretches, judged against the lowest softirq time per
+# segment of the same row in the same scenario over the whole script run
+# (the first runs had nothing to be judged against). COL is the status
+# column of RAW (see slow_runs). Not with RETRIES=0.
+remeasure_slow() {
+	((RETRIES > 0)) || return 0
+	local again line sc row round
+	mapfile -t again < <(slow_runs "$1" list)
+	((${#again[@]})) || return 0
+	log "measuring ${#again[@]} run(s) again: they ran in a slow stretch of the VM"
+	RAW=$(slow_runs "$1" mark)$'\n'
+	for line in "${again[@]}"; do
+		IFS=$'\t' read -r sc row round <<<"$line"
+		count_slow "$row"
+		measure "$sc" "$row" "$round"
+	done
 }
 
 # lat_ms converts a wrk latency (850.00us, 1.23ms, 1.02s, 2.00m) to ms.

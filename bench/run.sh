@@ -283,49 +283,12 @@ backend_counts() {
 RAW=""       # TSV of all runs
 NOTES=""     # sanity-check notes for the report
 
-# measure LB SCENARIO ROUND: one measured run, repeated (at most RETRIES
-# times) while other processes disturb it; discarded runs stay in the runs
-# table but not in the medians.
-measure() {
-	local lb=$1 sc=$2 round=$3 attempt
-	for ((attempt = 0; attempt <= RETRIES; attempt++)); do
-		wait_quiet
-		measure_once "$lb" "$sc" "$round"
-		if ((attempt < RETRIES)) && awk -v x="$LAST_OTHER" -v m="$MAX_OTHER" 'BEGIN {exit !(x > m)}'; then
-			log "  discarded: other processes used $LAST_OTHER cores (> MAX_OTHER=$MAX_OTHER); measuring again"
-			RAW+="$LAST_ROW	discarded	$LAST_SIRQ"$'\n'
-			DISCARDED=$((DISCARDED + 1))
-			continue
-		fi
-		local slow=0
-		slow_net "$sc/$lb" "$LAST_SIRQ" && slow=1
-		if ((attempt < RETRIES && slow)); then
-			log "  discarded: the kernel spent $LAST_SIRQ ns of softirq per TCP segment (> SLOW_NET=$SLOW_NET x this row's lowest in $sc, ${SLOW_NET_MIN[$sc/$lb]} ns); measuring again"
-			RAW+="$LAST_ROW	slow-net	$LAST_SIRQ"$'\n'
-			SLOW_DISCARDED=$((SLOW_DISCARDED + 1))
-			SLOW_BY_LB[$lb]=$((${SLOW_BY_LB[$lb]:-0} + 1))
-			continue
-		fi
-		RAW+="$LAST_ROW	kept	$LAST_SIRQ"$'\n'
-		[[ -z $LAST_ERRNOTE ]] || NOTES+="$LAST_ERRNOTE"$'\n'
-		return 0
-	done
-}
-
-DISCARDED=0 SLOW_DISCARDED=0
-declare -A SLOW_BY_LB=()
-
-# slow_by_lb prints how many runs of each LB were re-measured for a slow
-# kernel network, as ": tether 2, haproxy 1" (nothing when none were).
-slow_by_lb() {
-	local lb out=""
-	for lb in "${!SLOW_BY_LB[@]}"; do out+="${out:+, }$lb ${SLOW_BY_LB[$lb]}"; done
-	[[ -z $out ]] || printf ': %s' "$out"
-}
 LAST_ROW="" LAST_OTHER=0 LAST_ERRNOTE="" LAST_SIRQ=0
 
+# measure_once SCENARIO LB ROUND ATTEMPT: one measured run (see measure in
+# lib.sh).
 measure_once() {
-	local lb=$1 sc=$2 round=$3 url hdr=() cookie="" check="" i h seen="" distinct
+	local sc=$1 lb=$2 round=$3 url hdr=() cookie="" check="" i h seen="" distinct
 	url=$(lb_url "$lb" "$sc")
 	log "round $round/$ROUNDS  $sc  $lb: starting at $url"
 	start_lb "$lb" "$sc"
@@ -445,25 +408,6 @@ measure_once() {
 	LAST_ROW="$sc	$lb	$round	$rps	$reqs	$(lat_ms "$p50")	$(lat_ms "$p99")	$errors	$lb_us	$cores	$be_us	$wrk_us	$busy	$other	$split	$check"
 }
 
-# remeasure_slow: after the rounds, measures again each run kept in one of
-# the VM's slow stretches, judged against the lowest softirq time per
-# segment of the same row in the same scenario over the whole script run
-# (the first runs had nothing to be judged against). Not with RETRIES=0.
-remeasure_slow() {
-	((RETRIES > 0)) || return 0
-	local again line sc lb round
-	mapfile -t again < <(slow_runs 17 list)
-	((${#again[@]})) || return 0
-	log "measuring ${#again[@]} run(s) again: they ran in a slow stretch of the VM"
-	RAW=$(slow_runs 17 mark)$'\n'
-	for line in "${again[@]}"; do
-		IFS=$'\t' read -r sc lb round <<<"$line"
-		SLOW_DISCARDED=$((SLOW_DISCARDED + 1))
-		SLOW_BY_LB[$lb]=$((${SLOW_BY_LB[$lb]:-0} + 1))
-		measure "$lb" "$sc" "$round"
-	done
-}
-
 # ------------------------------------------------------------------- report
 
 # report_head prints the report's title and run description (also used in README).
@@ -481,7 +425,7 @@ report_head() {
 - Pinning: ${LB_CPUS:+LB on CPUs $LB_CPUS, }${WRK_CPUS:+wrk on CPUs $WRK_CPUS, }${BACKEND_CPUS:+backend on CPUs $BACKEND_CPUS, }$([[ -z $LB_CPUS$WRK_CPUS$BACKEND_CPUS ]] && echo "none: wrk, the LB and the backend share all CPUs")
 - Backend: bench/backend (Go net/http), 3 ports ($B1, $B2, $B3), 1 KiB body, keep-alive. **direct** = wrk straight at port $B1 (https: the same handler over Go TLS on $B4); its CPU columns are the backend's.
 - **CPU µs/req** = CPU (user+sys from /proc/PID/stat, all threads, nginx workers included) of the LB during the measured run ÷ requests completed. It is the fairest figure on a small shared box; req/s mostly says how much CPU the LB left to wrk and the backend. A run where the backend's and wrk's µs/req (runs table) are also well above their usual values ran while the whole VM was slow; the ranges show how much that moved each row.
-- **÷ HAProxy** ratios: req/s > 1 = faster than HAProxy; p50, p99, CPU/req > 1 = slower or dearer than HAProxy. *Other cores (max)*: the worst kept run's CPU used by anything but wrk, the LB and the backend; much above 0.1 means a run was disturbed. A run above MAX_OTHER=$MAX_OTHER cores was discarded and measured again (at most $RETRIES times; $DISCARDED discarded in this run), and each run waited (at most ${QUIET_WAIT}s) for an idle machine first. A run during which the kernel spent more than SLOW_NET=$SLOW_NET times the lowest softirq time per TCP segment of the same row in the same scenario was measured again too, within the same $RETRIES retries ($SLOW_DISCARDED in this run$(slow_by_lb)): these are the VM's slow stretches, which hit every LB (bench/README.md, \"Why rounds spread\").
+- **÷ HAProxy** ratios: req/s > 1 = faster than HAProxy; p50, p99, CPU/req > 1 = slower or dearer than HAProxy. *Other cores (max)*: the worst kept run's CPU used by anything but wrk, the LB and the backend; much above 0.1 means a run was disturbed. A run above MAX_OTHER=$MAX_OTHER cores was discarded and measured again (at most $RETRIES times; $DISCARDED discarded in this run), and each run waited (at most ${QUIET_WAIT}s) for an idle machine first. A run during which the kernel spent more than SLOW_NET=$SLOW_NET times the lowest softirq time per TCP segment of the same row in the same scenario was measured again too, within the same $RETRIES retries ($SLOW_DISCARDED in this run$(slow_by_row)): these are the VM's slow stretches, which hit every LB (bench/README.md, Caveats).
 EOF
 }
 
@@ -587,7 +531,7 @@ report() {
 	echo "- backend / wrk µs/req: CPU per request of the Go backend and of wrk. Box busy: whole-machine CPU busy % during the run. Other cores: busy CPU not charged to the LB, the backend or wrk (other tenants, kernel threads); much above 0.1 means the run was disturbed."
 	echo "- Backend split: share of the measured requests each backend port served; sticky and https runs should show 100 on one port, direct 100 on the first."
 	echo "- A run marked *discarded* had other cores above MAX_OTHER=$MAX_OTHER and was measured again right after; it is not in the medians. This run discarded $DISCARDED."
-	echo "- Softirq ns/segment: the machine's softirq time ÷ TCP segments sent during the run (on loopback, the kernel's cost of delivering one segment). A run marked *slow kernel network* had more than SLOW_NET=$SLOW_NET times the lowest of its row in its scenario and was measured again right after; it is not in the medians. This run re-measured $SLOW_DISCARDED$(slow_by_lb)."
+	echo "- Softirq ns/segment: the machine's softirq time ÷ TCP segments sent during the run (on loopback, the kernel's cost of delivering one segment). A run marked *slow kernel network* had more than SLOW_NET=$SLOW_NET times the lowest of its row in its scenario and was measured again right after; it is not in the medians. This run re-measured $SLOW_DISCARDED$(slow_by_row)."
 	echo
 	echo "| scenario | LB | round | req/s | requests | p50 ms | p99 ms | errors | LB µs/req | LB cores | backend µs/req | wrk µs/req | box busy % | other cores | softirq ns/segment | backend split % | check |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
@@ -675,11 +619,11 @@ main() {
 	for ((round = 1; round <= ROUNDS; round++)); do
 		for sc in $SCENARIOS; do
 			for ((j = 0; j < n; j++)); do
-				measure "${lbs[$(((j + round - 1) % n))]}" "$sc" "$round"
+				measure "$sc" "${lbs[$(((j + round - 1) % n))]}" "$round"
 			done
 		done
 	done
-	remeasure_slow
+	remeasure_slow 17
 
 	mkdir -p "$(dirname "$RESULTS")"
 	report | tee "$RESULTS"
