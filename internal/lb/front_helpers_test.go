@@ -250,6 +250,22 @@ func (rc *rawClient) readOK(want string) {
 	}
 }
 
+// readLast reads a response that must be a 200 with body want and
+// Connection: close, after which tether must close the connection.
+func (rc *rawClient) readLast(want string) {
+	rc.t.Helper()
+	resp, body := rc.read("GET")
+	if resp.StatusCode != http.StatusOK || body != want {
+		rc.t.Errorf("got %d %q, want 200 %q", resp.StatusCode, body, want)
+	}
+	if !resp.Close {
+		rc.t.Errorf("the response has no Connection: close: %v", resp.Header)
+	}
+	if !rc.closed() {
+		rc.t.Error("the connection stayed open after its Connection: close response")
+	}
+}
+
 // checkGracefulShutdown shuts a server down gracefully with one idle and
 // one busy keep-alive connection, which dial opens; get builds a GET for a
 // path. The server answers a GET with its path; GET /slow closes arrived
@@ -281,16 +297,7 @@ func checkGracefulShutdown(t *testing.T, dial func() *rawClient, get func(string
 	default:
 	}
 	release()
-	resp, body := busy.read("GET")
-	if resp.StatusCode != 200 || body != "/slow" {
-		t.Errorf("request in flight: %d %q, want it to finish with 200", resp.StatusCode, body)
-	}
-	if !resp.Close {
-		t.Errorf("the last response has no Connection: close: %v", resp.Header)
-	}
-	if !busy.closed() {
-		t.Error("the busy connection stayed open after its response")
-	}
+	busy.readLast("/slow") // the request in flight finishes, then the connection closes
 	if err := <-done; err != nil {
 		t.Errorf("shutdown: %v", err)
 	}

@@ -564,16 +564,7 @@ func TestFrontHopByHopAndForwarded(t *testing.T) {
 	rc := dialRaw(t, l)
 	rc.send("GET /hop HTTP/1.1\r\nHost: app.example\r\n" + orderProbe +
 		"Connection: close, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: x\r\nX-Forwarded-For: 6.6.6.6\r\nX-Kept: yes\r\n\r\n")
-	resp, body := rc.read("GET")
-	if resp.StatusCode != 200 || body != "/hop" {
-		t.Fatalf("got %d %q", resp.StatusCode, body)
-	}
-	if !resp.Close {
-		t.Errorf("response without Connection: close: %v", resp.Header)
-	}
-	if !rc.closed() {
-		t.Error("the connection stayed open after Connection: close")
-	}
+	rc.readLast("/hop")
 	r := rt.request(t, "/hop")
 	if !viaFront(r.Head) {
 		t.Errorf("the request was not served by the front:\n%s", r.Head)
