@@ -73,6 +73,20 @@ child_secs() {
 # box_ticks: "busy total" jiffies of the whole machine from /proc/stat.
 box_ticks() { awk '/^cpu /{t=0; for (i=2;i<=NF;i++) t+=$i; print t-$5-$6, t}' /proc/stat; }
 
+# render_template SRC DST KEEP DROP SUBST: writes the config template SRC
+# to DST with the marker lines of KEEP (sed alternatives, e.g.
+# 'STICKY\|PLAIN') kept without their marker, those of DROP removed, and
+# the sed substitutions SUBST (the placeholders) applied. It dies when a
+# marker or a placeholder is left. See bench/README.md, Files.
+render_template() {
+	local src=$1 dst=$2 keep=$3 drop=$4 subst=$5
+	sed -e "/^[[:space:]]*#\($drop\):/d" \
+		-e "s/^\([[:space:]]*\)#\($keep\):[[:space:]]*/\1/" \
+		-e "$subst" "$src" >"$dst"
+	! grep -n '^[[:space:]]*#[A-Z]*:' "$dst" >&2 || die "unknown scenario marker left in $dst"
+	! grep -n '@[A-Z0-9_]*@' "$dst" >&2 || die "unreplaced placeholder in $dst"
+}
+
 # net_ticks: "softirq_jiffies tcp_segments_sent" of the whole machine, from
 # /proc/stat and /proc/net/snmp (OutSegs).
 net_ticks() {

@@ -47,10 +47,8 @@ mkdir -p "$BENCH_DIR/.out"
 
 # The sticky scenario of bench/run.sh: "#STICKY:" and "#PLAIN:" lines kept.
 render() {
-	sed -e '/^[[:space:]]*#\(BASE\|TLS\):/d' \
-		-e 's/^\([[:space:]]*\)#\(STICKY\|PLAIN\):[[:space:]]*/\1/' \
-		-e "s|@LB_PORT@|$LB_PORT|g; s|@B1@|$B1|g; s|@B2@|$B2|g; s|@B3@|$B3|g; s|@TMP@|$TMP|g" \
-		"$BENCH_DIR/configs/$1" >"$TMP/$1"
+	render_template "$BENCH_DIR/configs/$1" "$TMP/$1" 'STICKY\|PLAIN' 'BASE\|TLS' \
+		"s|@LB_PORT@|$LB_PORT|g; s|@B1@|$B1|g; s|@B2@|$B2|g; s|@B3@|$B3|g; s|@TMP@|$TMP|g"
 }
 
 "$BENCH_DIR/.out/backend" -addrs "127.0.0.1:$B1,127.0.0.1:$B2,127.0.0.1:$B3" >"$TMP/backend.log" 2>&1 &

@@ -196,12 +196,8 @@ render() {
 	esac
 	mkdir -p "$TMP/$sc"
 	dst=$TMP/$sc/$tpl
-	sed -e "/^[[:space:]]*#\($drop\):/d" \
-		-e "s/^\([[:space:]]*\)#\($keep\):[[:space:]]*/\1/" \
-		-e "s|@LB_PORT@|${LB_PORT[$lb]}|g; s|@B1@|$B1|g; s|@B2@|$B2|g; s|@B3@|$B3|g; s|@TMP@|$TMP|g; s|@CADDY_SECRET@|$CADDY_SECRET|g" \
-		"$BENCH_DIR/configs/$tpl" >"$dst"
-	! grep -n '^[[:space:]]*#[A-Z]*:' "$dst" >&2 || die "unknown scenario marker left in $dst"
-	! grep -n '@[A-Z0-9_]*@' "$dst" >&2 || die "unreplaced placeholder in $dst"
+	render_template "$BENCH_DIR/configs/$tpl" "$dst" "$keep" "$drop" \
+		"s|@LB_PORT@|${LB_PORT[$lb]}|g; s|@B1@|$B1|g; s|@B2@|$B2|g; s|@B3@|$B3|g; s|@TMP@|$TMP|g; s|@CADDY_SECRET@|$CADDY_SECRET|g"
 	echo "$dst"
 }
 
