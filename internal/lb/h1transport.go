@@ -288,6 +288,13 @@ func (x *h1Exchange) readResponse() (*http.Response, error) {
 	if _, err := pc.br.Peek(1); err != nil {
 		return nil, h1FirstByteError{err}
 	}
+	if resp := quickResponse(pc.br, x.req, &x.fixed); resp != nil {
+		pc.readLimit = math.MaxInt64
+		if x.contPending {
+			x.proceed(!x.reqClose) // as below; a quick head never asks to close
+		}
+		return resp, nil
+	}
 	for {
 		resp, err := http.ReadResponse(pc.br, x.req)
 		if err != nil {
@@ -336,6 +343,7 @@ type h1Exchange struct {
 	contPending bool // the body waits for "100 Continue"
 	keep        bool // both sides allow keep-alive
 	body        io.ReadCloser
+	fixed       h1Fixed // the body of a head quickResponse read
 
 	mu       sync.Mutex // Read against Close
 	rerr     error      // the first Read error; io.EOF at the end
