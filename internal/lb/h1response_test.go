@@ -110,8 +110,8 @@ func TestQuickResponse(t *testing.T) {
 	}
 	netHTTP := map[string]string{
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n": "GET",
-		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na":          "GET",
-		"HTTP/1.1 200 OK\r\n\r\nuntil the connection closes":                          "GET",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na":           "GET",
+		"HTTP/1.1 200 OK\r\n\r\nuntil the connection closes":                           "GET",
 		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na":           "GET",
 		"HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\na":                               "GET",
 		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTrailer: X\r\n\r\na":                  "GET",
@@ -120,7 +120,7 @@ func TestQuickResponse(t *testing.T) {
 		"HTTP/1.1 204 No Content\r\n\r\n":                                              "GET",
 		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":    "GET",
 		"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\na":                                "GET",
-		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX: a\r\n folded\r\n\r\na":            "GET",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX: a\r\n folded\r\n\r\na":             "GET",
 		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nBad Name: a\r\n\r\na":                 "GET",
 		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX: a\x01b\r\n\r\na":                   "GET",
 		"HTTP/1.1 2000 OK\r\nContent-Length: 1\r\n\r\na":                               "GET",
