@@ -279,9 +279,11 @@ func sameTLSMode(a, b *config.TLS) bool {
 // newFront puts tether's lean HTTP/1.1 loop in front of srv on ln: it runs
 // the TLS handshake (srv.TLSConfig) and serves srv.Handler itself for
 // plain requests, handing srv what it does not serve (request bodies,
-// HTTP/2, upgrades, malformed heads).
+// HTTP/2, upgrades, malformed heads). The edge is Transient: nothing it
+// starts outlives a request but a background revalidation, which works on
+// a clone of the request.
 func newFront(ln net.Listener, srv *http.Server, name string, log *slog.Logger) *lb.Front {
-	return lb.NewFront(ln, srv, lb.FrontOptions{Name: name, Log: log})
+	return lb.NewFront(ln, srv, lb.FrontOptions{Name: name, Log: log, Transient: true})
 }
 
 func serve(fr *lb.Front, name string, log *slog.Logger) {

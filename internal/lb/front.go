@@ -32,7 +32,7 @@ type front struct {
 	src               net.Listener // the socket handle
 	tls               *tls.Config  // https listeners, else nil
 	serveReq          func(fc *frontConn) step
-	fresh             bool   // each request gets its own http.Request (handlers may keep it)
+	fresh             bool   // each request gets its own header, URL and response header (handlers may keep them)
 	name              string // the listener's, for logs
 	log               *slog.Logger
 	readHeaderTimeout time.Duration
@@ -63,8 +63,9 @@ type frontOptions struct {
 }
 
 // newFront returns a front on src that serves each request it handles
-// with serveReq. fresh gives each request its own http.Request, header
-// map and values, for handlers that may keep them past their return.
+// with serveReq. fresh gives each request its own header map and values,
+// URL and response header, for handlers that may keep them past their
+// return.
 func newFront(src net.Listener, o frontOptions, serveReq func(*frontConn) step, fresh bool) *front {
 	idle := o.idleTimeout
 	if idle <= 0 {

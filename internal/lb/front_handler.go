@@ -35,6 +35,14 @@ type Front struct {
 type FrontOptions struct {
 	Name string       // for logs
 	Log  *slog.Logger // nil: slog.Default()
+	// Transient promises that the handler keeps nothing of a request once
+	// ServeHTTP has returned: no goroutine it started reads the request's
+	// header, URL or fields, or the ResponseWriter's header, after that
+	// (a clone, http.Request.Clone, may be kept). The front then reuses
+	// them from one request of a connection to the next instead of
+	// allocating them for each (the request's context and the
+	// *http.Request itself are still the request's own).
+	Transient bool
 }
 
 // NewFront returns a Front on ln for srv, and sets srv up for the
@@ -61,7 +69,7 @@ func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
 		connFrom(r.Context()).restoreTLS(r)
 		h.ServeHTTP(w, r)
 	})
-	return &Front{f: newFront(ln, fo, serveHandler(h), true), srv: srv}
+	return &Front{f: newFront(ln, fo, serveHandler(h), !o.Transient), srv: srv}
 }
 
 // Serve serves until the Front is shut down; it returns
@@ -85,10 +93,12 @@ func (f *Front) Shutdown(ctx context.Context) error { return f.f.shutdown(ctx, f
 func serveHandler(h http.Handler) func(fc *frontConn) step {
 	return func(fc *frontConn) step {
 		ctx := &handlerCtx{fc: fc}
-		r := fc.req.WithContext(ctx) // a copy, as the handler may keep it
-		u := new(url.URL)
-		*u = fc.url
-		r.URL = u
+		r := fc.req.WithContext(ctx) // a copy: its context is its own
+		if fc.f.fresh {
+			u := new(url.URL) // the handler may keep it
+			*u = fc.url
+			r.URL = u
+		}
 		w := &fc.resp
 		w.reset(fc, r)
 		gone := false
@@ -149,12 +159,17 @@ type frontResponse struct {
 var _ http.Flusher = (*frontResponse)(nil)
 
 func (w *frontResponse) reset(fc *frontConn, r *http.Request) {
-	hold, head := w.hold[:0], w.head
+	hold, head, h := w.hold[:0], w.head, w.h
 	if head == nil {
 		head = http.Header{}
 	}
 	clear(head)
-	*w = frontResponse{fc: fc, r: r, h: http.Header{}, head: head, length: -1, hold: hold}
+	if h == nil || fc.f.fresh {
+		h = http.Header{} // the handler may keep its header
+	} else {
+		clear(h)
+	}
+	*w = frontResponse{fc: fc, r: r, h: h, head: head, length: -1, hold: hold}
 }
 
 func (w *frontResponse) Header() http.Header { return w.h }

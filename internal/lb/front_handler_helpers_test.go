@@ -29,6 +29,7 @@ type fhServer struct {
 
 var fhServers = []fhServer{
 	{"front", &lb.FrontOptions{Name: "test", Log: slog.New(slog.DiscardHandler)}, nil},
+	{"front-transient", &lb.FrontOptions{Name: "test", Log: slog.New(slog.DiscardHandler), Transient: true}, nil},
 	{"net/http", nil, nil},
 }
 

@@ -427,9 +427,13 @@ func TestFrontHandlerRequest(t *testing.T) {
 
 // TestFrontHandlerRequestKept: a handler may keep its request after it
 // returned; what it reads there later, while the connection serves the
-// next requests, is still its own request's. Run with -race.
+// next requests, is still its own request's. Run with -race. (A Transient
+// front's handlers promise not to: TestFrontTransient.)
 func TestFrontHandlerRequestKept(t *testing.T) {
 	for _, s := range fhServers {
+		if s.opts != nil && s.opts.Transient {
+			continue
+		}
 		t.Run(s.name, func(t *testing.T) {
 			kept := make(chan *http.Request, 16)
 			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -464,6 +468,41 @@ func TestFrontHandlerRequestKept(t *testing.T) {
 				if want := "GET /r1?n=1 host=host1.example X-N=1"; d != want {
 					t.Fatalf("the kept first request reads %q, want %q", d, want)
 				}
+			}
+		})
+	}
+}
+
+// TestFrontTransient: a Transient front reuses a connection's request
+// header, URL and response header, and nothing of one request shows in
+// the next: not its fields, its path or query, nor the fields its handler
+// set.
+func TestFrontTransient(t *testing.T) {
+	for _, s := range fhServers {
+		t.Run(s.name, func(t *testing.T) {
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/first" {
+					w.Header().Set("X-First", "1")
+					w.Header()["X-Shared"] = []string{"first"}
+				} else {
+					w.Header()["X-Shared"] = []string{"second"}
+				}
+				fmt.Fprintf(w, "%s?%s %s", r.URL.Path, r.URL.RawQuery, fhFields(r.Header, "X-"))
+			})
+			addr, _ := fhStart(t, s, h)
+			rc := fhDial(t, addr)
+			rc.send("GET /first?a=1 HTTP/1.1\r\nHost: a\r\nX-One: 1\r\nX-Both: one\r\n\r\n")
+			resp, body := rc.read("GET")
+			if body != "/first?a=1 X-Both=one X-One=1" || resp.Header.Get("X-First") != "1" || resp.Header.Get("X-Shared") != "first" {
+				t.Fatalf("first: %q, fields %v", body, resp.Header)
+			}
+			rc.send("GET /second HTTP/1.1\r\nHost: a\r\nX-Both: two\r\n\r\n")
+			resp, body = rc.read("GET")
+			if body != "/second? X-Both=two" {
+				t.Errorf("second request as the handler saw it: %q, want %q", body, "/second? X-Both=two")
+			}
+			if _, ok := resp.Header["X-First"]; ok || resp.Header.Get("X-Shared") != "second" {
+				t.Errorf("second response's fields: %v", resp.Header)
 			}
 		})
 	}
