@@ -41,7 +41,7 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 	etag, lastModified := obj.Header.Get("ETag"), obj.Header.Get("Last-Modified")
 	if notModified(x.r.Header, etag, lastModified) {
 		out := w.Header()
-		vals := obj.Header.Fill(out, 3)
+		vals := obj.Header.Fill(out, x.vals[:0], 3)
 		// RFC 9110 §15.4.5: no representation metadata beyond what
 		// updates a cache.
 		for _, k := range [...]string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Range"} {
@@ -62,7 +62,7 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 		return false // the range would be of the compressed body: send it all
 	}
 	out := w.Header()
-	vals := obj.Header.Fill(out, 4)
+	vals := obj.Header.Fill(out, x.vals[:0], 4)
 	x.noGzip = true
 	if status == http.StatusRequestedRangeNotSatisfiable {
 		delete(out, "Content-Type")

@@ -75,6 +75,10 @@ type edgeMetrics struct {
 	// hit path should not pay for a label lookup.
 	results map[string]prometheus.Counter
 	sentBy  map[string]prometheus.Counter
+	// bypassBy and notStoredBy cache the counters by reason as they are
+	// first used (reason → prometheus.Counter): a pass counts one per
+	// request.
+	bypassBy, notStoredBy sync.Map
 }
 
 func (m *Metrics) forEdge(name string) *edgeMetrics {
@@ -99,9 +103,20 @@ func (em *edgeMetrics) result(r string) {
 	em.m.requests.WithLabelValues(em.name, r).Inc()
 }
 
-func (em *edgeMetrics) bypassed(reason string) { em.m.bypass.WithLabelValues(em.name, reason).Inc() }
+func (em *edgeMetrics) bypassed(reason string) { cached(&em.bypassBy, em.m.bypass, em.name, reason).Inc() }
 func (em *edgeMetrics) notStored(reason string) {
-	em.m.notStored.WithLabelValues(em.name, reason).Inc()
+	cached(&em.notStoredBy, em.m.notStored, em.name, reason).Inc()
+}
+
+// cached returns vec's counter for edge and reason, from cache when it
+// was looked up before.
+func cached(cache *sync.Map, vec *prometheus.CounterVec, edge, reason string) prometheus.Counter {
+	if c, ok := cache.Load(reason); ok {
+		return c.(prometheus.Counter)
+	}
+	c := vec.WithLabelValues(edge, reason)
+	cache.Store(reason, c)
+	return c
 }
 func (em *edgeMetrics) sent(source string, n int64) {
 	em.sentBy[source].Add(float64(n))

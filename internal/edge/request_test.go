@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"net/netip"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -86,5 +87,22 @@ func TestKeyHoldsTheObjectNames(t *testing.T) {
 				t.Errorf("path %q, want %q", got, v.rawPath)
 			}
 		})
+	}
+}
+
+// TestPeerString: the X-Forwarded-For address the edge sends is the
+// peer's own text, cut from RemoteAddr for IPv4 and formatted otherwise.
+func TestPeerString(t *testing.T) {
+	for _, tc := range []struct{ remote, want string }{
+		{"127.0.0.1:40000", "127.0.0.1"},
+		{"203.0.113.9:1", "203.0.113.9"},
+		{"[::1]:8080", "::1"},
+		{"[2001:db8::1]:443", "2001:db8::1"},
+		{"[::ffff:192.0.2.7]:80", "192.0.2.7"}, // a mapped IPv4 peer, unmapped as trust.Identify does
+	} {
+		ap := netip.MustParseAddrPort(tc.remote)
+		if got := peerString(tc.remote, ap.Addr().Unmap()); got != tc.want {
+			t.Errorf("peerString(%q) = %q, want %q", tc.remote, got, tc.want)
+		}
 	}
 }

@@ -42,6 +42,10 @@ type exchange struct {
 	gzip     bool // the body is being gzipped by the edge
 	br       bool // the body is being compressed with brotli by the edge
 	noGzip   bool // the body streams through as is
+	// vals is the array the response header's values are cut from when
+	// they fit (see cachestore.Header.Fill and finishHeader): no
+	// allocation of their own for most responses.
+	vals [16]string
 }
 
 // keyDigest returns the SHA-256 of x's key, which names the key in the

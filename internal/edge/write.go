@@ -78,7 +78,7 @@ func (e *Edge) writeHeader(w http.ResponseWriter, x *exchange, status int, h htt
 	if len(viewerOnly) > 0 {
 		out["Set-Cookie"] = slices.Clip(viewerOnly)
 	}
-	e.finishHeader(w, x, out, status, size, -1, make([]string, 0, 2))
+	e.finishHeader(w, x, out, status, size, -1, x.vals[:0])
 }
 
 // writeObjectHeader writes status and the header of a stored object, with
@@ -87,7 +87,7 @@ func (e *Edge) writeHeader(w http.ResponseWriter, x *exchange, status int, h htt
 // into the response.
 func (e *Edge) writeObjectHeader(w http.ResponseWriter, x *exchange, obj *cachestore.Object, age time.Duration) {
 	out := w.Header()
-	vals := obj.Header.Fill(out, 3)
+	vals := obj.Header.Fill(out, x.vals[:0], 3)
 	e.finishHeader(w, x, out, obj.Status, int64(len(obj.Body)), int64(age/time.Second), vals)
 }
 

@@ -75,18 +75,22 @@ func (h Header) Get(name string) string {
 // Clone returns h as a new http.Header, which the caller may change.
 func (h Header) Clone() http.Header {
 	out := make(http.Header, h.count(0))
-	h.Fill(out, 0)
+	h.Fill(out, nil, 0)
 	return out
 }
 
 // Fill sets the fields of h in dst, replacing dst's values of the same
-// names. The values' slices are cut from one new array, each capped at its
+// names. The values' slices are cut from one array, each capped at its
 // length, so that appending to one never writes into another (or into a
-// header that other requests share). The array has room for extra more
-// values: Fill returns that rest (length 0, capacity extra) for the
-// caller's own fields.
-func (h Header) Fill(dst http.Header, extra int) []string {
-	vals := make([]string, 0, h.count(1)+extra)
+// header that other requests share): buf's, when its capacity holds h's
+// values and extra more, else a new one. The array has room for extra
+// more values: Fill returns that rest (length 0, capacity at least extra)
+// for the caller's own fields.
+func (h Header) Fill(dst http.Header, buf []string, extra int) []string {
+	vals := buf[:0]
+	if n := h.count(1) + extra; cap(vals) < n {
+		vals = make([]string, 0, n)
+	}
 	for c := h.fields(); c.next(); {
 		start := len(vals)
 		for range c.values {

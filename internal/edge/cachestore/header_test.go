@@ -32,12 +32,24 @@ func TestPackHeader(t *testing.T) {
 				t.Errorf("Clone = %q, want %q", got, tt.want)
 			}
 			dst := http.Header{"X-Own": {"mine"}}
-			rest := h.Fill(dst, 2)
+			rest := h.Fill(dst, nil, 2)
 			if len(rest) != 0 || cap(rest) != 2 {
 				t.Errorf("Fill left len %d cap %d, want 0 and 2", len(rest), cap(rest))
 			}
 			if len(dst) != len(tt.want)+1 || dst.Get("X-Own") != "mine" {
 				t.Errorf("Fill gave %q", dst)
+			}
+			// With a buffer large enough, the values are cut from it.
+			var buf [16]string
+			dst = http.Header{}
+			rest = h.Fill(dst, buf[:0], 2)
+			if cap(rest) < 2 || len(tt.want) > 0 && !reflect.DeepEqual(dst, tt.want) {
+				t.Errorf("Fill with a buffer gave %q, rest cap %d", dst, cap(rest))
+			}
+			for name, vs := range dst {
+				if len(vs) > 0 && !inArray(&vs[0], buf[:]) {
+					t.Errorf("%s's values are not in the buffer", name)
+				}
 			}
 		})
 	}
@@ -61,7 +73,7 @@ func TestPackedHeaderGet(t *testing.T) {
 func TestFilledValuesAreCapped(t *testing.T) {
 	h := PackHeader(http.Header{"A": {"1"}, "B": {"2"}, "C": {"3", "4"}}, nil)
 	dst := http.Header{}
-	h.Fill(dst, 4)
+	h.Fill(dst, make([]string, 0, 8), 4)
 	for name := range dst {
 		dst[name] = append(dst[name], "appended")
 	}
@@ -73,4 +85,14 @@ func TestFilledValuesAreCapped(t *testing.T) {
 	if got := h.Clone(); !reflect.DeepEqual(got, http.Header{"A": {"1"}, "B": {"2"}, "C": {"3", "4"}}) {
 		t.Errorf("the packed header changed: %q", got)
 	}
+}
+
+// inArray reports whether p points into a.
+func inArray(p *string, a []string) bool {
+	for i := range a {
+		if p == &a[i] {
+			return true
+		}
+	}
+	return false
 }
