@@ -103,7 +103,9 @@ func (em *edgeMetrics) result(r string) {
 	em.m.requests.WithLabelValues(em.name, r).Inc()
 }
 
-func (em *edgeMetrics) bypassed(reason string) { cached(&em.bypassBy, em.m.bypass, em.name, reason).Inc() }
+func (em *edgeMetrics) bypassed(reason string) {
+	cached(&em.bypassBy, em.m.bypass, em.name, reason).Inc()
+}
 func (em *edgeMetrics) notStored(reason string) {
 	cached(&em.notStoredBy, em.m.notStored, em.name, reason).Inc()
 }

@@ -1,8 +1,8 @@
 package edge
 
 import (
-	"net/netip"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 )
