@@ -13,12 +13,14 @@ import (
 // query is re-serialised from the parsed pairs, cookies go in one sorted
 // Cookie header, and only the selected headers are copied. Inbound
 // X-Forwarded-* and Forwarded are never forwarded; the edge sets its own.
-func (e *Edge) originRequest(ctx context.Context, r *http.Request, b *behavior, v *view, s *selection) *http.Request {
+func (e *Edge) originRequest(ctx context.Context, x *exchange) *http.Request {
+	r, b, v, s := x.r, x.b, &x.v, &x.s
+	parts := new(originParts)
+	u := &parts.url
+	out := (&http.Request{Method: r.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: make(http.Header, 8)}).WithContext(ctx)
 	// The path goes out exactly as the client sent it: Path and a RawPath
 	// that is its valid encoding make net/http write RawPath.
-	// The URL is filled in below: parsing "" only allocates it.
-	out, _ := http.NewRequestWithContext(ctx, r.Method, "", nil)
-	u := out.URL
 	u.Scheme, u.Host, u.RawPath = e.origin.Scheme, e.origin.Host, v.rawPath
 	if p, err := url.PathUnescape(v.rawPath); err == nil {
 		u.Path = p
@@ -46,9 +48,9 @@ func (e *Edge) originRequest(ctx context.Context, r *http.Request, b *behavior, 
 			out.Header[h] = append([]string(nil), vals...)
 		}
 	}
-	// The header's own values first, in one array; each slice is capped so
+	// The header's own values, cut from one array; each slice is capped so
 	// that appending to it copies.
-	vals := make([]string, 0, 3)
+	vals := parts.vals[:0]
 	set := func(name, value string) {
 		vals = append(vals, value)
 		out.Header[name] = vals[len(vals)-1 : len(vals) : len(vals)]
@@ -95,6 +97,13 @@ func peerString(remoteAddr string, peer netip.Addr) string {
 		return remoteAddr[:i]
 	}
 	return peer.String()
+}
+
+// originParts are the parts of an origin request that originRequest
+// allocates together: its URL and the array of the values it sets itself.
+type originParts struct {
+	url  url.URL
+	vals [3]string
 }
 
 // Values of the origin request's header that never change, shared by every

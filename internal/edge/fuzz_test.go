@@ -35,7 +35,7 @@ func FuzzRequestView(f *testing.F) {
 			}
 		}
 		e := &Edge{origin: req.URL, behaviors: []*behavior{b}}
-		out := e.originRequest(req.Context(), req, b, &v, &s)
+		out := e.originRequest(req.Context(), &exchange{r: req, b: b, v: v, s: s})
 		if out.URL.RawQuery != "" && strings.Contains(out.URL.RawQuery, ";") && !v.ambiguous {
 			t.Fatalf("a ';' reached the origin's query from an unambiguous request: %q", target)
 		}

@@ -240,7 +240,7 @@ func (e *Edge) collapsible(b *behavior) bool {
 // fetch sends x to the origin, as a conditional request when stale has
 // validators (and, in cloudfront mode, the behavior forwards no cookies).
 func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object) (*http.Response, error) {
-	out := e.originRequest(ctx, x.r, x.b, &x.v, &x.s)
+	out := e.originRequest(ctx, x)
 	if stale != nil && (!e.cloudfront || e.collapsible(x.b)) {
 		if etag := stale.Header.Get("ETag"); etag != "" {
 			out.Header.Set("If-None-Match", etag)
