@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
+	"github.com/tetherlb/tether/internal/edge/httpcache"
 )
 
 // Answers from a stored 200 to a client's preconditions and range (RFC
@@ -86,11 +87,11 @@ func notModified(h http.Header, etag, lastModified string) bool {
 	if ims == "" || lastModified == "" {
 		return false
 	}
-	since, err := http.ParseTime(ims)
+	since, err := httpcache.ParseTime(ims)
 	if err != nil {
 		return false
 	}
-	modified, err := http.ParseTime(lastModified)
+	modified, err := httpcache.ParseTime(lastModified)
 	return err == nil && !modified.After(since)
 }
 

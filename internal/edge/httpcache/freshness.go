@@ -33,7 +33,7 @@ func currentAge(r *ResponseInfo, now time.Time) time.Duration {
 // dateOf returns the response's Date, or fallback if it has none or an
 // invalid one.
 func dateOf(h http.Header, fallback time.Time) time.Time {
-	if d, err := http.ParseTime(h.Get("Date")); err == nil {
+	if d, err := ParseTime(h.Get("Date")); err == nil {
 		return d
 	}
 	return fallback
@@ -47,12 +47,12 @@ func expires(h http.Header) (time.Time, bool) {
 	if len(vals) == 0 {
 		return time.Time{}, false
 	}
-	t, err := http.ParseTime(strings.TrimSpace(vals[0]))
+	t, err := ParseTime(strings.TrimSpace(vals[0]))
 	if err != nil {
 		return time.Time{}, true
 	}
 	for _, v := range vals[1:] {
-		if u, err := http.ParseTime(strings.TrimSpace(v)); err != nil || !u.Equal(t) {
+		if u, err := ParseTime(strings.TrimSpace(v)); err != nil || !u.Equal(t) {
 			return time.Time{}, true
 		}
 	}
@@ -85,7 +85,7 @@ func safeLifetime(cc *Directives, targeted bool, r *ResponseInfo, p TTLPolicy, n
 // the time since Last-Modified, capped by the policy's Default; Default
 // when there is no valid Last-Modified.
 func heuristic(r *ResponseInfo, p TTLPolicy, now time.Time) time.Duration {
-	lm, err := http.ParseTime(r.Header.Get("Last-Modified"))
+	lm, err := ParseTime(r.Header.Get("Last-Modified"))
 	if err != nil {
 		return p.Default
 	}
