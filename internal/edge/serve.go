@@ -45,7 +45,7 @@ type exchange struct {
 	// vals is the array the response header's values are cut from when
 	// they fit (see cachestore.Header.Fill and finishHeader): no
 	// allocation of their own for most responses.
-	vals [16]string
+	vals [12]string
 }
 
 // keyDigest returns the SHA-256 of x's key, which names the key in the

@@ -89,12 +89,21 @@ func (c *handlerCtx) AfterFunc(f func()) (stop func() bool) {
 // afterCancel is context.AfterFunc, the short way for a front handler's
 // context: without the wrapping context and the channel that
 // context.AfterFunc makes.
+// A context that is never canceled (context.WithoutCancel's, as the edge
+// fetches with for requests that wait on it) costs nothing: f never runs.
 func afterCancel(ctx context.Context, f func()) (stop func() bool) {
 	if c, ok := ctx.(*handlerCtx); ok {
 		return c.AfterFunc(f)
 	}
+	if ctx.Done() == nil {
+		return neverRuns
+	}
 	return context.AfterFunc(ctx, f)
 }
+
+// neverRuns is the stop of a function that never runs: stopping it always
+// succeeds, as context.AfterFunc's stop does before the function ran.
+func neverRuns() bool { return true }
 
 // watchLocked arms the client watch, once, while the handler runs.
 func (c *handlerCtx) watchLocked() {

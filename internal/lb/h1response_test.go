@@ -3,12 +3,14 @@ package lb
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // quickRead runs quickResponse on raw as h1Exchange does: the reader has
@@ -155,4 +157,32 @@ func FuzzQuickResponse(f *testing.F) {
 		}
 		sameAsNetHTTP(t, raw, method)
 	})
+}
+
+// TestAfterCancel: a function registered on a context runs once it is
+// canceled, unless stopped; on a context that is never canceled it never
+// runs and stopping it succeeds.
+func TestAfterCancel(t *testing.T) {
+	ran := make(chan struct{}, 1)
+	f := func() { ran <- struct{}{} }
+	if stop := afterCancel(context.WithoutCancel(context.Background()), f); !stop() || len(ran) != 0 {
+		t.Error("on a context never canceled: stop failed or f ran")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	afterCancel(ctx, f)
+	cancel()
+	select {
+	case <-ran:
+	case <-time.After(5 * time.Second):
+		t.Fatal("f did not run after cancel")
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	if stop := afterCancel(ctx, f); !stop() {
+		t.Error("stop before cancel failed")
+	}
+	cancel()
+	time.Sleep(10 * time.Millisecond)
+	if len(ran) != 0 {
+		t.Error("a stopped f ran")
+	}
 }
