@@ -84,7 +84,7 @@ func sameAsNetHTTP(t *testing.T, raw []byte, method string) bool {
 	if (got.Body == http.NoBody) != (want.Body == http.NoBody) {
 		t.Fatalf("%q: NoBody: quick %v, net/http %v", raw, got.Body == http.NoBody, want.Body == http.NoBody)
 	}
-	if !bytes.Equal(body, wbody) || !errors.Is(berr, wberr) && !(berr == io.EOF && wberr == io.EOF) {
+	if !bytes.Equal(body, wbody) || !errors.Is(berr, wberr) {
 		t.Fatalf("%q: body %q (%v), net/http %q (%v)", raw, body, berr, wbody, wberr)
 	}
 	if !bytes.Equal(rest, wrest) {
