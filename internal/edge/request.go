@@ -50,7 +50,14 @@ func parseView(r *http.Request) view {
 // normalizeHost lowercases host and removes the scheme's default port.
 func normalizeHost(host string, tls bool) string {
 	host = strings.ToLower(host)
-	if h, port, err := net.SplitHostPort(host); err == nil && (port == "80" && !tls || port == "443" && tls) {
+	port := ":80"
+	if tls {
+		port = ":443"
+	}
+	if !strings.HasSuffix(host, port) {
+		return host // most hosts: no port (SplitHostPort would allocate its error)
+	}
+	if h, p, err := net.SplitHostPort(host); err == nil && p == port[1:] {
 		host = h
 		if strings.Contains(h, ":") {
 			host = "[" + h + "]"

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"net"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
@@ -105,4 +106,31 @@ func TestPeerString(t *testing.T) {
 			t.Errorf("peerString(%q) = %q, want %q", tc.remote, got, tc.want)
 		}
 	}
+}
+
+// FuzzNormalizeHost: normalizeHost lowercases the host and drops the
+// scheme's default port, as net.SplitHostPort reads the port, whatever the
+// host (the reference below is what it computed before it skipped
+// SplitHostPort for hosts without that port).
+func FuzzNormalizeHost(f *testing.F) {
+	for _, h := range []string{"Example.COM", "example.com:80", "example.com:443", "example.com:8080", "[::1]:80", "[::1]:443",
+		"[::1]", "::1", "a:b:80", ":80", "[x]:80", "EXAMPLE.com:80x", "example.com:080", "example.com:0443", ""} {
+		f.Add(h, false)
+		f.Add(h, true)
+	}
+	reference := func(host string, tls bool) string {
+		host = strings.ToLower(host)
+		if h, port, err := net.SplitHostPort(host); err == nil && (port == "80" && !tls || port == "443" && tls) {
+			host = h
+			if strings.Contains(h, ":") {
+				host = "[" + h + "]"
+			}
+		}
+		return host
+	}
+	f.Fuzz(func(t *testing.T, host string, tls bool) {
+		if got, want := normalizeHost(host, tls), reference(host, tls); got != want {
+			t.Fatalf("normalizeHost(%q, %v) = %q, want %q", host, tls, got, want)
+		}
+	})
 }
