@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,10 +18,11 @@ import (
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/edge"
 	"github.com/tetherlb/tether/internal/lb"
+	ts "github.com/tetherlb/tether/internal/testsupport"
 )
 
-// BenchmarkEdgeLoopback runs bench/edge.sh's three loads through the
-// whole request path over loopback, in one process: a raw keep-alive
+// BenchmarkEdgeLoopback runs bench/edge.sh's loads through the whole
+// request path over loopback, in one process: a raw keep-alive
 // client, the edge on tether's Front (as `tether serve` runs it), the
 // load balancer's HTTP/1.1 transport, and a minimal origin that answers
 // as bench/edge/origin does. Where BenchmarkEdge measures the edge's
@@ -28,6 +30,8 @@ import (
 // too: allocs/op is every allocation of the process per request (the
 // client's and the origin's are none or next to none). ns/op includes the
 // client's and the origin's work and the system calls of both hops.
+// plain-miss is bench/edge.sh's yardstick for misses: the same new URL per
+// request through a plain listener of the load balancer (no cache).
 //
 //	go test -run '^$' -bench EdgeLoopback -benchmem -cpu 1 ./internal/edge/
 func BenchmarkEdgeLoopback(b *testing.B) {
@@ -36,6 +40,21 @@ func BenchmarkEdgeLoopback(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Run("plain-miss", func(b *testing.B) {
+		l := ts.StartLB(b, `
+listeners: [{name: plain, address: "127.0.0.1:0", default_target_group: origin}]
+target_groups:
+  - name: origin
+    targets: [{id: origin, address: "`+origin+`"}]
+    stickiness: {type: none}
+`)
+		c := dialRaw(b, strings.TrimPrefix(l.URL, "http://"))
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			c.get(b, "/static/m", i, "")
+		}
+	})
 	for _, load := range []struct{ name, path, want string }{
 		{"hit", "/static/hit", "bench; hit"},
 		{"miss", "", "bench; fwd=uri-miss"},
@@ -94,8 +113,8 @@ func dialRaw(b *testing.B, addr string) *rawConn {
 }
 
 // get sends GET path (followed by n when n >= 0) and reads the response:
-// a 200 with a 1 KiB body whose Cache-Status starts with want. It
-// allocates nothing.
+// a 200 with a 1 KiB body whose Cache-Status starts with want (want "":
+// any or none). It allocates nothing.
 func (rc *rawConn) get(b *testing.B, path string, n int, want string) {
 	rc.req = append(append(rc.req[:0], "GET "...), path...)
 	if n >= 0 {
@@ -109,7 +128,7 @@ func (rc *rawConn) get(b *testing.B, path string, n int, want string) {
 	if err != nil || !bytes.HasPrefix(status, []byte("HTTP/1.1 200 ")) {
 		b.Fatalf("%s: status line %q, %v", path, status, err)
 	}
-	length, cacheStatus := -1, false
+	length, cacheStatus := -1, want == ""
 	for {
 		line, err := rc.br.ReadSlice('\n')
 		if err != nil {
