@@ -16,18 +16,20 @@ import (
 // token field names, values without control bytes but tab, one
 // Content-Length, and no Transfer-Encoding, Trailer or Connection field and
 // no obsolete line folding. That is what most targets answer, and
-// http.ReadResponse reads it with about eight allocations where this takes
-// four: the head is copied into one string that names, values and Status
-// are cut from, and the values share one array.
+// http.ReadResponse reads it with eight allocations where this takes two
+// or three: the head is copied into one string that names, values and
+// Status are cut from, the header map is made, and the Response, the
+// values' array and the body reader are q's, which lives with the
+// exchange.
 //
 // For any other head it returns nil and reads nothing, and the caller
 // reads the head with http.ReadResponse: what quickResponse accepts, it
 // reads as http.ReadResponse does (FuzzQuickResponse holds it to that), so
 // every error and every unusual framing stays net/http's.
 //
-// The response's Body is body, set to read its Content-Length bytes from
-// br (http.NoBody when there are none).
-func quickResponse(br *bufio.Reader, req *http.Request, body *h1Fixed) *http.Response {
+// The response is &q.resp, and its Body &q.body, set to read its
+// Content-Length bytes from br (http.NoBody when there are none).
+func quickResponse(br *bufio.Reader, req *http.Request, q *quickParts) *http.Response {
 	if req.Method == http.MethodHead {
 		return nil
 	}
@@ -53,7 +55,10 @@ func quickResponse(br *bufio.Reader, req *http.Request, body *h1Fixed) *http.Res
 	}
 	fields := strings.Count(rest, "\n") // an upper bound: the blank line is one
 	h := make(http.Header, fields)
-	vals := make([]string, 0, fields)
+	vals := q.vals[:0]
+	if fields > len(q.vals) {
+		vals = make([]string, 0, fields)
+	}
 	length := int64(-1)
 	for {
 		var line string
@@ -88,13 +93,21 @@ func quickResponse(br *bufio.Reader, req *http.Request, body *h1Fixed) *http.Res
 		return nil
 	}
 	br.Discard(n)
-	resp := &http.Response{Status: status[9:], StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+	q.resp = http.Response{Status: status[9:], StatusCode: code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, ContentLength: length, Request: req, Body: http.NoBody}
 	if length > 0 {
-		*body = h1Fixed{br: br, left: length}
-		resp.Body = body
+		q.body = h1Fixed{br: br, left: length}
+		q.resp.Body = &q.body
 	}
-	return resp
+	return &q.resp
+}
+
+// quickParts are the parts of a response quickResponse reads that need no
+// allocation of their own: they are allocated with the exchange.
+type quickParts struct {
+	resp http.Response
+	vals [8]string // the values of up to 8 fields
+	body h1Fixed
 }
 
 // contentLength parses a Content-Length value as net/http does (decimal

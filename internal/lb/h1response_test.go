@@ -21,8 +21,8 @@ func quickRead(raw []byte, method string) (resp *http.Response, body []byte, ber
 	br := bufio.NewReaderSize(bytes.NewReader(raw), h1BufSize)
 	br.Peek(1)
 	req, _ := http.NewRequest(method, "http://a/", nil)
-	var fixed h1Fixed
-	resp = quickResponse(br, req, &fixed)
+	var q quickParts
+	resp = quickResponse(br, req, &q)
 	if resp == nil {
 		if br.Buffered() != min(len(raw), h1BufSize) {
 			panic("quickResponse refused a head but read from it")
@@ -184,5 +184,38 @@ func TestAfterCancel(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	if len(ran) != 0 {
 		t.Error("a stopped f ran")
+	}
+}
+
+// BenchmarkQuickResponse reads bench/edge/origin's response head with
+// quickResponse and with http.ReadResponse.
+func BenchmarkQuickResponse(b *testing.B) {
+	raw := []byte("HTTP/1.1 200 OK\r\nCache-Control: max-age=3600\r\nContent-Length: 0\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Sun, 22 Nov 2026 15:00:00 GMT\r\n\r\n")
+	req, _ := http.NewRequest("GET", "http://a/", nil)
+	rd := bytes.NewReader(raw)
+	br := bufio.NewReaderSize(rd, h1BufSize)
+	for _, quick := range []bool{true, false} {
+		name := "net/http"
+		if quick {
+			name = "quick"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var q quickParts
+			for range b.N {
+				rd.Reset(raw)
+				br.Reset(rd)
+				br.Peek(1)
+				var resp *http.Response
+				if quick {
+					resp = quickResponse(br, req, &q)
+				} else {
+					resp, _ = http.ReadResponse(br, req)
+				}
+				if resp == nil || resp.StatusCode != 200 {
+					b.Fatal("not read")
+				}
+			}
+		})
 	}
 }

@@ -288,7 +288,7 @@ func (x *h1Exchange) readResponse() (*http.Response, error) {
 	if _, err := pc.br.Peek(1); err != nil {
 		return nil, h1FirstByteError{err}
 	}
-	if resp := quickResponse(pc.br, x.req, &x.fixed); resp != nil {
+	if resp := quickResponse(pc.br, x.req, &x.quick); resp != nil {
 		pc.readLimit = math.MaxInt64
 		if x.contPending {
 			x.proceed(!x.reqClose) // as below; a quick head never asks to close
@@ -343,7 +343,7 @@ type h1Exchange struct {
 	contPending bool // the body waits for "100 Continue"
 	keep        bool // both sides allow keep-alive
 	body        io.ReadCloser
-	fixed       h1Fixed // the body of a head quickResponse read
+	quick       quickParts // the response quickResponse read, if it did
 
 	mu       sync.Mutex // Read against Close
 	rerr     error      // the first Read error; io.EOF at the end
