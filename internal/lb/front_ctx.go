@@ -60,50 +60,77 @@ func (c *handlerCtx) Done() <-chan struct{} {
 // context.AfterFunc does; context.AfterFunc and contexts derived from c
 // use it instead of a goroutine each.
 func (c *handlerCtx) AfterFunc(f func()) (stop func() bool) {
+	id := c.register(f)
+	return func() bool { return c.unregister(id) }
+}
+
+// register runs f in its own goroutine once c is canceled, and returns
+// the id that unregister takes: 0 when c was canceled already (f runs at
+// once).
+func (c *handlerCtx) register(f func()) (id int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		go f()
-		return func() bool { return false }
+		return 0
 	}
 	if c.afters == nil {
 		c.afters = c.afterBuf[:0]
 	}
 	c.nextID++
-	id := c.nextID
-	c.afters = append(c.afters, afterFunc{id: id, f: f})
+	c.afters = append(c.afters, afterFunc{id: c.nextID, f: f})
 	c.watchLocked()
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for i, a := range c.afters {
-			if a.id == id {
-				c.afters = append(c.afters[:i], c.afters[i+1:]...)
-				return true
-			}
+	return c.nextID
+}
+
+// unregister stops the function register gave id, and reports whether it
+// did so before the function ran.
+func (c *handlerCtx) unregister(id int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, a := range c.afters {
+		if a.id == id {
+			c.afters = append(c.afters[:i], c.afters[i+1:]...)
+			return true
 		}
-		return false
 	}
+	return false
 }
 
 // afterCancel is context.AfterFunc, the short way for a front handler's
 // context: without the wrapping context and the channel that
-// context.AfterFunc makes.
+// context.AfterFunc makes, and without a closure for its stop.
 // A context that is never canceled (context.WithoutCancel's, as the edge
 // fetches with for requests that wait on it) costs nothing: f never runs.
-func afterCancel(ctx context.Context, f func()) (stop func() bool) {
+func afterCancel(ctx context.Context, f func()) cancelHook {
 	if c, ok := ctx.(*handlerCtx); ok {
-		return c.AfterFunc(f)
+		return cancelHook{c: c, id: c.register(f)}
 	}
 	if ctx.Done() == nil {
-		return neverRuns
+		return cancelHook{}
 	}
-	return context.AfterFunc(ctx, f)
+	return cancelHook{stop: context.AfterFunc(ctx, f)}
 }
 
-// neverRuns is the stop of a function that never runs: stopping it always
-// succeeds, as context.AfterFunc's stop does before the function ran.
-func neverRuns() bool { return true }
+// cancelHook is an afterCancel registration.
+type cancelHook struct {
+	c    *handlerCtx // the front's context it is registered with, or nil
+	id   int
+	stop func() bool // context.AfterFunc's stop, or nil
+}
+
+// Stop stops the function, as context.AfterFunc's stop does: it reports
+// whether it stopped it before it ran. A function on a context that is
+// never canceled never runs, and stopping it succeeds.
+func (h cancelHook) Stop() bool {
+	switch {
+	case h.c != nil:
+		return h.c.unregister(h.id)
+	case h.stop != nil:
+		return h.stop()
+	}
+	return true
+}
 
 // watchLocked arms the client watch, once, while the handler runs.
 func (c *handlerCtx) watchLocked() {

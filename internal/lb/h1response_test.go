@@ -165,7 +165,7 @@ func FuzzQuickResponse(f *testing.F) {
 func TestAfterCancel(t *testing.T) {
 	ran := make(chan struct{}, 1)
 	f := func() { ran <- struct{}{} }
-	if stop := afterCancel(context.WithoutCancel(context.Background()), f); !stop() || len(ran) != 0 {
+	if stop := afterCancel(context.WithoutCancel(context.Background()), f); !stop.Stop() || len(ran) != 0 {
 		t.Error("on a context never canceled: stop failed or f ran")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -177,7 +177,7 @@ func TestAfterCancel(t *testing.T) {
 		t.Fatal("f did not run after cancel")
 	}
 	ctx, cancel = context.WithCancel(context.Background())
-	if stop := afterCancel(ctx, f); !stop() {
+	if stop := afterCancel(ctx, f); !stop.Stop() {
 		t.Error("stop before cancel failed")
 	}
 	cancel()

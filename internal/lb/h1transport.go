@@ -336,8 +336,8 @@ type h1Exchange struct {
 	pc   *h1Conn
 	ctx  context.Context
 	req  *http.Request
-	stop func() bool // unhooks pc.abort from ctx; false if it ran
-	up   *h1Upload   // the request body, or nil
+	stop cancelHook // unhooks pc.abort from ctx; Stop is false if it ran
+	up   *h1Upload  // the request body, or nil
 
 	reqClose    bool // the request asked to close the connection
 	contPending bool // the body waits for "100 Continue"
@@ -368,7 +368,7 @@ func (x *h1Exchange) release(reuse bool) {
 		x.proceed(false)
 	}
 	pc := x.pc
-	if x.stop() && reuse && x.up.wait() == nil && !pc.sawEOF && pc.br.Buffered() == 0 {
+	if x.stop.Stop() && reuse && x.up.wait() == nil && !pc.sawEOF && pc.br.Buffered() == 0 {
 		pc.reused = true
 		x.t.put(pc)
 		return
