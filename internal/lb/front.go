@@ -33,6 +33,7 @@ type front struct {
 	tls               *tls.Config  // https listeners, else nil
 	serveReq          func(fc *frontConn) step
 	fresh             bool   // each request gets its own header, URL and response header (handlers may keep them)
+	headIsHeader      bool   // a response's head is the handler's header, not a copy (FrontOptions.Transient)
 	name              string // the listener's, for logs
 	log               *slog.Logger
 	readHeaderTimeout time.Duration

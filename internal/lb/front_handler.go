@@ -41,7 +41,10 @@ type FrontOptions struct {
 	// (a clone, http.Request.Clone, may be kept). The front then reuses
 	// them from one request of a connection to the next instead of
 	// allocating them for each (the request's context and the
-	// *http.Request itself are still the request's own).
+	// *http.Request itself are still the request's own). It also
+	// promises that the handler does not change the ResponseWriter's
+	// header after WriteHeader (or the first Write), trailers included:
+	// the head is then the handler's header itself, not a copy of it.
 	Transient bool
 }
 
@@ -69,7 +72,9 @@ func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
 		connFrom(r.Context()).restoreTLS(r)
 		h.ServeHTTP(w, r)
 	})
-	return &Front{f: newFront(ln, fo, serveHandler(h), !o.Transient), srv: srv}
+	f := newFront(ln, fo, serveHandler(h), !o.Transient)
+	f.headIsHeader = o.Transient
+	return &Front{f: f, srv: srv}
 }
 
 // Serve serves until the Front is shut down; it returns
@@ -144,7 +149,8 @@ type frontResponse struct {
 	fc         *frontConn
 	r          *http.Request
 	h          http.Header // the handler's
-	head       http.Header // the head, as of WriteHeader; reused
+	head       http.Header // the head, as of WriteHeader: ownHead, or h on a Transient front
+	ownHead    http.Header // reused from one response to the next
 	code       int         // 0 until WriteHeader
 	sent       bool        // the head is written
 	chunked    bool        // the body goes chunked
@@ -159,7 +165,7 @@ type frontResponse struct {
 var _ http.Flusher = (*frontResponse)(nil)
 
 func (w *frontResponse) reset(fc *frontConn, r *http.Request) {
-	hold, head, h := w.hold[:0], w.head, w.h
+	hold, head, h := w.hold[:0], w.ownHead, w.h
 	if head == nil {
 		head = http.Header{}
 	}
@@ -169,7 +175,7 @@ func (w *frontResponse) reset(fc *frontConn, r *http.Request) {
 	} else {
 		clear(h)
 	}
-	*w = frontResponse{fc: fc, r: r, h: h, head: head, length: -1, hold: hold}
+	*w = frontResponse{fc: fc, r: r, h: h, head: head, ownHead: head, length: -1, hold: hold}
 }
 
 func (w *frontResponse) Header() http.Header { return w.h }
@@ -201,8 +207,12 @@ func (w *frontResponse) WriteHeader(code int) {
 		return
 	}
 	w.code = code
-	for k, v := range w.h {
-		w.head[k] = v // changes to the header from now on do not count
+	if w.fc.f.headIsHeader {
+		w.head = w.h // the handler changes it no more (FrontOptions.Transient)
+	} else {
+		for k, v := range w.h {
+			w.head[k] = v // changes to the header from now on do not count
+		}
 	}
 	if cl := headerValue(w.head, "Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
