@@ -47,8 +47,9 @@ func newFlights() *flights {
 }
 
 // join returns the flight on key and whether the caller leads it; a
-// caller that does not lead waits for the flight's done.
-func (f *flights) join(key string) (*flight, bool) {
+// caller that does not lead waits for the flight's done. A leader's flight
+// is own, the caller's exchange's: no allocation of its own.
+func (f *flights) join(key string, own *flight) (*flight, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if fl, ok := f.m[key]; ok {
@@ -57,9 +58,9 @@ func (f *flights) join(key string) (*flight, bool) {
 		}
 		return fl, false
 	}
-	fl := &flight{}
-	f.m[key] = fl
-	return fl, true
+	*own = flight{}
+	f.m[key] = own
+	return own, true
 }
 
 // land ends the leader's flight with the object it stored (or nil).

@@ -167,7 +167,7 @@ func (e *Edge) serveObject(w http.ResponseWriter, x *exchange, obj *cachestore.O
 func (e *Edge) serveStaleWhileRevalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Object, now time.Time) {
 	x.status.Hit, x.status.Detail = true, "stale-while-revalidate"
 	e.serveObject(w, x, obj, now, "stale")
-	fl, leader := e.flights.join(x.key)
+	fl, leader := e.flights.join(x.key, &x.flight)
 	if !leader {
 		return
 	}
@@ -194,7 +194,7 @@ func (e *Edge) revalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Ob
 		e.revalidateAlone(w, x, obj, false)
 		return
 	}
-	fl, leader := e.flights.join(x.key)
+	fl, leader := e.flights.join(x.key, &x.flight)
 	if leader {
 		e.flights.land(x.key, fl, e.revalidateAlone(w, x, obj, true))
 		return

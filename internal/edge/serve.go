@@ -46,6 +46,9 @@ type exchange struct {
 	// they fit (see cachestore.Header.Fill and finishHeader): no
 	// allocation of their own for most responses.
 	vals [12]string
+	// flight is the flight this exchange leads when it leads one (see
+	// flights.join); waiters hold it until it lands.
+	flight flight
 }
 
 // keyDigest returns the SHA-256 of x's key, which names the key in the
@@ -204,7 +207,7 @@ func (e *Edge) collapse(w http.ResponseWriter, x *exchange) {
 		e.fetchAndServe(w, x, nil, e.lookupMissKind(x), "")
 		return
 	}
-	fl, leader := e.flights.join(x.key)
+	fl, leader := e.flights.join(x.key, &x.flight)
 	if leader {
 		obj := e.fetchAndServe(w, x, fl, e.lookupMissKind(x), "")
 		if fl != nil {
