@@ -164,7 +164,6 @@ func startRawOrigin(b *testing.B) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { ln.Close() })
 	body := bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz"), 40)[:1024]
 	answer := func(cc string) []byte {
 		head := "HTTP/1.1 200 OK\r\nCache-Control: " + cc + "\r\nContent-Length: 1024\r\nContent-Type: text/plain; charset=utf-8\r\nDate: " +
@@ -172,39 +171,30 @@ func startRawOrigin(b *testing.B) string {
 		return append([]byte(head), body...)
 	}
 	static, dynamic := answer("max-age=3600"), answer("no-store")
-	go func() {
+	ts.ServeConns(b, ln, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := br.ReadSlice('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					line, err := br.ReadSlice('\n')
-					if err != nil {
-						return
-					}
-					out := dynamic
-					if bytes.Contains(line, []byte(" /static/")) {
-						out = static
-					}
-					for { // the rest of the head
-						l, err := br.ReadSlice('\n')
-						if err != nil {
-							return
-						}
-						if len(l) <= 2 {
-							break
-						}
-					}
-					if _, err := c.Write(out); err != nil {
-						return
-					}
+			out := dynamic
+			if bytes.Contains(line, []byte(" /static/")) {
+				out = static
+			}
+			for { // the rest of the head
+				l, err := br.ReadSlice('\n')
+				if err != nil {
+					return
 				}
-			}()
+				if len(l) <= 2 {
+					break
+				}
+			}
+			if _, err := c.Write(out); err != nil {
+				return
+			}
 		}
-	}()
+	})
 	return ln.Addr().String()
 }

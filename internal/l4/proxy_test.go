@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tetherlb/tether/internal/l4"
+	ts "github.com/tetherlb/tether/internal/testsupport"
 )
 
 // TestPassthrough routes by SNI to targets that terminate TLS themselves:
@@ -219,26 +220,8 @@ func serveTCP(t *testing.T, handle func(net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveOn(t, ln, handle)
+	ts.ServeConns(t, ln, handle)
 	return ln.Addr().String()
-}
-
-// serveOn runs handle for each connection to ln, as serveTCP does, and
-// closes ln when the test ends.
-func serveOn(t *testing.T, ln net.Listener, handle func(net.Conn)) {
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
 }
 
 // TestHalfClose passes a client's half-close on to the target, and the

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tetherlb/tether/internal/l4"
+	ts "github.com/tetherlb/tether/internal/testsupport"
 )
 
 // proxyHeader is a parsed PROXY protocol version 2 header.
@@ -108,7 +109,7 @@ func proxyTarget(t *testing.T, network, addr string) (string, <-chan proxyHeader
 	}
 	cert := theCA(t).leaf(t, "p.example.com")
 	headers := make(chan proxyHeader, 8)
-	serveOn(t, ln, func(c net.Conn) {
+	ts.ServeConns(t, ln, func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		br := bufio.NewReader(c)
 		h, err := readProxyHeader(br)
