@@ -57,7 +57,8 @@ func normalizeHost(host string, tls bool) string {
 	if !strings.HasSuffix(host, port) {
 		return host // most hosts: no port (SplitHostPort would allocate its error)
 	}
-	if h, p, err := net.SplitHostPort(host); err == nil && p == port[1:] {
+	// The suffix is the port SplitHostPort finds, when it parses.
+	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 		if strings.Contains(h, ":") {
 			host = "[" + h + "]"

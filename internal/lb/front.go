@@ -60,6 +60,7 @@ type frontOptions struct {
 	readHeaderTimeout time.Duration
 	idleTimeout       time.Duration // 0: readHeaderTimeout, as net/http
 	maxHeaderBytes    int           // 0: frontMaxHead
+	headIsHeader      bool          // see front.headIsHeader
 	onReject          func(code int)
 }
 
@@ -72,7 +73,7 @@ func newFront(src net.Listener, o frontOptions, serveReq func(*frontConn) step, 
 	if idle <= 0 {
 		idle = o.readHeaderTimeout
 	}
-	f := &front{src: src, tls: o.tls, serveReq: serveReq, fresh: fresh, name: o.name, log: o.log,
+	f := &front{src: src, tls: o.tls, serveReq: serveReq, fresh: fresh, headIsHeader: o.headIsHeader, name: o.name, log: o.log,
 		readHeaderTimeout: o.readHeaderTimeout, idleTimeout: idle, headLimit: frontMaxHead, onReject: o.onReject,
 		handoff: make(chan net.Conn), conns: map[*frontConn]struct{}{}, active: 1, done: make(chan struct{})}
 	if o.maxHeaderBytes > 0 && o.maxHeaderBytes < frontMaxHead {

@@ -363,12 +363,10 @@ func (fc *frontConn) parseRequest(head []byte) bool {
 		if line == "" {
 			break
 		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || !httpsyntax.IsToken(name) || !fieldValueOK(value) || len(fc.order) >= frontMaxFields {
+		key, value, ok := parseField(line)
+		if !ok || len(fc.order) >= frontMaxFields {
 			return false
 		}
-		value = trimOWS(value)
-		key := http.CanonicalHeaderKey(name)
 		switch key {
 		case "Host":
 			if haveHost {
@@ -466,6 +464,18 @@ func trimOWS(v string) string {
 		v = v[:len(v)-1]
 	}
 	return v
+}
+
+// parseField splits a header line into its canonical name and its value
+// without the spaces and tabs around it, and reports whether the line is a
+// field as net/http reads one: a token, a colon, and a value without
+// control bytes but tab. Requests and response heads share it.
+func parseField(line string) (key, value string, ok bool) {
+	name, value, ok := strings.Cut(line, ":")
+	if !ok || !httpsyntax.IsToken(name) || !fieldValueOK(value) {
+		return "", "", false
+	}
+	return http.CanonicalHeaderKey(name), trimOWS(value), true
 }
 
 // fieldValueOK reports whether a field value has no control byte but tab,

@@ -60,7 +60,7 @@ func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
 	}
 	h := srv.Handler
 	fo := frontOptions{name: o.Name, log: o.Log, tls: srv.TLSConfig, readHeaderTimeout: srv.ReadHeaderTimeout,
-		idleTimeout: srv.IdleTimeout, maxHeaderBytes: srv.MaxHeaderBytes}
+		idleTimeout: srv.IdleTimeout, maxHeaderBytes: srv.MaxHeaderBytes, headIsHeader: o.Transient}
 	next := srv.ConnContext
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if next != nil {
@@ -72,9 +72,7 @@ func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
 		connFrom(r.Context()).restoreTLS(r)
 		h.ServeHTTP(w, r)
 	})
-	f := newFront(ln, fo, serveHandler(h), !o.Transient)
-	f.headIsHeader = o.Transient
-	return &Front{f: f, srv: srv}
+	return &Front{f: newFront(ln, fo, serveHandler(h), !o.Transient), srv: srv}
 }
 
 // Serve serves until the Front is shut down; it returns

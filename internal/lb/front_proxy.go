@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/tetherlb/tether/internal/affinity"
-	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // serveFront serves a request the front read on lh's listener: routing
@@ -278,12 +277,10 @@ func (fc *frontConn) parseResponse(head []byte) error {
 			vs[len(vs)-1] += " " + trimOWS(line)
 			continue
 		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || !httpsyntax.IsToken(name) || !fieldValueOK(value) {
+		key, value, ok := parseField(line)
+		if !ok {
 			return fmt.Errorf("reading response: malformed header line %q", truncate(line))
 		}
-		value = trimOWS(value)
-		key := http.CanonicalHeaderKey(name)
 		switch key {
 		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Upgrade":
 			fc.rhop = true

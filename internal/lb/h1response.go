@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // quickResponse reads the response head at the start of br when br holds
@@ -16,8 +14,8 @@ import (
 // token field names, values without control bytes but tab, one
 // Content-Length, and no Transfer-Encoding, Trailer or Connection field and
 // no obsolete line folding. That is what most targets answer, and
-// http.ReadResponse reads it with eight allocations where this takes two
-// or three: the head is copied into one string that names, values and
+// http.ReadResponse reads it with eight allocations where this takes
+// three: the head is copied into one string that names, values and
 // Status are cut from, the header map is made, and the Response, the
 // values' array and the body reader are q's, which lives with the
 // exchange.
@@ -65,12 +63,10 @@ func quickResponse(br *bufio.Reader, req *http.Request, q *quickParts) *http.Res
 		if line, rest = nextLine(rest); line == "" {
 			break
 		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || !httpsyntax.IsToken(name) || !fieldValueOK(value) {
+		key, value, ok := parseField(line)
+		if !ok {
 			return nil // includes obsolete folding: a line starting with a space
 		}
-		value = trimOWS(value)
-		key := http.CanonicalHeaderKey(name)
 		switch key {
 		case "Transfer-Encoding", "Trailer", "Connection":
 			return nil
