@@ -151,11 +151,11 @@ func TestReplacementKeepsStanding(t *testing.T) {
 	}
 	s.mu.Lock()
 	s.drainLocked()
-	before := s.shard(s.hash(key("/r"))).m[key("/r")][0].region
+	before := s.shard(s.hash(key("/r"))).m[s.hash(key("/r"))][0].region
 	s.mu.Unlock()
 	s.Put(object("/r", 1200)) // a revalidation stores a new version
 	s.mu.Lock()
-	after := s.shard(s.hash(key("/r"))).m[key("/r")][0].region
+	after := s.shard(s.hash(key("/r"))).m[s.hash(key("/r"))][0].region
 	s.mu.Unlock()
 	if before != after || after == regionWindow {
 		t.Fatalf("region before %d, after the replacement %d; the new version keeps the main-space standing", before, after)

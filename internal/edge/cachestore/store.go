@@ -91,6 +91,7 @@ type Store struct {
 	clock    clock.Clock
 	onEvict  func(*Object)
 	seed     maphash.Seed
+	hashMask uint64 // all ones; tests narrow it to make keys' hashes collide
 	sketch   *sketch
 	shards   [shardCount]shard
 
@@ -102,14 +103,24 @@ type Store struct {
 	// lookups compare the URIs themselves.
 	uris map[uint64][]*entry
 
+	// bufferedShards counts the shards whose buffered is set, so that a
+	// Put under a load of misses alone skips looking at all 64. Only a
+	// shard's first buffered hit since its last drain writes it.
+	bufferedShards atomic.Int32
+
 	objects, bytes                             atomic.Int64
 	evictions, rejected, tooLarge, invalidated atomic.Uint64
 }
 
 // shard holds the entries of the keys that hash to it.
 type shard struct {
-	mu    sync.RWMutex
-	m     map[string][]*entry // the variants of each key
+	mu sync.RWMutex
+	// m finds entries by their key's hash (Store.hash): the variants of
+	// one key, and of any other key with the same hash, which the lookups
+	// tell apart by comparing the keys whole. A key without pointers is
+	// hashed once per request instead of twice, and costs the collector
+	// nothing to scan.
+	m     map[uint64][]*entry
 	bufMu sync.Mutex
 	buf   [readBufLen]*entry
 	n     int
@@ -128,11 +139,11 @@ func New(opts Options) *Store {
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
-	s.seed = maphash.MakeSeed()
+	s.seed, s.hashMask = maphash.MakeSeed(), ^uint64(0)
 	// Size the sketch for 4 KiB objects, at least 1024 of them.
 	s.sketch = newSketch(int(min(max(s.maxBytes/4096, 1024), 1<<22)))
 	for i := range s.shards {
-		s.shards[i].m = make(map[string][]*entry)
+		s.shards[i].m = make(map[uint64][]*entry)
 	}
 	s.pol.init(s.maxBytes)
 	s.uris = make(map[uint64][]*entry)
@@ -143,7 +154,7 @@ func New(opts Options) *Store {
 // keys cannot be ground to collide in the sketch or to crowd one shard.
 // It only spreads keys: lookups compare keys whole.
 func (s *Store) hash(key string) uint64 {
-	return maphash.String(s.seed, key)
+	return maphash.String(s.seed, key) & s.hashMask
 }
 
 func (s *Store) shard(h uint64) *shard { return &s.shards[h>>58] }
@@ -160,8 +171,8 @@ func (s *Store) Get(key string, match func(*Object) bool) (*Object, bool) {
 	var e *entry
 	var o *Object
 	sh.mu.RLock()
-	for _, c := range sh.m[key] {
-		if match == nil || match(c.obj) {
+	for _, c := range sh.m[h] {
+		if c.key == key && (match == nil || match(c.obj)) {
 			e, o = c, c.obj
 			break
 		}
@@ -192,7 +203,10 @@ func (s *Store) recordHit(sh *shard, e *entry) {
 		sh.buf[sh.n] = e
 		sh.n++
 		full = sh.n == readBufLen
-		sh.buffered.Store(true)
+		if !sh.buffered.Load() {
+			sh.buffered.Store(true)
+			s.bufferedShards.Add(1)
+		}
 		e.hitPending.Store(true)
 	}
 	sh.bufMu.Unlock()
@@ -205,6 +219,9 @@ func (s *Store) recordHit(sh *shard, e *entry) {
 // drainLocked applies every buffered hit to the policy. The caller holds
 // s.mu.
 func (s *Store) drainLocked() {
+	if s.bufferedShards.Load() == 0 {
+		return // a hit being buffered now is applied by a later drain
+	}
 	for i := range s.shards {
 		s.drainShardLocked(&s.shards[i])
 	}
@@ -221,7 +238,10 @@ func (s *Store) drainShardLocked(sh *shard) {
 	n := copy(hits[:], sh.buf[:sh.n])
 	clear(sh.buf[:sh.n])
 	sh.n = 0
-	sh.buffered.Store(false)
+	if sh.buffered.Load() {
+		sh.buffered.Store(false)
+		s.bufferedShards.Add(-1)
+	}
 	sh.bufMu.Unlock()
 	for _, e := range hits[:n] {
 		e.hitPending.Store(false)
@@ -249,14 +269,14 @@ func (s *Store) Put(o *Object) bool {
 	s.drainLocked()
 	sh := s.shard(e.hash)
 	sh.mu.Lock()
-	vs := sh.m[o.Key]
+	vs := sh.m[e.hash]
 	var old *entry
 	var oldObj *Object
 	for i, c := range vs {
-		if c.obj.Variant == o.Variant {
+		if c.key == o.Key && c.obj.Variant == o.Variant {
 			old = c
 			if len(vs) == 1 {
-				sh.m[o.Key] = e.list() // old's own array is not written
+				sh.m[e.hash] = e.list() // old's own array is not written
 			} else {
 				vs[i] = e
 			}
@@ -267,9 +287,9 @@ func (s *Store) Put(o *Object) bool {
 	case old != nil:
 		oldObj, old.obj = old.obj, nil
 	case len(vs) == 0:
-		sh.m[o.Key] = e.list()
+		sh.m[e.hash] = e.list()
 	default:
-		sh.m[o.Key] = append(vs, e)
+		sh.m[e.hash] = append(vs, e)
 	}
 	sh.mu.Unlock()
 	r := regionWindow
@@ -293,9 +313,15 @@ func (s *Store) Put(o *Object) bool {
 func (s *Store) Delete(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sh := s.shard(s.hash(key))
+	h := s.hash(key)
+	sh := s.shard(h)
+	var vs []*entry
 	sh.mu.RLock()
-	vs := append([]*entry(nil), sh.m[key]...)
+	for _, e := range sh.m[h] {
+		if e.key == key {
+			vs = append(vs, e)
+		}
+	}
 	sh.mu.RUnlock()
 	for _, e := range vs {
 		s.removeLocked(e)
@@ -360,7 +386,7 @@ func (s *Store) removeLocked(e *entry) {
 	sh := s.shard(e.hash)
 	o := e.obj
 	sh.mu.Lock()
-	vs := sh.m[e.key]
+	vs := sh.m[e.hash]
 	for i, c := range vs {
 		if c == e {
 			vs = append(vs[:i], vs[i+1:]...)
@@ -368,9 +394,9 @@ func (s *Store) removeLocked(e *entry) {
 		}
 	}
 	if len(vs) == 0 {
-		delete(sh.m, e.key)
+		delete(sh.m, e.hash)
 	} else {
-		sh.m[e.key] = vs
+		sh.m[e.hash] = vs
 	}
 	e.obj = nil
 	sh.mu.Unlock()

@@ -31,13 +31,13 @@ func checkInvariants(t *testing.T, s *Store) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
-		for k, vs := range sh.m {
+		for h, vs := range sh.m {
 			if len(vs) == 0 {
-				t.Errorf("key %x has an empty variant list", k[:4])
+				t.Errorf("hash %x has an empty entry list", h)
 			}
 			for _, e := range vs {
-				if e.obj == nil || e.region == regionNone || e.key != k {
-					t.Errorf("entry %x: obj %v region %d", k[:4], e.obj != nil, e.region)
+				if e.obj == nil || e.region == regionNone || e.hash != h || s.hash(e.key) != h {
+					t.Errorf("entry %x: obj %v region %d hash %x", e.key[:4], e.obj != nil, e.region, h)
 				}
 				bytes += e.size
 				objects++
@@ -110,6 +110,86 @@ func TestVariants(t *testing.T) {
 	s.Delete(key("/v"))
 	if st := s.Stats(); st.Objects != 0 || st.Bytes != 0 {
 		t.Errorf("Delete left %+v; it removes every variant", st)
+	}
+	checkInvariants(t, s)
+}
+
+// TestHashCollisions stores keys whose hashes collide (the Store's hash
+// narrowed to 2 bits: 4 values for 40 keys) with variants, replaces and
+// deletes some, and checks that every lookup still finds exactly its own
+// key's objects.
+func TestHashCollisions(t *testing.T) {
+	s := New(Options{MaxBytes: 1 << 20})
+	s.hashMask = 3
+	variant := func(v string) func(*Object) bool { return func(o *Object) bool { return o.Variant == v } }
+	objs := map[string]*Object{}
+	for i := range 40 {
+		for _, v := range []string{"", "gzip"} {
+			o := object(fmt.Sprint("/c", i), 10+i)
+			o.Variant = v
+			if !s.Put(o) {
+				t.Fatalf("Put /c%d %q refused", i, v)
+			}
+			objs[fmt.Sprint(i, v)] = o
+		}
+	}
+	for i := 0; i < 40; i += 3 { // replace one variant of every third key
+		o := object(fmt.Sprint("/c", i), 100)
+		o.Variant = "gzip"
+		s.Put(o)
+		objs[fmt.Sprint(i, "gzip")] = o
+	}
+	for i := 1; i < 40; i += 4 {
+		s.Delete(key(fmt.Sprint("/c", i)))
+	}
+	for i := range 40 {
+		for _, v := range []string{"", "gzip"} {
+			got, ok := s.Get(key(fmt.Sprint("/c", i)), variant(v))
+			if deleted := i%4 == 1; deleted {
+				if ok {
+					t.Errorf("/c%d %q: found after Delete", i, v)
+				}
+				continue
+			}
+			if !ok || got != objs[fmt.Sprint(i, v)] {
+				t.Errorf("/c%d %q: Get = %p, %v; want %p", i, v, got, ok, objs[fmt.Sprint(i, v)])
+			}
+		}
+	}
+	if st := s.Stats(); st.Objects != 2*30 {
+		t.Errorf("Objects = %d, want 60 (30 keys kept, 2 variants each)", st.Objects)
+	}
+	checkInvariants(t, s)
+}
+
+// TestHitsReachThePolicy checks that a buffered hit is applied to the
+// eviction policy by the next Put, and that a Put with no hit waiting
+// has no shard to drain.
+func TestHitsReachThePolicy(t *testing.T) {
+	s := New(Options{MaxBytes: 1 << 20})
+	s.Put(object("/a", 10))
+	s.Put(object("/b", 10))
+	if n := s.bufferedShards.Load(); n != 0 {
+		t.Fatalf("bufferedShards = %d before any hit", n)
+	}
+	s.Get(key("/a"), nil)
+	h := s.hash(key("/a"))
+	e := s.shard(h).m[h][0]
+	if n := s.bufferedShards.Load(); n != 1 || !e.hitPending.Load() {
+		t.Fatalf("after a hit: bufferedShards = %d, hitPending %v; want 1, true", n, e.hitPending.Load())
+	}
+	s.mu.Lock()
+	front := s.pol.window.root.next // most recent first
+	s.mu.Unlock()
+	if front.key != key("/b") {
+		t.Fatalf("window front before the hit is applied: %q, want /b", front.key)
+	}
+	s.Put(object("/c", 10))
+	s.mu.Lock()
+	second := s.pol.window.root.next.next
+	s.mu.Unlock()
+	if n := s.bufferedShards.Load(); n != 0 || e.hitPending.Load() || second != e {
+		t.Fatalf("after a Put: bufferedShards = %d, hitPending %v, /a second in the window %v", n, e.hitPending.Load(), second == e)
 	}
 	checkInvariants(t, s)
 }
