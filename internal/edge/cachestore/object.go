@@ -52,7 +52,7 @@ type Object struct {
 }
 
 // objectOverhead is what an object costs beyond its bytes, as allocated
-// on amd64: the Object (240 bytes) and its entry (80), a slot in its
+// on amd64: the Object (240 bytes) and its entry (96), a slot in its
 // shard's map and one in the URI index at the lowest load those maps grow
 // to (about 95 and 75 bytes), and the allocator's rounding of the key and
 // the header.

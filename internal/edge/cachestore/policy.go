@@ -33,7 +33,8 @@ const (
 type entry struct {
 	obj       *Object // nil once removed; written under Store.mu and the shard lock, read under either
 	key       string
-	hash      uint64
+	hash      uint64 // Store.hash of key
+	uriHash   uint64 // Store.uriHash of the object's URI, its key in Store.uris
 	size      int64
 	prev      *entry
 	next      *entry

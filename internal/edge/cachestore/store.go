@@ -263,7 +263,7 @@ func (s *Store) Put(o *Object) bool {
 	if o.Stored.IsZero() {
 		o.Stored = s.clock.Now()
 	}
-	e := &entry{obj: o, key: o.Key, hash: s.hash(o.Key), size: size}
+	e := &entry{obj: o, key: o.Key, hash: s.hash(o.Key), uriHash: s.uriHash(uriOf(o)), size: size}
 	e.self[0] = e
 	s.mu.Lock()
 	s.drainLocked()
@@ -271,7 +271,6 @@ func (s *Store) Put(o *Object) bool {
 	sh.mu.Lock()
 	vs := sh.m[e.hash]
 	var old *entry
-	var oldObj *Object
 	for i, c := range vs {
 		if c.key == o.Key && c.obj.Variant == o.Variant {
 			old = c
@@ -285,7 +284,7 @@ func (s *Store) Put(o *Object) bool {
 	}
 	switch {
 	case old != nil:
-		oldObj, old.obj = old.obj, nil
+		old.obj = nil
 	case len(vs) == 0:
 		sh.m[e.hash] = e.list()
 	default:
@@ -295,7 +294,7 @@ func (s *Store) Put(o *Object) bool {
 	r := regionWindow
 	if old != nil {
 		r = old.region // the new version keeps the old one's standing
-		s.unindexLocked(old, oldObj)
+		s.unindexLocked(old)
 	}
 	s.pol.add(e, r)
 	s.indexLocked(e)
@@ -343,22 +342,20 @@ func (s *Store) Stats() Stats {
 // indexLocked accounts for a newly added entry and indexes its URI. The
 // caller holds s.mu.
 func (s *Store) indexLocked(e *entry) {
-	h := s.uriHash(uriOf(e.obj))
-	if es := s.uris[h]; len(es) > 0 {
-		s.uris[h] = append(es, e)
+	if es := s.uris[e.uriHash]; len(es) > 0 {
+		s.uris[e.uriHash] = append(es, e)
 	} else {
-		s.uris[h] = e.list()
+		s.uris[e.uriHash] = e.list()
 	}
 	s.objects.Add(1)
 	s.bytes.Add(e.size)
 }
 
 // unindexLocked undoes indexLocked for an entry that has already left its
-// shard, whose object was o, and takes it out of the policy. The caller
-// holds s.mu.
-func (s *Store) unindexLocked(e *entry, o *Object) {
+// shard, and takes it out of the policy. The caller holds s.mu.
+func (s *Store) unindexLocked(e *entry) {
 	s.pol.unlink(e)
-	h := s.uriHash(uriOf(o))
+	h := e.uriHash
 	es := s.uris[h]
 	if len(es) == 1 && es[0] == e {
 		es = nil // an entry's own array is never written
@@ -384,7 +381,6 @@ func (s *Store) unindexLocked(e *entry, o *Object) {
 // policy. The caller holds s.mu.
 func (s *Store) removeLocked(e *entry) {
 	sh := s.shard(e.hash)
-	o := e.obj
 	sh.mu.Lock()
 	vs := sh.m[e.hash]
 	for i, c := range vs {
@@ -400,5 +396,5 @@ func (s *Store) removeLocked(e *entry) {
 	}
 	e.obj = nil
 	sh.mu.Unlock()
-	s.unindexLocked(e, o)
+	s.unindexLocked(e)
 }
