@@ -73,7 +73,7 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 	}
 	out["Content-Range"] = []string{"bytes " + strconv.FormatInt(start, 10) + "-" + strconv.FormatInt(end, 10) + "/" + strconv.FormatInt(size, 10)}
 	e.finishHeader(w, x, out, http.StatusPartialContent, end-start+1, int64(age/time.Second), vals)
-	e.writeBody(w, x, obj.Body[start:end+1], "cache")
+	e.writeBody(w, x, obj.Body[start:end+1], fromCache)
 	return true
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,17 +74,29 @@ behaviors:
 
 func TestMetricsCount(t *testing.T) {
 	e := newEnv(t, defaultBehavior)
-	e.get("/a")
-	e.get("/a")
-	e.get("/a%2f")
+	miss, hit, bypass := e.get("/a"), e.get("/a"), e.get("/a%2f")
+	// Hits from many goroutines at once: every one is counted.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 25 {
+				e.get("/a")
+			}
+		})
+	}
+	wg.Wait()
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
 		want   float64
 	}{
 		{"tether_edge_requests_total", map[string]string{"result": "miss"}, 1},
-		{"tether_edge_requests_total", map[string]string{"result": "hit"}, 1},
+		{"tether_edge_requests_total", map[string]string{"result": "hit"}, 1 + 200},
+		{"tether_edge_requests_total", map[string]string{"result": "bypass"}, 1},
+		{"tether_edge_requests_total", map[string]string{"result": "stale"}, 0},
 		{"tether_edge_bypass_total", map[string]string{"reason": "ambiguous-path"}, 1},
+		{"tether_edge_response_bytes_total", map[string]string{"source": "origin"}, float64(len(miss.body) + len(bypass.body))},
+		{"tether_edge_response_bytes_total", map[string]string{"source": "cache"}, float64(201 * len(hit.body))},
 		{"tether_edge_cache_objects", nil, 1},
 	} {
 		if got := ts.Metric(t, e.reg, c.name, c.labels); got != c.want {

@@ -18,7 +18,7 @@ import (
 func (e *Edge) forward(w http.ResponseWriter, x *exchange, fwd, detail string) {
 	x.status.Fwd, x.status.Detail = fwd, detail
 	e.metrics.bypassed(firstNonEmpty(detail, fwd))
-	e.metrics.result("bypass")
+	e.metrics.result(resultBypass)
 	resp, err := e.fetch(x.r.Context(), x, nil)
 	if err != nil {
 		e.originFailed(w, x, err)
@@ -48,7 +48,7 @@ func (e *Edge) fetchAndServe(w http.ResponseWriter, x *exchange, fl *flight, fwd
 	if detail == "hit-for-miss" {
 		e.metrics.bypassed("hit-for-miss")
 	}
-	e.metrics.result("miss")
+	e.metrics.result(resultMiss)
 	ctx := x.r.Context()
 	if fl != nil {
 		// The leader's fetch serves its waiters too: it must not stop
@@ -114,7 +114,7 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 	// The requester gets the origin's header as it came (fields a
 	// qualified no-cache names are kept from the stored copy only).
 	e.writeHeader(w, x, resp.StatusCode, resp.Header, vd.viewerOnly, int64(len(body)))
-	e.writeBody(w, x, body, "origin")
+	e.writeBody(w, x, body, fromOrigin)
 	return obj
 }
 
@@ -145,12 +145,12 @@ func (e *Edge) notStored(x *exchange, reason string) {
 // serveHit answers from a fresh stored object.
 func (e *Edge) serveHit(w http.ResponseWriter, x *exchange, obj *cachestore.Object, now time.Time) {
 	x.status.Hit = true
-	e.serveObject(w, x, obj, now, "hit")
+	e.serveObject(w, x, obj, now, resultHit)
 }
 
 // serveObject writes a stored object with Age and Cache-Status.
-func (e *Edge) serveObject(w http.ResponseWriter, x *exchange, obj *cachestore.Object, now time.Time, result string) {
-	e.metrics.result(result)
+func (e *Edge) serveObject(w http.ResponseWriter, x *exchange, obj *cachestore.Object, now time.Time, res result) {
+	e.metrics.result(res)
 	age := obj.CurrentAge(now)
 	if x.status.Hit {
 		x.status.TTL, x.status.HasTTL = obj.TTL(now), true
@@ -159,14 +159,14 @@ func (e *Edge) serveObject(w http.ResponseWriter, x *exchange, obj *cachestore.O
 		return
 	}
 	e.writeObjectHeader(w, x, obj, age)
-	e.writeBody(w, x, obj.Body, "cache")
+	e.writeBody(w, x, obj.Body, fromCache)
 }
 
 // serveStaleWhileRevalidate answers with a stale object at once and
 // refreshes it in the background, once per key.
 func (e *Edge) serveStaleWhileRevalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Object, now time.Time) {
 	x.status.Hit, x.status.Detail = true, "stale-while-revalidate"
-	e.serveObject(w, x, obj, now, "stale")
+	e.serveObject(w, x, obj, now, resultStale)
 	fl, leader := e.flights.join(x.key, &x.flight)
 	if !leader {
 		return
@@ -206,7 +206,7 @@ func (e *Edge) revalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Ob
 		if o := fl.obj; o != nil && o.Fresh(now) && e.variantMatch(x)(o) && (!x.taint.credential || e.cloudfront || o.SharedExplicit) {
 			x.status.Fwd, x.status.FwdStatus, x.status.Collapsed = "stale", o.Status, httpcache.Yes
 			x.status.TTL, x.status.HasTTL = o.TTL(now), true
-			e.serveObject(w, x, o, now, "collapsed")
+			e.serveObject(w, x, o, now, resultCollapsed)
 			return
 		}
 	case <-x.r.Context().Done():
@@ -236,7 +236,7 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 				resp.Body.Close()
 			}
 			x.status.Detail = "stale-if-error"
-			e.serveObject(w, x, obj, now, "stale")
+			e.serveObject(w, x, obj, now, resultStale)
 			return nil
 		}
 		if err != nil {
@@ -253,7 +253,7 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 	defer resp.Body.Close()
 	x.status.FwdStatus = resp.StatusCode
 	if resp.StatusCode == http.StatusNotModified {
-		e.metrics.result("revalidated")
+		e.metrics.result(resultRevalidated)
 		refreshed := e.refresh(x, obj, resp)
 		served := refreshed
 		if served != nil {
@@ -266,11 +266,11 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 			x.status.Stored = httpcache.No
 		}
 		e.writeObjectHeader(w, x, served, 0)
-		e.writeBody(w, x, served.Body, "cache")
+		e.writeBody(w, x, served.Body, fromCache)
 		return refreshed
 	}
 	e.store.Delete(x.key)
-	e.metrics.result("miss")
+	e.metrics.result(resultMiss)
 	return e.storeAndRelay(w, x, resp)
 }
 
@@ -312,7 +312,7 @@ func (e *Edge) originFailed(w http.ResponseWriter, x *exchange, err error) {
 func (e *Edge) reject(w http.ResponseWriter, x *exchange, code int, detail string) {
 	x.status.Fwd, x.status.Detail = "bypass", detail
 	e.metrics.bypassed(detail)
-	e.metrics.result("rejected")
+	e.metrics.result(resultRejected)
 	w.Header().Set("Cache-Status", e.statusMember(x))
 	w.Header().Set("Cache-Control", "no-store")
 	e.setXCache(w.Header(), x, code)

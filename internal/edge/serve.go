@@ -227,7 +227,7 @@ func (e *Edge) collapse(w http.ResponseWriter, x *exchange) {
 	}
 	if fl.obj != nil && e.variantMatch(x)(fl.obj) && (!x.taint.credential || e.cloudfront || fl.obj.SharedExplicit) {
 		x.status.Fwd, x.status.FwdStatus, x.status.Collapsed = "uri-miss", fl.obj.Status, httpcache.Yes
-		e.serveObject(w, x, fl.obj, e.clk.Now(), "collapsed")
+		e.serveObject(w, x, fl.obj, e.clk.Now(), resultCollapsed)
 		return
 	}
 	x.status.Collapsed = httpcache.No

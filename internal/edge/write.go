@@ -44,7 +44,7 @@ func (e *Edge) relay(w http.ResponseWriter, x *exchange, resp *http.Response, vi
 	default:
 		n, _ = io.CopyBuffer(w, resp.Body, *buf)
 	}
-	e.metrics.sent("origin", n)
+	e.metrics.sent(fromOrigin, n)
 }
 
 // streaming reports whether a response's body must reach the client as it
@@ -177,7 +177,7 @@ const brotliLevel = 5
 
 // writeBody writes a buffered body (not for HEAD), compressed when
 // writeHeader chose to.
-func (e *Edge) writeBody(w http.ResponseWriter, x *exchange, body []byte, source string) {
+func (e *Edge) writeBody(w http.ResponseWriter, x *exchange, body []byte, src source) {
 	if x.r.Method == http.MethodHead {
 		return
 	}
@@ -193,7 +193,7 @@ func (e *Edge) writeBody(w http.ResponseWriter, x *exchange, body []byte, source
 	default:
 		w.Write(body)
 	}
-	e.metrics.sent(source, int64(len(body)))
+	e.metrics.sent(src, int64(len(body)))
 }
 
 // compression returns the encoding the edge compresses this response
