@@ -66,3 +66,24 @@ func BenchmarkPut(b *testing.B) {
 		s.Put(&o)
 	}
 }
+
+// BenchmarkSketchNewKeys measures counting a key never seen before, as
+// every miss of a sweep does, and estimating it, as admission does, in
+// the largest sketch (a store of 16 GiB or more: 32 MiB of counters and 5
+// MiB of doorkeeper, more than the caches hold, as a smaller sketch also
+// is once a busy heap has pushed it out): the cost is the cache lines the
+// doorkeeper and the counters touch.
+func BenchmarkSketchNewKeys(b *testing.B) {
+	sk := newSketch(1 << 22)
+	r := rand.New(rand.NewPCG(3, 4))
+	hashes := make([]uint64, 1<<20)
+	for i := range hashes {
+		hashes[i] = r.Uint64()
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		h := hashes[i&(len(hashes)-1)]
+		sk.increment(h)
+		sk.estimate(h)
+	}
+}

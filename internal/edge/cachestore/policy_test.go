@@ -162,6 +162,41 @@ func TestReplacementKeepsStanding(t *testing.T) {
 	}
 }
 
+// TestSketchFalsePositives checks that the blocked doorkeeper and
+// counters keep keys apart: after 2,000 keys seen once and 500 seen
+// twice, keys never seen are mostly estimated at 0, so that admission
+// does not mistake a sweep for popular objects.
+func TestSketchFalsePositives(t *testing.T) {
+	sk := newSketch(1024) // a doorkeeper of 16,384 bits
+	st := New(Options{})
+	h := func(i int) uint64 { return st.hash(key(fmt.Sprint(i))) }
+	for i := range 2000 {
+		sk.increment(h(i))
+	}
+	for i := range 500 {
+		sk.increment(h(i))
+	}
+	door, counted := 0, 0
+	const fresh = 10_000
+	for i := range fresh {
+		switch e := sk.estimate(h(1_000_000 + i)); {
+		case e >= 2:
+			counted++
+		case e == 1:
+			door++
+		}
+	}
+	if door > fresh/10 || counted > fresh/50 {
+		t.Errorf("of %d keys never seen, %d were estimated at 1 (the doorkeeper's false positives; want under 10%%) and %d at 2 or more (want under 2%%)",
+			fresh, door, counted)
+	}
+	for i := range 500 {
+		if e := sk.estimate(h(i)); e < 2 {
+			t.Fatalf("a key seen twice is estimated at %d", e)
+		}
+	}
+}
+
 func TestSketchEstimates(t *testing.T) {
 	sk := newSketch(1024)
 	st := New(Options{})

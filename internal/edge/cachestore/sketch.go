@@ -18,11 +18,18 @@ import (
 // key. Every operation is lock-free (atomic compare-and-swap on 64-bit
 // words); the periodic reset halves the counters word by word under a
 // TryLock, so racing increments may be lost, which only blurs an estimate.
+//
+// Both structures are blocked, as Caffeine's sketch is: a key's three
+// doorkeeper bits are in one 64-bit word, and its four counters in one
+// 64-byte block (one counter in each of four of its eight words). A key
+// then costs one cache line of each instead of three and four: with a
+// large store the sketch does not stay in the cores' caches, and every
+// miss of a sweep counts a key never seen (BenchmarkSketchNewKeys).
 type sketch struct {
-	counters   []atomic.Uint64 // 16 counters of 4 bits per word
-	counterMax uint64          // number of counters - 1 (a power of two minus one)
+	counters   []atomic.Uint64 // 16 counters of 4 bits per word, in blocks of 8 words
+	blockMask  uint64          // number of blocks - 1 (a power of two minus one)
 	door       []atomic.Uint64 // doorkeeper bits
-	doorMax    uint64          // number of bits - 1
+	doorMask   uint64          // number of door words - 1
 	sampleSize int64
 	resetMu    sync.Mutex
 	// events counts the events since the last reset. Every increment
@@ -39,11 +46,11 @@ type sketch struct {
 // event.
 func newSketch(entries int) *sketch {
 	words := ceilPow2(max(entries, 64))
-	s := &sketch{counters: make([]atomic.Uint64, words), counterMax: uint64(words)*16 - 1}
+	s := &sketch{counters: make([]atomic.Uint64, words), blockMask: uint64(words)/8 - 1}
 	s.sampleSize = int64(words) * 10
 	doorBits := ceilPow2(int(s.sampleSize))
 	s.door = make([]atomic.Uint64, doorBits/64)
-	s.doorMax = uint64(doorBits) - 1
+	s.doorMask = uint64(doorBits)/64 - 1
 	return s
 }
 
@@ -52,16 +59,27 @@ func ceilPow2(n int) int {
 	return 1 << bits.Len(uint(n-1))
 }
 
-// probe returns the i-th position of h by double hashing.
-func probe(h uint64, i uint64) uint64 {
-	return h + i*(h>>32|1)*0x9e3779b97f4a7c15
+// counter returns the word and the bit shift of h's i-th counter (i <
+// 4): in the block the low bits of h pick, word 2i or 2i+1, one of its
+// 16 counters. The bits of h it uses (0-18, 32-35 and 40-55) are not
+// those that pick the Store's shard (58-63).
+func (s *sketch) counter(h, i uint64) (*atomic.Uint64, uint64) {
+	w := (h&s.blockMask)*8 + 2*i + (h>>(32+i))&1
+	return &s.counters[w], (h >> (40 + 4*i) & 15) * 4
+}
+
+// doorBits returns h's doorkeeper word and its three bits in it (which
+// may coincide), from bits of h rotated away from those counter uses.
+func (s *sketch) doorBits(h uint64) (*atomic.Uint64, uint64) {
+	g := bits.RotateLeft64(h, 29)
+	return &s.door[g&s.doorMask], 1<<(g>>40&63) | 1<<(g>>46&63) | 1<<(g>>52&63)
 }
 
 // increment counts one event of the key with hash h.
 func (s *sketch) increment(h uint64) {
 	if s.doorAdd(h) {
 		for i := uint64(0); i < 4; i++ {
-			s.incCounter(probe(h, i) & s.counterMax)
+			s.incCounter(s.counter(h, i))
 		}
 	}
 	if s.events.Add(1) >= s.sampleSize {
@@ -72,34 +90,23 @@ func (s *sketch) increment(h uint64) {
 // doorAdd sets h's doorkeeper bits and reports whether they were all set
 // already.
 func (s *sketch) doorAdd(h uint64) bool {
-	seen := true
-	g := bits.RotateLeft64(h, 29)
-	for i := uint64(0); i < 3; i++ {
-		bit := probe(g, i) & s.doorMax
-		w, mask := &s.door[bit>>6], uint64(1)<<(bit&63)
-		if w.Load()&mask == 0 {
-			seen = false
-			w.Or(mask)
-		}
+	w, mask := s.doorBits(h)
+	if w.Load()&mask == mask {
+		return true
 	}
-	return seen
+	w.Or(mask)
+	return false
 }
 
 // doorHas reports whether all of h's doorkeeper bits are set.
 func (s *sketch) doorHas(h uint64) bool {
-	g := bits.RotateLeft64(h, 29)
-	for i := uint64(0); i < 3; i++ {
-		bit := probe(g, i) & s.doorMax
-		if s.door[bit>>6].Load()&(uint64(1)<<(bit&63)) == 0 {
-			return false
-		}
-	}
-	return true
+	w, mask := s.doorBits(h)
+	return w.Load()&mask == mask
 }
 
-// incCounter adds one to counter c unless it is saturated.
-func (s *sketch) incCounter(c uint64) {
-	w, shift := &s.counters[c>>4], (c&15)*4
+// incCounter adds one to the counter at shift in w unless it is
+// saturated.
+func (s *sketch) incCounter(w *atomic.Uint64, shift uint64) {
 	for {
 		old := w.Load()
 		if (old>>shift)&15 == 15 || w.CompareAndSwap(old, old+1<<shift) {
@@ -113,8 +120,8 @@ func (s *sketch) incCounter(c uint64) {
 func (s *sketch) estimate(h uint64) int {
 	est := uint64(15)
 	for i := uint64(0); i < 4; i++ {
-		c := probe(h, i) & s.counterMax
-		est = min(est, (s.counters[c>>4].Load()>>((c&15)*4))&15)
+		w, shift := s.counter(h, i)
+		est = min(est, w.Load()>>shift&15)
 	}
 	if s.doorHas(h) {
 		est++
