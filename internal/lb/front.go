@@ -33,7 +33,7 @@ type front struct {
 	tls               *tls.Config  // https listeners, else nil
 	serveReq          func(fc *frontConn) step
 	fresh             bool   // each request gets its own header, URL and response header (handlers may keep them)
-	headIsHeader      bool   // a response's head is the handler's header, not a copy (FrontOptions.Transient)
+	transient         bool   // FrontOptions.Transient: a response's head is the handler's header, not a copy, and the connection's request and context are reused
 	name              string // the listener's, for logs
 	log               *slog.Logger
 	readHeaderTimeout time.Duration
@@ -60,7 +60,7 @@ type frontOptions struct {
 	readHeaderTimeout time.Duration
 	idleTimeout       time.Duration // 0: readHeaderTimeout, as net/http
 	maxHeaderBytes    int           // 0: frontMaxHead
-	headIsHeader      bool          // see front.headIsHeader
+	transient         bool          // see front.transient
 	onReject          func(code int)
 }
 
@@ -73,7 +73,7 @@ func newFront(src net.Listener, o frontOptions, serveReq func(*frontConn) step, 
 	if idle <= 0 {
 		idle = o.readHeaderTimeout
 	}
-	f := &front{src: src, tls: o.tls, serveReq: serveReq, fresh: fresh, headIsHeader: o.headIsHeader, name: o.name, log: o.log,
+	f := &front{src: src, tls: o.tls, serveReq: serveReq, fresh: fresh, transient: o.transient, name: o.name, log: o.log,
 		readHeaderTimeout: o.readHeaderTimeout, idleTimeout: idle, headLimit: frontMaxHead, onReject: o.onReject,
 		handoff: make(chan net.Conn), conns: map[*frontConn]struct{}{}, active: 1, done: make(chan struct{})}
 	if o.maxHeaderBytes > 0 && o.maxHeaderBytes < frontMaxHead {

@@ -55,6 +55,13 @@ type frontConn struct {
 
 	resp frontResponse // a handler's response (Front), or tether's own answer
 
+	// On a Transient front, hctx is the context of every request of the
+	// connection, reset for each, and reqBase the zero request that
+	// carries it, which parseRequest starts fc.req from. Elsewhere both
+	// are zero.
+	hctx    handlerCtx
+	reqBase http.Request
+
 	watch frontWatch // the client, while a target takes its time
 }
 
@@ -77,6 +84,10 @@ func newFrontConn(f *front, c net.Conn) *frontConn {
 	fc := &frontConn{f: f, raw: c, rw: c, br: bufio.NewReaderSize(c, 4<<10), bw: bufio.NewWriterSize(c, 4<<10),
 		remote: c.RemoteAddr().String(), hdr: http.Header{}, fwd: http.Header{}, rh: http.Header{}}
 	fc.watch.init(fc)
+	if f.transient {
+		fc.hctx.fc = fc
+		fc.reqBase = *new(http.Request).WithContext(&fc.hctx)
+	}
 	fc.state.Store(connActive)
 	return fc
 }
@@ -393,11 +404,11 @@ func (fc *frontConn) parseRequest(head []byte) bool {
 	}
 	fc.connTokens = connTokens
 	fc.url = url.URL{Path: path, RawQuery: query}
-	fc.req = http.Request{
-		Method: method, URL: &fc.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: fc.hdr, Body: http.NoBody, Host: host, RemoteAddr: fc.remote, RequestURI: target,
-		Close: hasToken(connTokens, "close"), TLS: fc.tls,
-	}
+	fc.req = fc.reqBase // zero but for a Transient front's context
+	r := &fc.req
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = method, &fc.url, "HTTP/1.1", 1, 1
+	r.Header, r.Body, r.Host, r.RemoteAddr, r.RequestURI = fc.hdr, http.NoBody, host, fc.remote, target
+	r.Close, r.TLS = hasToken(connTokens, "close"), fc.tls
 	return true
 }
 

@@ -162,6 +162,16 @@ func (c *handlerCtx) cancel(err error) (watching bool) {
 	return watching
 }
 
+// reset readies a Transient front's context, ended with its last
+// request, for the connection's next one. nextID goes on from the last
+// request's, so that a hook stopped late (after its request ended)
+// matches none of the new request's.
+func (c *handlerCtx) reset() {
+	c.mu.Lock()
+	c.done, c.err, c.afters, c.afterBuf, c.watching = nil, nil, nil, [1]afterFunc{}, false
+	c.mu.Unlock()
+}
+
 // end cancels c when its handler returns, and ends the watch; it reports
 // whether the client went away meanwhile.
 func (c *handlerCtx) end() (gone bool) {

@@ -36,12 +36,15 @@ type FrontOptions struct {
 	Name string       // for logs
 	Log  *slog.Logger // nil: slog.Default()
 	// Transient promises that the handler keeps nothing of a request once
-	// ServeHTTP has returned: no goroutine it started reads the request's
-	// header, URL or fields, or the ResponseWriter's header, after that
-	// (a clone, http.Request.Clone, may be kept). The front then reuses
-	// them from one request of a connection to the next instead of
-	// allocating them for each (the request's context and the
-	// *http.Request itself are still the request's own). It also
+	// ServeHTTP has returned: no goroutine it started reads the
+	// *http.Request, its header, URL or context, or the ResponseWriter's
+	// header, after that. A clone may be kept, if its context does not
+	// depend on the request's: http.Request.Clone with
+	// context.WithoutCancel(r.Context()), say. The front then reuses all
+	// of them from one request of a connection to the next instead of
+	// allocating them for each: the *http.Request is the same, and its
+	// context is the connection's, reset for every request (canceled
+	// when ServeHTTP returns, or the client leaves, as ever). It also
 	// promises that the handler does not change the ResponseWriter's
 	// header after WriteHeader (or the first Write), trailers included:
 	// the head is then the handler's header itself, not a copy of it.
@@ -60,7 +63,7 @@ func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
 	}
 	h := srv.Handler
 	fo := frontOptions{name: o.Name, log: o.Log, tls: srv.TLSConfig, readHeaderTimeout: srv.ReadHeaderTimeout,
-		idleTimeout: srv.IdleTimeout, maxHeaderBytes: srv.MaxHeaderBytes, headIsHeader: o.Transient}
+		idleTimeout: srv.IdleTimeout, maxHeaderBytes: srv.MaxHeaderBytes, transient: o.Transient}
 	next := srv.ConnContext
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if next != nil {
@@ -95,8 +98,15 @@ func (f *Front) Shutdown(ctx context.Context) error { return f.f.shutdown(ctx, f
 // serveHandler serves a front's request with h.
 func serveHandler(h http.Handler) func(fc *frontConn) step {
 	return func(fc *frontConn) step {
-		ctx := &handlerCtx{fc: fc}
-		r := fc.req.WithContext(ctx) // a copy: its context is its own
+		var ctx *handlerCtx
+		var r *http.Request
+		if fc.f.transient {
+			ctx, r = &fc.hctx, &fc.req // parseRequest gave it the context
+			ctx.reset()
+		} else {
+			ctx = &handlerCtx{fc: fc}
+			r = fc.req.WithContext(ctx) // a copy: its context is its own
+		}
 		if fc.f.fresh {
 			u := new(url.URL) // the handler may keep it
 			*u = fc.url
@@ -205,7 +215,7 @@ func (w *frontResponse) WriteHeader(code int) {
 		return
 	}
 	w.code = code
-	if w.fc.f.headIsHeader {
+	if w.fc.f.transient {
 		w.head = w.h // the handler changes it no more (FrontOptions.Transient)
 	} else {
 		for k, v := range w.h {

@@ -2,6 +2,7 @@ package lb_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -487,12 +488,27 @@ func TestFrontHandlerRequestKept(t *testing.T) {
 func TestFrontTransient(t *testing.T) {
 	for _, s := range fhServers {
 		t.Run(s.name, func(t *testing.T) {
+			// Each request's context is live while its handler runs and
+			// canceled after; a hook the first request registered and
+			// that ran (stop1, kept past its request only to test this)
+			// cannot stop a hook of the second one's.
+			ran1, ran2 := make(chan struct{}), make(chan struct{})
+			var stop1 func() bool
+			var errs []string
 			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if err := r.Context().Err(); err != nil {
+					errs = append(errs, r.URL.Path+": context done at the start: "+err.Error())
+				}
 				if r.URL.Path == "/first" {
 					w.Header().Set("X-First", "1")
 					w.Header()["X-Shared"] = []string{"first"}
+					stop1 = context.AfterFunc(r.Context(), func() { close(ran1) })
 				} else {
 					w.Header()["X-Shared"] = []string{"second"}
+					context.AfterFunc(r.Context(), func() { close(ran2) })
+					if stop1() {
+						errs = append(errs, "the first request's hook was stopped during the second request")
+					}
 				}
 				fmt.Fprintf(w, "%s?%s %s", r.URL.Path, r.URL.RawQuery, fhFields(r.Header, "X-"))
 			})
@@ -510,6 +526,16 @@ func TestFrontTransient(t *testing.T) {
 			}
 			if _, ok := resp.Header["X-First"]; ok || resp.Header.Get("X-Shared") != "second" {
 				t.Errorf("second response's fields: %v", resp.Header)
+			}
+			for i, ran := range []chan struct{}{ran1, ran2} {
+				select {
+				case <-ran:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("request %d's context was not canceled when its handler returned", i+1)
+				}
+			}
+			for _, e := range errs {
+				t.Error(e)
 			}
 		})
 	}

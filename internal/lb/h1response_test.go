@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"reflect"
 	"strings"
@@ -185,6 +186,50 @@ func TestAfterCancel(t *testing.T) {
 	if len(ran) != 0 {
 		t.Error("a stopped f ran")
 	}
+}
+
+// TestHandlerCtxReset: a Transient front's context, reset for the
+// connection's next request, is live again, and a hook of the last
+// request stopped late (after the reset) stops none of the new
+// request's.
+func TestHandlerCtxReset(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	fc := &frontConn{raw: server, rw: server, br: bufio.NewReader(server)}
+	fc.watch.init(fc)
+	defer fc.watch.timer.Stop()
+	c := &handlerCtx{fc: fc}
+	ran := make(chan int, 2)
+	wait := func(want int) {
+		t.Helper()
+		select {
+		case got := <-ran:
+			if got != want {
+				t.Fatalf("hook %d ran, want %d", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("hook %d did not run when its request ended", want)
+		}
+	}
+	old := afterCancel(c, func() { ran <- 1 })
+	c.end()
+	wait(1)
+	c.reset()
+	if c.Err() != nil {
+		t.Fatalf("after reset: Err() = %v", c.Err())
+	}
+	afterCancel(c, func() { ran <- 2 })
+	if old.Stop() {
+		t.Error("the last request's hook, stopped late, stopped one of the new request's")
+	}
+	select {
+	case <-c.Done():
+		t.Fatal("the new request's context is done before it ends")
+	default:
+	}
+	c.end()
+	wait(2)
 }
 
 // BenchmarkQuickResponse reads bench/edge/origin's response head with
