@@ -33,16 +33,20 @@ type Edge struct {
 	// transport reaches the origin. Its responses go to the client as
 	// they are: redirects are not followed.
 	transport http.RoundTripper
-	behaviors []*behavior
-	store     *cachestore.Store
-	maxBytes  int64         // the store's bound, max_bytes
-	trusted   trust.Proxies // trusted_proxies
-	maxObject int64
-	tenantBy  string // "", host or header
-	tenantHdr string
-	infra     []string // cookie names; a trailing * is a prefix
-	sessions  []string
-	debugKey  bool
+	// ctxTransport is transport when it takes a request's context apart
+	// from the request (the load balancer's lean transport): the origin
+	// request is then not copied to carry it. Else nil.
+	ctxTransport contextTransport
+	behaviors    []*behavior
+	store        *cachestore.Store
+	maxBytes     int64         // the store's bound, max_bytes
+	trusted      trust.Proxies // trusted_proxies
+	maxObject    int64
+	tenantBy     string // "", host or header
+	tenantHdr    string
+	infra        []string // cookie names; a trailing * is a prefix
+	sessions     []string
+	debugKey     bool
 	// debugSecret keys the HMACs of values shown in Cache-Status key=.
 	debugSecret []byte
 	clk         clock.Clock
@@ -122,6 +126,7 @@ func New(cfg config.Edge, o Options) (*Edge, error) {
 		flights: newFlights(), debugSecret: make([]byte, 32),
 	}
 	rand.Read(e.debugSecret)
+	e.ctxTransport, _ = o.Transport.(contextTransport)
 	e.metrics = o.Metrics.forEdge(cfg.Name)
 	o.Metrics.track(e)
 	e.maxBytes = int64(cfg.MaxBytes)

@@ -13,12 +13,17 @@ import (
 // query is re-serialised from the parsed pairs, cookies go in one sorted
 // Cookie header, and only the selected headers are copied. Inbound
 // X-Forwarded-* and Forwarded are never forwarded; the edge sets its own.
+// Its context is ctx, unless the transport takes the context apart from
+// the request (ctxTransport): fetch then hands ctx to it.
 func (e *Edge) originRequest(ctx context.Context, x *exchange) *http.Request {
 	r, b, v, s := x.r, x.b, &x.v, &x.s
 	parts := new(originParts)
 	u := &parts.url
-	out := (&http.Request{Method: r.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: make(http.Header, 8)}).WithContext(ctx)
+	out := &parts.req
+	*out = http.Request{Method: r.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: make(http.Header, 8)}
+	if e.ctxTransport == nil {
+		out = out.WithContext(ctx) // else fetch gives the transport ctx
+	}
 	// The path goes out exactly as the client sent it: Path and a RawPath
 	// that is its valid encoding make net/http write RawPath.
 	u.Scheme, u.Host, u.RawPath = e.origin.Scheme, e.origin.Host, v.rawPath
@@ -100,10 +105,18 @@ func peerString(remoteAddr string, peer netip.Addr) string {
 }
 
 // originParts are the parts of an origin request that originRequest
-// allocates together: its URL and the array of the values it sets itself.
+// allocates together: the request (when the transport takes its context
+// apart), its URL and the array of the values it sets itself.
 type originParts struct {
+	req  http.Request
 	url  url.URL
 	vals [3]string
+}
+
+// contextTransport is a transport that takes a request's context apart
+// from the request, as lb.Transport does.
+type contextTransport interface {
+	RoundTripContext(ctx context.Context, req *http.Request) (*http.Response, error)
 }
 
 // Values of the origin request's header that never change, shared by every

@@ -17,6 +17,7 @@ import (
 	"github.com/tetherlb/tether/internal/clock"
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/edge"
+	"github.com/tetherlb/tether/internal/lb"
 )
 
 var epoch = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -104,7 +105,11 @@ func newEnv(t *testing.T, edgeYAML string) *env {
 		t.Fatalf("config:\n%s\n%v", y, err)
 	}
 	reg := prometheus.NewRegistry()
-	e, err := edge.New(cfg.Edges[0], edge.Options{OriginURL: o.URL, Clock: clk, Metrics: edge.NewMetrics(reg)})
+	// The origin is reached as tether serve reaches a plain http one: with
+	// the load balancer's lean HTTP/1.1 transport.
+	tr := lb.NewTransport(clock.Real{})
+	t.Cleanup(tr.CloseIdleConnections)
+	e, err := edge.New(cfg.Edges[0], edge.Options{OriginURL: o.URL, Transport: tr, Clock: clk, Metrics: edge.NewMetrics(reg)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -252,7 +252,13 @@ func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object)
 			out.Header.Set("If-Modified-Since", lm)
 		}
 	}
-	resp, err := e.transport.RoundTrip(out)
+	var resp *http.Response
+	var err error
+	if e.ctxTransport != nil {
+		resp, err = e.ctxTransport.RoundTripContext(ctx, out)
+	} else {
+		resp, err = e.transport.RoundTrip(out)
+	}
 	if err != nil {
 		e.metrics.originErrs.Inc()
 		// Worded as net/http's Client words it.

@@ -201,12 +201,28 @@ func TestH1CancelMidResponse(t *testing.T) {
 			targetSawClose <- false
 		}
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	resp, err := tr.RoundTrip(newReq(t, "GET", srv.URL, nil).WithContext(ctx))
-	if err != nil {
-		t.Fatal(err)
+	for _, apart := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		resp, err := roundTripCtx(tr, ctx, newReq(t, "GET", srv.URL, nil), apart)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testCancelMidResponse(t, resp, cancel, targetSawClose)
 	}
+}
+
+// roundTripCtx sends req with the context ctx: as its own context
+// (RoundTrip of req.WithContext), or apart (RoundTripContext) when apart.
+func roundTripCtx(tr *h1Transport, ctx context.Context, req *http.Request, apart bool) (*http.Response, error) {
+	if apart {
+		return tr.RoundTripContext(ctx, req)
+	}
+	return tr.RoundTrip(req.WithContext(ctx))
+}
+
+func testCancelMidResponse(t *testing.T, resp *http.Response, cancel func(), targetSawClose chan bool) {
+	t.Helper()
 	defer resp.Body.Close()
 	if _, err := io.ReadFull(resp.Body, make([]byte, len("first part"))); err != nil {
 		t.Fatal(err)
@@ -228,15 +244,17 @@ func TestH1CancelBeforeResponse(t *testing.T) {
 		_, err := br.ReadByte()
 		targetSawClose <- err == io.EOF
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := tr.RoundTrip(newReq(t, "GET", "http://"+addr+"/", nil).WithContext(ctx))
-	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
-		t.Errorf("RoundTrip returned %v after %v; want the deadline, promptly", err, time.Since(start))
-	}
-	if !<-targetSawClose {
-		t.Error("the target never saw the connection close")
+	for _, apart := range []bool{false, true} {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := roundTripCtx(tr, ctx, newReq(t, "GET", "http://"+addr+"/", nil), apart)
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+			t.Errorf("RoundTrip (context apart: %v) returned %v after %v; want the deadline, promptly", apart, err, time.Since(start))
+		}
+		if !<-targetSawClose {
+			t.Errorf("context apart: %v: the target never saw the connection close", apart)
+		}
 	}
 }
 

@@ -109,11 +109,20 @@ func newH1Transport(fallback *http.Transport, clk clock.Clock) *h1Transport {
 
 // RoundTrip implements http.RoundTripper.
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.RoundTripContext(req.Context(), req)
+}
+
+// RoundTripContext is RoundTrip for req with the context ctx in place of
+// req.Context(), which it ignores: a caller that builds a request for one
+// round trip need not copy it with WithContext.
+func (t *h1Transport) RoundTripContext(ctx context.Context, req *http.Request) (*http.Response, error) {
 	length, ok := h1Plan(req)
 	if !ok {
+		if req.Context() != ctx {
+			req = req.WithContext(ctx)
+		}
 		return t.fallback.RoundTrip(req)
 	}
-	ctx := req.Context()
 	if ctx.Err() != nil {
 		closeBody(req)
 		return nil, context.Cause(ctx)
@@ -420,6 +429,8 @@ func (x *h1Exchange) Close() error {
 // handle. Close it with CloseIdleConnections.
 type Transport interface {
 	http.RoundTripper
+	// RoundTripContext is RoundTrip with ctx in place of req.Context().
+	RoundTripContext(ctx context.Context, req *http.Request) (*http.Response, error)
 	CloseIdleConnections()
 }
 
