@@ -69,7 +69,9 @@ func (s *sketch) counter(h, i uint64) (*atomic.Uint64, uint64) {
 }
 
 // doorBits returns h's doorkeeper word and its three bits in it (which
-// may coincide), from bits of h rotated away from those counter uses.
+// may coincide). With g, h rotated left by 29, the word is picked by g's
+// low bits (h's bits from 35 up) and the bits by h's bits 11-28, so the
+// word and the bits in it do not depend on each other.
 func (s *sketch) doorBits(h uint64) (*atomic.Uint64, uint64) {
 	g := bits.RotateLeft64(h, 29)
 	return &s.door[g&s.doorMask], 1<<(g>>40&63) | 1<<(g>>46&63) | 1<<(g>>52&63)
