@@ -74,7 +74,14 @@ func monthOf(s string) time.Month {
 	return 0
 }
 
-// daysIn returns the number of days of month m in year.
+// monthDays are the days of each month of a common year.
+var monthDays = [...]int{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
+
+// daysIn returns the number of days of month m (1..12) in year (0 or
+// later), in the Gregorian calendar as time.Date reckons it.
 func daysIn(m time.Month, year int) int {
-	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	if m == time.February && year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+		return 29
+	}
+	return monthDays[m-1]
 }

@@ -11,6 +11,7 @@ func FuzzParseTime(f *testing.F) {
 	for _, s := range []string{
 		"Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
 		"Thu, 29 Feb 2024 23:59:59 GMT", "Thu, 29 Feb 2023 00:00:00 GMT", "Mon, 31 Apr 2026 00:00:00 GMT",
+		"Thu, 29 Feb 1900 00:00:00 GMT", "Tue, 29 Feb 2000 00:00:00 GMT", "Sat, 29 Feb 0000 00:00:00 GMT",
 		"Mon, 00 Jan 2026 00:00:00 GMT", "Mon, 01 Jan 2026 24:00:00 GMT", "Mon, 01 Jan 2026 23:60:00 GMT",
 		"Mon, 01 Jan 2026 23:59:60 GMT", "Xyz, 01 Jan 2026 00:00:00 GMT", "Mon, 01 jan 2026 00:00:00 GMT",
 		"Mon, 01 Jan 2026 00:00:00 UTC", "Mon, 1 Jan 2026 00:00:00 GMT", "Mon, +1 Jan 2026 00:00:00 GMT",
