@@ -44,6 +44,7 @@ INSTALL=${INSTALL:-1}           # 0: never apt-get install, fail if a tool is mi
 RESULTS=${RESULTS:-$BENCH_DIR/results/edge-latest.md}
 MAX_OTHER=${MAX_OTHER:-0.25}    # cores; a run disturbed by more is measured again
 SLOW_NET=${SLOW_NET:-1.8}       # a run whose softirq time per TCP segment is above this times its row's lowest in the scenario is measured again
+APART=${APART:-1.5}             # the report warns when two compared rows' median softirq per segment are more than this factor apart
 RETRIES=${RETRIES:-2}
 QUIET_WAIT=${QUIET_WAIT:-60}    # seconds to wait for an idle machine before each run
 OTHER_BENCH_WAIT=${OTHER_BENCH_WAIT:-900} # seconds to wait, at start, for another benchmark (wrk, bench/run.sh, bench/sessions.sh) to finish
@@ -53,7 +54,7 @@ PROFILE_SECONDS=${PROFILE_SECONDS:-10}
 
 PROFILE_ARGS=""
 [[ $PROFILE == 1 ]] && PROFILE_ARGS=" PROFILE=1 PROFILE_SECONDS=$PROFILE_SECONDS"
-COMMAND_LINE="DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS SCENARIOS=\"$SCENARIOS\" ROWS=\"$ROWS\" BASE_PORT=$BASE_PORT MAX_OTHER=$MAX_OTHER SLOW_NET=$SLOW_NET RETRIES=$RETRIES QUIET_WAIT=$QUIET_WAIT$PROFILE_ARGS bash bench/edge.sh"
+COMMAND_LINE="DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS SCENARIOS=\"$SCENARIOS\" ROWS=\"$ROWS\" BASE_PORT=$BASE_PORT MAX_OTHER=$MAX_OTHER SLOW_NET=$SLOW_NET APART=$APART RETRIES=$RETRIES QUIET_WAIT=$QUIET_WAIT$PROFILE_ARGS bash bench/edge.sh"
 
 ORIGIN_PORT=$((BASE_PORT + 1))
 ADMIN_PORT=$((BASE_PORT + 29))
@@ -77,6 +78,7 @@ die() { printf 'bench/edge.sh: ERROR: %s\n' "$*" >&2; exit 1; }
 	die "CONNECTIONS, THREADS and ROUNDS must be positive integers"
 [[ $RETRIES =~ ^[0-9]+$ && $RETRIES -le 10 && $QUIET_WAIT =~ ^[0-9]+$ && $QUIET_WAIT -le 600 && $MAX_OTHER =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
 	die "RETRIES (0..10), QUIET_WAIT (0..600 s) and MAX_OTHER (cores, e.g. 0.25) must be numbers"
+[[ $APART =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "APART must be a number such as 1.5 (got '$APART')"
 [[ $SLOW_NET =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v f="$SLOW_NET" 'BEGIN {exit !(f >= 1)}' ||
 	die "SLOW_NET must be a number of at least 1 (got '$SLOW_NET'); e.g. SLOW_NET=1.8, or RETRIES=0 to never measure a run again"
 [[ $OTHER_BENCH_WAIT =~ ^[0-9]+$ && $PROFILE =~ ^[01]$ && $PROFILE_SECONDS =~ ^[0-9]+$ && $PROFILE_SECONDS -ge 1 ]] ||
@@ -432,7 +434,7 @@ profile() {
 # ------------------------------------------------------------------- report
 
 # medians prints, per scenario and row, the medians of the kept runs:
-# sc row n rps p50 p99 errors us cores fetch other rps_lo rps_hi us_lo us_hi origin_us wrk_us
+# sc row n rps p50 p99 errors us cores fetch other rps_lo rps_hi us_lo us_hi origin_us wrk_us sirq
 medians() {
 	printf '%s' "$RAW" | awk -F'\t' '
 		function median(arr, n,   i, j, t, s) {
@@ -443,7 +445,7 @@ medians() {
 		NF > 1 && $18 == "kept" {
 			k = $1 SUBSEP $2; if (!(k in n)) order[++nk] = k; m = ++n[k]
 			rps[k, m] = $4; p50[k, m] = $6; p99[k, m] = $7; err[k] += $8; us[k, m] = $9; cores[k, m] = $10
-			ous[k, m] = $11; wus[k, m] = $12; fetch[k, m] = $15
+			ous[k, m] = $11; wus[k, m] = $12; fetch[k, m] = $15; sirq[k, m] = $19
 			if (!(k in oth) || $14 + 0 > oth[k]) oth[k] = $14 + 0
 			if (!(k in lo) || $4 + 0 < lo[k]) lo[k] = $4 + 0
 			if (!(k in hi) || $4 + 0 > hi[k]) hi[k] = $4 + 0
@@ -454,9 +456,9 @@ medians() {
 		END {
 			for (i = 1; i <= nk; i++) {
 				k = order[i]; m = n[k]; split(k, kk, SUBSEP)
-				printf "%s %s %d %.0f %.3f %.3f %d %.1f %.2f %.3f %.2f %.0f %.0f %.1f %.1f %.1f %.1f\n", kk[1], kk[2], m,
+				printf "%s %s %d %.0f %.3f %.3f %d %.1f %.2f %.3f %.2f %.0f %.0f %.1f %.1f %.1f %.1f %.0f\n", kk[1], kk[2], m,
 					med(rps, k, m), med(p50, k, m), med(p99, k, m), err[k], med(us, k, m), med(cores, k, m), med(fetch, k, m),
-					oth[k], lo[k], hi[k], ulo[k], uhi[k], med(ous, k, m), med(wus, k, m)
+					oth[k], lo[k], hi[k], ulo[k], uhi[k], med(ous, k, m), med(wus, k, m), med(sirq, k, m)
 			}
 		}'
 }
@@ -464,11 +466,12 @@ medians() {
 declare -A M=() # "sc row field" -> median
 
 load_medians() {
-	local sc row n rps p50 p99 err us cores fetch oth lo hi ulo uhi ous wus
-	while read -r sc row n rps p50 p99 err us cores fetch oth lo hi ulo uhi ous wus; do
+	local sc row n rps p50 p99 err us cores fetch oth lo hi ulo uhi ous wus sirq
+	while read -r sc row n rps p50 p99 err us cores fetch oth lo hi ulo uhi ous wus sirq; do
 		M[$sc $row n]=$n M[$sc $row rps]=$rps M[$sc $row p50]=$p50 M[$sc $row p99]=$p99 M[$sc $row err]=$err
 		M[$sc $row us]=$us M[$sc $row cores]=$cores M[$sc $row fetch]=$fetch M[$sc $row oth]=$oth
 		M[$sc $row lo]=$lo M[$sc $row hi]=$hi M[$sc $row ulo]=$ulo M[$sc $row uhi]=$uhi M[$sc $row ous]=$ous M[$sc $row wus]=$wus
+		M[$sc $row sirq]=$sirq
 	done < <(medians)
 }
 
@@ -533,6 +536,22 @@ targets() {
 		verdict "misses: p99, edge miss ÷ plain proxied request" "$(ratio "${M[miss edge p99]:-}" "${M[miss plain p99]:-}")" "<=" 1.20
 		verdict "misses: req/s, plain ÷ edge miss" "$(ratio "${M[miss plain rps]:-}" "${M[miss edge rps]:-}")" "<=" 1.20
 	fi
+	echo
+	kernel_apart hit nginx NGINX
+	kernel_apart miss plain "the plain listener"
+}
+
+# kernel_apart SC REF REFNAME: a warning when the kept runs of the edge and
+# of REF in SC met kernel costs (median softirq ns per segment) more than
+# APART times apart: each row's slow runs are judged against that row's
+# own lowest, so a row that stayed in the VM's slow stretches throughout
+# is kept, and the ratio then says more about the VM than about the
+# proxies.
+kernel_apart() {
+	local sc=$1 ref=$2 name=$3 a=${M[$1 edge sirq]:-} b=${M[$1 $2 sirq]:-}
+	[[ -n $a && -n $b && $a -gt 0 && $b -gt 0 ]] || return 0
+	awk -v a="$a" -v b="$b" -v f="$APART" 'BEGIN {exit !(a > f * b || b > f * a)}' || return 0
+	echo "**Warning:** in the $sc scenario the edge's kept runs met the kernel at a median $a ns of softirq per TCP segment and $name's at $b ns, more than APART=$APART times apart: the $sc ratios above compare the VM's states as much as the proxies. \`bash bench/edge-pairs.sh\` measures the two back to back."
 	echo
 }
 
