@@ -35,6 +35,8 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
+# shellcheck source=bench/edge/lib.sh
+source "$BENCH_DIR/edge/lib.sh"
 OUT_DIR=$BENCH_DIR/.out
 CONF_DIR=$BENCH_DIR/edge
 
@@ -52,8 +54,8 @@ MAX_OTHER=${MAX_OTHER:-0.25}    # cores; the idle threshold of that wait
 INSTALL=${INSTALL:-1}
 RESULTS=${RESULTS:-$BENCH_DIR/results/edge-pairs-latest.md}
 
-ORIGIN_PORT=$((BASE_PORT + 1)) EDGE_PORT=$((BASE_PORT + 20)) PLAIN_PORT=$((BASE_PORT + 21)) NGINX_PORT=$((BASE_PORT + 22))
-ADMIN_PORT=$((BASE_PORT + 29))
+ORIGIN_PORT=$((BASE_PORT + 1)) ADMIN_PORT=$((BASE_PORT + 29))
+declare -A PORT=([edge]=$((BASE_PORT + 20)) [plain]=$((BASE_PORT + 21)) [nginx]=$((BASE_PORT + 22)))
 
 log() { printf '[edge-pairs %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'bench/edge-pairs.sh: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -65,7 +67,7 @@ die() { printf 'bench/edge-pairs.sh: ERROR: %s\n' "$*" >&2; exit 1; }
 [[ $SLOW_NET =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "SLOW_NET must be a number such as 1.5 (got '$SLOW_NET')"
 for sc in $SCENARIOS; do [[ $sc == miss || $sc == pass || $sc == hit ]] || die "unknown scenario '$sc' (known: miss pass hit)"; done
 
-TMP="" CACHE_BASE="" ORIGIN_PID="" TETHER_PID="" NGINX_PIDS=""
+TMP="" CACHE_BASE="" ORIGIN_PID="" TETHER_PID="" NGINX_PID="" NGINX_PIDS=""
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
@@ -96,22 +98,18 @@ pids_of() {
 # directory; sets NGINX_PIDS to its master and workers.
 start_nginx() {
 	local cfg=$TMP/nginx-$1.conf
-	mkdir -p "$TMP/nginx" "$CACHE_BASE/$1"
-	sed -e "s|@EDGE_PORT@|$EDGE_PORT|g; s|@PLAIN_PORT@|$PLAIN_PORT|g; s|@NGINX_PORT@|$NGINX_PORT|g; s|@ORIGIN@|$ORIGIN_PORT|g" \
-		-e "s|@ADMIN@|127.0.0.1:$ADMIN_PORT|g; s|@TMP@|$TMP|g; s|@CACHE_DIR@|$CACHE_BASE/$1|g" "$CONF_DIR/nginx.conf" >"$cfg"
-	nginx -p "$TMP/nginx/" -e "$TMP/nginx-error.log" -c "$cfg" -g 'daemon off;' >"$TMP/nginx-$1.log" 2>&1 &
-	local master=$!
-	NGINX_PIDS=$master
-	wait_up "$master" nginx "http://127.0.0.1:$NGINX_PORT/healthz" "$TMP/nginx-$1.log"
-	NGINX_PIDS="$master $(pgrep -P "$master" | tr '\n' ' ')"
+	mkdir -p "$CACHE_BASE/$1"
+	edge_render nginx.conf "$cfg" "$CACHE_BASE/$1"
+	edge_start_nginx "$cfg" "$TMP/nginx-$1.log"
+	NGINX_PIDS=$NGINX_PID
+	wait_up "$NGINX_PID" nginx "http://127.0.0.1:${PORT[nginx]}/healthz" "$TMP/nginx-$1.log"
+	NGINX_PIDS="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
 }
 
 # load ROW PREFIX DURATION OUT: one wrk run against ROW (edge, plain or
 # nginx), output to OUT.
 load() {
-	local row=$1 prefix=$2 dur=$3 out=$4 port=$EDGE_PORT args
-	[[ $row == plain ]] && port=$PLAIN_PORT
-	[[ $row == nginx ]] && port=$NGINX_PORT
+	local row=$1 prefix=$2 dur=$3 out=$4 port=${PORT[$1]} args
 	case $SC in
 	miss) args=(-s "$CONF_DIR/misses.lua" "http://127.0.0.1:$port/" -- "$prefix") ;;
 	pass) args=("http://127.0.0.1:$port/dyn/pass.txt") ;;
@@ -150,12 +148,11 @@ pair() {
 	tag="p$i-$SC"
 	wait_quiet
 	cfg=$TMP/tether-$tag.yaml
-	sed -e "s|@EDGE_PORT@|$EDGE_PORT|g; s|@PLAIN_PORT@|$PLAIN_PORT|g; s|@ORIGIN@|$ORIGIN_PORT|g" \
-		-e "s|@ADMIN@|127.0.0.1:$ADMIN_PORT|g; s|@TMP@|$TMP|g" "$CONF_DIR/tether.yaml" >"$cfg"
+	edge_render tether.yaml "$cfg" ""
 	"$OUT_DIR/tether" serve -c "$cfg" >"$TMP/tether-$tag.log" 2>&1 &
 	TETHER_PID=$!
-	wait_up "$TETHER_PID" tether "http://127.0.0.1:$EDGE_PORT/healthz" "$TMP/tether-$tag.log"
-	wait_up "$TETHER_PID" tether "http://127.0.0.1:$PLAIN_PORT/healthz" "$TMP/tether-$tag.log"
+	wait_up "$TETHER_PID" tether "http://127.0.0.1:${PORT[edge]}/healthz" "$TMP/tether-$tag.log"
+	wait_up "$TETHER_PID" tether "http://127.0.0.1:${PORT[plain]}/healthz" "$TMP/tether-$tag.log"
 	[[ $ref == nginx ]] && start_nginx "$tag"
 	load edge "/static/$tag-we-" "$WARMUP" "$TMP/warm.txt"
 	load "$ref" "/static/$tag-wr-" "$WARMUP" "$TMP/warm.txt"
@@ -234,29 +231,15 @@ EOF
 
 main() {
 	local p
-	for p in "$ORIGIN_PORT" "$EDGE_PORT" "$PLAIN_PORT" "$NGINX_PORT" "$ADMIN_PORT"; do require_free "$p" bench/edge-pairs.sh; done
+	for p in "$ORIGIN_PORT" "${PORT[edge]}" "${PORT[plain]}" "${PORT[nginx]}" "$ADMIN_PORT"; do require_free "$p" bench/edge-pairs.sh; done
 	export PATH=$PATH:/usr/sbin:/sbin
 	local need=() tool
 	for tool in wrk curl; do command -v "$tool" >/dev/null || need+=("$tool"); done
 	[[ " $SCENARIOS " == *" hit "* ]] && ! command -v nginx >/dev/null && need+=(nginx)
 	install_packages ${need[@]+"${need[@]}"}
-	mkdir -p "$OUT_DIR"
-	TMP=$(mktemp -d /tmp/tether-edge-pairs.XXXXXX)
-	chmod 755 "$TMP" # NGINX's workers run as nobody
-	CACHE_BASE=$TMP/nginx-cache
-	if [[ -n $NGINX_CACHE_ON && -d $NGINX_CACHE_ON && -w $NGINX_CACHE_ON ]]; then
-		CACHE_BASE=$(mktemp -d "$NGINX_CACHE_ON/tether-edge-pairs.XXXXXX")
-	fi
-	mkdir -p "$CACHE_BASE"
-	chmod 755 "$CACHE_BASE"
-	local rev
-	rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-	log "building tether (commit $rev plus working tree) and bench/edge/origin"
-	(cd "$ROOT" && go build -buildvcs=false -ldflags "-X main.version=dev-$rev" -o "$OUT_DIR/tether" ./cmd/tether) || die "go build ./cmd/tether failed"
-	(cd "$ROOT" && go build -buildvcs=false -o "$OUT_DIR/edge-origin" ./bench/edge/origin) || die "go build ./bench/edge/origin failed"
-	"$OUT_DIR/edge-origin" -addr "127.0.0.1:$ORIGIN_PORT" >"$TMP/origin.log" 2>&1 &
-	ORIGIN_PID=$!
-	wait_up "$ORIGIN_PID" origin "http://127.0.0.1:$ORIGIN_PORT/healthz" "$TMP/origin.log"
+	edge_build
+	edge_dirs tether-edge-pairs
+	edge_start_origin
 	local i
 	for SC in $SCENARIOS; do
 		for ((i = 1; i <= PAIRS; i++)); do pair "$i"; done

@@ -29,6 +29,8 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
+# shellcheck source=bench/edge/lib.sh
+source "$BENCH_DIR/edge/lib.sh"
 OUT_DIR=$BENCH_DIR/.out
 CONF_DIR=$BENCH_DIR/edge
 
@@ -140,14 +142,7 @@ install_tools() {
 }
 
 build() {
-	mkdir -p "$OUT_DIR"
-	local rev
-	rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-	log "building tether (commit $rev plus working tree) and bench/edge/origin"
-	(cd "$ROOT" && go build -buildvcs=false -ldflags "-X main.version=dev-$rev" -o "$OUT_DIR/tether" ./cmd/tether) ||
-		die "go build ./cmd/tether failed (output above)"
-	(cd "$ROOT" && go build -buildvcs=false -o "$OUT_DIR/edge-origin" ./bench/edge/origin) ||
-		die "go build ./bench/edge/origin failed (output above)"
+	edge_build
 	VERSION[edge]=$("$OUT_DIR/tether" version 2>&1 | awk '{print $2}')
 	VERSION[plain]=${VERSION[edge]}
 	VERSION[nginx]=$(nginx -v 2>&1 | sed -n 's|.*nginx/||p')
@@ -182,17 +177,13 @@ OTHER_BENCH_NOTE="" OTHER_BENCH_WAITED=""
 # render ROW TAG: writes the row's config into $TMP and prints its path.
 # For NGINX, TAG names a fresh cache directory.
 render() {
-	local row=$1 tag=$2 tpl dst admin=127.0.0.1:$ADMIN_PORT
+	local row=$1 tag=$2 tpl
 	case $row in
 	edge | plain) tpl=tether.yaml ;;
 	nginx) tpl=nginx.conf ;;
 	esac
-	dst=$TMP/$tag-$tpl
-	sed -e "s|@EDGE_PORT@|${PORT[edge]}|g; s|@PLAIN_PORT@|${PORT[plain]}|g; s|@NGINX_PORT@|${PORT[nginx]}|g" \
-		-e "s|@ORIGIN@|$ORIGIN_PORT|g; s|@ADMIN@|$admin|g; s|@TMP@|$TMP|g; s|@CACHE_DIR@|$CACHE_BASE/$tag|g" \
-		"$CONF_DIR/$tpl" >"$dst"
-	! grep -n '@[A-Z0-9_]*@' "$dst" >&2 || die "unreplaced placeholder in $dst"
-	echo "$dst"
+	edge_render "$tpl" "$TMP/$tag-$tpl" "$CACHE_BASE/$tag"
+	echo "$TMP/$tag-$tpl"
 }
 
 # -------------------------------------------------------------- proxy control
@@ -209,16 +200,14 @@ start_proxy() {
 		require_free "${PORT[plain]}" "tether plain listener"
 		require_free "$ADMIN_PORT" "tether admin API"
 		"$OUT_DIR/tether" serve -c "$cfg" >"$logf" 2>&1 &
+		PROXY_PID=$!
 		;;
 	nginx)
 		require_free "${PORT[nginx]}" nginx
-		mkdir -p "$TMP/nginx"
-		nginx -t -q -p "$TMP/nginx/" -e "$TMP/nginx-error.log" -c "$cfg" -g 'daemon off;' >"$logf" 2>&1 ||
-			{ cat "$logf" "$TMP/nginx-error.log" >&2 2>/dev/null; die "nginx rejected $cfg"; }
-		nginx -p "$TMP/nginx/" -e "$TMP/nginx-error.log" -c "$cfg" -g 'daemon off;' >"$logf" 2>&1 &
+		edge_start_nginx "$cfg" "$logf"
+		PROXY_PID=$NGINX_PID
 		;;
 	esac
-	PROXY_PID=$!
 	PROXY_CHILDREN=""
 	# /healthz goes through to the origin on every row (not counted by it).
 	wait_up "$PROXY_PID" "$row" "$url" "$logf"
@@ -632,28 +621,13 @@ main() {
 	require_free "$ADMIN_PORT" "tether admin API"
 	install_tools
 	build
-	TMP=$(mktemp -d /tmp/tether-edge-bench.XXXXXX)
-	chmod 755 "$TMP" # nginx workers run as nobody
-	CACHE_BASE=$TMP/nginx-cache
-	if [[ -n $NGINX_CACHE_ON && -d $NGINX_CACHE_ON && -w $NGINX_CACHE_ON ]]; then
-		CACHE_BASE=$(mktemp -d "$NGINX_CACHE_ON/tether-edge-bench.XXXXXX")
-	fi
-	mkdir -p "$CACHE_BASE"
-	chmod 755 "$CACHE_BASE"
+	edge_dirs tether-edge-bench
 	CACHE_FS=$(df -PT "$CACHE_BASE" | awk 'NR == 2 {print $2}')
 
 	wait_other_bench
 	LOAD_START=$(awk '{print $1", "$2", "$3}' /proc/loadavg)
 
-	log "starting the origin on 127.0.0.1:$ORIGIN_PORT"
-	"$OUT_DIR/edge-origin" -addr "127.0.0.1:$ORIGIN_PORT" >"$TMP/origin.log" 2>&1 &
-	ORIGIN_PID=$!
-	local i
-	for ((i = 0; i < 50; i++)); do
-		[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$ORIGIN_PORT/healthz") == 200 ]] && break
-		kill -0 "$ORIGIN_PID" 2>/dev/null || { cat "$TMP/origin.log" >&2; die "the origin exited"; }
-		sleep 0.1
-	done
+	edge_start_origin
 
 	local round sc j rows n
 	for ((round = 1; round <= ROUNDS; round++)); do
