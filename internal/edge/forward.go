@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // originRequest builds the request to the origin (spec §2.5). It is
@@ -17,10 +18,16 @@ import (
 // the request (ctxTransport): fetch then hands ctx to it.
 func (e *Edge) originRequest(ctx context.Context, x *exchange) *http.Request {
 	r, b, v, s := x.r, x.b, &x.v, &x.s
-	parts := new(originParts)
+	var parts *originParts
+	if e.ctxTransport != nil && cachedMethod(r.Method) {
+		parts = originPool.Get().(*originParts)
+		x.out = parts // back to the pool in closeOrigin
+	} else {
+		parts = &originParts{header: make(http.Header, 8)}
+	}
 	u := &parts.url
 	out := &parts.req
-	*out = http.Request{Method: r.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: make(http.Header, 8)}
+	*out = http.Request{Method: r.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: parts.header}
 	if e.ctxTransport == nil {
 		out = out.WithContext(ctx) // else fetch gives the transport ctx
 	}
@@ -106,17 +113,44 @@ func peerString(remoteAddr string, peer netip.Addr) string {
 
 // originParts are the parts of an origin request that originRequest
 // allocates together: the request (when the transport takes its context
-// apart), its URL and the array of the values it sets itself.
+// apart), its URL, its header and the array of the values it sets itself.
 type originParts struct {
-	req  http.Request
-	url  url.URL
-	vals [3]string
+	req    http.Request
+	url    url.URL
+	header http.Header
+	vals   [3]string
+}
+
+// originPool recycles the origin requests of cached methods when the
+// transport says it is done with them (lb.Transport.Releases): a miss
+// then allocates no request, URL or header map of its own, which matters
+// because every byte a miss allocates costs the collector a share of
+// marking the whole cache.
+var originPool = sync.Pool{New: func() any { return &originParts{header: make(http.Header, 8)} }}
+
+// closeOrigin closes resp's body and, when x's origin request came from
+// originPool and the transport is done with it, puts it back.
+func (e *Edge) closeOrigin(x *exchange, resp *http.Response) {
+	resp.Body.Close()
+	if p := x.out; p != nil {
+		x.out = nil
+		if !e.ctxTransport.Releases(&p.req) {
+			return // net/http's transport sent it: left to the collector
+		}
+		resp.Request = nil
+		clear(p.header)
+		p.req = http.Request{}
+		p.vals = [3]string{}
+		originPool.Put(p)
+	}
 }
 
 // contextTransport is a transport that takes a request's context apart
-// from the request, as lb.Transport does.
+// from the request and says when it is done with a request, as
+// lb.Transport does.
 type contextTransport interface {
 	RoundTripContext(ctx context.Context, req *http.Request) (*http.Response, error)
+	Releases(req *http.Request) bool
 }
 
 // Values of the origin request's header that never change, shared by every

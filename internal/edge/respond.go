@@ -24,7 +24,7 @@ func (e *Edge) forward(w http.ResponseWriter, x *exchange, fwd, detail string) {
 		e.originFailed(w, x, err)
 		return
 	}
-	defer resp.Body.Close()
+	defer e.closeOrigin(x, resp)
 	if !cachedMethod(x.r.Method) && !e.cloudfront && resp.StatusCode >= 200 && resp.StatusCode < 400 {
 		e.invalidateURI(x)
 	}
@@ -60,7 +60,7 @@ func (e *Edge) fetchAndServe(w http.ResponseWriter, x *exchange, fl *flight, fwd
 		e.originFailed(w, x, err)
 		return nil
 	}
-	defer resp.Body.Close()
+	defer e.closeOrigin(x, resp)
 	x.status.FwdStatus = resp.StatusCode
 	return e.storeAndRelay(w, x, resp)
 }
@@ -180,7 +180,7 @@ func (e *Edge) serveStaleWhileRevalidate(w http.ResponseWriter, x *exchange, obj
 		if err != nil {
 			return
 		}
-		defer resp.Body.Close()
+		defer e.closeOrigin(&bg, resp)
 		stored = e.refresh(&bg, obj, resp)
 	}()
 }
@@ -233,7 +233,7 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 		if e.staleIfError(x, obj, now) {
 			if err == nil {
 				x.status.FwdStatus = resp.StatusCode
-				resp.Body.Close()
+				e.closeOrigin(x, resp)
 			}
 			x.status.Detail = "stale-if-error"
 			e.serveObject(w, x, obj, now, resultStale)
@@ -245,12 +245,12 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 		}
 		// The origin's error goes to this client, and the stale object
 		// stays for the next request that may take it stale.
-		defer resp.Body.Close()
+		defer e.closeOrigin(x, resp)
 		x.status.FwdStatus, x.status.Stored = resp.StatusCode, httpcache.No
 		e.relay(w, x, resp, nil)
 		return nil
 	}
-	defer resp.Body.Close()
+	defer e.closeOrigin(x, resp)
 	x.status.FwdStatus = resp.StatusCode
 	if resp.StatusCode == http.StatusNotModified {
 		e.metrics.result(resultRevalidated)

@@ -49,6 +49,9 @@ type exchange struct {
 	// flight is the flight this exchange leads when it leads one (see
 	// flights.join); waiters hold it until it lands.
 	flight flight
+	// out is the origin request's parts while they are on loan from
+	// originPool: from originRequest to closeOrigin.
+	out *originParts
 }
 
 // keyDigest returns the SHA-256 of x's key, which names the key in the
@@ -260,6 +263,7 @@ func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object)
 		resp, err = e.transport.RoundTrip(out)
 	}
 	if err != nil {
+		x.out = nil // not recycled: the collector takes it
 		e.metrics.originErrs.Inc()
 		// Worded as net/http's Client words it.
 		err = &url.Error{Op: out.Method[:1] + strings.ToLower(out.Method[1:]), URL: out.URL.String(), Err: err}

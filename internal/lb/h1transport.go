@@ -168,6 +168,14 @@ func (t *h1Transport) RoundTripContext(ctx context.Context, req *http.Request) (
 	return resp, nil
 }
 
+// Releases implements Transport.Releases: the lean transport writes a
+// request's head before it reads the response, and the exchange that
+// holds req ends when the response's body is closed.
+func (t *h1Transport) Releases(req *http.Request) bool {
+	_, ok := h1Plan(req)
+	return ok && !hasBody(req)
+}
+
 // CloseIdleConnections closes the idle connections of both pools, this
 // one's and the fallback's. Connections in use are closed when their
 // exchange ends, until the next request.
@@ -431,6 +439,13 @@ type Transport interface {
 	http.RoundTripper
 	// RoundTripContext is RoundTrip with ctx in place of req.Context().
 	RoundTripContext(ctx context.Context, req *http.Request) (*http.Response, error)
+	// Releases reports whether the transport is done with req, a request
+	// without a body, once RoundTripContext has failed or the body of the
+	// response it returned is closed: then nothing of req, its URL or its
+	// header is read any more, and the caller may reuse them. It is false
+	// for a request the transport hands to net/http's, which may still be
+	// writing a request when the response has arrived.
+	Releases(req *http.Request) bool
 	CloseIdleConnections()
 }
 

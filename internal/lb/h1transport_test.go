@@ -419,3 +419,34 @@ func (pattern) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// Releases says which requests the lean transport sends itself: only
+// those may be reused once their response's body is closed.
+func TestTransportReleases(t *testing.T) {
+	tr := NewTransport(clock.Real{})
+	defer tr.CloseIdleConnections()
+	get := func(url string) *http.Request {
+		r, err := http.NewRequest("GET", url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	post, _ := http.NewRequest("POST", "http://127.0.0.1:9/", strings.NewReader("x"))
+	upgrade := get("http://127.0.0.1:9/")
+	upgrade.Header.Set("Upgrade", "websocket")
+	for _, c := range []struct {
+		name string
+		req  *http.Request
+		want bool
+	}{
+		{"GET over http", get("http://127.0.0.1:9/a?b=c"), true},
+		{"GET over https (net/http's transport)", get("https://127.0.0.1:9/"), false},
+		{"POST with a body", post, false},
+		{"Upgrade (net/http's transport)", upgrade, false},
+	} {
+		if got := tr.Releases(c.req); got != c.want {
+			t.Errorf("%s: Releases = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package edge_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The origin requests of GETs are recycled (originPool): a request must
+// never carry a header, cookie or validator of an earlier one.
+func TestOriginRequestsRecycled(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 1h}
+    origin_request: {cookies: all, headers: [X-Token], query: all}
+`)
+	e.origin.set(answer(200, "v1", "Cache-Control: max-age=1", `ETag: "v1"`))
+	e.get("/a", "X-Token: t1", "Cookie: c=1")
+	first := e.origin.last()
+	if first.Header.Get("X-Token") != "t1" || first.Header.Get("Cookie") != "c=1" {
+		t.Fatalf("first origin request: X-Token %q, Cookie %q", first.Header.Get("X-Token"), first.Header.Get("Cookie"))
+	}
+
+	expect(t, "GET /r", e.get("/r"), "stored")
+	e.clk.Advance(2 * time.Second) // /r is stale: revalidated with its ETag
+	expect(t, "GET /r, stale", e.get("/r"), "fwd=stale")
+	reval := e.origin.last()
+	if reval.Header.Get("If-None-Match") != `"v1"` {
+		t.Errorf("revalidation: If-None-Match %q", reval.Header.Get("If-None-Match"))
+	}
+
+	e.get("/b")
+	miss := e.origin.last()
+	for _, r := range []*http.Request{reval, miss} {
+		for _, h := range []string{"X-Token", "Cookie"} {
+			if v := r.Header.Get(h); v != "" {
+				t.Errorf("origin request for %s carries %s %q of an earlier request", r.URL.Path, h, v)
+			}
+		}
+	}
+	if v := miss.Header.Get("If-None-Match"); v != "" {
+		t.Errorf("miss of /b carries the revalidation's If-None-Match %q", v)
+	}
+
+	// Concurrent misses: each origin request has its own path and token.
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprintf(w, "%s %s", r.URL.Path, r.Header.Get("X-Token"))
+	})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				path, token := fmt.Sprintf("/c/%d/%d", g, i), fmt.Sprintf("t-%d-%d", g, i)
+				req, _ := http.NewRequest("GET", e.url+path, nil)
+				req.Header.Set("X-Token", token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if want := path + " " + token; string(b) != want {
+					t.Errorf("GET %s: origin saw %q, want %q", path, b, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
