@@ -119,14 +119,24 @@ type originParts struct {
 	url    url.URL
 	header http.Header
 	vals   [3]string
+	// respHeader is the map the response's header is read into when the
+	// parts are recycled (contextTransport.RoundTripHeader).
+	respHeader http.Header
 }
+
+// maxRecycledFields bounds the fields a recycled header map may have held:
+// a map that grew larger, for an unusual request or response, is left to
+// the collector rather than kept that large in the pool.
+const maxRecycledFields = 32
 
 // originPool recycles the origin requests of cached methods when the
 // transport says it is done with them (lb.Transport.Releases): a miss
 // then allocates no request, URL or header map of its own, which matters
 // because every byte a miss allocates costs the collector a share of
 // marking the whole cache.
-var originPool = sync.Pool{New: func() any { return &originParts{header: make(http.Header, 8)} }}
+var originPool = sync.Pool{New: func() any {
+	return &originParts{header: make(http.Header, 8), respHeader: make(http.Header, 8)}
+}}
 
 // closeOrigin closes resp's body and, when x's origin request came from
 // originPool and the transport is done with it, puts it back.
@@ -137,8 +147,12 @@ func (e *Edge) closeOrigin(x *exchange, resp *http.Response) {
 		if !e.ctxTransport.Releases(&p.req) {
 			return // net/http's transport sent it: left to the collector
 		}
-		resp.Request = nil
+		if len(p.header) > maxRecycledFields || len(p.respHeader) > maxRecycledFields {
+			return
+		}
+		resp.Request, resp.Header = nil, nil
 		clear(p.header)
+		clear(p.respHeader)
 		p.req = http.Request{}
 		p.vals = [3]string{}
 		originPool.Put(p)
@@ -150,6 +164,7 @@ func (e *Edge) closeOrigin(x *exchange, resp *http.Response) {
 // lb.Transport does.
 type contextTransport interface {
 	RoundTripContext(ctx context.Context, req *http.Request) (*http.Response, error)
+	RoundTripHeader(ctx context.Context, req *http.Request, h http.Header) (*http.Response, error)
 	Releases(req *http.Request) bool
 }
 

@@ -257,9 +257,12 @@ func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object)
 	}
 	var resp *http.Response
 	var err error
-	if e.ctxTransport != nil {
+	switch {
+	case x.out != nil:
+		resp, err = e.ctxTransport.RoundTripHeader(ctx, out, x.out.respHeader)
+	case e.ctxTransport != nil:
 		resp, err = e.ctxTransport.RoundTripContext(ctx, out)
-	} else {
+	default:
 		resp, err = e.transport.RoundTrip(out)
 	}
 	if err != nil {

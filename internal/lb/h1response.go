@@ -52,7 +52,12 @@ func quickResponse(br *bufio.Reader, req *http.Request, q *quickParts) *http.Res
 		return nil
 	}
 	fields := strings.Count(rest, "\n") // an upper bound: the blank line is one
-	h := make(http.Header, fields)
+	h := q.header
+	if h == nil {
+		h = make(http.Header, fields)
+	} else {
+		clear(h) // what a head quickResponse gave up on left in it
+	}
 	vals := q.vals[:0]
 	if fields > len(q.vals) {
 		vals = make([]string, 0, fields)
@@ -101,9 +106,12 @@ func quickResponse(br *bufio.Reader, req *http.Request, q *quickParts) *http.Res
 // quickParts are the parts of a response quickResponse reads that need no
 // allocation of their own: they are allocated with the exchange.
 type quickParts struct {
-	resp http.Response
-	vals [8]string // the values of up to 8 fields
-	body h1Fixed
+	// header, when not nil, is the map the header goes in: the caller's
+	// (h1Transport.RoundTripHeader).
+	header http.Header
+	resp   http.Response
+	vals   [8]string // the values of up to 8 fields
+	body   h1Fixed
 }
 
 // contentLength parses a Content-Length value as net/http does (decimal

@@ -116,6 +116,13 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // req.Context(), which it ignores: a caller that builds a request for one
 // round trip need not copy it with WithContext.
 func (t *h1Transport) RoundTripContext(ctx context.Context, req *http.Request) (*http.Response, error) {
+	return t.RoundTripHeader(ctx, req, nil)
+}
+
+// RoundTripHeader is RoundTripContext, with the response's header read
+// into h when h is not nil and the lean transport reads the response
+// itself (see Transport.RoundTripHeader).
+func (t *h1Transport) RoundTripHeader(ctx context.Context, req *http.Request, h http.Header) (*http.Response, error) {
 	length, ok := h1Plan(req)
 	if !ok {
 		if req.Context() != ctx {
@@ -140,7 +147,7 @@ func (t *h1Transport) RoundTripContext(ctx context.Context, req *http.Request) (
 			return nil, err
 		}
 	}
-	resp, err := t.send(ctx, pc, req, length)
+	resp, err := t.send(ctx, pc, req, length, h)
 	if err == nil || !h1ShouldRetry(ctx, pc, req, err) {
 		return resp, h1Unwrap(err)
 	}
@@ -160,7 +167,7 @@ func (t *h1Transport) RoundTripContext(ctx context.Context, req *http.Request) (
 		closeBody(out)
 		return nil, err
 	}
-	resp, err = t.send(ctx, pc, out, length)
+	resp, err = t.send(ctx, pc, out, length, h)
 	if err != nil {
 		return nil, h1Unwrap(err)
 	}
@@ -223,8 +230,9 @@ func h1Plan(req *http.Request) (length int64, ok bool) {
 
 // send makes one exchange on pc, which it owns from now on: it goes back
 // to the pool or is closed when the exchange ends.
-func (t *h1Transport) send(ctx context.Context, pc *h1Conn, req *http.Request, length int64) (*http.Response, error) {
+func (t *h1Transport) send(ctx context.Context, pc *h1Conn, req *http.Request, length int64, h http.Header) (*http.Response, error) {
 	x := &h1Exchange{t: t, pc: pc, ctx: ctx, req: req}
+	x.quick.header = h
 	x.stop = afterCancel(ctx, pc.abort)
 	x.reqClose = req.Close || hasToken(headerValue(req.Header, "Connection"), "close")
 	if err := x.writeHead(length); err != nil {
@@ -312,6 +320,7 @@ func (x *h1Exchange) readResponse() (*http.Response, error) {
 		}
 		return resp, nil
 	}
+	clear(x.quick.header) // the fields read before quickResponse gave up
 	for {
 		resp, err := http.ReadResponse(pc.br, x.req)
 		if err != nil {
@@ -439,6 +448,12 @@ type Transport interface {
 	http.RoundTripper
 	// RoundTripContext is RoundTrip with ctx in place of req.Context().
 	RoundTripContext(ctx context.Context, req *http.Request) (*http.Response, error)
+	// RoundTripHeader is RoundTripContext for a caller that brings the
+	// map for the response's header: when the transport reads the
+	// response itself, it clears h and reads the header into it instead
+	// of a new map, saving the map's allocations; else the response has a
+	// header of its own. Either way h stays the caller's.
+	RoundTripHeader(ctx context.Context, req *http.Request, h http.Header) (*http.Response, error)
 	// Releases reports whether the transport is done with req, a request
 	// without a body, once RoundTripContext has failed or the body of the
 	// response it returned is closed: then nothing of req, its URL or its

@@ -450,3 +450,40 @@ func TestTransportReleases(t *testing.T) {
 		}
 	}
 }
+
+// RoundTripHeader reads a response's header into the caller's map,
+// cleared first, when it reads the response itself; a response it leaves
+// to net/http's reader (chunked here) gets a header of its own.
+func TestRoundTripHeader(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Answer", r.URL.Path)
+		if r.URL.Path == "/chunked" {
+			w.Header().Set("Transfer-Encoding", "chunked")
+		}
+		io.WriteString(w, "body")
+	}))
+	defer srv.Close()
+	tr, _ := newTestH1(t)
+	h := http.Header{"X-Stale": {"from an earlier response"}}
+	for _, c := range []struct {
+		path string
+		into bool // the response's header is h
+	}{{"/quick", true}, {"/chunked", false}} {
+		req, _ := http.NewRequest("GET", srv.URL+c.path, nil)
+		resp, err := tr.RoundTripHeader(req.Context(), req, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "body" || resp.Header.Get("X-Answer") != c.path {
+			t.Errorf("%s: body %q, X-Answer %q", c.path, b, resp.Header.Get("X-Answer"))
+		}
+		if got := len(resp.Header) > 0 && len(h) > 0 && h.Get("X-Answer") == c.path; got != c.into {
+			t.Errorf("%s: header read into the caller's map: %v, want %v (map %v)", c.path, got, c.into, h)
+		}
+		if h.Get("X-Stale") != "" {
+			t.Errorf("%s: the caller's map kept a field of before: %v", c.path, h)
+		}
+	}
+}
