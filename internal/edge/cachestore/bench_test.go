@@ -3,6 +3,7 @@ package cachestore
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"testing"
 )
 
@@ -85,5 +86,22 @@ func BenchmarkSketchNewKeys(b *testing.B) {
 		h := hashes[i&(len(hashes)-1)]
 		sk.increment(h)
 		sk.estimate(h)
+	}
+}
+
+// BenchmarkPackHeader packs a typical response header, as a miss does.
+func BenchmarkPackHeader(b *testing.B) {
+	h := http.Header{
+		"Cache-Control":  {"max-age=3600"},
+		"Content-Length": {"1024"},
+		"Content-Type":   {"text/plain; charset=utf-8"},
+		"Date":           {"Sun, 22 Nov 2026 12:00:00 GMT"},
+		"Etag":           {`"v1"`},
+		"Last-Modified":  {"Sun, 22 Nov 2026 11:00:00 GMT"},
+	}
+	keep := func(name string) bool { return name != "Content-Length" }
+	b.ReportAllocs()
+	for b.Loop() {
+		PackHeader(h, keep)
 	}
 }

@@ -24,14 +24,17 @@ type Header struct {
 // field when keep is nil). Names are kept as h spells them (canonical, for
 // a header net/http parsed).
 func PackHeader(h http.Header, keep func(name string) bool) Header {
-	var small [16]string
-	names := small[:0]
+	// The kept fields, gathered in one pass over the map: most headers
+	// fit the arrays, and none is looked up again.
+	var smallNames [16]string
+	var smallValues [16][]string
+	names, fields := smallNames[:0], smallValues[:0]
 	size, values := 0, 0
 	for name, vs := range h {
 		if keep != nil && !keep(name) {
 			continue
 		}
-		names = append(names, name)
+		names, fields = append(names, name), append(fields, vs)
 		size += uvarintLen(len(name)) + len(name) + uvarintLen(len(vs))
 		for _, v := range vs {
 			size += uvarintLen(len(v)) + len(v)
@@ -45,11 +48,11 @@ func PackHeader(h http.Header, keep func(name string) bool) Header {
 	b.Grow(uvarintLen(len(names)) + uvarintLen(values) + size)
 	writeUvarint(&b, len(names))
 	writeUvarint(&b, values)
-	for _, name := range names {
+	for i, name := range names {
 		writeUvarint(&b, len(name))
 		b.WriteString(name)
-		writeUvarint(&b, len(h[name]))
-		for _, v := range h[name] {
+		writeUvarint(&b, len(fields[i]))
+		for _, v := range fields[i] {
 			writeUvarint(&b, len(v))
 			b.WriteString(v)
 		}
