@@ -9,8 +9,10 @@ import (
 	"time"
 )
 
-// The origin requests of GETs are recycled (originPool): a request must
-// never carry a header, cookie or validator of an earlier one.
+// The origin requests of GETs, and the maps their responses' headers are
+// read into, are recycled (originPool): a request must never carry a
+// header, cookie or validator of an earlier one, nor a response a field
+// of an earlier response.
 func TestOriginRequestsRecycled(t *testing.T) {
 	e := newEnv(t, `
 behaviors:
@@ -18,14 +20,21 @@ behaviors:
     cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 1h}
     origin_request: {cookies: all, headers: [X-Token], query: all}
 `)
+	e.origin.set(answer(200, "v1", "Cache-Control: max-age=1", `ETag: "v1"`, "X-First: yes"))
+	if r := e.get("/a", "X-Token: t1", "Cookie: c=1"); r.header.Get("X-First") != "yes" {
+		t.Fatalf("first response lacks the origin's X-First: %v", r.header)
+	}
 	e.origin.set(answer(200, "v1", "Cache-Control: max-age=1", `ETag: "v1"`))
-	e.get("/a", "X-Token: t1", "Cookie: c=1")
 	first := e.origin.last()
 	if first.Header.Get("X-Token") != "t1" || first.Header.Get("Cookie") != "c=1" {
 		t.Fatalf("first origin request: X-Token %q, Cookie %q", first.Header.Get("X-Token"), first.Header.Get("Cookie"))
 	}
 
-	expect(t, "GET /r", e.get("/r"), "stored")
+	r := e.get("/r")
+	expect(t, "GET /r", r, "stored")
+	if v := r.header.Get("X-First"); v != "" {
+		t.Errorf("response for /r carries X-First %q of an earlier response", v)
+	}
 	e.clk.Advance(2 * time.Second) // /r is stale: revalidated with its ETag
 	expect(t, "GET /r, stale", e.get("/r"), "fwd=stale")
 	reval := e.origin.last()
@@ -49,6 +58,7 @@ behaviors:
 	// Concurrent misses: each origin request has its own path and token.
 	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("X-Path", r.URL.Path)
 		fmt.Fprintf(w, "%s %s", r.URL.Path, r.Header.Get("X-Token"))
 	})
 	var wg sync.WaitGroup
@@ -65,8 +75,8 @@ behaviors:
 				}
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if want := path + " " + token; string(b) != want {
-					t.Errorf("GET %s: origin saw %q, want %q", path, b, want)
+				if want := path + " " + token; string(b) != want || resp.Header.Get("X-Path") != path {
+					t.Errorf("GET %s: origin saw %q, want %q; X-Path %q", path, b, want, resp.Header.Get("X-Path"))
 				}
 			}
 		})
