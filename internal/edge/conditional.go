@@ -22,7 +22,8 @@ import (
 //     another ETag or date; 416 for a range that starts past the end;
 //   - the whole object otherwise: several ranges, another unit or a range
 //     that does not parse are ignored, as RFC 9110 §14.2 allows, and so is
-//     any range on a response the edge gzips on the fly.
+//     any range on a response the edge compresses (stored compressed, or
+//     compressed on the fly).
 
 // wantsConditional reports whether r asks for a 304 or a range.
 func wantsConditional(r *http.Request) bool {
@@ -40,9 +41,12 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 		return false
 	}
 	etag, lastModified := obj.Header.Get("ETag"), obj.Header.Get("Last-Modified")
+	if obj.Coding != "" && strings.HasPrefix(etag, `"`) {
+		etag = "W/" + etag // as the client got it (codedFields)
+	}
 	if notModified(x.r.Header, etag, lastModified) {
 		out := w.Header()
-		vals := obj.Header.Fill(out, x.vals[:0], 3)
+		vals := fillObjectHeader(out, obj, x.vals[:0], 3)
 		// RFC 9110 §15.4.5: no representation metadata beyond what
 		// updates a cache.
 		for _, k := range [...]string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Range"} {
@@ -57,10 +61,10 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 	if status == http.StatusOK {
 		return false
 	}
-	if e.compression(x, http.Header{
+	if obj.Coding != "" || e.compression(x, http.Header{
 		"Content-Type": {obj.Header.Get("Content-Type")}, "Content-Encoding": {obj.Header.Get("Content-Encoding")},
 	}, size) != "" {
-		return false // the range would be of the compressed body: send it all
+		return false // the range would be of the body the edge compressed: send it all
 	}
 	out := w.Header()
 	vals := obj.Header.Fill(out, x.vals[:0], 4)

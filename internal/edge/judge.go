@@ -136,10 +136,10 @@ func (e *Edge) staticTypeOK(b *behavior, h http.Header) bool {
 	})
 }
 
-// newObject makes the stored object of a response. Its tenant, host and
-// path are cut from its key, so that it keeps no string of the request.
-func (e *Edge) newObject(x *exchange, resp *http.Response, body []byte, vd verdict, now time.Time) *cachestore.Object {
-	vary, _ := httpcache.VaryHeaders(resp.Header)
+// newObject makes the stored object of a response, whose Vary field
+// nominated vary. Its tenant, host and path are cut from its key, so that
+// it keeps no string of the request.
+func (e *Edge) newObject(x *exchange, resp *http.Response, body []byte, vd verdict, vary []string, now time.Time) *cachestore.Object {
 	k, at := x.key, x.keyAt
 	return &cachestore.Object{
 		Key: k, Variant: e.variantKey(x, vary), VaryHeaders: vary,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
@@ -99,10 +100,24 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 		e.relay(w, x, resp, vd.viewerOnly)
 		return nil
 	}
-	if cap(body)-len(body) > len(body)/8 {
+	vary, _ := httpcache.VaryHeaders(resp.Header) // the origin's, before a coding's Vary
+	coding := e.storedCoding(x, resp.Header, body)
+	switch {
+	case coding != "":
+		// Compressed once, here, rather than on every hit; the header is
+		// the origin's with the new body's Content-Encoding and length
+		// (which a HEAD is answered with too).
+		body = compressBody(body, coding)
+		resp.Header["Content-Encoding"] = []string{coding}
+		resp.Header["Content-Length"] = []string{strconv.Itoa(len(body))}
+	case cap(body)-len(body) > len(body)/8:
 		body = bytes.Clone(body) // kept for long: without what read it grew by
 	}
-	obj := e.newObject(x, resp, body, vd, now)
+	obj := e.newObject(x, resp, body, vd, vary, now)
+	obj.Coding = coding
+	if coding != "" {
+		codedFields(resp.Header) // for this client; the stored header keeps the origin's ETag
+	}
 	if !e.store.Put(obj) {
 		e.notStored(x, "admission")
 		obj = nil

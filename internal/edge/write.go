@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"compress/gzip"
 	"io"
 	"net/http"
 	"slices"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/andybalholm/brotli"
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
 )
@@ -87,7 +84,7 @@ func (e *Edge) writeHeader(w http.ResponseWriter, x *exchange, status int, h htt
 // into the response.
 func (e *Edge) writeObjectHeader(w http.ResponseWriter, x *exchange, obj *cachestore.Object, age time.Duration) {
 	out := w.Header()
-	vals := obj.Header.Fill(out, x.vals[:0], 3)
+	vals := fillObjectHeader(out, obj, x.vals[:0], 3)
 	e.finishHeader(w, x, out, obj.Status, int64(len(obj.Body)), int64(age/time.Second), vals)
 }
 
@@ -112,7 +109,7 @@ func (e *Edge) finishHeader(w http.ResponseWriter, x *exchange, out http.Header,
 			x.gzip, x.br = false, true
 		}
 		delete(out, "Content-Length")
-		out["Vary"] = append(slices.Clip(out["Vary"]), "Accept-Encoding")
+		codedFields(out)
 	} else if size >= 0 && x.r.Method != http.MethodHead && status != http.StatusNoContent && status != http.StatusNotModified {
 		b = strconv.AppendInt(b, size, 10)
 		if cl := out["Content-Length"]; len(cl) == 1 && cl[0] == string(b[ageEnd:]) {
@@ -170,11 +167,6 @@ func (e *Edge) setXCache(h http.Header, x *exchange, status int) {
 	h["X-Cache"] = xCache[kind]
 }
 
-// brotliLevel is the quality the edge compresses with brotli at: 5 is
-// about gzip's speed with a smaller result (CloudFront does not say which
-// it uses).
-const brotliLevel = 5
-
 // writeBody writes a buffered body (not for HEAD), compressed when
 // writeHeader chose to.
 func (e *Edge) writeBody(w http.ResponseWriter, x *exchange, body []byte, src source) {
@@ -183,13 +175,9 @@ func (e *Edge) writeBody(w http.ResponseWriter, x *exchange, body []byte, src so
 	}
 	switch {
 	case x.br:
-		bw := brotli.NewWriterLevel(w, brotliLevel)
-		bw.Write(body)
-		bw.Close()
+		compressTo(w, body, "br")
 	case x.gzip:
-		zw := gzip.NewWriter(w)
-		zw.Write(body)
-		zw.Close()
+		compressTo(w, body, "gzip")
 	default:
 		w.Write(body)
 	}

@@ -27,6 +27,10 @@ type Object struct {
 	Header Header
 	// Body is the complete response body.
 	Body []byte
+	// Coding is the content coding the pipeline applied to Body before
+	// storing it ("gzip" or "br"; Header then says so in
+	// Content-Encoding), or "" for a body stored as the origin sent it.
+	Coding string
 	// Stored is when the response was stored or last revalidated. Put sets
 	// it to the Store's clock when it is zero.
 	Stored time.Time
@@ -52,7 +56,7 @@ type Object struct {
 }
 
 // objectOverhead is what an object costs beyond its bytes, as allocated
-// on amd64: the Object (240 bytes) and its entry (96), a slot in its
+// on amd64: the Object (256 bytes) and its entry (96), a slot in its
 // shard's map and one in the URI index at the lowest load those maps grow
 // to (about 95 and 75 bytes), and the allocator's rounding of the key and
 // the header.

@@ -1,0 +1,103 @@
+package edge
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/andybalholm/brotli"
+
+	"github.com/tetherlb/tether/internal/edge/cachestore"
+)
+
+// Compression (behaviors[].compress). A response the edge stores is
+// compressed once, when it is stored, if every request that can find it
+// takes the same coding: the cache policy keys that coding, so the key
+// tells gzip and Brotli clients apart from the rest. Its hits are then
+// sent as they are stored, as CloudFront serves the compressed copy it
+// cached [doc]. A response the edge compresses while the key does not
+// tell the codings apart (gzip not keyed) is compressed on every
+// response instead, with pooled compressors.
+//
+// Either way the client gets Content-Encoding, Vary: Accept-Encoding and
+// the origin's ETag made weak when it was strong (W/"…"), as CloudFront
+// converts it: the compressed body is not the byte sequence the origin's
+// strong validator names. The stored header keeps the origin's ETag, which
+// revalidation sends back to the origin.
+
+// brotliLevel is the quality the edge compresses with brotli at: 5 is
+// about gzip's speed with a smaller result (CloudFront does not say which
+// quality it uses).
+const brotliLevel = 5
+
+// Compressors are large (about 800 KB of state for gzip and 1.2 MB for
+// brotli at quality 5), so they are reused rather than made per response.
+var (
+	gzipWriters   = sync.Pool{New: func() any { return gzip.NewWriter(io.Discard) }}
+	brotliWriters = sync.Pool{New: func() any { return brotli.NewWriterLevel(io.Discard, brotliLevel) }}
+)
+
+// compressTo writes body to w compressed with enc ("gzip" or "br").
+func compressTo(w io.Writer, body []byte, enc string) {
+	if enc == "br" {
+		bw := brotliWriters.Get().(*brotli.Writer)
+		bw.Reset(w)
+		bw.Write(body)
+		bw.Close()
+		bw.Reset(io.Discard) // holds no reference to w in the pool
+		brotliWriters.Put(bw)
+		return
+	}
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(w)
+	zw.Write(body)
+	zw.Close()
+	zw.Reset(io.Discard)
+	gzipWriters.Put(zw)
+}
+
+// compressBody returns body compressed with enc, in a slice of its own
+// length, for storing.
+func compressBody(body []byte, enc string) []byte {
+	var b bytes.Buffer
+	b.Grow(len(body)/2 + 64)
+	compressTo(&b, body, enc)
+	return bytes.Clone(b.Bytes())
+}
+
+// storedCoding returns the coding a response about to be stored, with
+// header h and body, is stored in: the one compression chooses for x,
+// when x's key holds that choice (brotli is chosen only when the policy
+// keys it; gzip must be keyed too); else "", and the body is stored as
+// it came.
+func (e *Edge) storedCoding(x *exchange, h http.Header, body []byte) string {
+	enc := e.compression(x, h, int64(len(body)))
+	if enc == "gzip" && !x.b.gzipKey {
+		return ""
+	}
+	return enc
+}
+
+// codedFields adds to out, the header of a response whose body the edge
+// compressed, Vary: Accept-Encoding and the weak form of a strong ETag.
+func codedFields(out http.Header) {
+	out["Vary"] = append(slices.Clip(out["Vary"]), "Accept-Encoding")
+	if etag := out["Etag"]; len(etag) == 1 && strings.HasPrefix(etag[0], `"`) {
+		out["Etag"] = []string{"W/" + etag[0]}
+	}
+}
+
+// fillObjectHeader fills out with obj's stored header, values cut from
+// vals first (see cachestore.Header.Fill), and the fields of its coding
+// when the edge stored it compressed.
+func fillObjectHeader(out http.Header, obj *cachestore.Object, vals []string, extra int) []string {
+	vals = obj.Header.Fill(out, vals, extra)
+	if obj.Coding != "" {
+		codedFields(out)
+	}
+	return vals
+}
