@@ -145,7 +145,7 @@ func (e *Edge) newObject(x *exchange, resp *http.Response, body []byte, vd verdi
 		Key: k, Variant: e.variantKey(x, vary), VaryHeaders: vary,
 		Tenant: k[at.tenant : at.tenant+len(x.tenant)], Host: k[at.host : at.host+len(x.v.host)],
 		Path: k[at.path : at.path+len(x.v.rawPath)], Query: rawQuery(x.s.keyQuery),
-		Status: resp.StatusCode, Header: e.storedHeader(resp.Header, vd.d), Body: body, Stored: now, InitialAge: vd.d.Age,
+		Status: resp.StatusCode, Header: e.storedHeader(resp.Header, vd.d), Body: body, Stored: now, Generation: x.gen, InitialAge: vd.d.Age,
 		FreshFor: vd.d.TTL, StaleWhileRevalidate: vd.d.SWR, StaleIfError: vd.d.SIE, SharedExplicit: vd.d.SharedExplicit,
 	}
 }
@@ -176,7 +176,8 @@ func (e *Edge) refresh(x *exchange, obj *cachestore.Object, resp *http.Response)
 		return nil
 	}
 	fresh := *obj
-	fresh.Header, fresh.Stored, fresh.InitialAge, fresh.FreshFor = e.storedHeader(merged, vd.d), now, vd.d.Age, vd.d.TTL
+	fresh.Header, fresh.Stored, fresh.Generation = e.storedHeader(merged, vd.d), now, x.gen
+	fresh.InitialAge, fresh.FreshFor = vd.d.Age, vd.d.TTL
 	fresh.StaleWhileRevalidate, fresh.StaleIfError, fresh.SharedExplicit = vd.d.SWR, vd.d.SIE, vd.d.SharedExplicit
 	if !e.store.Put(&fresh) {
 		return nil

@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -118,8 +119,8 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 	if coding != "" {
 		codedFields(resp.Header) // for this client; the stored header keeps the origin's ETag
 	}
-	if !e.store.Put(obj) {
-		e.notStored(x, "admission")
+	if err := e.store.Add(obj); err != nil {
+		e.notStored(x, notStoredReason(err))
 		obj = nil
 	} else {
 		x.status.Stored = httpcache.Yes
@@ -148,13 +149,26 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 }
 
 // notStored records why a response was not stored; the key becomes
-// hit-for-miss so that later requests are not collapsed behind it.
+// hit-for-miss so that later requests are not collapsed behind it, unless
+// the response was only fenced out by an invalidation: the next fetch is
+// stored as usual.
 func (e *Edge) notStored(x *exchange, reason string) {
 	x.status.Stored, x.status.Detail = httpcache.No, firstNonEmpty(x.status.Detail, reason)
 	e.metrics.notStored(reason)
-	if x.key != "" {
+	if x.key != "" && reason != "invalidated" {
 		e.flights.markHitForMiss(x, e.clk.Now())
 	}
+}
+
+// notStoredReason is the not-stored reason for an error of Store.Add.
+func notStoredReason(err error) string {
+	switch {
+	case errors.Is(err, cachestore.ErrInvalidated):
+		return "invalidated"
+	case errors.Is(err, cachestore.ErrTooLarge):
+		return "too-large"
+	}
+	return "admission"
 }
 
 // serveHit answers from a fresh stored object.

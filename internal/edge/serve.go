@@ -52,6 +52,10 @@ type exchange struct {
 	// out is the origin request's parts while they are on loan from
 	// originPool: from originRequest to closeOrigin.
 	out *originParts
+	// gen is the store's invalidation generation when the origin was
+	// asked (see cachestore.Store.Generation): the object made from the
+	// answer carries it, so that an invalidation meanwhile fences it out.
+	gen uint64
 }
 
 // keyDigest returns the SHA-256 of x's key, which names the key in the
@@ -246,6 +250,7 @@ func (e *Edge) collapsible(b *behavior) bool {
 // fetch sends x to the origin, as a conditional request when stale has
 // validators (and, in cloudfront mode, the behavior forwards no cookies).
 func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object) (*http.Response, error) {
+	x.gen = e.store.Generation()
 	out := e.originRequest(ctx, x)
 	if stale != nil && (!e.cloudfront || e.collapsible(x.b)) {
 		if etag := stale.Header.Get("ETag"); etag != "" {

@@ -38,6 +38,7 @@ func (s *Store) InvalidateURI(tenant, host, path, query string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := uriKey{tenant, host, path, query}
+	s.fenceLocked(fence{uri: u})
 	var doomed []*entry
 	for _, e := range s.uris[s.uriHash(u)] {
 		if uriOf(e.obj) == u {
@@ -49,6 +50,21 @@ func (s *Store) InvalidateURI(tenant, host, path, query string) int {
 	}
 	s.invalidated.Add(uint64(len(doomed)))
 	return len(doomed)
+}
+
+// matchesAny reports whether one of the invalidation patterns ps matches
+// u's raw path, followed by "?" and its raw query when it has one.
+func matchesAny(ps []string, u uriKey) bool {
+	target := u.path
+	if u.query != "" {
+		target += "?" + u.query
+	}
+	for _, p := range ps {
+		if globMatch(p, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // MaxPatternLen is the longest invalidation path Invalidate accepts, as in
@@ -105,22 +121,12 @@ func (s *Store) Invalidate(tenant string, patterns []string) int {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.fenceLocked(fence{tenant: tenant, patterns: ps})
 	var doomed []*entry
 	for _, es := range s.uris {
 		for _, e := range es {
-			u := uriOf(e.obj)
-			if tenant != "" && u.tenant != tenant {
-				continue
-			}
-			target := u.path
-			if u.query != "" {
-				target += "?" + u.query
-			}
-			for _, p := range ps {
-				if globMatch(p, target) {
-					doomed = append(doomed, e)
-					break
-				}
+			if u := uriOf(e.obj); (tenant == "" || u.tenant == tenant) && matchesAny(ps, u) {
+				doomed = append(doomed, e)
 			}
 		}
 	}

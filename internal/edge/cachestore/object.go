@@ -34,6 +34,10 @@ type Object struct {
 	// Stored is when the response was stored or last revalidated. Put sets
 	// it to the Store's clock when it is zero.
 	Stored time.Time
+	// Generation is the Store's Generation when the response was
+	// requested from the origin: Add refuses the object when an
+	// invalidation of its URI ran since. Zero skips the check.
+	Generation uint64
 	// InitialAge is the age the response already had when it was stored
 	// (its Age header, Date skew and transit, RFC 9111 §4.2.3). FreshFor
 	// has already been reduced by it; CurrentAge adds it back for the Age
@@ -56,7 +60,7 @@ type Object struct {
 }
 
 // objectOverhead is what an object costs beyond its bytes, as allocated
-// on amd64: the Object (256 bytes) and its entry (96), a slot in its
+// on amd64: the Object (256 bytes) and its entry (80), a slot in its
 // shard's map and one in the URI index at the lowest load those maps grow
 // to (about 95 and 75 bytes), and the allocator's rounding of the key and
 // the header.

@@ -60,6 +60,9 @@ type Stats struct {
 	TooLarge uint64
 	// Invalidated counts objects dropped by InvalidateURI and Invalidate.
 	Invalidated uint64
+	// Fenced counts objects Add refused because an invalidation of their
+	// URI ran while they were fetched (ErrInvalidated).
+	Fenced uint64
 }
 
 // Store holds cached objects in memory. Its methods are safe for
@@ -103,13 +106,18 @@ type Store struct {
 	// lookups compare the URIs themselves.
 	uris map[uint64][]*entry
 
+	// gen is the invalidation generation, and fences the last fenceLog
+	// invalidations, by generation (see fence.go). gen is written under mu.
+	gen    atomic.Uint64
+	fences [fenceLog]fence
+
 	// bufferedShards counts the shards whose buffered is set, so that a
 	// Put under a load of misses alone skips looking at all 64. Only a
 	// shard's first buffered hit since its last drain writes it.
 	bufferedShards atomic.Int32
 
 	objects, bytes                             atomic.Int64
-	evictions, rejected, tooLarge, invalidated atomic.Uint64
+	evictions, rejected, tooLarge, invalidated, fenced atomic.Uint64
 }
 
 // shard holds the entries of the keys that hash to it.
@@ -147,6 +155,7 @@ func New(opts Options) *Store {
 	}
 	s.pol.init(s.maxBytes)
 	s.uris = make(map[uint64][]*entry)
+	s.gen.Store(1)
 	return s
 }
 
@@ -249,23 +258,34 @@ func (s *Store) drainShardLocked(sh *shard) {
 	}
 }
 
-// Put stores o, replacing the object with the same Key and Variant. It
-// returns false, storing nothing, if o is larger than MaxBytes/4 or if the
-// admission policy preferred the objects it would have displaced; a
-// replaced object is then gone too. Put sets o.Stored if it is zero; o
+// Put stores o, as Add does, and reports whether it did.
+func (s *Store) Put(o *Object) bool { return s.Add(o) == nil }
+
+// Add stores o, replacing the object with the same Key and Variant. It
+// stores nothing and returns ErrTooLarge if o is larger than MaxBytes/4,
+// or ErrInvalidated if an invalidation that covers o's URI ran after
+// o.Generation (see Generation); it returns ErrNotAdmitted if the
+// admission policy preferred the objects o would have displaced, and a
+// replaced object is then gone too. Add sets o.Stored if it is zero; o
 // must not be changed afterwards.
-func (s *Store) Put(o *Object) bool {
+func (s *Store) Add(o *Object) error {
 	size := o.Size()
 	if size > s.maxBytes/4 {
 		s.tooLarge.Add(1)
-		return false
+		return ErrTooLarge
 	}
 	if o.Stored.IsZero() {
 		o.Stored = s.clock.Now()
 	}
-	e := &entry{obj: o, key: o.Key, hash: s.hash(o.Key), uriHash: s.uriHash(uriOf(o)), size: size}
+	u := uriOf(o)
+	e := &entry{obj: o, key: o.Key, hash: s.hash(o.Key), uriHash: s.uriHash(u), size: size}
 	e.self[0] = e
 	s.mu.Lock()
+	if s.fencedLocked(o.Generation, u) {
+		s.mu.Unlock()
+		s.fenced.Add(1)
+		return ErrInvalidated
+	}
 	s.drainLocked()
 	sh := s.shard(e.hash)
 	sh.mu.Lock()
@@ -305,7 +325,10 @@ func (s *Store) Put(o *Object) bool {
 			s.onEvict(o)
 		}
 	}
-	return kept
+	if !kept {
+		return ErrNotAdmitted
+	}
+	return nil
 }
 
 // Delete removes every variant stored under key.
@@ -336,6 +359,7 @@ func (s *Store) Stats() Stats {
 		Rejected:    s.rejected.Load(),
 		TooLarge:    s.tooLarge.Load(),
 		Invalidated: s.invalidated.Load(),
+		Fenced:      s.fenced.Load(),
 	}
 }
 
