@@ -116,7 +116,7 @@ type Store struct {
 	// shard's first buffered hit since its last drain writes it.
 	bufferedShards atomic.Int32
 
-	objects, bytes                             atomic.Int64
+	objects, bytes                                     atomic.Int64
 	evictions, rejected, tooLarge, invalidated, fenced atomic.Uint64
 }
 
