@@ -87,7 +87,10 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 		e.relay(w, x, resp, vd.viewerOnly)
 		return nil
 	}
-	body, err := readBody(resp, e.maxObject)
+	body, obj, streamed, err := e.readStored(w, x, resp, vd, now)
+	if streamed {
+		return obj
+	}
 	if err != nil || int64(len(body)) > e.maxObject || resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength {
 		reason := "too-large"
 		if err != nil || int64(len(body)) <= e.maxObject {
@@ -114,7 +117,7 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 	case cap(body)-len(body) > len(body)/8:
 		body = bytes.Clone(body) // kept for long: without what read it grew by
 	}
-	obj := e.newObject(x, resp, body, vd, vary, now)
+	obj = e.newObject(x, resp, body, vd, vary, now)
 	obj.Coding = coding
 	if coding != "" {
 		codedFields(resp.Header) // for this client; the stored header keeps the origin's ETag

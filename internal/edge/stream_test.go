@@ -1,0 +1,154 @@
+package edge_test
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	ts "github.com/tetherlb/tether/internal/testsupport"
+)
+
+// A large response that may be stored reaches the client as it arrives,
+// and is stored once the whole of it has come; a short one is sent in one
+// piece with a Cache-Status that says it was stored.
+func TestStoredResponsesStream(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		length bool // the origin sends Content-Length
+		ctype  string
+	}{
+		{"Content-Length", true, "application/octet-stream"},
+		{"chunked", false, "application/octet-stream"},
+		{"event stream", false, "text/event-stream"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "max_object_bytes: 1MiB\n"+defaultBehavior)
+			first, rest := strings.Repeat("a", 100<<10), strings.Repeat("b", 100<<10)
+			release := make(chan struct{})
+			e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=600")
+				w.Header().Set("Content-Type", tc.ctype)
+				if tc.length {
+					w.Header().Set("Content-Length", strconv.Itoa(len(first)+len(rest)))
+				}
+				io.WriteString(w, first)
+				w.(http.Flusher).Flush()
+				<-release // the rest comes later
+				io.WriteString(w, rest)
+			})
+			type start struct {
+				resp  *http.Response
+				first string
+				err   error
+			}
+			got := make(chan start, 1)
+			go func() {
+				resp, err := http.Get(e.url + "/big")
+				if err != nil {
+					got <- start{err: err}
+					return
+				}
+				b := make([]byte, len(first))
+				n, _ := io.ReadFull(resp.Body, b)
+				got <- start{resp: resp, first: string(b[:n])}
+			}()
+			var s start
+			select {
+			case s = <-got:
+			case <-time.After(5 * time.Second):
+				t.Error("the first part did not reach the client before the origin sent the rest")
+				close(release)
+				s = <-got
+				release = nil
+			}
+			if release != nil {
+				close(release)
+			}
+			if s.err != nil {
+				t.Fatal(s.err)
+			}
+			resp := s.resp
+			defer resp.Body.Close()
+			if s.first != first {
+				t.Errorf("first part: %d bytes", len(s.first))
+			}
+			tail, _ := io.ReadAll(resp.Body)
+			if string(tail) != rest {
+				t.Fatalf("rest: %d bytes, want %d", len(tail), len(rest))
+			}
+			if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "fwd=uri-miss") || strings.Contains(cs, "stored") {
+				t.Errorf("streamed miss: Cache-Status %q, want a miss without a stored parameter", cs)
+			}
+			hit := e.get("/big")
+			expect(t, "after the stream", hit, "hit")
+			if hit.body != first+rest {
+				t.Errorf("hit: %d bytes, want %d", len(hit.body), len(first)+len(rest))
+			}
+		})
+	}
+	t.Run("short chunked", func(t *testing.T) {
+		e := newEnv(t, defaultBehavior)
+		body := strings.Repeat("c", 10<<10)
+		e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=600")
+			io.WriteString(w, body[:5000])
+			w.(http.Flusher).Flush() // chunked
+			io.WriteString(w, body[5000:])
+		})
+		r := e.get("/short")
+		expect(t, "short chunked", r, "fwd=uri-miss", "stored")
+		if r.body != body || r.header.Get("Content-Length") != strconv.Itoa(len(body)) {
+			t.Errorf("short chunked: %d bytes, Content-Length %q", len(r.body), r.header.Get("Content-Length"))
+		}
+	})
+}
+
+// A streamed response that ends early reaches the client cut short and is
+// not stored; one that outgrows max_object_bytes reaches it whole and is
+// not stored either.
+func TestStreamedResponsesNotStored(t *testing.T) {
+	e := newEnv(t, "max_object_bytes: 256KiB\n"+defaultBehavior)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		if r.URL.Path == "/cut" {
+			w.Header().Set("Content-Length", strconv.Itoa(200<<10))
+			io.WriteString(w, strings.Repeat("x", 100<<10))
+			w.(http.Flusher).Flush()
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				brw.Flush()
+				c.Close() // the origin dies half way
+			}
+			return
+		}
+		for range 5 { // /long: 320 KiB, chunked
+			io.WriteString(w, strings.Repeat("y", 64<<10))
+			w.(http.Flusher).Flush()
+		}
+	})
+	resp, err := http.Get(e.url + "/cut")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, bufio.NewReader(resp.Body))
+	resp.Body.Close()
+	if err == nil || n >= 200<<10 {
+		t.Errorf("cut: the client read %d bytes, err %v; want a short read with an error", n, err)
+	}
+	if r := e.get("/long"); len(r.body) != 5*(64<<10) {
+		t.Errorf("long: %d bytes, want %d", len(r.body), 5*(64<<10))
+	}
+	for _, reason := range []string{"incomplete", "too-large"} {
+		if n := ts.Metric(t, e.reg, "tether_edge_not_stored_total", map[string]string{"reason": reason}); n != 1 {
+			t.Errorf("not stored, %s: %v, want 1", reason, n)
+		}
+	}
+	e.origin.set(answer(200, "later", "Cache-Control: max-age=600"))
+	for _, p := range []string{"/cut", "/long"} {
+		expect(t, p+" again", e.get(p), "fwd=uri-miss")
+	}
+}
