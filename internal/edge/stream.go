@@ -62,7 +62,7 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 	x.noGzip = true
 	e.writeHeader(w, x, resp.StatusCode, resp.Header, vd.viewerOnly, resp.ContentLength)
 	out := flushWriter{w} // what came goes out: the origin may pause
-	body := prefix // only without a Content-Length
+	body := prefix        // only without a Content-Length
 	if resp.ContentLength >= 0 {
 		body = make([]byte, 0, resp.ContentLength)
 	}
