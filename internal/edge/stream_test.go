@@ -152,3 +152,33 @@ func TestStreamedResponsesNotStored(t *testing.T) {
 		expect(t, p+" again", e.get(p), "fwd=uri-miss")
 	}
 }
+
+// Requests collapsed behind a leader that streams get the object it
+// stored: one origin fetch, every client the whole body.
+func TestStreamedLeaderServesWaiters(t *testing.T) {
+	e := newEnv(t, "max_object_bytes: 1MiB\n"+defaultBehavior)
+	body := strings.Repeat("z", 300<<10)
+	release := make(chan struct{})
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		io.WriteString(w, body[:100<<10])
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, body[100<<10:])
+	})
+	results := make(chan res, 6)
+	for range 6 {
+		go func() { results <- e.get("/shared") }()
+	}
+	time.Sleep(200 * time.Millisecond) // the leader streams, the others wait for it
+	close(release)
+	for range 6 {
+		if r := <-results; r.status != 200 || r.body != body {
+			t.Errorf("%d, %d bytes (Cache-Status %q), want 200 and %d bytes", r.status, len(r.body), r.cacheStatus(), len(body))
+		}
+	}
+	if n := e.origin.count(); n != 1 {
+		t.Errorf("the origin served %d requests, want 1", n)
+	}
+}
