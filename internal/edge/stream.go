@@ -19,15 +19,17 @@ import (
 const streamAbove = 64 << 10
 
 // readStored reads the body of a response that may be stored, or streams
-// it: it returns the whole body (up to max_object_bytes and one byte
-// more, as readBody), or, when the response went to the client as it
-// arrived, streamed and the object stored, if any. A response streams while it is stored when it is an event
-// stream, or when the edge will not compress it (a body it compresses is
-// compressed whole) and it is longer than streamAbove: by its
-// Content-Length, or, without one, once streamAbove bytes have come and
-// more follow. A large object's first byte then waits for the origin's
-// first byte, not its last; a shorter body is sent in one piece with a
-// Cache-Status that says whether it was stored.
+// it. It returns the whole body (up to max_object_bytes and one byte
+// more, as readBody); or, when the response went to the client as it
+// arrived, streamed and the object stored, if any.
+//
+// A response streams while it is stored when it is an event stream, or
+// when the edge will not compress it (a body it compresses is compressed
+// whole) and it is longer than streamAbove: by its Content-Length, or,
+// without one, once streamAbove bytes have come and more follow. A large
+// object's first byte then waits for the origin's first byte, not its
+// last; a shorter body is sent in one piece, with a Cache-Status that
+// says whether it was stored.
 func (e *Edge) readStored(w http.ResponseWriter, x *exchange, resp *http.Response, vd verdict, now time.Time) (body []byte, obj *cachestore.Object, streamed bool, err error) {
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		return nil, e.streamAndStore(w, x, resp, vd, now, nil), true, nil
@@ -49,14 +51,13 @@ func (e *Edge) readStored(w http.ResponseWriter, x *exchange, resp *http.Respons
 	return body, nil, false, err
 }
 
-// streamAndStore sends resp to the client as it arrives, after prefix, the
-// part of its body already read, and stores a copy of its body when the
-// whole of it came, within max_object_bytes. The
-// header goes out before the body is known, so its Cache-Status has no
-// stored parameter (the access log has the outcome). When the client goes
-// away, the body is still read, to be stored, until the request's context
-// ends (never for a leader of collapsed requests) or the body outgrows
-// max_object_bytes.
+// streamAndStore sends resp to the client as it arrives, after prefix (the
+// part of its body already read), and stores a copy of its body when the
+// whole of it came, within max_object_bytes. The header goes out before
+// the body is known, so its Cache-Status has no stored parameter (the
+// access log has the outcome). When the client goes away, the body is
+// still read, to be stored, until the request's context ends (never for
+// a leader of collapsed requests) or the body outgrows max_object_bytes.
 func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Response, vd verdict, now time.Time, prefix []byte) *cachestore.Object {
 	vary, _ := httpcache.VaryHeaders(resp.Header)
 	x.noGzip = true
