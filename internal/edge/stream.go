@@ -2,11 +2,15 @@ package edge
 
 import (
 	"bytes"
+	"compress/gzip"
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/andybalholm/brotli"
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
 	"github.com/tetherlb/tether/internal/edge/httpcache"
@@ -24,17 +28,16 @@ const streamAbove = 64 << 10
 // arrived, streamed and the object stored, if any.
 //
 // A response streams while it is stored when it is an event stream, or
-// when the edge will not compress it (a body it compresses is compressed
-// whole) and it is longer than streamAbove: by its Content-Length, or,
-// without one, once streamAbove bytes have come and more follow. A large
-// object's first byte then waits for the origin's first byte, not its
-// last; a shorter body is sent in one piece, with a Cache-Status that
-// says whether it was stored.
+// when it is longer than streamAbove: by its Content-Length, or, without
+// one, once streamAbove bytes have come and more follow. A large object's
+// first byte then waits for the origin's first byte, not its last; a
+// shorter body is sent in one piece, with a Cache-Status that says
+// whether it was stored.
 func (e *Edge) readStored(w http.ResponseWriter, x *exchange, resp *http.Response, vd verdict, now time.Time) (body []byte, obj *cachestore.Object, streamed bool, err error) {
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		return nil, e.streamAndStore(w, x, resp, vd, now, nil), true, nil
 	}
-	if e.maxObject <= streamAbove || e.compression(x, resp.Header, math.MaxInt64) != "" {
+	if e.maxObject <= streamAbove {
 		body, err = readBody(resp, e.maxObject)
 		return body, nil, false, err
 	}
@@ -58,42 +61,84 @@ func (e *Edge) readStored(w http.ResponseWriter, x *exchange, resp *http.Respons
 // access log has the outcome). When the client goes away, the body is
 // still read, to be stored, until the request's context ends (never for
 // a leader of collapsed requests) or the body outgrows max_object_bytes.
+//
+// A body the edge compresses for this client is compressed as it streams,
+// each piece flushed to the client as it comes. The copy stored is the
+// compressed one when the key holds the coding (see storedCoding), else
+// the body as the origin sent it.
 func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Response, vd verdict, now time.Time, prefix []byte) *cachestore.Object {
 	vary, _ := httpcache.VaryHeaders(resp.Header)
-	x.noGzip = true
-	e.writeHeader(w, x, resp.StatusCode, resp.Header, vd.viewerOnly, resp.ContentLength)
-	out := flushWriter{w} // what came goes out: the origin may pause
-	body := prefix        // only without a Content-Length
-	if resp.ContentLength >= 0 {
-		body = make([]byte, 0, resp.ContentLength)
+	enc := e.compression(x, resp.Header, math.MaxInt64) // the client's coding; the body is over 1 KiB
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		enc = "" // events go out as they come, each on its own
 	}
-	keep, clientGone := true, false
-	var sent int64
-	if len(prefix) > 0 {
-		if _, err := out.Write(prefix); err != nil {
-			clientGone = true
-		} else {
-			sent = int64(len(prefix))
+	coding := enc // the stored copy's
+	if enc == "gzip" && !x.b.gzipKey {
+		coding = ""
+	}
+	x.noGzip = true
+	clientHeader := resp.Header
+	if enc != "" {
+		clientHeader = resp.Header.Clone() // resp.Header stays the origin's, to be stored
+		clientHeader["Content-Encoding"] = []string{enc}
+		delete(clientHeader, "Content-Length")
+		codedFields(clientHeader)
+	}
+	length := resp.ContentLength
+	if enc != "" {
+		length = -1
+	}
+	e.writeHeader(w, x, resp.StatusCode, clientHeader, vd.viewerOnly, length)
+
+	out := &streamOut{client: flushWriter{w}} // what came goes out: the origin may pause
+	var plain []byte                          // the body as it came, when that is the copy stored
+	var packed bytes.Buffer                   // the compressed body, when that is
+	if coding == "" && resp.ContentLength >= 0 {
+		plain = make([]byte, 0, resp.ContentLength)
+	}
+	if coding != "" {
+		out.store = &packed
+	}
+	var zw io.WriteCloser
+	var flush func() error
+	switch enc {
+	case "gzip":
+		gw := gzipWriters.Get().(*gzip.Writer)
+		gw.Reset(out)
+		defer func() { gw.Reset(io.Discard); gzipWriters.Put(gw) }()
+		zw, flush = gw, gw.Flush
+	case "br":
+		bw := brotliWriters.Get().(*brotli.Writer)
+		bw.Reset(out)
+		defer func() { bw.Reset(io.Discard); brotliWriters.Put(bw) }()
+		zw, flush = bw, bw.Flush
+	}
+	keep := true
+	var size int64 // of the body as it came
+	take := func(chunk []byte) {
+		size += int64(len(chunk))
+		if keep && size > e.maxObject {
+			keep, plain, out.store = false, nil, nil
+		} else if keep && coding == "" {
+			plain = append(plain, chunk...)
 		}
+		if zw == nil {
+			out.Write(chunk)
+			return
+		}
+		zw.Write(chunk)
+		flush()
+	}
+	if len(prefix) > 0 {
+		take(prefix)
 	}
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
 	var rerr error
 	for {
 		n, err := resp.Body.Read(*buf)
-		if chunk := (*buf)[:n]; n > 0 {
-			if keep && int64(len(body)+n) > e.maxObject {
-				keep, body = false, nil
-			} else if keep {
-				body = append(body, chunk...)
-			}
-			if !clientGone {
-				if _, werr := out.Write(chunk); werr != nil {
-					clientGone = true
-				} else {
-					sent += int64(n)
-				}
-			}
+		if n > 0 {
+			take((*buf)[:n])
 		}
 		if err != nil {
 			if err != io.EOF {
@@ -101,23 +146,33 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 			}
 			break
 		}
-		if clientGone && !keep {
+		if out.client == nil && !keep {
 			break // nobody to send it to, nothing to store
 		}
 	}
-	e.metrics.sent(fromOrigin, sent)
+	complete := rerr == nil && (resp.ContentLength < 0 || size == resp.ContentLength)
+	if zw != nil && complete {
+		zw.Close() // the coding's end: left out of a body cut short, which then does not decode
+	}
+	e.metrics.sent(fromOrigin, out.sent)
 	switch {
 	case !keep:
 		e.notStored(x, "too-large")
 		return nil
-	case rerr != nil || resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength:
+	case !complete:
 		e.notStored(x, "incomplete")
 		return nil
 	}
-	if cap(body)-len(body) > len(body)/8 {
+	body := plain
+	if coding != "" {
+		body = bytes.Clone(packed.Bytes())
+		resp.Header["Content-Encoding"] = []string{coding}
+		resp.Header["Content-Length"] = []string{strconv.Itoa(len(body))}
+	} else if cap(body)-len(body) > len(body)/8 {
 		body = bytes.Clone(body) // kept for long: without what append grew it by
 	}
 	obj := e.newObject(x, resp, body, vd, vary, now)
+	obj.Coding = coding
 	if err := e.store.Add(obj); err != nil {
 		e.notStored(x, notStoredReason(err))
 		return nil
@@ -125,4 +180,27 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 	x.status.Stored = httpcache.Yes
 	e.flights.clearHitForMiss(x)
 	return obj
+}
+
+// streamOut is where a streamed body goes: to the client until a write to
+// it fails (client is then nil), and, when store is set, also to the
+// compressed copy being stored.
+type streamOut struct {
+	client io.Writer
+	store  *bytes.Buffer
+	sent   int64 // bytes the client took
+}
+
+func (o *streamOut) Write(p []byte) (int, error) {
+	if o.client != nil {
+		if _, err := o.client.Write(p); err != nil {
+			o.client = nil
+		} else {
+			o.sent += int64(len(p))
+		}
+	}
+	if o.store != nil {
+		o.store.Write(p)
+	}
+	return len(p), nil
 }

@@ -2,6 +2,7 @@ package edge_test
 
 import (
 	"bufio"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"strconv"
@@ -180,5 +181,100 @@ func TestStreamedLeaderServesWaiters(t *testing.T) {
 	}
 	if n := e.origin.count(); n != 1 {
 		t.Errorf("the origin served %d requests, want 1", n)
+	}
+}
+
+// A large response the edge compresses streams too, compressed as it
+// comes; the copy stored is the compressed one when the policy keys the
+// coding, else the body as it came.
+func TestStreamedResponsesCompressed(t *testing.T) {
+	for _, keyed := range []bool{true, false} {
+		t.Run(map[bool]string{true: "gzip keyed", false: "gzip not keyed"}[keyed], func(t *testing.T) {
+			e := newEnv(t, `
+max_object_bytes: 1MiB
+behaviors:
+  - path: "*"
+    compress: true
+    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 1h, gzip: `+strconv.FormatBool(keyed)+`, brotli: false}
+`)
+			first := strings.Repeat("<p>streamed and compressed</p>\n", 4000) // 124 KB
+			rest := strings.Repeat("<p>the rest of the page</p>\n", 4000)
+			page := first + rest
+			release := make(chan struct{})
+			e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=600")
+				w.Header().Set("Content-Type", "text/html")
+				w.Header().Set("ETag", `"p1"`)
+				w.Header().Set("Content-Length", strconv.Itoa(len(page)))
+				io.WriteString(w, first)
+				w.(http.Flusher).Flush()
+				<-release
+				io.WriteString(w, rest)
+			})
+			type start struct {
+				resp *http.Response
+				zr   *gzip.Reader
+				err  error
+			}
+			got := make(chan start, 1)
+			go func() {
+				req, _ := http.NewRequest("GET", e.url+"/page", nil)
+				req.Header.Set("Accept-Encoding", "gzip")
+				resp, err := http.DefaultTransport.RoundTrip(req)
+				if err != nil {
+					got <- start{err: err}
+					return
+				}
+				zr, err := gzip.NewReader(resp.Body)
+				if err == nil {
+					b := make([]byte, len(first))
+					if _, err = io.ReadFull(zr, b); err == nil && string(b) != first {
+						err = io.ErrUnexpectedEOF
+					}
+				}
+				got <- start{resp, zr, err}
+			}()
+			var s start
+			select {
+			case s = <-got:
+			case <-time.After(5 * time.Second):
+				t.Error("the first part did not reach the client, compressed, before the origin sent the rest")
+				close(release)
+				s = <-got
+				release = nil
+			}
+			if release != nil {
+				close(release)
+			}
+			if s.err != nil {
+				t.Fatal(s.err)
+			}
+			defer s.resp.Body.Close()
+			tail, err := io.ReadAll(s.zr)
+			if err != nil || string(tail) != rest {
+				t.Fatalf("the rest: %d bytes, %v", len(tail), err)
+			}
+			h := s.resp.Header
+			if h.Get("Content-Encoding") != "gzip" || h.Get("ETag") != `W/"p1"` || h.Get("Vary") != "Accept-Encoding" {
+				t.Errorf("streamed miss: Content-Encoding %q, ETag %q, Vary %q", h.Get("Content-Encoding"), h.Get("ETag"), h.Get("Vary"))
+			}
+			stored := ts.Metric(t, e.reg, "tether_edge_cache_bytes", nil)
+			if compressed := stored < float64(len(page)/4); compressed != keyed {
+				t.Errorf("tether_edge_cache_bytes = %v for a page of %d: stored compressed %v, want %v", stored, len(page), compressed, keyed)
+			}
+			hit := e.get("/page", "Accept-Encoding: gzip")
+			expect(t, "gzip hit", hit, "hit")
+			if hit.header.Get("Content-Encoding") != "gzip" || decode(t, hit.body, "gzip") != page {
+				t.Errorf("gzip hit: Content-Encoding %q", hit.header.Get("Content-Encoding"))
+			}
+			if !keyed {
+				if r := e.get("/page", "Accept-Encoding: identity"); r.body != page || r.header.Get("Content-Encoding") != "" {
+					t.Errorf("identity hit: Content-Encoding %q, the page: %v", r.header.Get("Content-Encoding"), r.body == page)
+				}
+			}
+			if n := e.origin.count(); n != 1 {
+				t.Errorf("the origin served %d requests, want 1", n)
+			}
+		})
 	}
 }
