@@ -41,32 +41,49 @@ var (
 	brotliWriters = sync.Pool{New: func() any { return brotli.NewWriterLevel(io.Discard, brotliLevel) }}
 )
 
-// compressTo writes body to w compressed with enc ("gzip" or "br").
-func compressTo(w io.Writer, body []byte, enc string) {
-	if enc == "br" {
-		bw := brotliWriters.Get().(*brotli.Writer)
-		bw.Reset(w)
-		bw.Write(body)
-		bw.Close()
-		bw.Reset(io.Discard) // holds no reference to w in the pool
-		brotliWriters.Put(bw)
-		return
-	}
-	zw := gzipWriters.Get().(*gzip.Writer)
-	zw.Reset(w)
-	zw.Write(body)
-	zw.Close()
-	zw.Reset(io.Discard)
-	gzipWriters.Put(zw)
+// compressor is a pooled *gzip.Writer or *brotli.Writer.
+type compressor interface {
+	io.WriteCloser
+	Flush() error
+	Reset(w io.Writer)
 }
 
-// compressBody returns body compressed with enc, in a slice of its own
-// length, for storing.
+func compressors(enc string) *sync.Pool {
+	if enc == "br" {
+		return &brotliWriters
+	}
+	return &gzipWriters
+}
+
+// getCompressor returns a compressor for enc ("gzip" or "br") writing to
+// w; give it back with putCompressor.
+func getCompressor(w io.Writer, enc string) compressor {
+	c := compressors(enc).Get().(compressor)
+	c.Reset(w)
+	return c
+}
+
+// putCompressor returns c, got for enc, to its pool, holding no reference
+// to what it wrote to.
+func putCompressor(c compressor, enc string) {
+	c.Reset(io.Discard)
+	compressors(enc).Put(c)
+}
+
+// compressTo writes body to w compressed with enc ("gzip" or "br").
+func compressTo(w io.Writer, body []byte, enc string) {
+	c := getCompressor(w, enc)
+	c.Write(body)
+	c.Close()
+	putCompressor(c, enc)
+}
+
+// compressBody returns body compressed with enc.
 func compressBody(body []byte, enc string) []byte {
 	var b bytes.Buffer
 	b.Grow(len(body)/2 + 64)
 	compressTo(&b, body, enc)
-	return bytes.Clone(b.Bytes())
+	return b.Bytes()
 }
 
 // storedCoding returns the coding a response about to be stored, with
@@ -86,9 +103,17 @@ func (e *Edge) storedCoding(x *exchange, h http.Header, body []byte) string {
 // compressed, Vary: Accept-Encoding and the weak form of a strong ETag.
 func codedFields(out http.Header) {
 	out["Vary"] = append(slices.Clip(out["Vary"]), "Accept-Encoding")
-	if etag := out["Etag"]; len(etag) == 1 && strings.HasPrefix(etag[0], `"`) {
-		out["Etag"] = []string{"W/" + etag[0]}
+	if etag := out["Etag"]; len(etag) == 1 {
+		out["Etag"] = []string{weakETag(etag[0])}
 	}
+}
+
+// weakETag returns etag made weak, W/"…", when it is strong.
+func weakETag(etag string) string {
+	if strings.HasPrefix(etag, `"`) {
+		return "W/" + etag
+	}
+	return etag
 }
 
 // fillObjectHeader fills out with obj's stored header, values cut from

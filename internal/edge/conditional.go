@@ -41,8 +41,8 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 		return false
 	}
 	etag, lastModified := obj.Header.Get("ETag"), obj.Header.Get("Last-Modified")
-	if obj.Coding != "" && strings.HasPrefix(etag, `"`) {
-		etag = "W/" + etag // as the client got it (codedFields)
+	if obj.Coding != "" {
+		etag = weakETag(etag) // as the client got it (codedFields)
 	}
 	if notModified(x.r.Header, etag, lastModified) {
 		out := w.Header()

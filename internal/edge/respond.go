@@ -106,34 +106,42 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 	}
 	vary, _ := httpcache.VaryHeaders(resp.Header) // the origin's, before a coding's Vary
 	coding := e.storedCoding(x, resp.Header, body)
-	switch {
-	case coding != "":
-		// Compressed once, here, rather than on every hit; the header is
-		// the origin's with the new body's Content-Encoding and length
-		// (which a HEAD is answered with too).
-		body = compressBody(body, coding)
-		resp.Header["Content-Encoding"] = []string{coding}
-		resp.Header["Content-Length"] = []string{strconv.Itoa(len(body))}
-	case cap(body)-len(body) > len(body)/8:
-		body = bytes.Clone(body) // kept for long: without what read it grew by
+	if coding != "" {
+		body = compressBody(body, coding) // once, here, rather than on every hit
 	}
-	obj = e.newObject(x, resp, body, vd, vary, now)
-	obj.Coding = coding
+	obj = e.storeObject(x, resp, body, coding, vd, vary, now)
 	if coding != "" {
 		codedFields(resp.Header) // for this client; the stored header keeps the origin's ETag
-	}
-	if err := e.store.Add(obj); err != nil {
-		e.notStored(x, notStoredReason(err))
-		obj = nil
-	} else {
-		x.status.Stored = httpcache.Yes
-		x.status.TTL, x.status.HasTTL = vd.d.TTL, true
-		e.flights.clearHitForMiss(x)
 	}
 	// The requester gets the origin's header as it came (fields a
 	// qualified no-cache names are kept from the stored copy only).
 	e.writeHeader(w, x, resp.StatusCode, resp.Header, vd.viewerOnly, int64(len(body)))
 	e.writeBody(w, x, body, fromOrigin)
+	return obj
+}
+
+// storeObject stores body, the whole body of resp, compressed with coding
+// ("" for as it came), as x's object. It returns the object, or nil when
+// the store refused it (the reason counted). The header stored is resp's,
+// with the coding's Content-Encoding and the body's length when there is
+// a coding (which a HEAD is answered with too).
+func (e *Edge) storeObject(x *exchange, resp *http.Response, body []byte, coding string, vd verdict, vary []string, now time.Time) *cachestore.Object {
+	if coding != "" {
+		resp.Header["Content-Encoding"] = []string{coding}
+		resp.Header["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
+	if cap(body)-len(body) > len(body)/8 {
+		body = bytes.Clone(body) // kept for long: without the room it was read or compressed into
+	}
+	obj := e.newObject(x, resp, body, vd, vary, now)
+	obj.Coding = coding
+	if err := e.store.Add(obj); err != nil {
+		e.notStored(x, notStoredReason(err))
+		return nil
+	}
+	x.status.Stored = httpcache.Yes
+	x.status.TTL, x.status.HasTTL = vd.d.TTL, true
+	e.flights.clearHitForMiss(x)
 	return obj
 }
 

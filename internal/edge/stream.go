@@ -2,15 +2,10 @@ package edge
 
 import (
 	"bytes"
-	"compress/gzip"
 	"io"
 	"math"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
-
-	"github.com/andybalholm/brotli"
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
 	"github.com/tetherlb/tether/internal/edge/httpcache"
@@ -34,7 +29,7 @@ const streamAbove = 64 << 10
 // shorter body is sent in one piece, with a Cache-Status that says
 // whether it was stored.
 func (e *Edge) readStored(w http.ResponseWriter, x *exchange, resp *http.Response, vd verdict, now time.Time) (body []byte, obj *cachestore.Object, streamed bool, err error) {
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+	if isEventStream(resp.Header) {
 		return nil, e.streamAndStore(w, x, resp, vd, now, nil), true, nil
 	}
 	if e.maxObject <= streamAbove {
@@ -68,24 +63,21 @@ func (e *Edge) readStored(w http.ResponseWriter, x *exchange, resp *http.Respons
 // the body as the origin sent it.
 func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Response, vd verdict, now time.Time, prefix []byte) *cachestore.Object {
 	vary, _ := httpcache.VaryHeaders(resp.Header)
-	enc := e.compression(x, resp.Header, math.MaxInt64) // the client's coding; the body is over 1 KiB
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		enc = "" // events go out as they come, each on its own
+	enc := "" // the client's coding; events go out as they come, each on its own
+	if !isEventStream(resp.Header) {
+		enc = e.compression(x, resp.Header, math.MaxInt64) // the body is over 1 KiB
 	}
 	coding := enc // the stored copy's
 	if enc == "gzip" && !x.b.gzipKey {
 		coding = ""
 	}
 	x.noGzip = true
-	clientHeader := resp.Header
+	clientHeader, length := resp.Header, resp.ContentLength
 	if enc != "" {
 		clientHeader = resp.Header.Clone() // resp.Header stays the origin's, to be stored
 		clientHeader["Content-Encoding"] = []string{enc}
 		delete(clientHeader, "Content-Length")
 		codedFields(clientHeader)
-	}
-	length := resp.ContentLength
-	if enc != "" {
 		length = -1
 	}
 	e.writeHeader(w, x, resp.StatusCode, clientHeader, vd.viewerOnly, length)
@@ -99,19 +91,10 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 	if coding != "" {
 		out.store = &packed
 	}
-	var zw io.WriteCloser
-	var flush func() error
-	switch enc {
-	case "gzip":
-		gw := gzipWriters.Get().(*gzip.Writer)
-		gw.Reset(out)
-		defer func() { gw.Reset(io.Discard); gzipWriters.Put(gw) }()
-		zw, flush = gw, gw.Flush
-	case "br":
-		bw := brotliWriters.Get().(*brotli.Writer)
-		bw.Reset(out)
-		defer func() { bw.Reset(io.Discard); brotliWriters.Put(bw) }()
-		zw, flush = bw, bw.Flush
+	var zw compressor
+	if enc != "" {
+		zw = getCompressor(out, enc)
+		defer putCompressor(zw, enc)
 	}
 	keep := true
 	var size int64 // of the body as it came
@@ -127,7 +110,7 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 			return
 		}
 		zw.Write(chunk)
-		flush()
+		zw.Flush()
 	}
 	if len(prefix) > 0 {
 		take(prefix)
@@ -165,21 +148,9 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 	}
 	body := plain
 	if coding != "" {
-		body = bytes.Clone(packed.Bytes())
-		resp.Header["Content-Encoding"] = []string{coding}
-		resp.Header["Content-Length"] = []string{strconv.Itoa(len(body))}
-	} else if cap(body)-len(body) > len(body)/8 {
-		body = bytes.Clone(body) // kept for long: without what append grew it by
+		body = packed.Bytes()
 	}
-	obj := e.newObject(x, resp, body, vd, vary, now)
-	obj.Coding = coding
-	if err := e.store.Add(obj); err != nil {
-		e.notStored(x, notStoredReason(err))
-		return nil
-	}
-	x.status.Stored = httpcache.Yes
-	e.flights.clearHitForMiss(x)
-	return obj
+	return e.storeObject(x, resp, body, coding, vd, vary, now)
 }
 
 // streamOut is where a streamed body goes: to the client until a write to

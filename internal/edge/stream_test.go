@@ -13,6 +13,25 @@ import (
 	ts "github.com/tetherlb/tether/internal/testsupport"
 )
 
+// beforeRest runs read, a client that reads the first part of a response
+// whose origin holds back the rest until release is closed, and returns
+// what it returns. The test fails when the first part does not reach the
+// client within 5 s; release is closed either way.
+func beforeRest[T any](t *testing.T, release chan struct{}, read func() T) T {
+	t.Helper()
+	got := make(chan T, 1)
+	go func() { got <- read() }()
+	select {
+	case v := <-got:
+		close(release)
+		return v
+	case <-time.After(5 * time.Second):
+		t.Error("the first part did not reach the client before the origin sent the rest")
+		close(release)
+		return <-got
+	}
+}
+
 // A large response that may be stored reaches the client as it arrives,
 // and is stored once the whole of it has come; a short one is sent in one
 // piece with a Cache-Status that says it was stored.
@@ -46,29 +65,15 @@ func TestStoredResponsesStream(t *testing.T) {
 				first string
 				err   error
 			}
-			got := make(chan start, 1)
-			go func() {
+			s := beforeRest(t, release, func() start {
 				resp, err := http.Get(e.url + "/big")
 				if err != nil {
-					got <- start{err: err}
-					return
+					return start{err: err}
 				}
 				b := make([]byte, len(first))
 				n, _ := io.ReadFull(resp.Body, b)
-				got <- start{resp: resp, first: string(b[:n])}
-			}()
-			var s start
-			select {
-			case s = <-got:
-			case <-time.After(5 * time.Second):
-				t.Error("the first part did not reach the client before the origin sent the rest")
-				close(release)
-				s = <-got
-				release = nil
-			}
-			if release != nil {
-				close(release)
-			}
+				return start{resp: resp, first: string(b[:n])}
+			})
 			if s.err != nil {
 				t.Fatal(s.err)
 			}
@@ -216,14 +221,12 @@ behaviors:
 				zr   *gzip.Reader
 				err  error
 			}
-			got := make(chan start, 1)
-			go func() {
+			s := beforeRest(t, release, func() start {
 				req, _ := http.NewRequest("GET", e.url+"/page", nil)
 				req.Header.Set("Accept-Encoding", "gzip")
 				resp, err := http.DefaultTransport.RoundTrip(req)
 				if err != nil {
-					got <- start{err: err}
-					return
+					return start{err: err}
 				}
 				zr, err := gzip.NewReader(resp.Body)
 				if err == nil {
@@ -232,20 +235,8 @@ behaviors:
 						err = io.ErrUnexpectedEOF
 					}
 				}
-				got <- start{resp, zr, err}
-			}()
-			var s start
-			select {
-			case s = <-got:
-			case <-time.After(5 * time.Second):
-				t.Error("the first part did not reach the client, compressed, before the origin sent the rest")
-				close(release)
-				s = <-got
-				release = nil
-			}
-			if release != nil {
-				close(release)
-			}
+				return start{resp, zr, err}
+			})
 			if s.err != nil {
 				t.Fatal(s.err)
 			}

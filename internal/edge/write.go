@@ -48,7 +48,12 @@ func (e *Edge) relay(w http.ResponseWriter, x *exchange, resp *http.Response, vi
 // comes (server-sent events, or a body of unknown length that may be a long
 // poll), rather than in the server's buffered writes.
 func streaming(resp *http.Response) bool {
-	return resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	return resp.ContentLength < 0 || isEventStream(resp.Header)
+}
+
+// isEventStream reports whether h is the header of server-sent events.
+func isEventStream(h http.Header) bool {
+	return strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
 }
 
 // writeHeader writes status and the header h of an origin response: without
