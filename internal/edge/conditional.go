@@ -46,7 +46,7 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 	}
 	if notModified(x.r.Header, etag, lastModified) {
 		out := w.Header()
-		vals := fillObjectHeader(out, obj, x.vals[:0], 3)
+		vals := fillObjectHeader(out, obj, headerValues(w), 3)
 		// RFC 9110 §15.4.5: no representation metadata beyond what
 		// updates a cache.
 		for _, k := range [...]string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Range"} {
@@ -67,7 +67,7 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 		return false // the range would be of the body the edge compressed: send it all
 	}
 	out := w.Header()
-	vals := obj.Header.Fill(out, x.vals[:0], 4)
+	vals := obj.Header.Fill(out, headerValues(w), 4)
 	x.noGzip = true
 	if status == http.StatusRequestedRangeNotSatisfiable {
 		delete(out, "Content-Type")

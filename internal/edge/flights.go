@@ -47,9 +47,10 @@ func newFlights() *flights {
 }
 
 // join returns the flight on key and whether the caller leads it; a
-// caller that does not lead waits for the flight's done. A leader's flight
-// is own, the caller's exchange's: no allocation of its own.
-func (f *flights) join(key string, own *flight) (*flight, bool) {
+// caller that does not lead waits for the flight's done. A flight is its
+// own allocation, never part of the leader's exchange: waiters read it
+// after the leader has returned, when its exchange serves another request.
+func (f *flights) join(key string) (*flight, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if fl, ok := f.m[key]; ok {
@@ -58,9 +59,9 @@ func (f *flights) join(key string, own *flight) (*flight, bool) {
 		}
 		return fl, false
 	}
-	*own = flight{}
-	f.m[key] = own
-	return own, true
+	fl := new(flight)
+	f.m[key] = fl
+	return fl, true
 }
 
 // land ends the leader's flight with the object it stored (or nil).

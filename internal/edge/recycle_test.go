@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,6 +79,52 @@ behaviors:
 				resp.Body.Close()
 				if want := path + " " + token; string(b) != want || resp.Header.Get("X-Path") != path {
 					t.Errorf("GET %s: origin saw %q, want %q; X-Path %q", path, b, want, resp.Header.Get("X-Path"))
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Exchanges are recycled (700 bytes a request), and a response's header
+// values are cut from an array the front lends per connection: the head
+// is written after ServeHTTP has returned, when the request's exchange
+// may already serve another connection. Every response must still carry
+// its own object's fields, under hits and misses from many connections.
+func TestExchangesRecycled(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 1h}
+`)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("X-Path", r.URL.Path)
+		w.Header().Set("ETag", `"`+r.URL.Path+`"`)
+		fmt.Fprint(w, r.URL.Path+strings.Repeat(".", len(r.URL.Path)*7))
+	})
+	tr := &http.Transport{MaxIdleConnsPerHost: 16}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	var wg sync.WaitGroup
+	for g := range 12 {
+		wg.Go(func() {
+			for i := range 150 {
+				path := fmt.Sprintf("/o/%d", (g*7+i)%40) // shared by goroutines: hits, misses and collapsed waiters
+				resp, err := client.Get(e.url + path)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				want := path + strings.Repeat(".", len(path)*7)
+				if string(b) != want || resp.Header.Get("X-Path") != path || resp.Header.Get("ETag") != `"`+path+`"` ||
+					resp.Header.Get("Content-Length") != strconv.Itoa(len(want)) ||
+					!strings.Contains(resp.Header.Get("Cache-Status"), "edge;") {
+					t.Errorf("GET %s: body %q, X-Path %q, ETag %q, Content-Length %q, Cache-Status %q", path, b,
+						resp.Header.Get("X-Path"), resp.Header.Get("ETag"), resp.Header.Get("Content-Length"), resp.Header.Get("Cache-Status"))
+					return
 				}
 			}
 		})

@@ -207,7 +207,7 @@ func (e *Edge) serveObject(w http.ResponseWriter, x *exchange, obj *cachestore.O
 func (e *Edge) serveStaleWhileRevalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Object, now time.Time) {
 	x.status.Hit, x.status.Detail = true, "stale-while-revalidate"
 	e.serveObject(w, x, obj, now, resultStale)
-	fl, leader := e.flights.join(x.key, &x.flight)
+	fl, leader := e.flights.join(x.key)
 	if !leader {
 		return
 	}
@@ -215,7 +215,7 @@ func (e *Edge) serveStaleWhileRevalidate(w http.ResponseWriter, x *exchange, obj
 	bg.r = x.r.Clone(context.WithoutCancel(x.r.Context()))
 	go func() {
 		var stored *cachestore.Object
-		defer func() { e.flights.land(x.key, fl, stored) }()
+		defer func() { e.flights.land(bg.key, fl, stored) }()
 		resp, err := e.fetch(bg.r.Context(), &bg, obj)
 		if err != nil {
 			return
@@ -234,7 +234,7 @@ func (e *Edge) revalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Ob
 		e.revalidateAlone(w, x, obj, false)
 		return
 	}
-	fl, leader := e.flights.join(x.key, &x.flight)
+	fl, leader := e.flights.join(x.key)
 	if leader {
 		e.flights.land(x.key, fl, e.revalidateAlone(w, x, obj, true))
 		return

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
@@ -42,13 +43,6 @@ type exchange struct {
 	gzip     bool // the body is being gzipped by the edge
 	br       bool // the body is being compressed with brotli by the edge
 	noGzip   bool // the body streams through as is
-	// vals is the array the response header's values are cut from when
-	// they fit (see cachestore.Header.Fill and finishHeader): no
-	// allocation of their own for most responses.
-	vals [12]string
-	// flight is the flight this exchange leads when it leads one (see
-	// flights.join); waiters hold it until it lands.
-	flight flight
 	// out is the origin request's parts while they are on loan from
 	// originPool: from originRequest to closeOrigin.
 	out *originParts
@@ -76,7 +70,20 @@ func (x *exchange) keyDigest() [sha256.Size]byte {
 // ServeHTTP runs the request pipeline of spec §2.2, and writes the access
 // log line.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{r: r, v: parseView(r), start: e.clk.Now()}
+	x := exchanges.Get().(*exchange)
+	*x = exchange{r: r, v: parseView(r), start: e.clk.Now()}
+	e.serveLogged(w, x)
+	exchanges.Put(x) // not after a panic: whatever still held x is left alone
+}
+
+// exchanges recycles exchanges (700 bytes each, one per request, hits
+// included). Nothing keeps an exchange once ServeHTTP has returned: the
+// background revalidation works on a copy, and a flight, which waiters
+// read after their leader has returned, is an allocation of its own.
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// serveLogged runs the pipeline and writes the access log line.
+func (e *Edge) serveLogged(w http.ResponseWriter, x *exchange) {
 	if e.access != nil {
 		aw := &accessWriter{ResponseWriter: w}
 		defer e.logAccess(x, aw)
@@ -214,7 +221,7 @@ func (e *Edge) collapse(w http.ResponseWriter, x *exchange) {
 		e.fetchAndServe(w, x, nil, e.lookupMissKind(x), "")
 		return
 	}
-	fl, leader := e.flights.join(x.key, &x.flight)
+	fl, leader := e.flights.join(x.key)
 	if leader {
 		obj := e.fetchAndServe(w, x, fl, e.lookupMissKind(x), "")
 		if fl != nil {

@@ -80,7 +80,25 @@ func (e *Edge) writeHeader(w http.ResponseWriter, x *exchange, status int, h htt
 	if len(viewerOnly) > 0 {
 		out["Set-Cookie"] = slices.Clip(viewerOnly)
 	}
-	e.finishHeader(w, x, out, status, size, -1, x.vals[:0])
+	e.finishHeader(w, x, out, status, size, -1, headerValues(w))
+}
+
+// headerValues returns the array a response's header values may be cut
+// from, lent by the front for the connection (lb.Front's HeaderValues),
+// or nil on a server that lends none: cachestore.Header.Fill and
+// finishHeader then allocate. The head is written after ServeHTTP has
+// returned, so the array must outlive the exchange.
+func headerValues(w http.ResponseWriter) []string {
+	for {
+		switch v := w.(type) {
+		case interface{ HeaderValues() []string }:
+			return v.HeaderValues()
+		case *accessWriter:
+			w = v.ResponseWriter
+		default:
+			return nil
+		}
+	}
 }
 
 // writeObjectHeader writes status and the header of a stored object, with
@@ -89,7 +107,7 @@ func (e *Edge) writeHeader(w http.ResponseWriter, x *exchange, status int, h htt
 // into the response.
 func (e *Edge) writeObjectHeader(w http.ResponseWriter, x *exchange, obj *cachestore.Object, age time.Duration) {
 	out := w.Header()
-	vals := fillObjectHeader(out, obj, x.vals[:0], 3)
+	vals := fillObjectHeader(out, obj, headerValues(w), 3)
 	e.finishHeader(w, x, out, obj.Status, int64(len(obj.Body)), int64(age/time.Second), vals)
 }
 

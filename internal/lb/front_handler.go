@@ -26,6 +26,8 @@ import (
 // that, when its context is canceled; the context carries no values (no
 // http.ServerContextKey); there is no Hijacker and no ResponseController
 // deadline; and response fields are written in no particular order.
+// Its ResponseWriter has one method more, HeaderValues() []string, which
+// lends the handler the connection's array for its header's values.
 type Front struct {
 	f   *front
 	srv *http.Server
@@ -165,9 +167,10 @@ type frontResponse struct {
 	length     int64       // the declared Content-Length, or -1
 	written    int64       // body bytes the handler wrote
 	hold       []byte
-	trailers   []string // declared trailer names
-	closeAfter bool     // the connection closes after the response
-	err        error    // writing to the client failed
+	trailers   []string   // declared trailer names
+	closeAfter bool       // the connection closes after the response
+	err        error      // writing to the client failed
+	vals       [16]string // lent to the handler: HeaderValues
 }
 
 var _ http.Flusher = (*frontResponse)(nil)
@@ -187,6 +190,14 @@ func (w *frontResponse) reset(fc *frontConn, r *http.Request) {
 }
 
 func (w *frontResponse) Header() http.Header { return w.h }
+
+// HeaderValues returns an empty slice with room for 16 values, which the
+// handler may cut its header's values from instead of allocating them:
+// the head is written from them after ServeHTTP has returned, when
+// nothing the handler allocated per request need still be alive. The
+// array is the connection's: it is left as the handler leaves it until
+// the response has been written, and lent again for the next one.
+func (w *frontResponse) HeaderValues() []string { return w.vals[:0] }
 
 // WriteHeader sends informational (1xx) heads at once, without framing
 // fields, and fixes the final status and head.
