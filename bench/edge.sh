@@ -21,6 +21,7 @@
 #   DURATION=20s ROUNDS=5 bash bench/edge.sh
 #   SCENARIOS=hit ROWS="edge nginx" ROUNDS=1 bash bench/edge.sh
 #   PROFILE=1 bash bench/edge.sh     # plus CPU profiles of tether (pprof -top)
+#   TETHER_GOMAXPROCS=1 SCENARIOS=hit bash bench/edge.sh  # tether on one P
 #
 # bench/README.md ("Edge: tether vs NGINX proxy_cache") explains the output.
 set -Eeuo pipefail
@@ -53,9 +54,11 @@ OTHER_BENCH_WAIT=${OTHER_BENCH_WAIT:-900} # seconds to wait, at start, for anoth
 NGINX_CACHE_ON=${NGINX_CACHE_ON:-/dev/shm} # where NGINX's cache files go (a tmpfs: memory, like tether's cache); falls back to the temp dir
 PROFILE=${PROFILE:-0}           # 1: after the measurements, CPU-profile tether under each scenario's load
 PROFILE_SECONDS=${PROFILE_SECONDS:-10}
+TETHER_GOMAXPROCS=${TETHER_GOMAXPROCS:-} # set: tether (only) runs with GOMAXPROCS=this; empty: Go's default, the number of cores
 
 PROFILE_ARGS=""
 [[ $PROFILE == 1 ]] && PROFILE_ARGS=" PROFILE=1 PROFILE_SECONDS=$PROFILE_SECONDS"
+[[ -n $TETHER_GOMAXPROCS ]] && PROFILE_ARGS+=" TETHER_GOMAXPROCS=$TETHER_GOMAXPROCS"
 COMMAND_LINE="DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS ROUNDS=$ROUNDS SCENARIOS=\"$SCENARIOS\" ROWS=\"$ROWS\" BASE_PORT=$BASE_PORT MAX_OTHER=$MAX_OTHER SLOW_NET=$SLOW_NET APART=$APART RETRIES=$RETRIES QUIET_WAIT=$QUIET_WAIT$PROFILE_ARGS bash bench/edge.sh"
 
 ORIGIN_PORT=$((BASE_PORT + 1))
@@ -199,7 +202,11 @@ start_proxy() {
 		require_free "${PORT[edge]}" "tether edge"
 		require_free "${PORT[plain]}" "tether plain listener"
 		require_free "$ADMIN_PORT" "tether admin API"
-		"$OUT_DIR/tether" serve -c "$cfg" >"$logf" 2>&1 &
+		if [[ -n $TETHER_GOMAXPROCS ]]; then
+			GOMAXPROCS=$TETHER_GOMAXPROCS "$OUT_DIR/tether" serve -c "$cfg" >"$logf" 2>&1 &
+		else
+			"$OUT_DIR/tether" serve -c "$cfg" >"$logf" 2>&1 &
+		fi
 		PROXY_PID=$!
 		;;
 	nginx)
@@ -562,7 +569,7 @@ EOF
 
 report_configs() {
 	cat <<EOF
-- **tether edge** (\`bench/edge/tether.yaml\`): \`edges: [{origin: {url: http://127.0.0.1:$ORIGIN_PORT}, mode: safe, max_bytes: 1GiB}]\`; behaviors \`/static/*\` with \`cache: {cookies: none, query: none}\` (TTL from the origin's max-age, within the defaults 0s/24h/8760h), \`/dyn/*\` and \`*\` with every TTL 0 (CloudFront's CachingDisabled). No edge access log; \`log.access: off\`, \`log.level: warn\`; the admin API on loopback, read only after the load (/metrics: objects stored and evicted). The edge reaches the origin with its own pooled \`net/http\` transport.
+- **tether edge** (\`bench/edge/tether.yaml\`): \`edges: [{origin: {url: http://127.0.0.1:$ORIGIN_PORT}, mode: safe, max_bytes: 2GiB}]\`; behaviors \`/static/*\` with \`cache: {cookies: none, query: none}\` (TTL from the origin's max-age, within the defaults 0s/24h/8760h), \`/dyn/*\` and \`*\` with every TTL 0 (CloudFront's CachingDisabled). No edge access log; \`log.access: off\`, \`log.level: warn\`; the admin API on loopback, read only after the load (/metrics: objects stored and evicted). The edge reaches the origin with the load balancer's HTTP/1.1 transport, as \`tether serve\` does for a plain http origin.${TETHER_GOMAXPROCS:+ tether ran with \`GOMAXPROCS=$TETHER_GOMAXPROCS\` (TETHER_GOMAXPROCS).}
 - **tether, plain listener**: the same tether process, listener \`plain\` → target group with the origin as its only target (round robin, no stickiness, health checks every 5s, tether's own HTTP/1.1 transport). No cache.
 - **NGINX proxy_cache** (\`bench/edge/nginx.conf\`): \`worker_processes auto\` (2 here), upstream \`keepalive 128\`, \`proxy_http_version 1.1\`, \`access_log off\`, \`keepalive_requests 1000000\`, \`sendfile on\`, \`tcp_nopush on\`; \`/static/\`: \`proxy_cache\` with \`proxy_cache_key \$scheme\$proxy_host\$request_uri\`, \`proxy_cache_valid 200 301 302 24h\` (used only without origin caching headers, so the origin's max-age rules), \`proxy_cache_lock on\`; \`proxy_cache_path … levels=1:2 keys_zone=edge:256m max_size=4g inactive=1h use_temp_path=off\` (room for every object of a run) in a fresh directory per run under \`${CACHE_BASE%/*}\` ($CACHE_FS; the cache files live in memory, as tether's objects do; on a disk file system the write-back of a miss run's files by kernel threads would disturb the runs after it).
 EOF
