@@ -73,7 +73,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := exchanges.Get().(*exchange)
 	*x = exchange{r: r, v: parseView(r), start: e.clk.Now()}
 	e.serveLogged(w, x)
-	*x = exchange{} // the pool keeps no request, and through it no connection, alive
+	*x = exchange{}  // the pool keeps no request, and through it no connection, alive
 	exchanges.Put(x) // not after a panic: whatever still held x is left alone
 }
 
