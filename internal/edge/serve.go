@@ -144,22 +144,21 @@ func (e *Edge) serve(w http.ResponseWriter, x *exchange) {
 }
 
 // missKind is the Cache-Status fwd of a miss: vary-miss when the key holds
-// variants for other requests, uri-miss otherwise.
+// variants for other requests, uri-miss otherwise. It looks without
+// counting: the request's own lookup counted it in the frequency sketch.
 func (e *Edge) missKind(x *exchange) string {
-	if _, any := e.store.Get(x.key, nil); any {
+	if e.store.Contains(x.key) {
 		return "vary-miss"
 	}
 	return "uri-miss"
 }
 
-// lookupMissKind is missKind right after x's lookup. When the lookup saw
-// no variant under the key (most misses), it spares the second lookup and
-// only counts the key in the frequency sketch, as that lookup would have.
+// lookupMissKind is missKind right after x's lookup, which spares the
+// second look when the lookup saw no variant under the key (most misses).
 func (e *Edge) lookupMissKind(x *exchange) string {
 	if x.variants {
 		return e.missKind(x)
 	}
-	e.store.Touch(x.key)
 	return "uri-miss"
 }
 

@@ -86,7 +86,8 @@ type Stats struct {
 // be estimated more frequent, by a count-min sketch of recent requests,
 // than the object it would displace. A one-time sweep over many cold keys
 // therefore does not flush the popular working set. Frequencies count
-// every Get, hit or miss, and Touch.
+// every Get, hit or miss: one event per request, as TinyLFU counts them
+// (a miss and the Add that follows it are one request).
 //
 // The zero Store is not usable; make one with New.
 type Store struct {
@@ -194,11 +195,21 @@ func (s *Store) Get(key string, match func(*Object) bool) (*Object, bool) {
 	return o, true
 }
 
-// Touch counts one request for key in the frequency sketch without a
-// lookup: for a request that needs the key's popularity counted but
-// skipped Get.
-func (s *Store) Touch(key string) {
-	s.sketch.increment(s.hash(key))
+// Contains reports whether any variant is stored under key. Unlike Get,
+// it counts nothing, neither a request in the frequency sketch nor a hit
+// for the policy: it is a request's second look at a key its Get already
+// counted.
+func (s *Store) Contains(key string) bool {
+	h := s.hash(key)
+	sh := s.shard(h)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	for _, c := range sh.m[h] {
+		if c.key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // recordHit buffers a hit on e for the policy; when the buffer fills, it

@@ -88,6 +88,35 @@ func TestPutGetReplaceDelete(t *testing.T) {
 	checkInvariants(t, s)
 }
 
+// Contains finds any variant of a key, and counts nothing: neither a
+// request in the sketch nor a hit for the policy.
+func TestContains(t *testing.T) {
+	s := New(Options{MaxBytes: 1 << 20})
+	o := object("/c", 10)
+	o.Variant = "gzip"
+	s.Put(o)
+	h := s.hash(key("/c"))
+	before := s.sketch.estimate(h)
+	for range 5 {
+		if !s.Contains(key("/c")) {
+			t.Fatal("Contains misses a key stored under a variant")
+		}
+	}
+	if s.Contains(key("/d")) {
+		t.Fatal("Contains finds a key never stored")
+	}
+	if got := s.sketch.estimate(h); got != before {
+		t.Errorf("Contains counted in the sketch: estimate %d, was %d", got, before)
+	}
+	if s.bufferedShards.Load() != 0 {
+		t.Error("Contains recorded a hit")
+	}
+	s.Get(key("/c"), nil)
+	if got := s.sketch.estimate(h); got != before+1 {
+		t.Errorf("Get: estimate %d, want %d", got, before+1)
+	}
+}
+
 func TestVariants(t *testing.T) {
 	s := New(Options{MaxBytes: 1 << 20})
 	for _, enc := range []string{"gzip", "br", ""} {
@@ -269,7 +298,7 @@ func TestConcurrentUse(t *testing.T) {
 						t.Errorf("Get(%s) returned %s", path, o.Path)
 					}
 				case op < 17:
-					s.Touch(key(path))
+					s.Contains(key(path))
 				case op < 18:
 					s.Delete(key(path))
 				case op < 19:
