@@ -10,11 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/tetherlb/tether/internal/clock"
-	"github.com/tetherlb/tether/internal/config"
-	"github.com/tetherlb/tether/internal/edge"
 	ts "github.com/tetherlb/tether/internal/testsupport"
 )
 
@@ -118,37 +113,12 @@ func parsePageLoad(t *testing.T, dom string) pageLoad {
 // neither carries one browser's cookie to the others nor moves the browser
 // that fetches it.
 func TestAffinityThroughTheEdgeInChromium(t *testing.T) {
-	y := `admin: {address: "off"}
-listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
-target_groups:
-  - name: app
-    stickiness: {type: lb_cookie}
-    targets:
-`
+	addrs := map[string]string{}
 	for i := 1; i <= 3; i++ {
-		y += fmt.Sprintf("      - {id: s%d, address: %q}\n", i, appServer(t, fmt.Sprintf("s%d", i)))
+		id := fmt.Sprintf("s%d", i)
+		addrs[id] = appServer(t, id)
 	}
-	l := ts.StartLB(t, y)
-	cfg, err := config.Parse([]byte(y+`
-edges:
-  - name: cdn
-    address: 127.0.0.1:1
-    origin: {listener: web}
-    behaviors:
-      - path: /static/*
-        cache: {default_ttl: 1h}
-      - path: "*"
-        cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 0s}
-        origin_request: {cookies: {whitelist: [TETHER, TETHERCORS]}, query: all}
-`), ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := edge.New(cfg.Edges[0], edge.Options{OriginURL: l.URL, Clock: clock.Real{}, Metrics: edge.NewMetrics(prometheus.NewRegistry())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := serveEdge(t, e) + "/app"
+	url := stickyEdgeAt(t, addrs) + "/app"
 
 	const people = 4
 	seen := map[string]bool{}

@@ -92,7 +92,13 @@ func compressBody(body []byte, enc string) []byte {
 // keys it; gzip must be keyed too); else "", and the body is stored as
 // it came.
 func (e *Edge) storedCoding(x *exchange, h http.Header, body []byte) string {
-	enc := e.compression(x, h, int64(len(body)))
+	return keyedCoding(x, e.compression(x, h, int64(len(body))))
+}
+
+// keyedCoding returns enc, the coding the edge compresses x's response in
+// for x's client, when x's key holds it, else "": gzip not keyed, one
+// object serves every client and is stored as it came.
+func keyedCoding(x *exchange, enc string) string {
 	if enc == "gzip" && !x.b.gzipKey {
 		return ""
 	}

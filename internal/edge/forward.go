@@ -163,7 +163,6 @@ func (e *Edge) closeOrigin(x *exchange, resp *http.Response) {
 // from the request and says when it is done with a request, as
 // lb.Transport does.
 type contextTransport interface {
-	RoundTripContext(ctx context.Context, req *http.Request) (*http.Response, error)
 	RoundTripHeader(ctx context.Context, req *http.Request, h http.Header) (*http.Response, error)
 	Releases(req *http.Request) bool
 }

@@ -3,8 +3,10 @@ package edge_test
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,9 +24,18 @@ import (
 // forwards the affinity cookies: the setup docs/edge.md recommends.
 func stickyEdge(t *testing.T) (edgeURL string, targets []*ts.Target) {
 	t.Helper()
+	addrs := map[string]string{}
 	for i := 1; i <= 3; i++ {
-		targets = append(targets, ts.NewTarget(t, fmt.Sprintf("t%d", i)))
+		tg := ts.NewTarget(t, fmt.Sprintf("t%d", i))
+		targets = append(targets, tg)
+		addrs[tg.ID] = tg.Addr
 	}
+	return stickyEdgeAt(t, addrs), targets
+}
+
+// stickyEdgeAt is stickyEdge in front of the targets at addrs, by id.
+func stickyEdgeAt(t *testing.T, addrs map[string]string) (edgeURL string) {
+	t.Helper()
 	y := `admin: {address: "off"}
 listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
 target_groups:
@@ -32,8 +43,8 @@ target_groups:
     stickiness: {type: lb_cookie}
     targets:
 `
-	for _, tg := range targets {
-		y += fmt.Sprintf("      - {id: %s, address: %q}\n", tg.ID, tg.Addr)
+	for _, id := range slices.Sorted(maps.Keys(addrs)) {
+		y += fmt.Sprintf("      - {id: %s, address: %q}\n", id, addrs[id])
 	}
 	l := ts.StartLB(t, y)
 	ey := y + `
@@ -56,7 +67,7 @@ edges:
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveEdge(t, e), targets
+	return serveEdge(t, e)
 }
 
 func browserGet(t *testing.T, c *http.Client, url string) (string, *http.Response) {

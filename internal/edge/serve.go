@@ -269,12 +269,13 @@ func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object)
 	}
 	var resp *http.Response
 	var err error
-	switch {
-	case x.out != nil:
-		resp, err = e.ctxTransport.RoundTripHeader(ctx, out, x.out.respHeader)
-	case e.ctxTransport != nil:
-		resp, err = e.ctxTransport.RoundTripContext(ctx, out)
-	default:
+	if e.ctxTransport != nil {
+		var h http.Header // the recycled map for the response's header, when the request is recycled too
+		if x.out != nil {
+			h = x.out.respHeader
+		}
+		resp, err = e.ctxTransport.RoundTripHeader(ctx, out, h)
+	} else {
 		resp, err = e.transport.RoundTrip(out)
 	}
 	if err != nil {

@@ -67,10 +67,7 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 	if !isEventStream(resp.Header) {
 		enc = e.compression(x, resp.Header, math.MaxInt64) // the body is over 1 KiB
 	}
-	coding := enc // the stored copy's
-	if enc == "gzip" && !x.b.gzipKey {
-		coding = ""
-	}
+	coding := keyedCoding(x, enc) // the stored copy's
 	x.noGzip = true
 	clientHeader, length := resp.Header, resp.ContentLength
 	if enc != "" {

@@ -213,10 +213,10 @@ func TestH1CancelMidResponse(t *testing.T) {
 }
 
 // roundTripCtx sends req with the context ctx: as its own context
-// (RoundTrip of req.WithContext), or apart (RoundTripContext) when apart.
+// (RoundTrip of req.WithContext), or apart (RoundTripHeader) when apart.
 func roundTripCtx(tr *h1Transport, ctx context.Context, req *http.Request, apart bool) (*http.Response, error) {
 	if apart {
-		return tr.RoundTripContext(ctx, req)
+		return tr.RoundTripHeader(ctx, req, nil)
 	}
 	return tr.RoundTrip(req.WithContext(ctx))
 }

@@ -109,19 +109,14 @@ func newH1Transport(fallback *http.Transport, clk clock.Clock) *h1Transport {
 
 // RoundTrip implements http.RoundTripper.
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return t.RoundTripContext(req.Context(), req)
+	return t.RoundTripHeader(req.Context(), req, nil)
 }
 
-// RoundTripContext is RoundTrip for req with the context ctx in place of
-// req.Context(), which it ignores: a caller that builds a request for one
-// round trip need not copy it with WithContext.
-func (t *h1Transport) RoundTripContext(ctx context.Context, req *http.Request) (*http.Response, error) {
-	return t.RoundTripHeader(ctx, req, nil)
-}
-
-// RoundTripHeader is RoundTripContext, with the response's header read
-// into h when h is not nil and the lean transport reads the response
-// itself (see Transport.RoundTripHeader).
+// RoundTripHeader is RoundTrip for req with the context ctx in place of
+// req.Context(), which it ignores (a caller that builds a request for one
+// round trip need not copy it with WithContext), and with the response's
+// header read into h when h is not nil and the lean transport reads the
+// response itself (see Transport.RoundTripHeader).
 func (t *h1Transport) RoundTripHeader(ctx context.Context, req *http.Request, h http.Header) (*http.Response, error) {
 	length, ok := h1Plan(req)
 	if !ok {
@@ -446,16 +441,15 @@ func (x *h1Exchange) Close() error {
 // handle. Close it with CloseIdleConnections.
 type Transport interface {
 	http.RoundTripper
-	// RoundTripContext is RoundTrip with ctx in place of req.Context().
-	RoundTripContext(ctx context.Context, req *http.Request) (*http.Response, error)
-	// RoundTripHeader is RoundTripContext for a caller that brings the
-	// map for the response's header: when the transport reads the
-	// response itself, it clears h and reads the header into it instead
-	// of a new map, saving the map's allocations; else the response has a
-	// header of its own. Either way h stays the caller's.
+	// RoundTripHeader is RoundTrip with ctx in place of req.Context(),
+	// for a caller that may bring the map for the response's header: when
+	// h is not nil and the transport reads the response itself, it clears
+	// h and reads the header into it instead of a new map, saving the
+	// map's allocations; else the response has a header of its own.
+	// Either way h stays the caller's.
 	RoundTripHeader(ctx context.Context, req *http.Request, h http.Header) (*http.Response, error)
 	// Releases reports whether the transport is done with req, a request
-	// without a body, once RoundTripContext has failed or the body of the
+	// without a body, once RoundTripHeader has failed or the body of the
 	// response it returned is closed: then nothing of req, its URL or its
 	// header is read any more, and the caller may reuse them. It is false
 	// for a request the transport hands to net/http's, which may still be
