@@ -138,11 +138,13 @@ func TestSlowStart(t *testing.T) {
 		t.Fatalf("at start effective weight %v, want 1 (no slow start at startup)", w)
 	}
 	targets[0].HealthStatus.Store(500)
-	l.Clock.Advance(time.Second) // next check fails
-	ts.WaitFor(t, "t1 unhealthy", func() bool { return l.Snapshot()[0].Targets[0].State == "unhealthy" })
+	// The next check fails. The checker may still be recording its last
+	// result when the clock first moves, so the clock moves until it has.
+	l.AdvanceUntil(t, time.Second, "t1 unhealthy", func() bool { return l.Snapshot()[0].Targets[0].State == "unhealthy" })
 	targets[0].HealthStatus.Store(0)
-	l.Clock.Advance(time.Second)
-	ts.WaitFor(t, "t1 healthy", func() bool { return l.Snapshot()[0].Targets[0].State == "healthy" })
+	// Slow start begins at the step that found t1 healthy; a step the
+	// checker missed comes before it, and so does not count.
+	l.AdvanceUntil(t, time.Second, "t1 healthy", func() bool { return l.Snapshot()[0].Targets[0].State == "healthy" })
 	w0 := weight()
 	l.Clock.Advance(50 * time.Second)
 	w50 := weight()

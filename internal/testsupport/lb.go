@@ -93,6 +93,28 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// AdvanceUntil moves the fake clock on by step until cond holds, for at
+// most 5 seconds of real time, and returns how many steps it took. After
+// each step it polls cond for up to 250 ms. A goroutine that has not yet
+// armed its next timer when the clock moves (a health checker still
+// recording its last result, say) misses that step, so a test that needs a
+// timer to fire advances until it has, rather than once.
+func (l *LB) AdvanceUntil(t testing.TB, step time.Duration, what string, cond func() bool) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for steps := 1; ; steps++ {
+		l.Clock.Advance(step)
+		for wait := time.Now().Add(250 * time.Millisecond); time.Now().Before(wait); time.Sleep(2 * time.Millisecond) {
+			if cond() {
+				return steps
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
 // WithSessions gives the load balancer a session Manager for rules with a
 // session authorizer.
 func WithSessions(m *session.Manager) Option {
