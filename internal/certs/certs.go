@@ -5,11 +5,11 @@
 package certs
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/tetherlb/tether/internal/config"
 )
@@ -18,28 +18,93 @@ import (
 // change of the files on disk makes a new one.
 type Set struct {
 	certs []*tls.Certificate // the default first
-	paths []string           // every cert and key file
-	stamp string             // sizes and modification times of paths
+	stamp [sha256.Size]byte  // digest of the files the set was loaded from
 }
 
 // Load reads the certificates of t; relative paths are resolved against
 // dir. owner names the listener in errors ("listener web", "edge cdn").
 func Load(owner string, t *config.TLS, dir string) (*Set, error) {
+	files := readFiles(t, dir)
+	return files.load(owner)
+}
+
+// Reload reads cur's files again and returns the set they now hold, and
+// whether they changed: cur itself when they did not. When they changed
+// but do not load (a certificate written before its key, say), it returns
+// the error and cur marked with the files' new state, to be kept: the
+// files are not retried until they change again.
+//
+// A change is noticed by the files' contents, not their sizes and times,
+// which a renewal may leave as they were (a new key of the same type is
+// the same size, and file times tick only every few milliseconds). Each
+// check reads the files once and loads those same bytes, so a file
+// written while they are read is picked up at the next check.
+func Reload(cur *Set, owner string, t *config.TLS, dir string) (*Set, bool, error) {
+	files := readFiles(t, dir)
+	if files.stamp == cur.stamp {
+		return cur, false, nil
+	}
+	next, err := files.load(owner)
+	if err != nil {
+		return &Set{certs: cur.certs, stamp: files.stamp}, true, err
+	}
+	return next, true, nil
+}
+
+// fileSet is the bytes of a listener's certificate and key files, read
+// once, and their digest.
+type fileSet struct {
+	pairs []filePair
+	stamp [sha256.Size]byte
+}
+
+type filePair struct {
+	certFile, keyFile string
+	cert, key         []byte
+	err               error // reading either file
+}
+
+// readFiles reads the certificate and key files of t, the default pair
+// first. A file that cannot be read is recorded with its error, which
+// load reports, and counts in the digest as its error.
+func readFiles(t *config.TLS, dir string) fileSet {
 	files := t.Certificates
 	if t.CertFile != "" {
 		files = append([]config.CertFiles{{CertFile: t.CertFile, KeyFile: t.KeyFile}}, files...)
 	}
-	s := &Set{}
+	var fs fileSet
+	h := sha256.New()
 	for _, f := range files {
-		cf, kf := resolve(dir, f.CertFile), resolve(dir, f.KeyFile)
-		cert, err := tls.LoadX509KeyPair(cf, kf)
+		p := filePair{certFile: resolve(dir, f.CertFile), keyFile: resolve(dir, f.KeyFile)}
+		if p.cert, p.err = os.ReadFile(p.certFile); p.err == nil {
+			p.key, p.err = os.ReadFile(p.keyFile)
+		}
+		for _, b := range [][]byte{[]byte(p.certFile), p.cert, []byte(p.keyFile), p.key} {
+			fmt.Fprintf(h, "%d:", len(b))
+			h.Write(b)
+		}
+		if p.err != nil {
+			fmt.Fprintf(h, "error:%v;", p.err)
+		}
+		fs.pairs = append(fs.pairs, p)
+	}
+	h.Sum(fs.stamp[:0])
+	return fs
+}
+
+// load parses the pairs read into a Set.
+func (fs fileSet) load(owner string) (*Set, error) {
+	s := &Set{stamp: fs.stamp}
+	for _, p := range fs.pairs {
+		if p.err != nil {
+			return nil, fmt.Errorf("%s: loading certificate %s: %w", owner, p.certFile, p.err)
+		}
+		cert, err := tls.X509KeyPair(p.cert, p.key)
 		if err != nil {
-			return nil, fmt.Errorf("%s: loading certificate %s: %w", owner, cf, err)
+			return nil, fmt.Errorf("%s: loading certificate %s: %w", owner, p.certFile, err)
 		}
 		s.certs = append(s.certs, &cert)
-		s.paths = append(s.paths, cf, kf)
 	}
-	s.stamp = stampFiles(s.paths)
 	return s, nil
 }
 
@@ -52,32 +117,6 @@ func resolve(dir, path string) string {
 
 // Len returns the number of certificates.
 func (s *Set) Len() int { return len(s.certs) }
-
-// Changed reports whether the files of s changed on disk since s was
-// loaded (or since Unchanged made it).
-func (s *Set) Changed() bool { return stampFiles(s.paths) != s.stamp }
-
-// Unchanged returns s with the files' current state as its stamp: a set
-// kept after its changed files failed to load, so that they are not
-// retried until they change again.
-func (s *Set) Unchanged() *Set {
-	return &Set{certs: s.certs, paths: s.paths, stamp: stampFiles(s.paths)}
-}
-
-// stampFiles summarises the size and modification time of files, to notice
-// a renewed certificate.
-func stampFiles(paths []string) string {
-	var b []byte
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err == nil {
-			b = strconv.AppendInt(b, fi.Size(), 10)
-			b = append(b, '@')
-			b = strconv.AppendInt(b, fi.ModTime().UnixNano(), 10)
-		}
-		b = append(b, ';')
-	}
-	return string(b)
-}
 
 // Pick chooses the certificate for a handshake: the first whose names
 // match the client's SNI (and whose key the client supports), else the

@@ -75,7 +75,8 @@ type liveCerts struct {
 }
 
 // certCheckInterval is how often the certificate files of HTTPS edges are
-// checked for a change, as https listeners' are.
+// checked for a change, as https listeners' are, unless
+// StartOptions.CertCheck says otherwise.
 const certCheckInterval = 5 * time.Second
 
 // ListenerAddr returns the address of a listener of this process by name,
@@ -95,6 +96,9 @@ type StartOptions struct {
 	Logger       *slog.Logger
 	// Access receives one line per edge request; nil: none.
 	Access *slog.Logger
+	// CertCheck is how often HTTPS edges' certificate files are checked
+	// for a change; zero means every 5 seconds.
+	CertCheck time.Duration
 }
 
 // Start builds and starts every edge of cfg. Edges whose origin is a
@@ -166,7 +170,11 @@ func (s *Servers) watchCerts() {
 	if len(s.tls) == 0 {
 		return
 	}
-	t := time.NewTicker(certCheckInterval)
+	every := s.opts.CertCheck
+	if every <= 0 {
+		every = certCheckInterval
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -174,18 +182,24 @@ func (s *Servers) watchCerts() {
 			return
 		case <-t.C:
 		}
-		for _, lc := range s.tls {
-			cur := lc.cur.Load()
-			if !cur.Changed() {
-				continue
-			}
-			next, err := certs.Load("edge "+lc.edge, lc.cfg.Load(), lc.dir)
-			if err != nil {
-				s.log.Error("certificate files changed but do not load; keeping the running ones", "edge", lc.edge, "err", err)
-				lc.cur.Store(cur.Unchanged())
-				continue
-			}
-			lc.cur.Store(next)
+		s.checkCerts()
+	}
+}
+
+// checkCerts reloads the certificates whose files changed. It skips a turn
+// while Reload runs, which re-reads them itself.
+func (s *Servers) checkCerts() {
+	if !s.reloadMu.TryLock() {
+		return
+	}
+	defer s.reloadMu.Unlock()
+	for _, lc := range s.tls {
+		next, changed, err := certs.Reload(lc.cur.Load(), "edge "+lc.edge, lc.cfg.Load(), lc.dir)
+		lc.cur.Store(next) // on an error, the running set, not retried until the files change again
+		switch {
+		case err != nil:
+			s.log.Error("certificate files changed but do not load; keeping the running ones", "edge", lc.edge, "err", err)
+		case changed:
 			s.log.Info("certificates reloaded from disk", "edge", lc.edge, "certificates", next.Len())
 		}
 	}

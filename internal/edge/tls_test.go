@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -53,7 +54,7 @@ edges:
 	}
 	logs := &ts.SyncBuffer{}
 	srv, err := edge.Start(cfg, edge.StartOptions{Addr: func(string) net.Addr { return nil }, Registerer: prometheus.NewRegistry(),
-		Clock: clock.Real{}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		Clock: clock.Real{}, Logger: slog.New(slog.NewTextHandler(logs, nil)), CertCheck: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

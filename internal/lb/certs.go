@@ -41,17 +41,16 @@ func (s *Server) watchCerts() {
 	dir := s.gen.Load().cfg.Dir
 	for name, hs := range s.servers {
 		cur := hs.certs.Load()
-		if cur == nil || !cur.Changed() {
+		if cur == nil {
 			continue
 		}
-		next, err := certs.Load("listener "+name, hs.cfg.TLS, dir)
-		if err != nil {
+		next, changed, err := certs.Reload(cur, "listener "+name, hs.cfg.TLS, dir)
+		hs.certs.Store(next) // on an error, the running set, not retried until the files change again
+		switch {
+		case err != nil:
 			s.log.Error("certificate files changed but do not load; keeping the running ones", "listener", name, "err", err)
-			// Do not retry until the files change again.
-			hs.certs.Store(cur.Unchanged())
-			continue
+		case changed:
+			s.log.Info("certificates reloaded from disk", "listener", name, "certificates", next.Len())
 		}
-		hs.certs.Store(next)
-		s.log.Info("certificates reloaded from disk", "listener", name, "certificates", next.Len())
 	}
 }
