@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	ts "github.com/tetherlb/tether/internal/testsupport"
 )
 
 func cf(b string) string { return "mode: cloudfront\n" + b }
@@ -245,15 +247,22 @@ func TestCollapsing(t *testing.T) {
 }
 
 // run sends n concurrent GETs of path, releases the origin once they are
-// all in flight, and returns the responses.
+// all in flight (one at the origin, the others waiting for it), and
+// returns the responses.
 func run(e *env, n int, path string, release chan struct{}) []res {
 	out := make([]res, n)
 	var wg sync.WaitGroup
+	collapsed := func() float64 {
+		return ts.Metric(e.t, e.reg, "tether_edge_collapsed_total", nil)
+	}
+	fetches, waiters := e.origin.count(), collapsed()
 	for i := range n {
 		wg.Add(1)
 		go func() { defer wg.Done(); out[i] = e.get(path) }()
 	}
-	time.Sleep(200 * time.Millisecond) // let them all reach the edge
+	ts.WaitFor(e.t, "one request at the origin and the others waiting for it", func() bool {
+		return e.origin.count() > fetches && collapsed()-waiters >= float64(n-1)
+	})
 	close(release)
 	wg.Wait()
 	return out

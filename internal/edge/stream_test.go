@@ -177,7 +177,9 @@ func TestStreamedLeaderServesWaiters(t *testing.T) {
 	for range 6 {
 		go func() { results <- e.get("/shared") }()
 	}
-	time.Sleep(200 * time.Millisecond) // the leader streams, the others wait for it
+	ts.WaitFor(t, "the leader streaming and the others waiting for it", func() bool {
+		return ts.Metric(t, e.reg, "tether_edge_collapsed_total", nil) == 5
+	})
 	close(release)
 	for range 6 {
 		if r := <-results; r.status != 200 || r.body != body {

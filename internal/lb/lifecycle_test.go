@@ -55,9 +55,18 @@ func TestCloseLetsRequestsFinish(t *testing.T) {
 		defer cancel()
 		closed <- l.Close(ctx)
 	}()
-	time.Sleep(50 * time.Millisecond) // Close is now waiting for the request
-	if _, err := plainClient().Get(l.URL + "/"); err == nil {
-		t.Error("a new connection was accepted after Close began")
+	// Close stops accepting at once, then waits for the request.
+	ts.WaitFor(t, "new connections refused while Close waits", func() bool {
+		resp, err := plainClient().Get(l.URL + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err != nil
+	})
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a request was in flight", err)
+	default:
 	}
 	close(release)
 	if body := <-got; body != "done" {
