@@ -161,7 +161,9 @@ func TestShutdownWaitsForConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	// Long enough for the request below to be served on a loaded machine:
+	// Shutdown gives up only after it.
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	shut := make(chan error, 1)
 	go func() { shut <- l.Shutdown(ctx) }()
