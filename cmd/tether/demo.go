@@ -250,7 +250,8 @@ func printDemoHelp(w io.Writer, f demoFlags, targets []*demo.Target) {
 tether demo is running (stickiness: %s, %d targets, session store: %s).
 
   Open the app:      http://%s/
-  Targets, live:     curl -s http://%s/api/v1/target-groups
+  Dashboard:         http://%s/dashboard/  (targets, health and affinity, live)
+  Targets, as JSON:  curl -s http://%s/api/v1/target-groups
   Metrics:           curl -s http://%s/metrics | grep tether_affinity
 
 Watch failover:
@@ -284,7 +285,7 @@ Tokens (the API path; browsers use the session above):
                  -H 'Content-Type: application/json' -d '{"everywhere":true}'
   More: docs/tokens.md.
 
-Targets: `, f.stickiness, len(targets), redactURL(f.store), f.listen, f.admin, f.admin, f.listen, f.control, f.control, f.admin, f.listen,
+Targets: `, f.stickiness, len(targets), redactURL(f.store), f.listen, f.admin, f.admin, f.admin, f.listen, f.control, f.control, f.admin, f.listen,
 		f.tokens, demoUser, demoPassword, f.listen, f.tokens)
 	for i, t := range targets {
 		if i > 0 {

@@ -139,7 +139,7 @@ func startInstance(ctx context.Context, cfgPath string, cfg *config.Config, logg
 		}
 		in.adminLn = ln
 		in.admin = &http.Server{
-			Handler:           admin.Handler(admin.Options{LB: srv, Registry: reg, Reload: in.reload, Logger: logger, Edges: invalidators(in.edges)}),
+			Handler:           admin.Handler(admin.Options{LB: srv, Registry: reg, Reload: in.reload, Logger: logger, Edges: adminEdges(in.edges)}),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
 		go func() {
@@ -147,7 +147,7 @@ func startInstance(ctx context.Context, cfgPath string, cfg *config.Config, logg
 				logger.Error("admin listener stopped", "err", err)
 			}
 		}()
-		logger.Info("admin API listening", "address", ln.Addr().String())
+		logger.Info("admin API listening", "address", ln.Addr().String(), "dashboard", "http://"+ln.Addr().String()+"/dashboard/")
 	}
 	return in, nil
 }
@@ -234,9 +234,9 @@ func (in *instance) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// invalidators lists the edges for the admin API's invalidations.
-func invalidators(s *edge.Servers) map[string]admin.Invalidator {
-	out := map[string]admin.Invalidator{}
+// adminEdges lists the edges for the admin API: their status and invalidations.
+func adminEdges(s *edge.Servers) map[string]admin.Edge {
+	out := map[string]admin.Edge{}
 	for name, ref := range s.Refs() {
 		out[name] = ref
 	}

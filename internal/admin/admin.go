@@ -1,5 +1,6 @@
 // Package admin serves tether's admin API: health, Prometheus metrics, the
-// state of target groups, draining and reload. It listens on loopback by
+// state of target groups and edge caches, draining, invalidation, reload,
+// and the live dashboard over them. It listens on loopback by
 // default; state-changing calls refuse cross-origin browser requests.
 package admin
 
@@ -8,14 +9,18 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/pprof"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/edge"
 	"github.com/tetherlb/tether/internal/edge/cachestore"
 	"github.com/tetherlb/tether/internal/lb"
 )
@@ -27,9 +32,11 @@ type Balancer interface {
 	Undrain(group, id string) error
 }
 
-// Invalidator is an edge cache that drops objects by path pattern.
-type Invalidator interface {
+// Edge is what the admin API needs of an edge cache: its status, and
+// invalidation by path pattern.
+type Edge interface {
 	Invalidate(tenant string, patterns []string) int
+	Status() edge.Status
 }
 
 // Options configure the handler. Reload, if nil, makes POST /api/v1/reload
@@ -39,8 +46,9 @@ type Options struct {
 	Registry *prometheus.Registry
 	Reload   func(ctx context.Context) error
 	Logger   *slog.Logger
-	// Edges are the edge caches by name, for invalidations.
-	Edges map[string]Invalidator
+	// Edges are the edge caches by name, for their status and
+	// invalidations.
+	Edges map[string]Edge
 }
 
 // Handler returns the admin API.
@@ -51,7 +59,9 @@ type Options struct {
 //	POST /api/v1/target-groups/{group}/targets/{id}/drain    start deregistration
 //	POST /api/v1/target-groups/{group}/targets/{id}/undrain  cancel it
 //	POST /api/v1/reload                                      re-read the config file and key ring
+//	GET  /api/v1/edges                                       edge caches: size, objects, requests by result
 //	POST /api/v1/edges/{name}/invalidations                  drop cached objects by path pattern
+//	GET  /dashboard/                                         the live dashboard (a web page over the above)
 //	GET  /debug/pprof/...                                    Go profiles (CPU, heap, goroutines)
 func Handler(o Options) http.Handler {
 	if o.Logger == nil {
@@ -67,8 +77,11 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("POST /api/v1/target-groups/{group}/targets/{id}/drain", a.drain)
 	mux.HandleFunc("POST /api/v1/target-groups/{group}/targets/{id}/undrain", a.undrain)
 	mux.HandleFunc("POST /api/v1/reload", a.reload)
+	mux.HandleFunc("GET /api/v1/edges", a.edges)
 	mux.HandleFunc("POST /api/v1/edges/{name}/invalidations", a.invalidate)
 	mux.HandleFunc("GET /{$}", a.index)
+	mux.Handle("GET /dashboard/", dashboard())
+	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))
 	// Go's profiler, as Caddy's admin API offers it: go tool pprof
 	// http://127.0.0.1:9901/debug/pprof/profile?seconds=30
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -83,7 +96,12 @@ func Handler(o Options) http.Handler {
 
 type api struct{ o Options }
 
+// index lists the endpoints; a browser is sent to the dashboard.
 func (a *api) index(w http.ResponseWriter, r *http.Request) {
+	if strings.Contains(r.Header.Get("Accept"), "text/html") {
+		http.Redirect(w, r, "/dashboard/", http.StatusFound)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"service": "tether admin API",
 		"endpoints": []string{
@@ -91,7 +109,9 @@ func (a *api) index(w http.ResponseWriter, r *http.Request) {
 			"POST /api/v1/target-groups/{group}/targets/{id}/drain",
 			"POST /api/v1/target-groups/{group}/targets/{id}/undrain",
 			"POST /api/v1/reload",
+			"GET /api/v1/edges",
 			"POST /api/v1/edges/{name}/invalidations",
+			"GET /dashboard/",
 			"GET /debug/pprof/",
 		},
 	})
@@ -99,6 +119,15 @@ func (a *api) index(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) groups(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"target_groups": a.o.LB.Snapshot()})
+}
+
+// edges reports every edge cache, by name.
+func (a *api) edges(w http.ResponseWriter, r *http.Request) {
+	out := make([]edge.Status, 0, len(a.o.Edges))
+	for _, name := range slices.Sorted(maps.Keys(a.o.Edges)) {
+		out = append(out, a.o.Edges[name].Status())
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"edges": out})
 }
 
 func (a *api) drain(w http.ResponseWriter, r *http.Request) {

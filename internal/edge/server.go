@@ -42,6 +42,9 @@ type entry struct {
 	cfg config.Edge // as running; owned by Reload
 	cur atomic.Pointer[Edge]
 	lc  *liveCerts // nil for a plain HTTP edge
+	// url is where the edge listens (scheme://address), fixed until a
+	// restart.
+	url string
 }
 
 // ServeHTTP hands the request to the current edge.
@@ -55,8 +58,15 @@ func (r Ref) Invalidate(tenant string, patterns []string) int {
 	return r.en.cur.Load().Invalidate(tenant, patterns)
 }
 
+// Status reports the edge running now (see Edge.Status), with its URL.
+func (r Ref) Status() Status {
+	st := r.en.cur.Load().Status()
+	st.URL = r.en.url
+	return st
+}
+
 // Refs returns a Ref for each running edge, by name, for the admin API's
-// invalidations.
+// invalidations and status.
 func (s *Servers) Refs() map[string]Ref {
 	out := make(map[string]Ref, len(s.entries))
 	for name, en := range s.entries {
@@ -143,17 +153,17 @@ func Start(cfg *config.Config, o StartOptions) (*Servers, error) {
 			s.Close(context.Background())
 			return nil, fmt.Errorf("edge %s: %w (is another process using %s?)", ec.Name, err, ec.Address)
 		}
-		en := &entry{cfg: ec, lc: lc}
-		en.cur.Store(e)
-		srv.Handler = en
-		fr := newFront(ln, srv, ec.Name, log)
-		s.entries[ec.Name] = en
-		s.fronts = append(s.fronts, fr)
 		scheme := "http"
 		if lc != nil {
 			s.tls = append(s.tls, lc)
 			scheme = "https"
 		}
+		en := &entry{cfg: ec, lc: lc, url: scheme + "://" + ln.Addr().String()}
+		en.cur.Store(e)
+		srv.Handler = en
+		fr := newFront(ln, srv, ec.Name, log)
+		s.entries[ec.Name] = en
+		s.fronts = append(s.fronts, fr)
 		go serve(fr, ec.Name, log)
 		log.Info("edge listening", "edge", ec.Name, "address", ln.Addr().String(), "scheme", scheme, "origin", origin, "mode", ec.Mode)
 	}

@@ -190,6 +190,9 @@ func TestBindingsAndSkew(t *testing.T) {
 	if skew := ts.Metric(t, l.Registry(), "tether_affinity_skew", map[string]string{"group": "app"}); skew != 1 {
 		t.Errorf("skew = %v, want 1", skew)
 	}
+	if skew := l.Snapshot()[0].Skew; skew != 1 {
+		t.Errorf("admin snapshot affinity_skew = %v, want 1, as the gauge", skew)
+	}
 	var snapTotal int64
 	for _, st := range l.Snapshot()[0].Targets {
 		snapTotal += st.Bindings

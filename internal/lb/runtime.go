@@ -42,29 +42,21 @@ func (s *Server) Sweep() {
 	prune := false
 	for _, g := range gen.groups {
 		counts := g.table.Sweep(now)
-		var sum, maxN, active float64
+		var skew skewOf
 		for _, t := range g.targets {
 			n := counts[t.id]
 			t.bindings.Store(int64(n))
 			m.bindings.WithLabelValues(g.name, t.id).Set(float64(n))
 			st := t.state(now)
 			m.setState(g.name, t.id, st)
-			if st == StateHealthy || st == StateInitial {
-				active++
-				sum += float64(n)
-				maxN = max(maxN, float64(n))
-			}
+			skew.add(st, int64(n))
 			if st == StateDrained && t.removed.Load() {
 				t.stopChecks()
 				m.forget(g.name, t.id)
 				prune = true
 			}
 		}
-		skew := 0.0
-		if sum > 0 {
-			skew = maxN / (sum / active)
-		}
-		m.skew.WithLabelValues(g.name).Set(skew)
+		m.skew.WithLabelValues(g.name).Set(skew.value())
 		fo := 0.0
 		if g.failingOpen() {
 			fo = 1
@@ -102,11 +94,34 @@ type TargetStatus struct {
 
 // GroupStatus is one target group as the admin API shows it.
 type GroupStatus struct {
-	Name       string         `json:"name"`
-	Algorithm  string         `json:"algorithm"`
-	Stickiness string         `json:"stickiness"`
-	FailOpen   bool           `json:"fail_open"`
-	Targets    []TargetStatus `json:"targets"`
+	Name       string `json:"name"`
+	Algorithm  string `json:"algorithm"`
+	Stickiness string `json:"stickiness"`
+	FailOpen   bool   `json:"fail_open"`
+	// Skew is the tether_affinity_skew gauge: the bindings of the busiest
+	// target in service over their mean (1 is even; 0 with no bindings).
+	Skew    float64        `json:"affinity_skew"`
+	Targets []TargetStatus `json:"targets"`
+}
+
+// skewOf sums the bindings of a group's targets in service (healthy or
+// initial) for the affinity skew.
+type skewOf struct{ sum, most, active float64 }
+
+func (k *skewOf) add(st State, bindings int64) {
+	if st == StateHealthy || st == StateInitial {
+		k.active++
+		k.sum += float64(bindings)
+		k.most = max(k.most, float64(bindings))
+	}
+}
+
+// value is the busiest target's bindings over the mean; 0 with none.
+func (k skewOf) value() float64 {
+	if k.sum == 0 {
+		return 0
+	}
+	return k.most / (k.sum / k.active)
 }
 
 // Snapshot returns the groups and targets, in config order. For tcp
@@ -128,14 +143,18 @@ func (s *Server) Snapshot() []GroupStatus {
 		}
 		g := gen.groups[gc.Name]
 		gs := GroupStatus{Name: g.name, Algorithm: g.cfg.Algorithm, Stickiness: g.sticky.mode, FailOpen: g.failingOpen()}
+		var skew skewOf
 		for _, t := range g.targets {
-			gs.Targets = append(gs.Targets, TargetStatus{
+			ts := TargetStatus{
 				ID: t.id, Address: t.address, State: t.state(now), Weight: t.Weight(),
 				Effective: t.EffectiveWeight(), InFlight: t.outstanding.Load(), Requests: t.requests.Load(),
 				Bindings: t.bindings.Load(), DrainRemaining: t.drainRemaining(now).Seconds(),
 				Deregistered: t.removed.Load(),
-			})
+			}
+			skew.add(ts.State, ts.Bindings)
+			gs.Targets = append(gs.Targets, ts)
 		}
+		gs.Skew = skew.value()
 		out = append(out, gs)
 	}
 	return out
