@@ -130,14 +130,50 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("the dashboard could not read the admin API:\n%s", dom)
 	}
 
-	if code, _, body := call(t, "POST", srv.URL+"/api/v1/target-groups/app/targets/b/drain"); code != http.StatusAccepted {
-		t.Fatalf("drain: %d %s", code, body)
+	// Press b's Drain button, as a person would (confirming the dialog).
+	dom = ts.DumpDOM(t, clickPage(t, srv, "b", "Drain"), 3*time.Second)
+	if st := l.Snapshot()[0].Targets[1].State; st != "draining" {
+		t.Fatalf("after pressing Drain, b is %s; want draining", st)
 	}
-	dom = ts.DumpDOM(t, srv.URL+"/dashboard/", 2*time.Second)
 	row := regexp.MustCompile(`<tr data-target="b" data-state="draining">.*?</tr>`).FindString(dom)
 	if row == "" || !strings.Contains(row, "draining · 4") || !strings.Contains(row, ">Undrain<") {
 		t.Errorf("target b after its drain: %q; want its row draining, with the time left and an Undrain button", row)
 	}
+	ts.DumpDOM(t, clickPage(t, srv, "b", "Undrain"), 3*time.Second)
+	if st := l.Snapshot()[0].Targets[1].State; st != "healthy" {
+		t.Errorf("after pressing Undrain, b is %s; want healthy", st)
+	}
+}
+
+// clickPage serves, beside the dashboard (so that its script, style sheet
+// and API calls are same-origin), a copy of the dashboard's page whose
+// extra script presses the button labelled label in target's row once the
+// dashboard has drawn it, and accepts the confirmation. It returns the
+// copy's URL.
+func clickPage(t *testing.T, srv *httptest.Server, target, label string) string {
+	t.Helper()
+	code, _, page := call(t, "GET", srv.URL+"/dashboard/")
+	if code != 200 {
+		t.Fatalf("GET /dashboard/: %d", code)
+	}
+	press := fmt.Sprintf(`<script>
+window.confirm = () => true;
+const press = setInterval(() => {
+  const b = [...document.querySelectorAll('tr[data-target=%q] button')].find(b => b.textContent === %q);
+  if (b) { clearInterval(press); b.click(); }
+}, 50);
+</script></body>`, target, label)
+	page = strings.Replace(page, "</body>", press, 1)
+	api := srv.Config.Handler
+	mux := http.NewServeMux()
+	mux.Handle("/", api)
+	mux.HandleFunc("GET /dashboard/press.html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, page)
+	})
+	pressed := httptest.NewServer(mux)
+	t.Cleanup(pressed.Close)
+	return pressed.URL + "/dashboard/press.html"
 }
 
 // TestDashboardServing: a browser at the admin root goes to the dashboard;
