@@ -134,6 +134,9 @@ function actionButton(g, t) {
   return b;
 }
 
+// sticky reports whether a group binds clients to targets.
+const sticky = g => !!g.stickiness && g.stickiness !== "none";
+
 function groupCard(g, now) {
   let total = 0, inService = 0, groupRate = 0, known = true;
   const maxBindings = Math.max(1, ...g.targets.map(t => t.bindings));
@@ -168,13 +171,13 @@ function groupCard(g, now) {
       el("div", {},
         el("h3", {}, g.name),
         el("div", { class: "chips" },
-          el("span", { class: "chip" }, g.algorithm.replaceAll("_", " ")),
-          el("span", { class: "chip" }, g.stickiness === "none" ? "not sticky" : "sticky: " + g.stickiness.replaceAll("_", " ")),
+          g.algorithm && el("span", { class: "chip" }, g.algorithm.replaceAll("_", " ")),
+          el("span", { class: "chip" }, sticky(g) ? "sticky: " + g.stickiness.replaceAll("_", " ") : "not sticky"),
           el("span", { class: "chip" }, `${inService} of ${total} in service`),
           g.fail_open && el("span", { class: "chip bad", title: "no target is healthy: requests go to every target not draining" }, "failing open"))),
       el("div", { class: "figures" },
         el("div", { class: "figure" }, el("div", { class: "value" }, known ? perSecond(groupRate) : "–"), el("div", { class: "label" }, "req/s"), spark(h)),
-        g.stickiness !== "none" && el("div", { class: "figure skew " + skewCls, "data-skew": skew.toFixed(2),
+        sticky(g) && el("div", { class: "figure skew " + skewCls, "data-skew": skew.toFixed(2),
           title: "bindings of the busiest target in service over their mean (1 is even)" },
           el("div", { class: "value" }, skew === 0 ? "–" : fmt1.format(skew) + "×"),
           el("div", { class: "label" }, "affinity skew · " + skewNote)))),
@@ -288,9 +291,9 @@ function render(groups, edges, now) {
       unhealthy ? "bad" : draining ? "fair" : "good"),
     tile("In flight", fmtInt.format(inFlight), "requests being served now"),
   ];
-  const sticky = groups.filter(g => g.stickiness !== "none" && g.affinity_skew > 0);
-  if (sticky.length) {
-    const worst = sticky.reduce((a, g) => g.affinity_skew > a.affinity_skew ? g : a);
+  const skewed = groups.filter(g => sticky(g) && g.affinity_skew > 0);
+  if (skewed.length) {
+    const worst = skewed.reduce((a, g) => g.affinity_skew > a.affinity_skew ? g : a);
     tiles.push(tile("Worst affinity skew", fmt1.format(worst.affinity_skew) + "×", "in " + worst.name + " (1× is even)", worst.affinity_skew <= 1.25 ? "good" : worst.affinity_skew <= 2 ? "" : "bad"));
   }
   document.getElementById("tiles").replaceChildren(...tiles);
