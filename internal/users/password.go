@@ -147,6 +147,17 @@ func (h hash) String() string {
 // without leading zeros, and the parameters and lengths within the bounds
 // of Params.validate. What it accepts, String encodes back to the same
 // string.
+// decodeB64 decodes the unpadded base64 of a PHC field, refusing any
+// other spelling of the same bytes: the decoder skips CR and LF, so a
+// field with a line break in it would otherwise decode as if it had none.
+func decodeB64(s string) ([]byte, error) {
+	b, err := b64.DecodeString(s)
+	if err == nil && b64.EncodeToString(b) != s {
+		err = errors.New("not in canonical unpadded base64")
+	}
+	return b, err
+}
+
 func parseHash(s string) (hash, error) {
 	var h hash
 	parts := strings.Split(s, "$")
@@ -173,10 +184,10 @@ func parseHash(s string) (hash, error) {
 		return h, fmt.Errorf("parallelism %d: want 1 to 255", vals[2])
 	}
 	var err error
-	if h.salt, err = b64.DecodeString(parts[4]); err != nil {
+	if h.salt, err = decodeB64(parts[4]); err != nil {
 		return h, fmt.Errorf("salt: %w", err)
 	}
-	if h.key, err = b64.DecodeString(parts[5]); err != nil {
+	if h.key, err = decodeB64(parts[5]); err != nil {
 		return h, fmt.Errorf("key: %w", err)
 	}
 	h.Params = Params{Memory: uint32(vals[0]), Iterations: uint32(vals[1]), Parallelism: uint8(vals[2]),
