@@ -28,8 +28,9 @@ func Load(owner string, t *config.TLS, dir string) (*Set, error) {
 	return files.load(owner)
 }
 
-// Reload reads cur's files again and returns the set they now hold, and
-// whether they changed: cur itself when they did not. When they changed
+// Reload reads t's files again, as Load does, and returns the set they
+// now hold and whether they changed since cur was loaded: cur itself when
+// they did not. When they changed
 // but do not load (a certificate written before its key, say), it returns
 // the error and cur marked with the files' new state, to be kept: the
 // files are not retried until they change again.
