@@ -60,7 +60,7 @@ func TestTargetGroupsAndDrain(t *testing.T) {
 		t.Errorf("group: %v", g)
 	}
 	tb := g["targets"].([]any)[1].(map[string]any)
-	for _, k := range []string{"id", "address", "state", "weight", "in_flight", "requests", "bindings"} {
+	for _, k := range []string{"id", "address", "state", "weight", "in_flight", "requests", "responses_5xx", "bindings"} {
 		if _, ok := tb[k]; !ok {
 			t.Errorf("target lacks %q: %v", k, tb)
 		}

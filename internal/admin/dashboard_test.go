@@ -108,6 +108,18 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 	}
 	l.Sweep()
+	resp, err := http.Get(l.URL + "/status?code=503") // a target's 5xx
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	failed := 0.0
+	for _, tg := range l.Snapshot()[0].Targets {
+		failed += float64(tg.Responses5xx)
+	}
+	if failed != 1 {
+		t.Errorf("responses_5xx over the targets = %v after one 503, want 1", failed)
+	}
 	for range 4 { // a miss, then three hits: 75%
 		resp, err := http.Get(cdn + "/static/app.css")
 		if err != nil {
@@ -120,7 +132,7 @@ func TestDashboardInChromium(t *testing.T) {
 	for _, want := range []string{
 		`data-group="app"`, `data-skew="1.00"`,
 		`data-target="a" data-state="healthy"`, `data-target="b" data-state="healthy"`, `data-target="c" data-state="healthy"`,
-		`data-edge="cdn"`, `data-hit-ratio="0.750"`, ">75%<", "3 / 3", "live ·",
+		`data-edge="cdn"`, `data-hit-ratio="0.750"`, ">75%<", "3 / 3", "live ·", `data-5xx="1"`, "1 since start",
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the dashboard lacks %s; DOM:\n%s", want, dom)
@@ -135,7 +147,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if st := l.Snapshot()[0].Targets[1].State; st != "draining" {
 		t.Fatalf("after pressing Drain, b is %s; want draining", st)
 	}
-	row := regexp.MustCompile(`<tr data-target="b" data-state="draining">.*?</tr>`).FindString(dom)
+	row := regexp.MustCompile(`<tr data-target="b" data-state="draining"[^>]*>.*?</tr>`).FindString(dom)
 	if row == "" || !strings.Contains(row, "draining · 4") || !strings.Contains(row, ">Undrain<") {
 		t.Errorf("target b after its drain: %q; want its row draining, with the time left and an Undrain button", row)
 	}

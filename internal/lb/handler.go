@@ -94,6 +94,9 @@ func (g *group) end(ex *exchange, inflight prometheus.Gauge) {
 	t.outstanding.Add(-1)
 	inflight.Dec()
 	t.requests.Add(1)
+	if ex.status >= 500 {
+		t.failed.Add(1)
+	}
 	ts := g.seriesOf(t)
 	if ex.status == http.StatusOK {
 		ts.ok.Inc()

@@ -87,6 +87,7 @@ type TargetStatus struct {
 	Effective      float64 `json:"effective_weight"`
 	InFlight       int64   `json:"in_flight"`
 	Requests       uint64  `json:"requests"`
+	Responses5xx   uint64  `json:"responses_5xx"`
 	Bindings       int64   `json:"bindings"`
 	DrainRemaining float64 `json:"drain_remaining_seconds,omitempty"`
 	Deregistered   bool    `json:"deregistered,omitempty"`
@@ -148,7 +149,7 @@ func (s *Server) Snapshot() []GroupStatus {
 			ts := TargetStatus{
 				ID: t.id, Address: t.address, State: t.state(now), Weight: t.Weight(),
 				Effective: t.EffectiveWeight(), InFlight: t.outstanding.Load(), Requests: t.requests.Load(),
-				Bindings: t.bindings.Load(), DrainRemaining: t.drainRemaining(now).Seconds(),
+				Responses5xx: t.failed.Load(), Bindings: t.bindings.Load(), DrainRemaining: t.drainRemaining(now).Seconds(),
 				Deregistered: t.removed.Load(),
 			}
 			skew.add(ts.State, ts.Bindings)

@@ -42,6 +42,7 @@ type target struct {
 
 	outstanding atomic.Int64
 	requests    atomic.Uint64
+	failed      atomic.Uint64                // responses with a 5xx status, the target's or tether's 502/504 for it
 	series      atomic.Pointer[targetSeries] // its per-request metric series, once looked up
 	bindings    atomic.Int64                 // live bindings, refreshed by the group's sweep
 

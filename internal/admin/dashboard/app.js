@@ -145,17 +145,20 @@ function groupCard(g, now) {
     if (t.state === "healthy" || t.state === "initial") inService++;
     const r = rate(`t/${g.name}/${t.id}`, t.requests, now);
     if (r === null) known = false; else groupRate += r;
+    const failed = t.responses_5xx || 0;
+    const r5 = rate(`t5/${g.name}/${t.id}`, failed, now);
     let state = t.state;
     if (t.state === "draining" && t.drain_remaining_seconds) state += " · " + seconds(Math.ceil(t.drain_remaining_seconds));
     const weight = t.effective_weight < t.weight
       ? el("span", { title: "slow start: effective weight of the configured " + t.weight }, fmt1.format(t.effective_weight), el("span", { class: "muted" }, " / " + t.weight))
       : String(t.weight);
-    return el("tr", { "data-target": t.id, "data-state": t.state },
+    return el("tr", { "data-target": t.id, "data-state": t.state, "data-5xx": String(failed) },
       el("td", {}, el("div", { class: "id" }, t.id), el("div", { class: "addr" }, t.address)),
       el("td", {}, el("span", { class: "pill " + t.state, title: STATE_HELP[t.state] || "" }, state)),
       el("td", { class: "num" }, weight),
       el("td", { class: "num" }, fmtInt.format(t.in_flight)),
       el("td", { class: "num" }, perSecond(r)),
+      el("td", { class: "num" + (r5 ? " bad" : ""), title: `${fmtInt.format(failed)} responses with a 5xx status since start` }, perSecond(r5)),
       el("td", { class: "num" }, fmtInt.format(t.requests)),
       el("td", {}, el("div", { class: "bindings" },
         el("div", { class: "bar" }, el("span", { style: { width: `${(100 * t.bindings / maxBindings).toFixed(1)}%` } })),
@@ -165,7 +168,8 @@ function groupCard(g, now) {
   const h = remember("g/" + g.name, known ? groupRate : 0);
   const skew = g.affinity_skew || 0;
   const skewCls = skew === 0 ? "" : skew <= 1.25 ? "good" : skew <= 2 ? "fair" : "bad";
-  const skewNote = skew === 0 ? "no bindings yet" : skew <= 1.25 ? "even" : skew <= 2 ? "somewhat uneven" : "uneven";
+  const skewNote = skew !== 0 ? (skew <= 1.25 ? "even" : skew <= 2 ? "somewhat uneven" : "uneven")
+    : inService === 0 ? "no target in service" : "no bindings yet";
   return el("section", { class: "card group", "data-group": g.name },
     el("div", { class: "head" },
       el("div", {},
@@ -182,7 +186,7 @@ function groupCard(g, now) {
           el("div", { class: "value" }, skew === 0 ? "–" : fmt1.format(skew) + "×"),
           el("div", { class: "label" }, "affinity skew · " + skewNote)))),
     el("table", {},
-      el("thead", {}, el("tr", {}, ...["Target", "State", "Weight", "In flight", "Req/s", "Requests", "Bindings", ""].map(c => el("th", {}, c)))),
+      el("thead", {}, el("tr", {}, ...["Target", "State", "Weight", "In flight", "Req/s", "5xx/s", "Requests", "Bindings", ""].map(c => el("th", {}, c)))),
       el("tbody", {}, ...rows)));
 }
 
@@ -272,12 +276,13 @@ async function poll() {
 function render(groups, edges, now) {
   const gs = groups.map(g => groupCard(g, now));
   const es = edges.map(e => edgeCard(e, now));
-  let targets = 0, inService = 0, inFlight = 0, total = 0, known = true;
+  let targets = 0, inService = 0, inFlight = 0, total = 0, known = true, failed = 0;
   for (const g of groups) {
     for (const t of g.targets) {
       targets++;
       if (t.state === "healthy" || t.state === "initial") inService++;
       inFlight += t.in_flight;
+      failed += t.responses_5xx || 0;
     }
     const h = history.get("g/" + g.name);
     if (h && h.length > 1) total += h[h.length - 1]; else known = false;
@@ -291,6 +296,8 @@ function render(groups, edges, now) {
       unhealthy ? "bad" : draining ? "fair" : "good"),
     tile("In flight", fmtInt.format(inFlight), "requests being served now"),
   ];
+  const r5 = rate("all/5xx", failed, now);
+  tiles.splice(1, 0, tile("5xx / s", perSecond(r5), `${fmtInt.format(failed)} since start`, r5 ? "bad" : r5 === 0 ? "good" : ""));
   const skewed = groups.filter(g => sticky(g) && g.affinity_skew > 0);
   if (skewed.length) {
     const worst = skewed.reduce((a, g) => g.affinity_skew > a.affinity_skew ? g : a);
