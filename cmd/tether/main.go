@@ -9,7 +9,9 @@ import (
 	"os"
 )
 
-const usage = `tether: a load balancer whose sticky sessions are tamper-proof, even and failure-safe.
+const usage = `tether: the path a stateful web app needs between the browser and its servers, in one
+binary: an edge cache with cookie policies, a load balancer whose sticky sessions are tamper-proof,
+even and failure-safe, a shared session store, and a token service.
 
 Usage:
   tether serve -c FILE         run what the config file declares (SIGHUP reloads it)
@@ -23,7 +25,8 @@ Usage:
   tether version               print the version
 
 Run 'tether COMMAND -h' for the flags of a command.
-Docs: docs/configuration.md (every key), docs/affinity.md (stickiness).
+Docs: docs/configuration.md (every key, the admin API and its dashboard), docs/affinity.md
+(stickiness), docs/edge.md, docs/sessions.md, docs/tokens.md, docs/doctor.md, docs/probe.md.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
