@@ -185,9 +185,9 @@ function groupCard(g, now) {
           title: "bindings of the busiest target in service over their mean (1 is even)" },
           el("div", { class: "value" }, skew === 0 ? "–" : fmt1.format(skew) + "×"),
           el("div", { class: "label" }, "affinity skew · " + skewNote)))),
-    el("table", {},
+    el("div", { class: "table" }, el("table", {},
       el("thead", {}, el("tr", {}, ...["Target", "State", "Weight", "In flight", "Req/s", "5xx/s", "Requests", "Bindings", ""].map(c => el("th", {}, c)))),
-      el("tbody", {}, ...rows)));
+      el("tbody", {}, ...rows))));
 }
 
 const RESULTS = [
