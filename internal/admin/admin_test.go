@@ -15,20 +15,35 @@ import (
 	ts "github.com/tetherlb/tether/internal/testsupport"
 )
 
-func startAdmin(t *testing.T, reload func(context.Context) error) (*ts.LB, *httptest.Server, []*ts.Target) {
+// startApp starts a load balancer with one group, app (lb_cookie
+// stickiness, a 45 s deregistration delay), of targets a, b, … with the
+// weights given.
+func startApp(t *testing.T, weights ...int) (*ts.LB, []*ts.Target) {
 	t.Helper()
-	a, b := ts.NewTarget(t, "a"), ts.NewTarget(t, "b")
-	l := ts.StartLB(t, fmt.Sprintf(`admin: {address: "off"}
+	var targets []*ts.Target
+	var y strings.Builder
+	y.WriteString(`admin: {address: "off"}
 listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
 target_groups:
   - name: app
     deregistration_delay: 45s
     stickiness: {type: lb_cookie}
-    targets: [{id: a, address: %q}, {id: b, address: %q, weight: 3}]
-`, a.Addr, b.Addr))
+    targets:
+`)
+	for i, w := range weights {
+		tg := ts.NewTarget(t, string(rune('a'+i)))
+		targets = append(targets, tg)
+		fmt.Fprintf(&y, "      - {id: %s, address: %q, weight: %d}\n", tg.ID, tg.Addr, w)
+	}
+	return ts.StartLB(t, y.String()), targets
+}
+
+func startAdmin(t *testing.T, reload func(context.Context) error) (*ts.LB, *httptest.Server, []*ts.Target) {
+	t.Helper()
+	l, targets := startApp(t, 1, 3)
 	srv := httptest.NewServer(admin.Handler(admin.Options{LB: l, Registry: l.Registry(), Reload: reload}))
 	t.Cleanup(srv.Close)
-	return l, srv, []*ts.Target{a, b}
+	return l, srv, targets
 }
 
 func call(t *testing.T, method, url string, hdr ...string) (int, map[string]any, string) {

@@ -26,15 +26,7 @@ import (
 // admin API over both.
 func startWithEdge(t *testing.T) (*ts.LB, *httptest.Server, string) {
 	t.Helper()
-	a, b, c := ts.NewTarget(t, "a"), ts.NewTarget(t, "b"), ts.NewTarget(t, "c")
-	l := ts.StartLB(t, fmt.Sprintf(`admin: {address: "off"}
-listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
-target_groups:
-  - name: app
-    deregistration_delay: 45s
-    stickiness: {type: lb_cookie}
-    targets: [{id: a, address: %q}, {id: b, address: %q}, {id: c, address: %q}]
-`, a.Addr, b.Addr, c.Addr))
+	l, _ := startApp(t, 1, 1, 1)
 	cfg, err := config.Parse([]byte(`admin: {address: "off"}
 listeners: [{name: web, address: 127.0.0.1:1, default_target_group: app}]
 target_groups: [{name: app, targets: [{id: a, address: 127.0.0.1:1}]}]

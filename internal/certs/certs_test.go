@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tetherlb/tether/internal/certs"
@@ -30,6 +31,18 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 }
 
+// installPair writes a new certificate for localhost and its key to
+// cert.pem and key.pem in a new directory, and returns their paths.
+func installPair(t *testing.T) (dir, certFile, keyFile string) {
+	t.Helper()
+	dir = t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	srcCert, srcKey := ts.TLSFilesFor(t, "localhost")
+	copyFile(t, srcCert, certFile)
+	copyFile(t, srcKey, keyFile)
+	return dir, certFile, keyFile
+}
+
 // TestReloadCertificateBeforeKey: a renewal that writes the certificate
 // and then its key, with a check in between, is picked up at the next
 // check. The check in between fails (the new certificate does not match
@@ -37,11 +50,7 @@ func copyFile(t *testing.T, src, dst string) {
 // change even though a new P-256 key is the same size as the old one and
 // may carry the same modification time.
 func TestReloadCertificateBeforeKey(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	oldCert, oldKey := ts.TLSFilesFor(t, "localhost")
-	copyFile(t, oldCert, certFile)
-	copyFile(t, oldKey, keyFile)
+	dir, certFile, keyFile := installPair(t)
 	cfg := &config.TLS{CertFile: "cert.pem", KeyFile: "key.pem"}
 
 	cur, err := certs.Load("listener web", cfg, dir)
@@ -79,11 +88,11 @@ func TestReloadCertificateBeforeKey(t *testing.T) {
 // TestReloadMissingFile: a file that disappears is an error that keeps
 // the running set; once it is back, the set loads again.
 func TestReloadMissingFile(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	srcCert, srcKey := ts.TLSFilesFor(t, "localhost")
-	copyFile(t, srcCert, certFile)
-	copyFile(t, srcKey, keyFile)
+	_, certFile, keyFile := installPair(t)
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := &config.TLS{CertFile: certFile, KeyFile: keyFile}
 	cur, err := certs.Load("edge cdn", cfg, "")
 	if err != nil {
@@ -96,10 +105,12 @@ func TestReloadMissingFile(t *testing.T) {
 	if err == nil || !changed || kept.Len() != 1 {
 		t.Fatalf("key removed: Reload = %v, %v (%d certificates); want an error and the running set", changed, err, kept.Len())
 	}
-	if want := "edge cdn: loading certificate " + certFile + ": open " + keyFile; len(err.Error()) < len(want) || err.Error()[:len(want)] != want {
+	if want := "edge cdn: loading certificate " + certFile + ": open " + keyFile; !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error %q, want it to start %q", err, want)
 	}
-	copyFile(t, srcKey, keyFile)
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, changed, err := certs.Reload(kept, "edge cdn", cfg, ""); err != nil || !changed {
 		t.Errorf("key back: Reload = %v, %v; want the set loaded again", changed, err)
 	}
