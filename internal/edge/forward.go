@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -16,8 +17,13 @@ import (
 // X-Forwarded-* and Forwarded are never forwarded; the edge sets its own.
 // Its context is ctx, unless the transport takes the context apart from
 // the request (ctxTransport): fetch then hands ctx to it.
+//
+// A request without a body to a transport that takes written header lines
+// (contextTransport.RoundTripFields) comes from originPool with its fields
+// written into x.out.fields and an empty header map; any other has its
+// fields in its header map.
 func (e *Edge) originRequest(ctx context.Context, x *exchange) *http.Request {
-	r, b, v, s := x.r, x.b, &x.v, &x.s
+	r := x.r
 	var parts *originParts
 	if e.ctxTransport != nil && cachedMethod(r.Method) {
 		parts = originPool.Get().(*originParts)
@@ -33,71 +39,104 @@ func (e *Edge) originRequest(ctx context.Context, x *exchange) *http.Request {
 	}
 	// The path goes out exactly as the client sent it: Path and a RawPath
 	// that is its valid encoding make net/http write RawPath.
-	u.Scheme, u.Host, u.RawPath = e.origin.Scheme, e.origin.Host, v.rawPath
-	if p, err := url.PathUnescape(v.rawPath); err == nil {
+	u.Scheme, u.Host, u.RawPath = e.origin.Scheme, e.origin.Host, x.v.rawPath
+	if p, err := url.PathUnescape(x.v.rawPath); err == nil {
 		u.Path = p
 	} else {
 		// net/http's server refuses a request target with a bad escape,
 		// so this is not reached; keep the raw bytes all the same.
-		u.Opaque = v.rawPath
+		u.Opaque = x.v.rawPath
 	}
-	u.RawQuery = joinPairs(s.fwdQuery, "&")
+	u.RawQuery = joinPairs(x.s.fwdQuery, "&")
 	out.Host = e.origin.Host
-	for _, h := range b.fwdHeaders {
-		switch h {
-		case "Host":
-			out.Host = r.Host
-			continue
-		case "Authorization":
-			if e.cloudfront && !b.keys(h) {
-				continue // CloudFront forwards Authorization only when it is keyed
-			}
-		}
-		if neverForwarded(h) || isHop(h) {
-			continue
-		}
-		if vals, ok := r.Header[h]; ok {
-			out.Header[h] = append([]string(nil), vals...)
-		}
+	if b := x.b; slices.Contains(b.fwdHeaders, "Host") {
+		out.Host = r.Host
 	}
-	// The header's own values, cut from one array; each slice is capped so
-	// that appending to it copies.
-	vals := parts.vals[:0]
-	set := func(name, value string) {
-		vals = append(vals, value)
-		out.Header[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+	if x.out != nil {
+		f := parts.fields[:0]
+		ua := false
+		e.originFields(x, func(name, value string) {
+			ua = ua || name == "User-Agent"
+			f = appendFieldLine(f, name, value)
+		})
+		if !ua {
+			// What net/http's transport sends when the request has none.
+			f = appendFieldLine(f, "User-Agent", "Go-http-client/1.1")
+		}
+		parts.fields = f
+	} else {
+		e.originFields(x, func(name, value string) { out.Header[name] = append(out.Header[name], value) })
+	}
+	if cachedMethod(r.Method) {
+		out.Body, out.ContentLength = http.NoBody, 0
+	} else {
+		out.Body, out.ContentLength = r.Body, r.ContentLength
+	}
+	return out
+}
+
+// originFields calls add with each header field of x's origin request but
+// Host, in the order they are sent.
+func (e *Edge) originFields(x *exchange, add func(name, value string)) {
+	r, b, s := x.r, x.b, &x.s
+	for _, h := range b.fwdHeaders {
+		if h == "Host" || neverForwarded(h) || isHop(h) {
+			continue
+		}
+		if h == "Authorization" && e.cloudfront && !b.keys(h) {
+			continue // CloudFront forwards Authorization only when it is keyed
+		}
+		for _, v := range r.Header[h] {
+			add(h, v)
+		}
 	}
 	if len(s.fwdCookies) > 0 {
-		set("Cookie", joinPairs(s.fwdCookies, "; "))
+		add("Cookie", joinPairs(s.fwdCookies, "; "))
 	}
 	if s.acceptEncoding != "" {
-		set("Accept-Encoding", s.acceptEncoding)
+		add("Accept-Encoding", s.acceptEncoding)
 	} else {
-		out.Header["Accept-Encoding"] = identity
+		add("Accept-Encoding", "identity")
 	}
 	// From a proxy the config trusts, pass on what it says of the client.
 	ci := e.trusted.Identify(r)
-	out.Header["X-Forwarded-Proto"] = protoHTTP
-	if ci.Secure() {
-		out.Header["X-Forwarded-Proto"] = protoHTTPS
-	}
 	if ci.Peer.IsValid() {
 		xff := peerString(r.RemoteAddr, ci.Peer)
 		if prior := strings.Join(r.Header.Values("X-Forwarded-For"), ", "); ci.Trusted && prior != "" {
 			xff = prior + ", " + xff
 		}
-		set("X-Forwarded-For", xff)
+		add("X-Forwarded-For", xff)
 	}
-	out.Header["Via"] = via
-	if cachedMethod(r.Method) {
-		out.Body, out.ContentLength = http.NoBody, 0
+	if ci.Secure() {
+		add("X-Forwarded-Proto", "https")
 	} else {
-		out.Body, out.ContentLength = r.Body, r.ContentLength
+		add("X-Forwarded-Proto", "http")
+	}
+	add("Via", "1.1 tether-edge")
+	if !cachedMethod(r.Method) && !slices.Contains(b.fwdHeaders, "Content-Type") {
 		if ct := r.Header.Get("Content-Type"); ct != "" {
-			out.Header.Set("Content-Type", ct)
+			add("Content-Type", ct)
 		}
 	}
-	return out
+}
+
+// appendFieldLine appends the header line "name: value" to b.
+func appendFieldLine(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
+}
+
+// setValidator adds the conditional field name (If-None-Match or
+// If-Modified-Since) with value to out, the request originRequest built
+// for x: as a line when its fields are written out, else to its header.
+func setValidator(x *exchange, out *http.Request, name, value string) {
+	if x.out != nil {
+		x.out.fields = appendFieldLine(x.out.fields, name, value)
+		return
+	}
+	out.Header.Set(name, value)
 }
 
 // peerString returns peer, the address of remoteAddr ("ip:port"), as
@@ -113,12 +152,14 @@ func peerString(remoteAddr string, peer netip.Addr) string {
 
 // originParts are the parts of an origin request that originRequest
 // allocates together: the request (when the transport takes its context
-// apart), its URL, its header and the array of the values it sets itself.
+// apart), its URL, its header map and its header lines.
 type originParts struct {
 	req    http.Request
 	url    url.URL
 	header http.Header
-	vals   [3]string
+	// fields are the request's header lines (RoundTripFields); the array
+	// is kept from one request to the next.
+	fields []byte
 	// respHeader is the map the response's header is read into when the
 	// parts are recycled (contextTransport.RoundTripHeader).
 	respHeader http.Header
@@ -128,6 +169,10 @@ type originParts struct {
 // a map that grew larger, for an unusual request or response, is left to
 // the collector rather than kept that large in the pool.
 const maxRecycledFields = 32
+
+// maxRecycledFieldBytes bounds, likewise, the header lines' array a
+// recycled request keeps.
+const maxRecycledFieldBytes = 4 << 10
 
 // originPool recycles the origin requests of cached methods when the
 // transport says it is done with them (lb.Transport.Releases): a miss
@@ -147,14 +192,14 @@ func (e *Edge) closeOrigin(x *exchange, resp *http.Response) {
 		if !e.ctxTransport.Releases(&p.req) {
 			return // net/http's transport sent it: left to the collector
 		}
-		if len(p.header) > maxRecycledFields || len(p.respHeader) > maxRecycledFields {
+		if len(p.header) > maxRecycledFields || len(p.respHeader) > maxRecycledFields || cap(p.fields) > maxRecycledFieldBytes {
 			return
 		}
 		resp.Request, resp.Header = nil, nil
 		clear(p.header)
 		clear(p.respHeader)
 		p.req = http.Request{}
-		p.vals = [3]string{}
+		p.fields = p.fields[:0]
 		originPool.Put(p)
 	}
 }
@@ -164,18 +209,9 @@ func (e *Edge) closeOrigin(x *exchange, resp *http.Response) {
 // lb.Transport does.
 type contextTransport interface {
 	RoundTripHeader(ctx context.Context, req *http.Request, h http.Header) (*http.Response, error)
+	RoundTripFields(ctx context.Context, req *http.Request, fields []byte, h http.Header) (*http.Response, error)
 	Releases(req *http.Request) bool
 }
-
-// Values of the origin request's header that never change, shared by every
-// request: a transport reads a request's header and never changes it, and
-// the slices are full, so that appending to one copies it.
-var (
-	identity   = []string{"identity"}
-	protoHTTP  = []string{"http"}
-	protoHTTPS = []string{"https"}
-	via        = []string{"1.1 tether-edge"}
-)
 
 // isHop reports whether h, a canonical name, is a hop-by-hop field, never
 // copied between client and origin (RFC 9110 §7.6.1).

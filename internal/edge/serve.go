@@ -261,10 +261,10 @@ func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object)
 	out := e.originRequest(ctx, x)
 	if stale != nil && (!e.cloudfront || e.collapsible(x.b)) {
 		if etag := stale.Header.Get("ETag"); etag != "" {
-			out.Header.Set("If-None-Match", etag)
+			setValidator(x, out, "If-None-Match", etag)
 		}
 		if lm := stale.Header.Get("Last-Modified"); lm != "" {
-			out.Header.Set("If-Modified-Since", lm)
+			setValidator(x, out, "If-Modified-Since", lm)
 		}
 	}
 	var resp *http.Response
@@ -274,7 +274,11 @@ func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object)
 		if x.out != nil {
 			h = x.out.respHeader
 		}
-		resp, err = e.ctxTransport.RoundTripHeader(ctx, out, h)
+		if x.out != nil {
+			resp, err = e.ctxTransport.RoundTripFields(ctx, out, x.out.fields, h)
+		} else {
+			resp, err = e.ctxTransport.RoundTripHeader(ctx, out, h)
+		}
 	} else {
 		resp, err = e.transport.RoundTrip(out)
 	}

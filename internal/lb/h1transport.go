@@ -118,6 +118,33 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // header read into h when h is not nil and the lean transport reads the
 // response itself (see Transport.RoundTripHeader).
 func (t *h1Transport) RoundTripHeader(ctx context.Context, req *http.Request, h http.Header) (*http.Response, error) {
+	return t.roundTrip(ctx, req, nil, h)
+}
+
+// RoundTripFields is RoundTripHeader for a request without a body whose
+// header fields the caller has already written out: fields holds them as
+// lines ("Name: value\r\n"), sent as they are after the request line and
+// Host (so without a User-Agent of the transport's own), in place of
+// req.Header's. It saves a caller that builds a request for one round trip
+// the header map and its sorting. req.Header must be an empty map, which
+// the transport fills from fields only when it hands req to net/http's.
+// A line that is not a valid field fails the round trip before anything
+// is sent.
+func (t *h1Transport) RoundTripFields(ctx context.Context, req *http.Request, fields []byte, h http.Header) (*http.Response, error) {
+	if hasBody(req) || len(req.Header) > 0 || !fieldLinesOK(fields) {
+		closeBody(req)
+		return nil, fmt.Errorf("%w: fields that are not header lines, or a request with a body or a header", errH1BadHead)
+	}
+	if _, ok := h1Plan(req); !ok {
+		addFieldLines(req.Header, fields)
+		fields = nil
+	}
+	return t.roundTrip(ctx, req, fields, h)
+}
+
+// roundTrip is RoundTripHeader, with the request's header fields taken
+// from fields when it is not nil (RoundTripFields).
+func (t *h1Transport) roundTrip(ctx context.Context, req *http.Request, fields []byte, h http.Header) (*http.Response, error) {
 	length, ok := h1Plan(req)
 	if !ok {
 		if req.Context() != ctx {
@@ -142,7 +169,7 @@ func (t *h1Transport) RoundTripHeader(ctx context.Context, req *http.Request, h 
 			return nil, err
 		}
 	}
-	resp, err := t.send(ctx, pc, req, length, h)
+	resp, err := t.send(ctx, pc, req, length, fields, h)
 	if err == nil || !h1ShouldRetry(ctx, pc, req, err) {
 		return resp, h1Unwrap(err)
 	}
@@ -162,7 +189,7 @@ func (t *h1Transport) RoundTripHeader(ctx context.Context, req *http.Request, h 
 		closeBody(out)
 		return nil, err
 	}
-	resp, err = t.send(ctx, pc, out, length, h)
+	resp, err = t.send(ctx, pc, out, length, fields, h)
 	if err != nil {
 		return nil, h1Unwrap(err)
 	}
@@ -225,8 +252,8 @@ func h1Plan(req *http.Request) (length int64, ok bool) {
 
 // send makes one exchange on pc, which it owns from now on: it goes back
 // to the pool or is closed when the exchange ends.
-func (t *h1Transport) send(ctx context.Context, pc *h1Conn, req *http.Request, length int64, h http.Header) (*http.Response, error) {
-	x := &h1Exchange{t: t, pc: pc, ctx: ctx, req: req}
+func (t *h1Transport) send(ctx context.Context, pc *h1Conn, req *http.Request, length int64, fields []byte, h http.Header) (*http.Response, error) {
+	x := &h1Exchange{t: t, pc: pc, ctx: ctx, req: req, fields: fields}
 	x.quick.header = h
 	x.stop = afterCancel(ctx, pc.abort)
 	x.reqClose = req.Close || hasToken(headerValue(req.Header, "Connection"), "close")
@@ -274,7 +301,12 @@ func (t *h1Transport) send(ctx context.Context, pc *h1Conn, req *http.Request, l
 func (x *h1Exchange) writeHead(length int64) error {
 	pc, req := x.pc, x.req
 	start := pc.nwrite
-	err := pc.writeHead(req, length)
+	var err error
+	if x.fields != nil {
+		err = pc.writeHeadFields(req, x.fields)
+	} else {
+		err = pc.writeHead(req, length)
+	}
 	if err == nil {
 		err = pc.bw.Flush()
 	}
@@ -353,12 +385,15 @@ func (x *h1Exchange) readResponse() (*http.Response, error) {
 // h1Exchange is one request on one connection, from its head to the end of
 // its response body; it is the Response.Body the caller reads.
 type h1Exchange struct {
-	t    *h1Transport
-	pc   *h1Conn
-	ctx  context.Context
-	req  *http.Request
-	stop cancelHook // unhooks pc.abort from ctx; Stop is false if it ran
-	up   *h1Upload  // the request body, or nil
+	t   *h1Transport
+	pc  *h1Conn
+	ctx context.Context
+	req *http.Request
+	// fields are the request's header lines when the caller wrote them
+	// (RoundTripFields), else nil: req.Header's are written.
+	fields []byte
+	stop   cancelHook // unhooks pc.abort from ctx; Stop is false if it ran
+	up     *h1Upload  // the request body, or nil
 
 	reqClose    bool // the request asked to close the connection
 	contPending bool // the body waits for "100 Continue"
@@ -448,6 +483,12 @@ type Transport interface {
 	// map's allocations; else the response has a header of its own.
 	// Either way h stays the caller's.
 	RoundTripHeader(ctx context.Context, req *http.Request, h http.Header) (*http.Response, error)
+	// RoundTripFields is RoundTripHeader for a request without a body
+	// whose header fields the caller has already written as lines
+	// ("Name: value\r\n"), sent as they are after the request line and
+	// Host, with no field of the transport's own: see
+	// h1Transport.RoundTripFields.
+	RoundTripFields(ctx context.Context, req *http.Request, fields []byte, h http.Header) (*http.Response, error)
 	// Releases reports whether the transport is done with req, a request
 	// without a body, once RoundTripHeader has failed or the body of the
 	// response it returned is closed: then nothing of req, its URL or its

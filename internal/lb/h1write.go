@@ -2,6 +2,7 @@ package lb
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -63,6 +64,89 @@ func (pc *h1Conn) writeHead(req *http.Request, length int64) error {
 	}
 	_, err := bw.WriteString("\r\n")
 	return err
+}
+
+// writeHeadFields writes req's request line and Host, then fields, the
+// header lines RoundTripFields checked, and the blank line that ends the
+// head.
+func (pc *h1Conn) writeHeadFields(req *http.Request, fields []byte) error {
+	bw := pc.bw
+	method := req.Method
+	if method == "" {
+		method = "GET"
+	}
+	bw.WriteString(method)
+	bw.WriteByte(' ')
+	if err := writeRequestURI(bw, req.URL); err != nil {
+		return err
+	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	if req.Close {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.Write(fields)
+	_, err := bw.WriteString("\r\n")
+	return err
+}
+
+// fieldLinesOK reports whether b is a run of header lines, each a token,
+// ": ", a value without control bytes but tab, and CRLF: nothing in it can
+// end the head early or smuggle a line in. The fields Host,
+// Content-Length, Transfer-Encoding, Connection and Upgrade are refused:
+// the transport writes what frames the request itself.
+func fieldLinesOK(b []byte) bool {
+	for len(b) > 0 {
+		colon := 0
+		for colon < len(b) && httpsyntax.IsTchar(b[colon]) {
+			colon++
+		}
+		if colon == 0 || colon == len(b) || b[colon] != ':' || framingField(b[:colon]) {
+			return false
+		}
+		b = b[colon+1:]
+		end := 0
+		for end < len(b) && (b[end] >= ' ' && b[end] != 0x7f || b[end] == '\t') {
+			end++
+		}
+		if end+1 >= len(b) || b[end] != '\r' || b[end+1] != '\n' {
+			return false
+		}
+		b = b[end+2:]
+	}
+	return true
+}
+
+// framingField reports whether name is a field that frames or routes a
+// request, which RoundTripFields' callers may not write.
+func framingField(name []byte) bool {
+	switch len(name) {
+	case 4, 7, 10, 14, 17: // the lengths of the names below
+	default:
+		return false
+	}
+	for _, f := range [...]string{"Host", "Content-Length", "Transfer-Encoding", "Connection", "Upgrade", "Trailer"} {
+		if len(name) == len(f) && strings.EqualFold(string(name), f) {
+			return true
+		}
+	}
+	return false
+}
+
+// addFieldLines adds the fields of lines fieldLinesOK accepted to h.
+func addFieldLines(h http.Header, lines []byte) {
+	for len(lines) > 0 {
+		end := bytes.IndexByte(lines, '\n')
+		line := string(lines[:end-1])
+		lines = lines[end+1:]
+		name, value, _ := strings.Cut(line, ":")
+		h.Add(name, trimOWS(value))
+	}
 }
 
 // writeRequestURI writes u's path and query, as u.RequestURI() without its
