@@ -144,7 +144,7 @@ func (e *Edge) newObject(x *exchange, resp *http.Response, body []byte, vd verdi
 	return &cachestore.Object{
 		Key: k, Variant: e.variantKey(x, vary), VaryHeaders: vary,
 		Tenant: k[at.tenant : at.tenant+len(x.tenant)], Host: k[at.host : at.host+len(x.v.host)],
-		Path: k[at.path : at.path+len(x.v.rawPath)], Query: rawQuery(x.s.keyQuery),
+		Path: k[at.path : at.path+len(x.v.rawPath)], Query: x.uri.Query,
 		Status: resp.StatusCode, Header: e.storedHeader(resp.Header, vd.d), Body: body, Stored: now, Generation: x.gen, InitialAge: vd.d.Age,
 		FreshFor: vd.d.TTL, StaleWhileRevalidate: vd.d.SWR, StaleIfError: vd.d.SIE, SharedExplicit: vd.d.SharedExplicit,
 	}
@@ -159,7 +159,7 @@ func (e *Edge) refresh(x *exchange, obj *cachestore.Object, resp *http.Response)
 		if resp.StatusCode >= 500 {
 			return nil // keep the stale object for its windows
 		}
-		e.store.Delete(x.key)
+		e.store.Delete(x.ref())
 		return e.storeAndRelay(discard{}, x, resp)
 	}
 	merged := obj.Header.Clone()
@@ -172,7 +172,7 @@ func (e *Edge) refresh(x *exchange, obj *cachestore.Object, resp *http.Response)
 	}
 	vd := e.judge(x, &http.Response{StatusCode: obj.Status, Header: merged}, now)
 	if !vd.store {
-		e.store.Delete(x.key)
+		e.store.Delete(x.ref())
 		return nil
 	}
 	fresh := *obj

@@ -36,7 +36,8 @@ func (e *Edge) forward(w http.ResponseWriter, x *exchange, fwd, detail string) {
 
 // invalidateURI drops every stored variant of x's URI, in every behavior.
 func (e *Edge) invalidateURI(x *exchange) {
-	if n := e.store.InvalidateURI(x.tenant, x.v.host, x.v.rawPath, rawQuery(x.s.keyQuery)); n > 0 {
+	u := cachestore.URI{Tenant: x.tenant, Host: x.v.host, Path: x.v.rawPath, Query: rawQuery(x.s.keyQuery)}
+	if n := e.store.InvalidateURI(u); n > 0 {
 		e.metrics.invalidated.Add(float64(n))
 	}
 }
@@ -309,7 +310,7 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 		e.writeBody(w, x, served.Body, fromCache)
 		return refreshed
 	}
-	e.store.Delete(x.key)
+	e.store.Delete(x.ref())
 	e.metrics.result(resultMiss)
 	return e.storeAndRelay(w, x, resp)
 }

@@ -32,6 +32,7 @@ type exchange struct {
 	tenant string
 	key    string            // the primary key; "" before the lookup
 	keyAt  keyAt             // where the tenant, host and path are in key
+	uri    cachestore.URI    // the URI objects under key are stored for
 	digest [sha256.Size]byte // of key, for the hit-for-miss memo; see keyDigest
 	hasDig bool
 	taint  taint
@@ -51,6 +52,9 @@ type exchange struct {
 	// answer carries it, so that an invalidation meanwhile fences it out.
 	gen uint64
 }
+
+// ref returns what finds x's objects in the store.
+func (x *exchange) ref() cachestore.Ref { return cachestore.Ref{Key: x.key, URI: x.uri} }
 
 // keyDigest returns the SHA-256 of x's key, which names the key in the
 // hit-for-miss memo; it is computed once, on a miss.
@@ -121,8 +125,9 @@ func (e *Edge) serve(w http.ResponseWriter, x *exchange) {
 		return
 	}
 	x.key, x.keyAt = e.cacheKey(x.b, r, &x.v, &x.s, x.tenant)
+	x.uri = cachestore.URI{Tenant: x.tenant, Host: x.v.host, Path: x.v.rawPath, Query: rawQuery(x.s.keyQuery)}
 	now := x.start // the request's arrival: a lookup takes microseconds
-	obj, found := e.store.Get(x.key, func(o *cachestore.Object) bool {
+	obj, found := e.store.Get(x.ref(), func(o *cachestore.Object) bool {
 		x.variants = true
 		return e.matchesVariant(x, o)
 	})
@@ -147,7 +152,7 @@ func (e *Edge) serve(w http.ResponseWriter, x *exchange) {
 // variants for other requests, uri-miss otherwise. It looks without
 // counting: the request's own lookup counted it in the frequency sketch.
 func (e *Edge) missKind(x *exchange) string {
-	if e.store.Contains(x.key) {
+	if e.store.Contains(x.ref()) {
 		return "vary-miss"
 	}
 	return "uri-miss"

@@ -12,10 +12,11 @@ import (
 func BenchmarkGetParallel(b *testing.B) {
 	const n = 10_000
 	s := New(Options{MaxBytes: 256 << 20})
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = key(fmt.Sprint("/bench/", i))
-		s.Put(&Object{Key: keys[i], Path: fmt.Sprint("/bench/", i), Body: make([]byte, 512)})
+	refs := make([]Ref, n)
+	for i := range refs {
+		o := &Object{Key: key(fmt.Sprint("/bench/", i)), Path: fmt.Sprint("/bench/", i), Body: make([]byte, 512)}
+		s.Put(o)
+		refs[i] = o.Ref()
 	}
 	z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.1, 1, n-1)
 	seq := make([]uint32, 1<<16) // drawn beforehand: the Zipf generator costs more than a Get
@@ -28,7 +29,7 @@ func BenchmarkGetParallel(b *testing.B) {
 		i := rand.IntN(len(seq))
 		for pb.Next() {
 			i = (i + 1) & (len(seq) - 1)
-			if _, ok := s.Get(keys[seq[i]], nil); !ok {
+			if _, ok := s.Get(refs[seq[i]], nil); !ok {
 				b.Error("miss on a stored key")
 				return
 			}
@@ -40,8 +41,9 @@ func BenchmarkGetParallel(b *testing.B) {
 // every goroutine reads the same object.
 func BenchmarkGetParallelOneKey(b *testing.B) {
 	s := New(Options{})
-	k := key("/hot")
-	s.Put(&Object{Key: k, Body: make([]byte, 512)})
+	o := &Object{Key: key("/hot"), Path: "/hot", Body: make([]byte, 512)}
+	s.Put(o)
+	k := o.Ref()
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -63,7 +65,7 @@ func BenchmarkPut(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		o := *objs[i&(len(objs)-1)]
-		s.Get(o.Key, nil)
+		s.Get(o.Ref(), nil)
 		s.Put(&o)
 	}
 }

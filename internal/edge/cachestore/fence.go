@@ -19,7 +19,7 @@ const fenceLog = 256
 // that patterns match in tenant ("" for all; Invalidate).
 type fence struct {
 	gen      uint64
-	uri      uriKey
+	uri      URI
 	tenant   string
 	patterns []string // nil for a URI fence
 }
@@ -50,7 +50,7 @@ func (s *Store) fenceLocked(f fence) {
 // fencedLocked reports whether an invalidation since gen covers the URI
 // u, or whether the log has dropped one of those invalidations. The
 // caller holds s.mu.
-func (s *Store) fencedLocked(gen uint64, u uriKey) bool {
+func (s *Store) fencedLocked(gen uint64, u URI) bool {
 	now := s.gen.Load()
 	if gen == 0 || gen >= now {
 		return false // unchecked, or no invalidation since
@@ -66,7 +66,7 @@ func (s *Store) fencedLocked(gen uint64, u uriKey) bool {
 			}
 			continue
 		}
-		if f.tenant == "" || f.tenant == u.tenant {
+		if f.tenant == "" || f.tenant == u.Tenant {
 			if matchesAny(f.patterns, u) {
 				return true
 			}

@@ -20,7 +20,7 @@ func TestAddFencedByInvalidation(t *testing.T) {
 		t.Fatal("Generation is 0, which Objects use for unchecked")
 	}
 
-	s.InvalidateURI("", "example.com", "/cart", "")
+	s.InvalidateURI(URI{"", "example.com", "/cart", ""})
 	if s.Generation() == g0 {
 		t.Fatal("InvalidateURI did not move the generation on")
 	}
@@ -64,7 +64,7 @@ func TestAddFencedByInvalidation(t *testing.T) {
 	// refused, whatever they covered.
 	g3 := s.Generation()
 	for i := range fenceLog + 1 {
-		s.InvalidateURI("", "example.com", fmt.Sprintf("/gone/%d", i), "")
+		s.InvalidateURI(URI{"", "example.com", fmt.Sprintf("/gone/%d", i), ""})
 	}
 	if err := s.Add(fetched("/kept", g3)); !errors.Is(err, ErrInvalidated) {
 		t.Errorf("fetched %d invalidations ago: Add = %v, want ErrInvalidated", fenceLog+1, err)

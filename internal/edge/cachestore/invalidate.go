@@ -3,30 +3,21 @@ package cachestore
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"strings"
 
 	"github.com/tetherlb/tether/internal/glob"
 )
 
-// uriKey names the URI an object was stored for: every behavior, variant
-// and keyed cookie or header value of one URI shares it.
-type uriKey struct {
-	tenant, host, path, query string
+// URI names the URI an object was stored for: every behavior, variant
+// and keyed cookie or header value of one URI shares it. Path is the raw
+// escaped path, Query the raw query as keyed ("" for none).
+type URI struct {
+	Tenant, Host, Path, Query string
 }
 
-// uriOf returns the URI o was stored for.
-func uriOf(o *Object) uriKey { return uriKey{o.Tenant, o.Host, o.Path, o.Query} }
-
-// uriHash is u's hash under the Store's seed, its key in Store.uris.
-func (s *Store) uriHash(u uriKey) uint64 {
-	var h maphash.Hash
-	h.SetSeed(s.seed)
-	for _, f := range [...]string{u.tenant, u.host, u.path, u.query} {
-		h.WriteString(f)
-		h.WriteByte(0)
-	}
-	return h.Sum64()
+// Ref returns what finds o in a Store: its key and its URI.
+func (o *Object) Ref() Ref {
+	return Ref{Key: o.Key, URI: URI{o.Tenant, o.Host, o.Path, o.Query}}
 }
 
 // InvalidateURI removes every object stored for exactly this tenant, host,
@@ -34,17 +25,20 @@ func (s *Store) uriHash(u uriKey) uint64 {
 // many it removed: the invalidation RFC 9111 §4.4 requires after a
 // successful unsafe request. Objects of another tenant with the same host
 // and path are kept.
-func (s *Store) InvalidateURI(tenant, host, path, query string) int {
+func (s *Store) InvalidateURI(u URI) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := uriKey{tenant, host, path, query}
 	s.fenceLocked(fence{uri: u})
+	uh := s.uriHash(u)
+	sh := s.shard(uh)
 	var doomed []*entry
-	for _, e := range s.uris[s.uriHash(u)] {
-		if uriOf(e.obj) == u {
+	sh.mu.RLock()
+	for e := range sh.m[uh].all() {
+		if e.obj.Ref().URI == u {
 			doomed = append(doomed, e)
 		}
 	}
+	sh.mu.RUnlock()
 	for _, e := range doomed {
 		s.removeLocked(e)
 	}
@@ -54,10 +48,10 @@ func (s *Store) InvalidateURI(tenant, host, path, query string) int {
 
 // matchesAny reports whether one of the invalidation patterns ps matches
 // u's raw path, followed by "?" and its raw query when it has one.
-func matchesAny(ps []string, u uriKey) bool {
-	target := u.path
-	if u.query != "" {
-		target += "?" + u.query
+func matchesAny(ps []string, u URI) bool {
+	target := u.Path
+	if u.Query != "" {
+		target += "?" + u.Query
 	}
 	for _, p := range ps {
 		if globMatch(p, target) {
@@ -123,12 +117,17 @@ func (s *Store) Invalidate(tenant string, patterns []string) int {
 	defer s.mu.Unlock()
 	s.fenceLocked(fence{tenant: tenant, patterns: ps})
 	var doomed []*entry
-	for _, es := range s.uris {
-		for _, e := range es {
-			if u := uriOf(e.obj); (tenant == "" || u.tenant == tenant) && matchesAny(ps, u) {
-				doomed = append(doomed, e)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		for _, sl := range sh.m {
+			for e := range sl.all() {
+				if u := e.obj.Ref().URI; (tenant == "" || u.Tenant == tenant) && matchesAny(ps, u) {
+					doomed = append(doomed, e)
+				}
 			}
 		}
+		sh.mu.RUnlock()
 	}
 	for _, e := range doomed {
 		s.removeLocked(e)

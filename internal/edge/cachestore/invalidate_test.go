@@ -34,11 +34,11 @@ func TestInvalidateURIExact(t *testing.T) {
 			t.Fatalf("Put(%s %s) refused", o.Tenant, o.Path)
 		}
 	}
-	if n := s.InvalidateURI("t1", "a.example", "/cart", ""); n != 3 {
+	if n := s.InvalidateURI(URI{"t1", "a.example", "/cart", ""}); n != 3 {
 		t.Fatalf("InvalidateURI removed %d objects, want 3 (two variants and the other behavior's)", n)
 	}
 	for i, o := range objs {
-		_, ok := s.Get(o.Key, func(c *Object) bool { return c == o })
+		_, ok := s.Get(o.Ref(), func(c *Object) bool { return c == o })
 		if want := !(i <= 1 || o == other); ok != want {
 			t.Errorf("object %d (%s %s%s?%s %q): present %v, want %v", i, o.Tenant, o.Host, o.Path, o.Query, o.Variant, ok, want)
 		}
@@ -97,7 +97,7 @@ func TestInvalidatePatterns(t *testing.T) {
 				gone[i] = true
 			}
 			for i, o := range objs {
-				if _, ok := s.Get(o.Key, nil); ok == gone[i] {
+				if _, ok := s.Get(o.Ref(), nil); ok == gone[i] {
 					t.Errorf("%s %s?%s: present %v, want %v", o.Tenant, o.Path, o.Query, ok, !gone[i])
 				}
 			}

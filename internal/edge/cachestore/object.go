@@ -60,10 +60,10 @@ type Object struct {
 }
 
 // objectOverhead is what an object costs beyond its bytes, as allocated
-// on amd64: the Object (256 bytes) and its entry (80), a slot in its
-// shard's map and one in the URI index at the lowest load those maps grow
-// to (about 95 and 75 bytes), and the allocator's rounding of the key and
-// the header.
+// on amd64, rounded up: the Object (256 bytes) and its entry (96), its
+// URI's slot in its shard's map at the lowest load the map grows to
+// (about 95 bytes, shared by the URI's other keys and variants), and the
+// allocator's rounding of the key and the header.
 const objectOverhead = 512
 
 // Size returns the bytes the object counts against Options.MaxBytes: the

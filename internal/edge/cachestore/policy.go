@@ -34,7 +34,7 @@ type entry struct {
 	obj       *Object // nil once removed; written under Store.mu and the shard lock, read under either
 	key       string
 	hash      uint64 // Store.hash of key
-	uriHash   uint64 // Store.uriHash of the object's URI, its key in Store.uris
+	uriHash   uint64 // Store.uriHash of the object's URI: its shard and slot
 	size      int64
 	prev      *entry
 	next      *entry
@@ -46,10 +46,8 @@ type entry struct {
 	// skip the buffer's lock.
 	hitPending atomic.Bool
 	// self holds only this entry, never written after Put: the array of
-	// the lists (its key's variants, its URI's entries) that hold only
-	// this entry, as most do, so that they need no allocation of their
-	// own. A list that grows past it is copied by append (its capacity is
-	// 1); one that shrinks to it is dropped.
+	// a slot's list that holds only this entry, as most do, so that it
+	// needs no allocation of its own (see slot.go).
 	self [1]*entry
 }
 

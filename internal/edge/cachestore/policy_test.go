@@ -18,7 +18,8 @@ func newLRU(maxBytes int64) *lruStore {
 	return &lruStore{max: maxBytes, order: list.New(), items: map[string]*list.Element{}}
 }
 
-func (l *lruStore) Get(k string, _ func(*Object) bool) (*Object, bool) {
+func (l *lruStore) Get(r Ref, _ func(*Object) bool) (*Object, bool) {
+	k := r.Key
 	if el, ok := l.items[k]; ok {
 		l.order.MoveToFront(el)
 		return el.Value.(*Object), true
@@ -39,13 +40,13 @@ func (l *lruStore) Put(o *Object) bool {
 
 // cache is what the workload drives: the Store or the LRU baseline.
 type cache interface {
-	Get(k string, match func(*Object) bool) (*Object, bool)
+	Get(r Ref, match func(*Object) bool) (*Object, bool)
 	Put(o *Object) bool
 }
 
 // request does what the pipeline does: look up, and store on a miss.
 func request(c cache, path string) bool {
-	if _, ok := c.Get(key(path), nil); ok {
+	if _, ok := c.Get(ref(path), nil); ok {
 		return true
 	}
 	c.Put(object(path, 1000))
@@ -103,7 +104,7 @@ func TestFrequentNewKeyAdmitted(t *testing.T) {
 		request(s, fmt.Sprint("/cold/", i))
 	}
 	for range 5 {
-		s.Get(key("/hot"), nil) // misses: the origin is slow, say
+		s.Get(ref("/hot"), nil) // misses: the origin is slow, say
 	}
 	if !s.Put(object("/hot", 30_000)) {
 		t.Fatal("an object requested 5 times was refused over one-hit objects")
@@ -111,7 +112,7 @@ func TestFrequentNewKeyAdmitted(t *testing.T) {
 	if s.Put(object("/once", 30_000)) {
 		t.Fatal("an object never requested was admitted over the cold ones (they were requested once)")
 	}
-	if _, ok := s.Get(key("/hot"), nil); !ok {
+	if _, ok := s.Get(ref("/hot"), nil); !ok {
 		t.Fatal("the admitted object is not found")
 	}
 	checkInvariants(t, s)
@@ -131,7 +132,7 @@ func TestRecentBurstSurvivesInWindow(t *testing.T) {
 		t.Fatal("a small new object was refused the window")
 	}
 	for range 3 {
-		if _, ok := s.Get(key("/new"), nil); !ok {
+		if _, ok := s.Get(ref("/new"), nil); !ok {
 			t.Fatal("a just-stored object is gone")
 		}
 	}
@@ -146,16 +147,16 @@ func TestReplacementKeepsStanding(t *testing.T) {
 	for i := range 2000 { // push /r out of the window into the main space
 		request(s, fmt.Sprint("/other/", i))
 	}
-	if _, ok := s.Get(key("/r"), nil); !ok {
+	if _, ok := s.Get(ref("/r"), nil); !ok {
 		t.Fatal("a popular object was lost")
 	}
 	s.mu.Lock()
 	s.drainLocked()
-	before := s.shard(s.hash(key("/r"))).m[s.hash(key("/r"))][0].region
+	before := s.entryOf(ref("/r")).region
 	s.mu.Unlock()
 	s.Put(object("/r", 1200)) // a revalidation stores a new version
 	s.mu.Lock()
-	after := s.shard(s.hash(key("/r"))).m[s.hash(key("/r"))][0].region
+	after := s.entryOf(ref("/r")).region
 	s.mu.Unlock()
 	if before != after || after == regionWindow {
 		t.Fatalf("region before %d, after the replacement %d; the new version keeps the main-space standing", before, after)

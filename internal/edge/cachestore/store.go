@@ -4,7 +4,8 @@
 // The Store knows nothing of HTTP semantics: the pipeline decides what to
 // store, for how long, and which variant a request may use; the Store keeps
 // objects within Options.MaxBytes, keeps the popular ones, and finds them
-// again by key or by URI for invalidation. Expired objects are kept (they
+// again by key (with the URI they were stored for) or by URI for
+// invalidation. Expired objects are kept (they
 // serve stale-if-error and conditional revalidation) until the policy
 // evicts them or the pipeline deletes them.
 package cachestore
@@ -68,9 +69,10 @@ type Stats struct {
 // Store holds cached objects in memory. Its methods are safe for
 // concurrent use.
 //
-// Objects are found through 64 shards chosen by key, each under its own
-// read-write lock, so concurrent hits on different keys do not wait for
-// one another and a hit never takes a store-wide lock: it counts the key
+// Objects are found through 64 shards chosen by the hash of their URI,
+// each under its own read-write lock (see slot.go), so concurrent hits on
+// different URIs do not wait for one another and a hit never takes a
+// store-wide lock: it counts the key
 // in the lock-free frequency sketch, reads the shard under its read lock,
 // and records the hit in a small per-shard buffer that is applied to the
 // eviction policy later, by a Put or when the buffer fills (hits that
@@ -99,13 +101,8 @@ type Store struct {
 	sketch   *sketch
 	shards   [shardCount]shard
 
-	mu  sync.Mutex // the policy lock: pol and uris; taken before a shard lock
+	mu  sync.Mutex // the policy lock: pol; taken before a shard lock
 	pol policy
-	// uris finds the entries of a URI by the hash of its uriKey (see
-	// uriHash): a key without pointers, cheap to hash and to scan for the
-	// garbage collector. Entries whose URIs share a hash share a list; the
-	// lookups compare the URIs themselves.
-	uris map[uint64][]*entry
 
 	// gen is the invalidation generation, and fences the last fenceLog
 	// invalidations, by generation (see fence.go). gen is written under mu.
@@ -121,15 +118,13 @@ type Store struct {
 	evictions, rejected, tooLarge, invalidated, fenced atomic.Uint64
 }
 
-// shard holds the entries of the keys that hash to it.
+// shard holds the entries of the URIs that hash to it.
 type shard struct {
 	mu sync.RWMutex
-	// m finds entries by their key's hash (Store.hash): the variants of
-	// one key, and of any other key with the same hash, which the lookups
-	// tell apart by comparing the keys whole. A key without pointers is
-	// hashed once per request instead of twice, and costs the collector
-	// nothing to scan.
-	m     map[uint64][]*entry
+	// m finds entries by their URI's hash (Store.uriHash): a slot holds
+	// every key and variant of a URI. A map key without pointers costs the
+	// collector nothing to scan.
+	m     map[uint64]slot
 	bufMu sync.Mutex
 	buf   [readBufLen]*entry
 	n     int
@@ -152,37 +147,65 @@ func New(opts Options) *Store {
 	// Size the sketch for 4 KiB objects, at least 1024 of them.
 	s.sketch = newSketch(int(min(max(s.maxBytes/4096, 1024), 1<<22)))
 	for i := range s.shards {
-		s.shards[i].m = make(map[uint64][]*entry)
+		s.shards[i].m = make(map[uint64]slot)
 	}
 	s.pol.init(s.maxBytes)
-	s.uris = make(map[uint64][]*entry)
 	s.gen.Store(1)
 	return s
 }
 
 // hash is the key's hash under the Store's random seed, so that request
-// keys cannot be ground to collide in the sketch or to crowd one shard.
-// It only spreads keys: lookups compare keys whole.
+// keys cannot be ground to collide in the sketch or in a slot. It only
+// spreads keys: lookups compare keys whole.
 func (s *Store) hash(key string) uint64 {
 	return maphash.String(s.seed, key) & s.hashMask
 }
 
-func (s *Store) shard(h uint64) *shard { return &s.shards[h>>58] }
+// uriHash is u's hash under the Store's seed: it chooses the shard and
+// the slot of the objects stored for u. Each field is hashed alone, the
+// empty ones (most tenants and queries) not at all, and mixed in with a
+// multiplier of its own, so that the same bytes in another field hash
+// differently; like hash, it only spreads URIs.
+func (s *Store) uriHash(u URI) uint64 {
+	h := maphash.String(s.seed, u.Path)
+	if u.Host != "" {
+		h ^= maphash.String(s.seed, u.Host) * 0x9e3779b97f4a7c15
+	}
+	if u.Tenant != "" {
+		h ^= maphash.String(s.seed, u.Tenant) * 0xc2b2ae3d27d4eb4f
+	}
+	if u.Query != "" {
+		h ^= maphash.String(s.seed, u.Query) * 0x165667b19e3779f9
+	}
+	return h & s.hashMask
+}
 
-// Get returns the first stored variant under key for which match returns
+func (s *Store) shard(uh uint64) *shard { return &s.shards[uh>>58] }
+
+// Ref names what a request looks up: the primary key (Object.Key) and the
+// URI an object under that key is stored for (Object.Tenant, Host, Path
+// and Query; see Object.Ref). A key names one URI: two Refs with the same
+// Key and different URIs are a caller's mistake, and find nothing.
+type Ref struct {
+	Key string
+	URI URI
+}
+
+// Get returns the first stored variant under r for which match returns
 // true (any variant when match is nil), and whether there was one. Hit or
-// miss, it counts one request for key in the frequency sketch. match runs
-// under the shard's read lock: it must be quick and must not call the
-// Store.
-func (s *Store) Get(key string, match func(*Object) bool) (*Object, bool) {
-	h := s.hash(key)
+// miss, it counts one request for r's key in the frequency sketch. match
+// runs under the shard's read lock: it must be quick and must not call
+// the Store.
+func (s *Store) Get(r Ref, match func(*Object) bool) (*Object, bool) {
+	h := s.hash(r.Key)
 	s.sketch.increment(h)
-	sh := s.shard(h)
+	uh := s.uriHash(r.URI)
+	sh := s.shard(uh)
 	var e *entry
 	var o *Object
 	sh.mu.RLock()
-	for _, c := range sh.m[h] {
-		if c.key == key && (match == nil || match(c.obj)) {
+	for _, c := range sh.m[uh].lookup(h) {
+		if c.hash == h && c.key == r.Key && (match == nil || match(c.obj)) {
 			e, o = c, c.obj
 			break
 		}
@@ -195,17 +218,17 @@ func (s *Store) Get(key string, match func(*Object) bool) (*Object, bool) {
 	return o, true
 }
 
-// Contains reports whether any variant is stored under key. Unlike Get,
-// it counts nothing, neither a request in the frequency sketch nor a hit
-// for the policy: it is a request's second look at a key its Get already
+// Contains reports whether any variant is stored under r. Unlike Get, it
+// counts nothing, neither a request in the frequency sketch nor a hit for
+// the policy: it is a request's second look at a key its Get already
 // counted.
-func (s *Store) Contains(key string) bool {
-	h := s.hash(key)
-	sh := s.shard(h)
+func (s *Store) Contains(r Ref) bool {
+	h, uh := s.hash(r.Key), s.uriHash(r.URI)
+	sh := s.shard(uh)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	for _, c := range sh.m[h] {
-		if c.key == key {
+	for _, c := range sh.m[uh].lookup(h) {
+		if c.hash == h && c.key == r.Key {
 			return true
 		}
 	}
@@ -288,7 +311,7 @@ func (s *Store) Add(o *Object) error {
 	if o.Stored.IsZero() {
 		o.Stored = s.clock.Now()
 	}
-	u := uriOf(o)
+	u := o.Ref().URI
 	e := &entry{obj: o, key: o.Key, hash: s.hash(o.Key), uriHash: s.uriHash(u), size: size}
 	e.self[0] = e
 	s.mu.Lock()
@@ -298,37 +321,21 @@ func (s *Store) Add(o *Object) error {
 		return ErrInvalidated
 	}
 	s.drainLocked()
-	sh := s.shard(e.hash)
+	sh := s.shard(e.uriHash)
 	sh.mu.Lock()
-	vs := sh.m[e.hash]
-	var old *entry
-	for i, c := range vs {
-		if c.key == o.Key && c.obj.Variant == o.Variant {
-			old = c
-			if len(vs) == 1 {
-				sh.m[e.hash] = e.list() // old's own array is not written
-			} else {
-				vs[i] = e
-			}
-			break
-		}
-	}
-	switch {
-	case old != nil:
+	sl, old := sh.m[e.uriHash].put(e)
+	sh.m[e.uriHash] = sl
+	if old != nil {
 		old.obj = nil
-	case len(vs) == 0:
-		sh.m[e.hash] = e.list()
-	default:
-		sh.m[e.hash] = append(vs, e)
 	}
 	sh.mu.Unlock()
 	r := regionWindow
 	if old != nil {
 		r = old.region // the new version keeps the old one's standing
-		s.unindexLocked(old)
+		s.unaccountLocked(old)
 	}
 	s.pol.add(e, r)
-	s.indexLocked(e)
+	s.accountLocked(e)
 	evicted, kept := s.maintainLocked(e)
 	s.mu.Unlock()
 	if s.onEvict != nil {
@@ -342,16 +349,16 @@ func (s *Store) Add(o *Object) error {
 	return nil
 }
 
-// Delete removes every variant stored under key.
-func (s *Store) Delete(key string) {
+// Delete removes every variant stored under r.
+func (s *Store) Delete(r Ref) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := s.hash(key)
-	sh := s.shard(h)
+	h, uh := s.hash(r.Key), s.uriHash(r.URI)
+	sh := s.shard(uh)
 	var vs []*entry
 	sh.mu.RLock()
-	for _, e := range sh.m[h] {
-		if e.key == key {
+	for _, e := range sh.m[uh].lookup(h) {
+		if e.hash == h && e.key == r.Key {
 			vs = append(vs, e)
 		}
 	}
@@ -374,62 +381,31 @@ func (s *Store) Stats() Stats {
 	}
 }
 
-// indexLocked accounts for a newly added entry and indexes its URI. The
-// caller holds s.mu.
-func (s *Store) indexLocked(e *entry) {
-	if es := s.uris[e.uriHash]; len(es) > 0 {
-		s.uris[e.uriHash] = append(es, e)
-	} else {
-		s.uris[e.uriHash] = e.list()
-	}
+// accountLocked counts a newly added entry. The caller holds s.mu.
+func (s *Store) accountLocked(e *entry) {
 	s.objects.Add(1)
 	s.bytes.Add(e.size)
 }
 
-// unindexLocked undoes indexLocked for an entry that has already left its
-// shard, and takes it out of the policy. The caller holds s.mu.
-func (s *Store) unindexLocked(e *entry) {
+// unaccountLocked undoes accountLocked for an entry that has already left
+// its shard, and takes it out of the policy. The caller holds s.mu.
+func (s *Store) unaccountLocked(e *entry) {
 	s.pol.unlink(e)
-	h := e.uriHash
-	es := s.uris[h]
-	if len(es) == 1 && es[0] == e {
-		es = nil // an entry's own array is never written
-	}
-	for i, c := range es {
-		if c == e {
-			es[i] = es[len(es)-1]
-			es[len(es)-1] = nil
-			es = es[:len(es)-1]
-			break
-		}
-	}
-	if len(es) == 0 {
-		delete(s.uris, h)
-	} else {
-		s.uris[h] = es
-	}
 	s.objects.Add(-1)
 	s.bytes.Add(-e.size)
 }
 
-// removeLocked takes a stored entry out of its shard, the index and the
-// policy. The caller holds s.mu.
+// removeLocked takes a stored entry out of its shard and the policy. The
+// caller holds s.mu.
 func (s *Store) removeLocked(e *entry) {
-	sh := s.shard(e.hash)
+	sh := s.shard(e.uriHash)
 	sh.mu.Lock()
-	vs := sh.m[e.hash]
-	for i, c := range vs {
-		if c == e {
-			vs = append(vs[:i], vs[i+1:]...)
-			break
-		}
-	}
-	if len(vs) == 0 {
-		delete(sh.m, e.hash)
+	if sl, empty := sh.m[e.uriHash].remove(e); empty {
+		delete(sh.m, e.uriHash)
 	} else {
-		sh.m[e.hash] = vs
+		sh.m[e.uriHash] = sl
 	}
 	e.obj = nil
 	sh.mu.Unlock()
-	s.unindexLocked(e)
+	s.unaccountLocked(e)
 }

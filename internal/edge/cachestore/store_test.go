@@ -14,6 +14,23 @@ import (
 // key returns the primary key of name.
 func key(name string) string { return "key:" + name }
 
+// ref returns what finds object(name, …).
+func ref(name string) Ref { return Ref{Key: key(name), URI: URI{Host: "example.com", Path: name}} }
+
+// entryOf returns the entry of the first object stored under r, or nil.
+func (s *Store) entryOf(r Ref) *entry {
+	uh, h := s.uriHash(r.URI), s.hash(r.Key)
+	sh := s.shard(uh)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	for _, e := range sh.m[uh].lookup(h) {
+		if e.key == r.Key {
+			return e
+		}
+	}
+	return nil
+}
+
 // object returns an object for path with a body of n bytes.
 func object(path string, n int) *Object {
 	return &Object{Key: key(path), Host: "example.com", Path: path, Status: 200,
@@ -21,7 +38,7 @@ func object(path string, n int) *Object {
 }
 
 // checkInvariants verifies the Store's bookkeeping: every stored entry is
-// in exactly one policy region and in the URI index, the byte and object
+// in exactly one policy region and in the slot of its URI, the byte and object
 // counts match, and the bound holds.
 func checkInvariants(t *testing.T, s *Store) {
 	t.Helper()
@@ -31,13 +48,23 @@ func checkInvariants(t *testing.T, s *Store) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.RLock()
-		for h, vs := range sh.m {
-			if len(vs) == 0 {
-				t.Errorf("hash %x has an empty entry list", h)
+		for uh, sl := range sh.m {
+			if sl.len() == 0 || s.shard(uh) != sh || sl.list != nil && sl.byKey != nil || len(sl.list) > slotListMax {
+				t.Errorf("URI hash %x: slot of %d entries (list %d, by key %d) in shard %d", uh, sl.len(), len(sl.list), len(sl.byKey), i)
 			}
-			for _, e := range vs {
-				if e.obj == nil || e.region == regionNone || e.hash != h || s.hash(e.key) != h {
-					t.Errorf("entry %x: obj %v region %d hash %x", e.key[:4], e.obj != nil, e.region, h)
+			for h, es := range sl.byKey {
+				if len(es) == 0 {
+					t.Errorf("URI hash %x: key hash %x has an empty list", uh, h)
+				}
+				for _, e := range es {
+					if e.hash != h {
+						t.Errorf("entry %q under key hash %x has hash %x", e.key, h, e.hash)
+					}
+				}
+			}
+			for e := range sl.all() {
+				if e.obj == nil || e.region == regionNone || e.uriHash != uh || s.uriHash(e.obj.Ref().URI) != uh || s.hash(e.key) != e.hash {
+					t.Errorf("entry %q: obj %v region %d URI hash %x in slot %x", e.key, e.obj != nil, e.region, e.uriHash, uh)
 				}
 				bytes += e.size
 				objects++
@@ -45,15 +72,11 @@ func checkInvariants(t *testing.T, s *Store) {
 		}
 		sh.mu.RUnlock()
 	}
-	var indexed int64
-	for _, es := range s.uris {
-		indexed += int64(len(es))
-	}
 	if got := s.pol.bytes(); got != bytes || s.bytes.Load() != bytes {
 		t.Errorf("bytes: shards %d, policy %d, counter %d", bytes, got, s.bytes.Load())
 	}
-	if s.objects.Load() != objects || indexed != objects {
-		t.Errorf("objects: shards %d, counter %d, index %d", objects, s.objects.Load(), indexed)
+	if s.objects.Load() != objects {
+		t.Errorf("objects: shards %d, counter %d", objects, s.objects.Load())
 	}
 	if bytes > s.maxBytes {
 		t.Errorf("stored %d bytes, bound %d", bytes, s.maxBytes)
@@ -66,23 +89,23 @@ func TestPutGetReplaceDelete(t *testing.T) {
 	if !s.Put(a) {
 		t.Fatal("Put refused a small object into an empty store")
 	}
-	got, ok := s.Get(key("/a"), nil)
+	got, ok := s.Get(ref("/a"), nil)
 	if !ok || got != a {
 		t.Fatalf("Get = %p, %v; want the stored object", got, ok)
 	}
-	if _, ok := s.Get(key("/b"), nil); ok {
+	if _, ok := s.Get(ref("/b"), nil); ok {
 		t.Fatal("Get found a key never stored")
 	}
 	a2 := object("/a", 20)
 	s.Put(a2)
-	if got, _ := s.Get(key("/a"), nil); got != a2 {
+	if got, _ := s.Get(ref("/a"), nil); got != a2 {
 		t.Fatal("Put with the same key and variant did not replace the object")
 	}
 	if st := s.Stats(); st.Objects != 1 || st.Bytes != uint64(a2.Size()) {
 		t.Fatalf("after a replace: %+v, want one object of %d bytes", st, a2.Size())
 	}
-	s.Delete(key("/a"))
-	if _, ok := s.Get(key("/a"), nil); ok {
+	s.Delete(ref("/a"))
+	if _, ok := s.Get(ref("/a"), nil); ok {
 		t.Fatal("Get found a deleted key")
 	}
 	checkInvariants(t, s)
@@ -98,11 +121,11 @@ func TestContains(t *testing.T) {
 	h := s.hash(key("/c"))
 	before := s.sketch.estimate(h)
 	for range 5 {
-		if !s.Contains(key("/c")) {
+		if !s.Contains(ref("/c")) {
 			t.Fatal("Contains misses a key stored under a variant")
 		}
 	}
-	if s.Contains(key("/d")) {
+	if s.Contains(ref("/d")) {
 		t.Fatal("Contains finds a key never stored")
 	}
 	if got := s.sketch.estimate(h); got != before {
@@ -111,7 +134,7 @@ func TestContains(t *testing.T) {
 	if s.bufferedShards.Load() != 0 {
 		t.Error("Contains recorded a hit")
 	}
-	s.Get(key("/c"), nil)
+	s.Get(ref("/c"), nil)
 	if got := s.sketch.estimate(h); got != before+1 {
 		t.Errorf("Get: estimate %d, want %d", got, before+1)
 	}
@@ -125,18 +148,18 @@ func TestVariants(t *testing.T) {
 		s.Put(o)
 	}
 	for _, enc := range []string{"gzip", "br", ""} {
-		got, ok := s.Get(key("/v"), func(o *Object) bool { return o.Variant == enc })
+		got, ok := s.Get(ref("/v"), func(o *Object) bool { return o.Variant == enc })
 		if !ok || got.Variant != enc {
 			t.Errorf("variant %q: got %v, %v", enc, got, ok)
 		}
 	}
-	if _, ok := s.Get(key("/v"), func(o *Object) bool { return o.Variant == "zstd" }); ok {
+	if _, ok := s.Get(ref("/v"), func(o *Object) bool { return o.Variant == "zstd" }); ok {
 		t.Error("found a variant never stored")
 	}
 	if st := s.Stats(); st.Objects != 3 {
 		t.Errorf("Objects = %d, want 3 variants", st.Objects)
 	}
-	s.Delete(key("/v"))
+	s.Delete(ref("/v"))
 	if st := s.Stats(); st.Objects != 0 || st.Bytes != 0 {
 		t.Errorf("Delete left %+v; it removes every variant", st)
 	}
@@ -169,11 +192,11 @@ func TestHashCollisions(t *testing.T) {
 		objs[fmt.Sprint(i, "gzip")] = o
 	}
 	for i := 1; i < 40; i += 4 {
-		s.Delete(key(fmt.Sprint("/c", i)))
+		s.Delete(ref(fmt.Sprint("/c", i)))
 	}
 	for i := range 40 {
 		for _, v := range []string{"", "gzip"} {
-			got, ok := s.Get(key(fmt.Sprint("/c", i)), variant(v))
+			got, ok := s.Get(ref(fmt.Sprint("/c", i)), variant(v))
 			if deleted := i%4 == 1; deleted {
 				if ok {
 					t.Errorf("/c%d %q: found after Delete", i, v)
@@ -201,9 +224,8 @@ func TestHitsReachThePolicy(t *testing.T) {
 	if n := s.bufferedShards.Load(); n != 0 {
 		t.Fatalf("bufferedShards = %d before any hit", n)
 	}
-	s.Get(key("/a"), nil)
-	h := s.hash(key("/a"))
-	e := s.shard(h).m[h][0]
+	s.Get(ref("/a"), nil)
+	e := s.entryOf(ref("/a"))
 	if n := s.bufferedShards.Load(); n != 1 || !e.hitPending.Load() {
 		t.Fatalf("after a hit: bufferedShards = %d, hitPending %v; want 1, true", n, e.hitPending.Load())
 	}
@@ -264,11 +286,11 @@ func TestBoundNeverExceeded(t *testing.T) {
 					o.Variant = fmt.Sprint(r.IntN(3))
 					s.Put(o)
 				case op < 8:
-					s.Get(key(path), nil)
+					s.Get(ref(path), nil)
 				case op < 9:
-					s.Delete(key(path))
+					s.Delete(ref(path))
 				default:
-					s.InvalidateURI("", "example.com", path, "")
+					s.InvalidateURI(URI{"", "example.com", path, ""})
 				}
 				if st := s.Stats(); int64(st.Bytes) > maxBytes {
 					t.Fatalf("op %d: %d bytes stored, bound %d", i, st.Bytes, maxBytes)
@@ -294,15 +316,15 @@ func TestConcurrentUse(t *testing.T) {
 				case op < 6:
 					s.Put(object(path, r.IntN(3000)))
 				case op < 16:
-					if o, ok := s.Get(key(path), func(o *Object) bool { return o.Status == 200 }); ok && o.Path != path {
+					if o, ok := s.Get(ref(path), func(o *Object) bool { return o.Status == 200 }); ok && o.Path != path {
 						t.Errorf("Get(%s) returned %s", path, o.Path)
 					}
 				case op < 17:
-					s.Contains(key(path))
+					s.Contains(ref(path))
 				case op < 18:
-					s.Delete(key(path))
+					s.Delete(ref(path))
 				case op < 19:
-					s.InvalidateURI("", "example.com", path, "")
+					s.InvalidateURI(URI{"", "example.com", path, ""})
 				default:
 					s.Invalidate("", []string{path + "*"})
 				}
@@ -317,7 +339,7 @@ func TestOnEvictOnlyForEvictions(t *testing.T) {
 	var got []string
 	s := New(Options{MaxBytes: 40_000, OnEvict: func(o *Object) { got = append(got, o.Path) }})
 	s.Put(object("/gone-by-delete", 100))
-	s.Delete(key("/gone-by-delete"))
+	s.Delete(ref("/gone-by-delete"))
 	s.Put(object("/gone-by-invalidation", 100))
 	s.Invalidate("", []string{"/*"})
 	s.Put(object("/replaced", 100))
@@ -327,7 +349,7 @@ func TestOnEvictOnlyForEvictions(t *testing.T) {
 	}
 	for i := range 100 { // ever more popular objects: each displaces older ones
 		for range i/10 + 2 {
-			s.Get(key(fmt.Sprint("/fill", i)), nil)
+			s.Get(ref(fmt.Sprint("/fill", i)), nil)
 		}
 		s.Put(object(fmt.Sprint("/fill", i), 2000))
 	}
