@@ -147,15 +147,19 @@ func (e *Edge) storeObject(x *exchange, resp *http.Response, body []byte, coding
 }
 
 // readBody reads up to limit+1 bytes of resp's body, in one allocation
-// when its length is known.
+// when its length is known. On an error it returns the bytes read before
+// it.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	if n := resp.ContentLength; n >= 0 && n <= limit {
-		buf := make([]byte, n)
-		_, err := io.ReadFull(resp.Body, buf)
-		if err != nil {
-			return buf, err
-		}
-		return buf, nil
+		// A bytes.Buffer grows without zeroing the memory first, which
+		// the body overwrites (a store of new objects is forever touching
+		// memory that is not in the CPU's cache): only the bytes read are
+		// ever returned.
+		var b bytes.Buffer
+		b.Grow(int(n))
+		buf := b.AvailableBuffer()[:n]
+		got, err := io.ReadFull(resp.Body, buf)
+		return buf[:got], err
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, limit+1))
 }

@@ -271,3 +271,33 @@ behaviors:
 		})
 	}
 }
+
+// A buffered response (shorter than the streaming threshold) that ends
+// early reaches the client cut short, with the bytes that came and an
+// error, never padded to its Content-Length; it is not stored.
+func TestBufferedResponseCutShort(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Content-Length", "2000")
+		io.WriteString(w, strings.Repeat("x", 1000))
+		w.(http.Flusher).Flush()
+		if c, brw, err := http.NewResponseController(w).Hijack(); err == nil {
+			brw.Flush()
+			c.Close() // the origin dies half way
+		}
+	})
+	resp, err := http.Get(e.url + "/cut")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil || len(b) > 1000 || strings.Trim(string(b), "x") != "" {
+		t.Errorf("the client read %d bytes (%d not from the origin), err %v; want at most the 1000 sent, and an error",
+			len(b), len(strings.Trim(string(b), "x")), err)
+	}
+	if n := ts.Metric(t, e.reg, "tether_edge_not_stored_total", map[string]string{"reason": "incomplete"}); n != 1 {
+		t.Errorf("not stored, incomplete: %v, want 1", n)
+	}
+}
