@@ -76,7 +76,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		evictions:   vec("tether_edge_evictions_total", "Objects evicted to stay within max_bytes."),
 		collapsed:   vec("tether_edge_collapsed_total", "Requests that waited for another request's origin fetch instead of their own."),
 		invalidated: vec("tether_edge_invalidated_total", "Objects dropped by invalidations (API and unsafe methods)."),
-		originErrs:  vec("tether_edge_origin_errors_total", "Origin fetches that failed (connection errors and timeouts)."),
+		originErrs:  vec("tether_edge_origin_errors_total", "Origin fetches that failed (connection errors, timeouts, and bodies cut short before the edge sent anything)."),
 		edges:       map[string]*Edge{},
 		counts:      map[string]*edgeCounts{},
 		requests: prometheus.NewDesc("tether_edge_requests_total",

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -98,6 +99,16 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 			reason = "incomplete"
 		}
 		e.notStored(x, reason)
+		if reason == "incomplete" {
+			// Nothing went to the client yet: it gets a 502, not a
+			// body cut short.
+			e.metrics.originErrs.Inc()
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			e.originFailed(w, x, fmt.Errorf("edge: reading the origin's response: %w", err))
+			return nil
+		}
 		resp.Body = struct {
 			io.Reader
 			io.Closer

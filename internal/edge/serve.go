@@ -47,6 +47,9 @@ type exchange struct {
 	// out is the origin request's parts while they are on loan from
 	// originPool: from originRequest to closeOrigin.
 	out *originParts
+	// cut is set when the origin's body failed after the response's head
+	// went to the client: ServeHTTP then aborts the connection.
+	cut bool
 	// gen is the store's invalidation generation when the origin was
 	// asked (see cachestore.Store.Generation): the object made from the
 	// answer carries it, so that an invalidation meanwhile fences it out.
@@ -77,8 +80,15 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := exchanges.Get().(*exchange)
 	*x = exchange{r: r, v: parseView(r), start: e.clk.Now()}
 	e.serveLogged(w, x)
+	cut := x.cut
 	*x = exchange{}  // the pool keeps no request, and through it no connection, alive
 	exchanges.Put(x) // not after a panic: whatever still held x is left alone
+	if cut {
+		// As net/http's ReverseProxy: the connection ends without the
+		// body's end (a chunked body's last chunk), so that the client
+		// sees the response cut short, not complete.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // exchanges recycles exchanges (700 bytes each, one per request, hits

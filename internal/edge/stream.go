@@ -131,6 +131,7 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 		}
 	}
 	complete := rerr == nil && (resp.ContentLength < 0 || size == resp.ContentLength)
+	x.cut = rerr != nil && out.client != nil
 	if zw != nil && complete {
 		zw.Close() // the coding's end: left out of a body cut short, which then does not decode
 	}

@@ -30,17 +30,20 @@ func (e *Edge) relay(w http.ResponseWriter, x *exchange, resp *http.Response, vi
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
 	var n int64
+	var err error
 	switch size := resp.ContentLength; {
 	case streaming(resp):
-		n, _ = io.CopyBuffer(flushWriter{w}, resp.Body, *buf)
+		n, err = io.CopyBuffer(flushWriter{w}, resp.Body, *buf)
 	case size <= int64(len(*buf)):
 		// A small body of known length: read once, written once.
-		m, _ := io.ReadFull(resp.Body, (*buf)[:size])
+		var m int
+		m, err = io.ReadFull(resp.Body, (*buf)[:size])
 		w.Write((*buf)[:m])
 		n = int64(m)
 	default:
-		n, _ = io.CopyBuffer(w, resp.Body, *buf)
+		n, err = io.CopyBuffer(w, resp.Body, *buf)
 	}
+	x.cut = x.cut || err != nil
 	e.metrics.sent(fromOrigin, n)
 }
 
