@@ -122,7 +122,7 @@ func startInstance(ctx context.Context, cfgPath string, cfg *config.Config, logg
 		return nil, err
 	}
 	in := &instance{cfgPath: cfgPath, cfg: cfg, log: logger, lb: srv, sess: sess, toks: toks}
-	edgeTransport := func() http.RoundTripper { return lb.NewTransport(clock.Real{}) }
+	edgeTransport := func() http.RoundTripper { return lb.NewTransportTimeout(clock.Real{}, edge.OriginTimeout) }
 	if in.edges, err = edge.Start(cfg, edge.StartOptions{Addr: srv.Addr, NewTransport: edgeTransport,
 		Registerer: reg, Clock: clock.Real{}, Logger: logger, Access: access}); err != nil {
 		_ = srv.Close(context.Background())

@@ -239,10 +239,18 @@ func (e *Edge) Invalidate(tenant string, patterns []string) int {
 // Name returns the edge's name.
 func (e *Edge) Name() string { return e.name }
 
+// OriginTimeout is how long the edge waits for the origin's response head,
+// and, with the load balancer's transport (lb.NewTransportTimeout, which
+// tether serve uses for plain http origins), between two reads of its
+// body: a silent origin then gets the client a 504, or a body cut short,
+// rather than a wait without end (NGINX's proxy_read_timeout is 60s too;
+// CloudFront's origin response timeout is 30s by default).
+const OriginTimeout = 60 * time.Second
+
 func newTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DisableCompression = true
 	t.MaxIdleConnsPerHost = 256
-	t.ResponseHeaderTimeout = 60 * time.Second
+	t.ResponseHeaderTimeout = OriginTimeout
 	return t
 }

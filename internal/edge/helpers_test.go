@@ -95,6 +95,12 @@ target_groups: [{name: app, stickiness: {type: lb_cookie}, targets: [{id: a, add
 // address and origin) is edgeYAML.
 func newEnv(t *testing.T, edgeYAML string) *env {
 	t.Helper()
+	return newEnvTimeout(t, edgeYAML, edge.OriginTimeout)
+}
+
+// newEnvTimeout is newEnv with the origin's read timeout d.
+func newEnvTimeout(t *testing.T, edgeYAML string, d time.Duration) *env {
+	t.Helper()
 	clk := clock.NewFake(epoch)
 	o := &origin{clk: clk, handler: answer(200, "hello", "Cache-Control: max-age=60")}
 	o.Server = httptest.NewServer(o)
@@ -107,7 +113,7 @@ func newEnv(t *testing.T, edgeYAML string) *env {
 	reg := prometheus.NewRegistry()
 	// The origin is reached as tether serve reaches a plain http one: with
 	// the load balancer's lean HTTP/1.1 transport.
-	tr := lb.NewTransport(clock.Real{})
+	tr := lb.NewTransportTimeout(clock.Real{}, d)
 	t.Cleanup(tr.CloseIdleConnections)
 	e, err := edge.New(cfg.Edges[0], edge.Options{OriginURL: o.URL, Transport: tr, Clock: clk, Metrics: edge.NewMetrics(reg)})
 	if err != nil {

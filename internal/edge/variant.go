@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 
@@ -99,7 +100,10 @@ func (e *Edge) displayKey(x *exchange) string {
 	return b.String()
 }
 
+// isTimeout reports whether err is, or wraps, a timeout. The first
+// net.Error in the chain may not say (a *url.Error around an error that
+// only wraps the timeout), so a read deadline that passed counts too.
 func isTimeout(err error) bool {
 	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
 }

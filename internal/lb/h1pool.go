@@ -21,6 +21,10 @@ type h1Conn struct {
 
 	idleAt    time.Time // when it last went idle
 	reused    bool      // it carried a whole exchange before
+	// readTimeout is the transport's (h1Transport.readTimeout);
+	// readDeadline is the read deadline set on conn, zero for none.
+	readTimeout  time.Duration
+	readDeadline time.Time
 	nwrite    int64
 	readLimit int64
 	sawEOF    bool // the target closed its side
@@ -34,7 +38,7 @@ func (t *h1Transport) dialConn(ctx context.Context, p *h1Pool, addr string) (*h1
 		}
 		return nil, err
 	}
-	pc := &h1Conn{pool: p, conn: c, readLimit: math.MaxInt64}
+	pc := &h1Conn{pool: p, conn: c, readLimit: math.MaxInt64, readTimeout: t.readTimeout}
 	pc.br = bufio.NewReaderSize(pc, h1BufSize)
 	pc.bw = bufio.NewWriterSize(h1Writer{pc}, h1BufSize)
 	pc.abort = func() { c.Close() }
@@ -49,6 +53,9 @@ func (pc *h1Conn) Read(p []byte) (int, error) {
 	if int64(len(p)) > pc.readLimit {
 		p = p[:pc.readLimit]
 	}
+	if pc.readTimeout > 0 {
+		pc.armRead()
+	}
 	n, err := pc.conn.Read(p)
 	if err == io.EOF {
 		pc.sawEOF = true
@@ -56,6 +63,22 @@ func (pc *h1Conn) Read(p []byte) (int, error) {
 	pc.readLimit -= int64(n)
 	return n, err
 }
+
+// armRead makes sure that a read waits at most readTimeout, and at least
+// readTimeout less readSlack: setting a deadline costs more than reading
+// the clock, so it is moved on only when it has come that close.
+func (pc *h1Conn) armRead() {
+	now := time.Now()
+	if pc.readDeadline.Sub(now) >= pc.readTimeout-readSlack(pc.readTimeout) {
+		return
+	}
+	pc.readDeadline = now.Add(pc.readTimeout)
+	pc.conn.SetReadDeadline(pc.readDeadline)
+}
+
+// readSlack is how much earlier than d a read may time out: a twelfth of
+// d, at most 5 seconds.
+func readSlack(d time.Duration) time.Duration { return min(d/12, 5*time.Second) }
 
 type h1Writer struct{ pc *h1Conn }
 

@@ -69,6 +69,9 @@ type h1Transport struct {
 	maxIdlePerHost  int           // idle connections per target
 	idleTimeout     time.Duration // idle connections older than this are closed
 	continueTimeout time.Duration // how long a body waits for "100 Continue"
+	// readTimeout, when not zero, fails an exchange whose target sends
+	// nothing for that long, head or body (NewTransportTimeout).
+	readTimeout time.Duration
 
 	pools     sync.Map     // target address → *h1Pool
 	idle      atomic.Int64 // idle connections in all pools
@@ -500,6 +503,23 @@ type Transport interface {
 }
 
 // NewTransport returns a new Transport whose idle connections age by clk.
+// It has no response timeout: a target may take as long as it likes to
+// answer, and to send its body (long polls, streams).
 func NewTransport(clk clock.Clock) Transport {
 	return newH1Transport(newTransport(), clk)
+}
+
+// NewTransportTimeout is NewTransport with a read timeout, as CloudFront's
+// origin response timeout and NGINX's proxy_read_timeout: a target that
+// sends nothing for d, before the response head or between two reads of
+// its body, fails the exchange with a timeout (a net.Error whose Timeout
+// is true), which is not retried. A read may time out up to d/12 (at most
+// 5 seconds) early: the deadline is moved on only that often. net/http's
+// transport, for the requests it takes, times out the head alone.
+func NewTransportTimeout(clk clock.Clock, d time.Duration) Transport {
+	fallback := newTransport()
+	fallback.ResponseHeaderTimeout = d
+	t := newH1Transport(fallback, clk)
+	t.readTimeout = d
+	return t
 }

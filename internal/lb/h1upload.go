@@ -190,7 +190,10 @@ func h1ShouldRetry(ctx context.Context, pc *h1Conn, req *http.Request, err error
 	if !isReplayable(req) {
 		return false
 	}
-	_, ok := err.(h1FirstByteError)
+	fb, ok := err.(h1FirstByteError)
+	if ok && isTimeout(fb.err) {
+		return false // the target is slow, not gone: a retry would wait as long
+	}
 	return ok || err == errH1StaleResponse
 }
 
