@@ -19,15 +19,15 @@ type h1Conn struct {
 	bw    *bufio.Writer // writes through h1Writer: bytes written
 	abort func()        // closes conn; hooked to each request's context
 
-	idleAt    time.Time // when it last went idle
-	reused    bool      // it carried a whole exchange before
+	idleAt time.Time // when it last went idle
+	reused bool      // it carried a whole exchange before
 	// readTimeout is the transport's (h1Transport.readTimeout);
 	// readDeadline is the read deadline set on conn, zero for none.
 	readTimeout  time.Duration
 	readDeadline time.Time
-	nwrite    int64
-	readLimit int64
-	sawEOF    bool // the target closed its side
+	nwrite       int64
+	readLimit    int64
+	sawEOF       bool // the target closed its side
 }
 
 func (t *h1Transport) dialConn(ctx context.Context, p *h1Pool, addr string) (*h1Conn, error) {
