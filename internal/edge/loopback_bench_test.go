@@ -61,7 +61,7 @@ target_groups:
 		{"pass", "/dyn/pass", "bench; fwd=bypass"},
 	} {
 		b.Run(load.name, func(b *testing.B) {
-			tr := lb.NewTransport(clock.Real{})
+			tr := lb.NewTransportTimeout(clock.Real{}, edge.OriginTimeout) // as tether serve
 			defer tr.CloseIdleConnections()
 			e, err := edge.New(cfg.Edges[0], edge.Options{OriginURL: "http://" + origin, Transport: tr, Clock: clock.Real{},
 				Logger: slog.New(slog.DiscardHandler), Metrics: edge.NewMetrics(prometheus.NewRegistry())})
