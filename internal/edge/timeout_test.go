@@ -12,7 +12,7 @@ import (
 // gets the client a 504 after the read timeout, not a wait without end;
 // requests collapsed behind such a fetch end too.
 func TestOriginTimeout(t *testing.T) {
-	const timeout = 300 * time.Millisecond
+	const timeout = 500 * time.Millisecond
 	e := newEnvTimeout(t, defaultBehavior, timeout)
 	release := make(chan struct{})
 	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
@@ -29,7 +29,7 @@ func TestOriginTimeout(t *testing.T) {
 	for _, path := range []string{"/silent", "/stalls"} {
 		start := time.Now()
 		r := e.get(path)
-		if took := time.Since(start); r.status != http.StatusGatewayTimeout || took > 5*timeout {
+		if took := time.Since(start); r.status != http.StatusGatewayTimeout || took > 10*timeout {
 			t.Errorf("%s: %d after %v; want 504 after about %v", path, r.status, took, timeout)
 		}
 		expect(t, path, r, "fwd=uri-miss")
@@ -46,7 +46,7 @@ func TestOriginTimeout(t *testing.T) {
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * timeout):
+	case <-time.After(20 * timeout):
 		t.Fatal("requests collapsed behind a silent origin still wait")
 	}
 	close(codes)
