@@ -5,9 +5,9 @@
 // store, for how long, and which variant a request may use; the Store keeps
 // objects within Options.MaxBytes, keeps the popular ones, and finds them
 // again by key (with the URI they were stored for) or by URI for
-// invalidation. Expired objects are kept (they
-// serve stale-if-error and conditional revalidation) until the policy
-// evicts them or the pipeline deletes them.
+// invalidation. Expired objects are kept (they serve stale-if-error and
+// conditional revalidation) until the policy evicts them or the pipeline
+// deletes them.
 package cachestore
 
 import (
@@ -72,14 +72,13 @@ type Stats struct {
 // Objects are found through 64 shards chosen by the hash of their URI,
 // each under its own read-write lock (see slot.go), so concurrent hits on
 // different URIs do not wait for one another and a hit never takes a
-// store-wide lock: it counts the key
-// in the lock-free frequency sketch, reads the shard under its read lock,
-// and records the hit in a small per-shard buffer that is applied to the
-// eviction policy later, by a Put or when the buffer fills (hits that
-// find the buffer full or busy, or their object's previous hit still
-// waiting in it, are not recorded for recency: frequency is what protects
-// popular objects). Put, Delete and invalidation serialize on the policy
-// lock.
+// store-wide lock: it counts the key in the lock-free frequency sketch,
+// reads the shard under its read lock, and records the hit in a small
+// per-shard buffer that is applied to the eviction policy later, by a Put
+// or when the buffer fills (hits that find the buffer full or busy, or
+// their object's previous hit still waiting in it, are not recorded for
+// recency: frequency is what protects popular objects). Put, Delete and
+// invalidation serialize on the policy lock.
 //
 // Eviction is W-TinyLFU (Einziger, Friedman and Manes, "TinyLFU: A Highly
 // Efficient Cache Admission Policy", https://arxiv.org/abs/1512.00727),
