@@ -75,6 +75,7 @@ func TestH1RoundTripFields(t *testing.T) {
 	req := newReq(t, "GET", srv.URL+"/p", nil)
 	req.Host = "app.example"
 	req.Cancel = make(chan struct{})
+	req.Header = nil
 	code, body, err := roundTripFields(t, tr, req, fields+"User-Agent: ua\r\n")
 	if err != nil || code != 200 || body != strings.Replace(want, "X-A: 1\n", "User-Agent: ua\nX-A: 1\n", 1) {
 		t.Fatalf("through net/http: %d %q %v", code, body, err)

@@ -129,14 +129,17 @@ func (t *h1Transport) RoundTripHeader(ctx context.Context, req *http.Request, h 
 // lines ("Name: value\r\n"), sent as they are after the request line and
 // Host (so without a User-Agent of the transport's own), in place of
 // req.Header's. It saves a caller that builds a request for one round trip
-// the header map and its sorting. req.Header must be an empty map, which
-// the transport fills from fields only when it hands req to net/http's.
+// the header map and its sorting. req.Header must be empty (or nil); the
+// transport fills it from fields only when it hands req to net/http's.
 // A line that is not a valid field fails the round trip before anything
 // is sent.
 func (t *h1Transport) RoundTripFields(ctx context.Context, req *http.Request, fields []byte, h http.Header) (*http.Response, error) {
 	if hasBody(req) || len(req.Header) > 0 || !fieldLinesOK(fields) {
 		closeBody(req)
 		return nil, fmt.Errorf("%w: fields that are not header lines, or a request with a body or a header", errH1BadHead)
+	}
+	if req.Header == nil {
+		req.Header = make(http.Header, 8)
 	}
 	if _, ok := h1Plan(req); !ok {
 		addFieldLines(req.Header, fields)
