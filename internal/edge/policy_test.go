@@ -1,12 +1,15 @@
 package edge_test
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tetherlb/tether/internal/edge/cachestore"
 	ts "github.com/tetherlb/tether/internal/testsupport"
 )
 
@@ -450,4 +453,36 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 	t.Fatal("timed out")
+}
+
+// A client that sends a new value of a header the origin varies on, but
+// the behavior does not key, makes a new variant each time: the key keeps
+// the newest cachestore.MaxVariants of them, so that no client can make a
+// lookup long.
+func TestVariantsBounded(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    cache: {min_ttl: 0s, default_ttl: 60s, max_ttl: 1h}
+    origin_request: {headers: [X-Var]}
+`)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		w.Header().Set("Vary", "X-Var")
+		io.WriteString(w, "v="+r.Header.Get("X-Var"))
+	})
+	const n = cachestore.MaxVariants + 5
+	for i := range n {
+		e.clk.Advance(time.Millisecond) // stored one after the other
+		expect(t, fmt.Sprint("variant ", i), e.get("/p", fmt.Sprint("X-Var: ", i)), "stored")
+	}
+	if r := e.get("/p", fmt.Sprint("X-Var: ", n-1)); r.body != fmt.Sprint("v=", n-1) {
+		t.Errorf("newest variant: %q", r.body)
+	} else {
+		expect(t, "newest variant", r, "hit")
+	}
+	expect(t, "oldest variant", e.get("/p", "X-Var: 0"), "fwd=vary-miss")
+	if got := ts.Metric(t, e.reg, "tether_edge_evictions_total", nil); got < 5 {
+		t.Errorf("evictions %v, want at least the 5 oldest variants", got)
+	}
 }

@@ -137,9 +137,10 @@ func (e *Edge) serve(w http.ResponseWriter, x *exchange) {
 	x.key, x.keyAt = e.cacheKey(x.b, r, &x.v, &x.s, x.tenant)
 	x.uri = cachestore.URI{Tenant: x.tenant, Host: x.v.host, Path: x.v.rawPath, Query: rawQuery(x.s.keyQuery)}
 	now := x.start // the request's arrival: a lookup takes microseconds
+	var m variantMatcher
 	obj, found := e.store.Get(x.ref(), func(o *cachestore.Object) bool {
 		x.variants = true
-		return e.matchesVariant(x, o)
+		return m.matches(e, x, o)
 	})
 	if found && x.taint.credential && !e.cloudfront && !obj.SharedExplicit {
 		found = false // a credential the key does not hold: only explicitly shared objects serve it

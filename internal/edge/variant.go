@@ -59,12 +59,26 @@ func (e *Edge) originView(x *exchange, name string) string {
 // variantMatch returns the predicate that picks the stored variant x may
 // use.
 func (e *Edge) variantMatch(x *exchange) func(*cachestore.Object) bool {
-	return func(o *cachestore.Object) bool { return e.matchesVariant(x, o) }
+	var m variantMatcher
+	return func(o *cachestore.Object) bool { return m.matches(e, x, o) }
 }
 
-// matchesVariant reports whether x may use the stored variant o.
-func (e *Edge) matchesVariant(x *exchange, o *cachestore.Object) bool {
-	return o.Variant == e.variantKey(x, o.VaryHeaders)
+// variantMatcher tells whether x may use a stored variant. The variants of
+// a key mostly share their Vary list: x's secondary key for the last list
+// seen is kept, so that looking through a key's variants costs a
+// comparison each, not a secondary key each.
+type variantMatcher struct {
+	vary []string // the Vary list key was made for
+	key  string
+	made bool
+}
+
+// matches reports whether x may use the stored variant o.
+func (m *variantMatcher) matches(e *Edge, x *exchange, o *cachestore.Object) bool {
+	if !m.made || !slices.Equal(m.vary, o.VaryHeaders) {
+		m.vary, m.key, m.made = o.VaryHeaders, e.variantKey(x, o.VaryHeaders), true
+	}
+	return o.Variant == m.key
 }
 
 // hmac8 is the 8-hex HMAC that stands for a value in Cache-Status key=

@@ -15,6 +15,13 @@ import "iter"
 // request can make a lookup long.
 const slotListMax = 8
 
+// MaxVariants is how many variants a key keeps. A response with Vary on
+// a header the behavior forwards without keying it makes a new variant for
+// every value a client sends, and a lookup looks at every variant of its
+// key: past MaxVariants, a new variant replaces the oldest one of the key,
+// so that no client can make lookups long (Fastly caps variations too).
+const MaxVariants = 32
+
 // slot holds the entries of the URIs whose hash is its key in a shard's
 // map.
 type slot struct {
@@ -60,12 +67,16 @@ func (sl slot) len() int {
 	return n
 }
 
-// put stores e in the slot, in place of the entry with the same key and
-// variant, which it returns (nil when there was none), and returns the
-// slot to keep in the map.
+// put stores e in the slot and returns the slot to keep in the map. It
+// returns the entry e replaces, with the same key and variant, or else,
+// when e's key already has MaxVariants variants, the oldest of them, which
+// it drops; nil when there was neither.
 func (sl slot) put(e *entry) (slot, *entry) {
 	if sl.byKey == nil {
-		if i := sameEntry(sl.list, e); i >= 0 {
+		if i, oldest := sameEntry(sl.list, e); i >= 0 || oldest >= 0 {
+			if i < 0 {
+				i = oldest
+			}
 			old := sl.list[i]
 			sl.list = replaceEntry(sl.list, i, e)
 			return sl, old
@@ -81,7 +92,10 @@ func (sl slot) put(e *entry) (slot, *entry) {
 		sl.list = nil
 	}
 	es := sl.byKey[e.hash]
-	if i := sameEntry(es, e); i >= 0 {
+	if i, oldest := sameEntry(es, e); i >= 0 || oldest >= 0 {
+		if i < 0 {
+			i = oldest
+		}
 		old := es[i]
 		sl.byKey[e.hash] = replaceEntry(es, i, e)
 		return sl, old
@@ -106,14 +120,26 @@ func (sl slot) remove(e *entry) (slot, bool) {
 }
 
 // sameEntry returns the index in es of the entry with e's key and variant,
-// or -1.
-func sameEntry(es []*entry, e *entry) int {
+// or -1; and, when there is none and e's key has MaxVariants variants in
+// es already, the index of the one stored first, else -1.
+func sameEntry(es []*entry, e *entry) (same, oldest int) {
+	variants := 0
+	oldest = -1
 	for i, c := range es {
-		if c.hash == e.hash && c.key == e.key && c.obj.Variant == e.obj.Variant {
-			return i
+		if c.hash != e.hash || c.key != e.key {
+			continue
+		}
+		if c.obj.Variant == e.obj.Variant {
+			return i, -1
+		}
+		if variants++; oldest < 0 || c.obj.Stored.Before(es[oldest].obj.Stored) {
+			oldest = i
 		}
 	}
-	return -1
+	if variants < MaxVariants {
+		oldest = -1
+	}
+	return -1, oldest
 }
 
 // The lists of entries follow one rule: an entry's own array (entry.self)

@@ -3,6 +3,9 @@ package cachestore
 import (
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/tetherlb/tether/internal/clock"
 )
 
 // TestManyKeysOneURI stores one URI under many keys (a behavior that keys
@@ -82,4 +85,39 @@ func TestManyKeysOneURI(t *testing.T) {
 			checkInvariants(t, s)
 		})
 	}
+}
+
+// TestMaxVariants: a key keeps at most MaxVariants variants; a newer one
+// replaces the one stored first, counted and reported as an eviction, and
+// a new version of a kept variant replaces only itself.
+func TestMaxVariants(t *testing.T) {
+	var evicted []string
+	clk := clock.NewFake(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
+	s := New(Options{MaxBytes: 1 << 22, Clock: clk, OnEvict: func(o *Object) { evicted = append(evicted, o.Variant) }})
+	put := func(v int) *Object {
+		o := object("/v", 10)
+		o.Variant = fmt.Sprint("x-var=", v)
+		clk.Advance(time.Second) // stored one after the other
+		if !s.Put(o) {
+			t.Fatalf("Put of variant %d refused", v)
+		}
+		return o
+	}
+	objs := map[int]*Object{}
+	const extra = 8
+	for v := range MaxVariants + extra {
+		objs[v] = put(v)
+	}
+	objs[MaxVariants] = put(MaxVariants) // a new version of a kept variant
+	for v := range MaxVariants + extra {
+		got, ok := s.Get(ref("/v"), func(o *Object) bool { return o.Variant == fmt.Sprint("x-var=", v) })
+		if dropped := v < extra; dropped == ok || ok && got != objs[v] {
+			t.Errorf("variant %d: Get = %p, %v; want it dropped: %v", v, got, ok, dropped)
+		}
+	}
+	if st := s.Stats(); st.Objects != MaxVariants || st.Evictions != extra || len(evicted) != extra || evicted[0] != "x-var=0" {
+		t.Errorf("Objects %d, Evictions %d, OnEvict %v; want %d, %d and the %d oldest variants",
+			st.Objects, st.Evictions, evicted, MaxVariants, extra, extra)
+	}
+	checkInvariants(t, s)
 }

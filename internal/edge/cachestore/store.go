@@ -38,8 +38,9 @@ type Options struct {
 	// wall clock.
 	Clock clock.Clock
 	// OnEvict, if not nil, is called with every stored object the eviction
-	// policy drops to make room (not for Delete, invalidation or
-	// replacement), after the Store's locks are released. It must not
+	// policy drops to make room, and every variant dropped for a newer one
+	// past MaxVariants (not for Delete, invalidation or replacement),
+	// after the Store's locks are released. It must not
 	// block for long: it runs on the goroutine that called Put.
 	OnEvict func(o *Object)
 }
@@ -50,7 +51,8 @@ type Stats struct {
 	Objects int
 	// Bytes is the sum of the stored objects' Size; never above MaxBytes.
 	Bytes uint64
-	// Evictions counts stored objects dropped to make room.
+	// Evictions counts stored objects dropped to make room, and variants
+	// dropped past MaxVariants.
 	Evictions uint64
 	// Rejected counts admission decisions the candidate lost: objects the
 	// frequency sketch judged less popular than the one they would have
@@ -294,7 +296,8 @@ func (s *Store) drainShardLocked(sh *shard) {
 // Put stores o, as Add does, and reports whether it did.
 func (s *Store) Put(o *Object) bool { return s.Add(o) == nil }
 
-// Add stores o, replacing the object with the same Key and Variant. It
+// Add stores o, replacing the object with the same Key and Variant, or,
+// when o's key has MaxVariants other variants, the oldest of them. It
 // stores nothing and returns ErrTooLarge if o is larger than MaxBytes/4,
 // or ErrInvalidated if an invalidation that covers o's URI ran after
 // o.Generation (see Generation); it returns ErrNotAdmitted if the
@@ -324,7 +327,11 @@ func (s *Store) Add(o *Object) error {
 	sh.mu.Lock()
 	sl, old := sh.m[e.uriHash].put(e)
 	sh.m[e.uriHash] = sl
+	var dropped *Object // another variant, the oldest of too many
 	if old != nil {
+		if old.obj.Variant != o.Variant {
+			dropped = old.obj
+		}
 		old.obj = nil
 	}
 	sh.mu.Unlock()
@@ -336,6 +343,10 @@ func (s *Store) Add(o *Object) error {
 	s.pol.add(e, r)
 	s.accountLocked(e)
 	evicted, kept := s.maintainLocked(e)
+	if dropped != nil {
+		evicted = append(evicted, dropped)
+		s.evictions.Add(1)
+	}
 	s.mu.Unlock()
 	if s.onEvict != nil {
 		for _, o := range evicted {
