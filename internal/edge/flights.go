@@ -92,18 +92,30 @@ func (f *flights) hitForMiss(x *exchange, now time.Time) bool {
 	return ok
 }
 
+// hitForMissMax bounds the hit-for-miss memo.
+const hitForMissMax = 100_000
+
 // markHitForMiss makes x's key hit-for-miss until now+hitForMissFor;
 // clearHitForMiss ends it (a cacheable response came back). The memo is
-// bounded: when it is large, expired entries are dropped first.
+// bounded: when it is full, expired entries are dropped, and others too
+// until an eighth of it is free, so that the sweep, which reads the whole
+// memo under the lock every miss takes, runs once per 12,500 marks at
+// most, not at every mark of a client that keeps it full.
 func (f *flights) markHitForMiss(x *exchange, now time.Time) {
 	d := x.keyDigest()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.hfm) >= 100_000 {
+	if len(f.hfm) >= hitForMissMax {
 		for k, until := range f.hfm {
-			if !now.Before(until) || len(f.hfm) >= 100_000 {
+			if !now.Before(until) {
 				delete(f.hfm, k)
 			}
+		}
+		for k := range f.hfm {
+			if len(f.hfm) <= hitForMissMax*7/8 {
+				break
+			}
+			delete(f.hfm, k)
 		}
 	}
 	f.hfm[d] = now.Add(hitForMissFor)
