@@ -211,7 +211,10 @@ func (fc *frontConn) readResponseHead(pc *h1Conn) error {
 	if _, err := pc.br.Peek(1); err != nil {
 		return h1FirstByteError{err}
 	}
-	for {
+	for informational := 0; ; informational++ {
+		if informational > h1Max1xx {
+			return errH1Too1xx
+		}
 		head, err := readHead(pc.br, fc.rhead[:0], math.MaxInt)
 		fc.rhead = head
 		if err != nil {

@@ -439,3 +439,27 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestH1Too1xx: a target that sends informational responses without end
+// fails the exchange, even when a ClientTrace takes them (which gives each
+// one the head limit to itself), rather than keeping it forever.
+func TestH1Too1xx(t *testing.T) {
+	tr, _ := newTestH1(t)
+	addr, _ := rawTarget(t, func(c net.Conn, br *bufio.Reader) {
+		http.ReadRequest(br)
+		for range 1000 {
+			if _, err := io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"); err != nil {
+				return
+			}
+		}
+	})
+	hints := 0
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(int, textproto.MIMEHeader) error { hints++; return nil }}
+	req := newReq(t, "GET", "http://"+addr+"/", nil).WithContext(httptrace.WithClientTrace(context.Background(), trace))
+	if resp, err := tr.RoundTrip(req); !errors.Is(err, errH1Too1xx) {
+		t.Fatalf("got %v, %v; want the exchange failed for too many 1xx", resp, err)
+	}
+	if hints != h1Max1xx+1 {
+		t.Errorf("the trace saw %d 1xx responses, want %d", hints, h1Max1xx+1)
+	}
+}

@@ -85,6 +85,11 @@ var _ http.RoundTripper = (*h1Transport)(nil)
 const (
 	h1BufSize      = 4 << 10  // per-connection read and write buffers, as net/http
 	h1MaxHeadBytes = 10 << 20 // response head limit: net/http's default MaxResponseHeaderBytes
+	// h1Max1xx bounds the informational responses before the final one:
+	// with a ClientTrace that takes them (ReverseProxy forwards 103 Early
+	// Hints), each has the head limit to itself, so their number needs a
+	// bound of its own (net/http bounds it at 5 without such a trace).
+	h1Max1xx = 32
 	// h1WriteWait is how long a finished response waits for its request
 	// body to be written before it gives the connection up (net/http's
 	// maxWriteWaitBeforeConnReuse).
@@ -98,6 +103,7 @@ var (
 	errH1StaleResponse = errors.New("reading response: 408 on a reused connection")
 	errH1BadHead       = errors.New("writing request: invalid head")
 	errH1SlowBody      = errors.New("request body not written when the response ended")
+	errH1Too1xx        = errors.New("reading response: more than 32 informational (1xx) responses")
 )
 
 // newH1Transport returns an h1Transport over fallback with the pool
@@ -354,7 +360,10 @@ func (x *h1Exchange) readResponse() (*http.Response, error) {
 		return resp, nil
 	}
 	clear(x.quick.header) // the fields read before quickResponse gave up
-	for {
+	for informational := 0; ; informational++ {
+		if informational > h1Max1xx {
+			return nil, errH1Too1xx
+		}
 		resp, err := http.ReadResponse(pc.br, x.req)
 		if err != nil {
 			if pc.readLimit <= 0 {

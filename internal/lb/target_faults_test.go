@@ -1,0 +1,98 @@
+package lb_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	ts "github.com/tetherlb/tether/internal/testsupport"
+)
+
+// A target that dies in the middle of a body: the client gets the bytes
+// that came and an error, never a body that looks whole, whether the body
+// had a Content-Length or was chunked.
+func TestTargetBodyCutShort(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/length" {
+			w.Header().Set("Content-Length", "2000")
+		}
+		io.WriteString(w, strings.Repeat("x", 1000))
+		w.(http.Flusher).Flush()
+		if c, brw, err := http.NewResponseController(w).Hijack(); err == nil {
+			brw.Flush()
+			c.Close()
+		}
+	}))
+	t.Cleanup(target.Close)
+	l := ts.StartLB(t, `
+listeners: [{name: web, address: "127.0.0.1:0", default_target_group: app}]
+target_groups:
+  - name: app
+    targets: [{id: a, address: "`+strings.TrimPrefix(target.URL, "http://")+`"}]
+    stickiness: {type: none}
+`)
+	for _, path := range []string{"/length", "/chunked"} {
+		resp, err := http.Get(l.URL + path)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil || len(b) > 1000 || strings.Trim(string(b), "x") != "" {
+			t.Errorf("%s: %d, %d bytes, err %v; want at most the 1000 bytes sent, then an error", path, resp.StatusCode, len(b), err)
+		}
+	}
+}
+
+// A target that sends informational (1xx) responses without end gets the
+// client a 502 after a bounded number of them, not a response that never
+// ends.
+func TestTargetEndless1xx(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				http.ReadRequest(bufio.NewReader(c))
+				for range 1000 {
+					if _, err := io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	l := ts.StartLB(t, `
+listeners: [{name: web, address: "127.0.0.1:0", default_target_group: app}]
+target_groups:
+  - name: app
+    targets: [{id: a, address: "`+ln.Addr().String()+`"}]
+    stickiness: {type: none}
+`)
+	c, err := net.Dial("tcp", strings.TrimPrefix(l.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n")
+	out, _ := io.ReadAll(c)
+	hints := strings.Count(string(out), "HTTP/1.1 103")
+	if hints > 40 || !strings.Contains(string(out), "HTTP/1.1 502") {
+		t.Errorf("the client got %d 103s and %d bytes; want a bounded number, then a 502", hints, len(out))
+	}
+}
