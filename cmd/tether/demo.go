@@ -30,6 +30,7 @@ var demoColors = []string{"#4f6df5", "#e8590c", "#2b8a3e", "#ae3ec9", "#1098ad",
 
 type demoFlags struct {
 	listen, admin, control string
+	edge                   string
 	tokens                 string
 	targets, basePort      int
 	stickiness             string
@@ -42,6 +43,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var f demoFlags
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "load balancer `address`")
+	fs.StringVar(&f.edge, "edge", "127.0.0.1:8000", "edge cache `address`, in front of the load balancer")
 	fs.StringVar(&f.admin, "admin", "127.0.0.1:9901", "admin API `address`")
 	fs.StringVar(&f.control, "control", "127.0.0.1:9900", "demo control API `address` (kill and revive targets)")
 	fs.StringVar(&f.tokens, "tokens", "127.0.0.1:9903", "token service `address` (log in, get JWTs, call /orders with them)")
@@ -56,7 +58,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 Start the load balancer on loopback in front of built-in demo targets: small
 web pages that show which target served you and a visit counter kept in that
 target's memory. Kill a target and watch your browser move once, to a healthy
-target, and stay there. The targets' shop (/shop) keeps a login and a cart
+target, and stay there. An edge cache (-edge) serves the same app: it keeps
+the static file and passes the pages, with stickiness intact. The targets' shop (/shop) keeps a login and a cart
 both in the target's memory and in a session store all targets share (-store):
 kill the target and only the shared cart is still there. The token service
 (-tokens) logs in the demo user and issues JWTs; /orders needs one, checked
@@ -131,7 +134,7 @@ func runDemo(f demoFlags, stdout, stderr io.Writer) int {
 	}
 	in, err := startInstance(ctx, "", cfg, logger, access)
 	if err != nil {
-		return exitErr(stderr, "demo", fmt.Errorf("%w\n(the demo's ports are set with -listen, -admin, -control and -target-port)", err))
+		return exitErr(stderr, "demo", fmt.Errorf("%w\n(the demo's ports are set with -listen, -edge, -admin, -control, -tokens and -target-port)", err))
 	}
 	printDemoHelp(stdout, f, targets)
 	<-ctx.Done()
@@ -206,7 +209,10 @@ func addDemoUser(ctx context.Context, dir string) error {
 }
 
 // demoConfig is the config the demo runs: one listener, one sticky group,
-// and the token service, whose tokens /orders needs.
+// the token service, whose tokens /orders needs, and an edge in front of
+// the listener that caches /static/ and passes everything else, with the
+// cookies (the load balancer's affinity cookie among them) and the headers
+// the pages and the shop's forms need.
 func demoConfig(f demoFlags, targets []*demo.Target, dir string) (*config.Config, error) {
 	y := fmt.Sprintf(`
 admin: {address: %q}
@@ -226,6 +232,17 @@ listeners:
       - path: /orders
         target_group: app
         authorizer: {type: jwt, local: true, audiences: [demo-api], required_scopes: [orders:read], forward_claims: [scope]}
+edges:
+  - name: cdn
+    address: %q
+    origin: {listener: web}
+    behaviors:
+      - path: /static/*
+        cache: {cookies: none, query: none}
+      - path: "*"
+        allowed_methods: [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]
+        cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 0s}
+        origin_request: {cookies: all, query: all, headers: [Authorization, Origin, Referer, Sec-Fetch-Site, User-Agent, Accept, Accept-Language]}
 target_groups:
   - name: app
     algorithm: least_outstanding_requests
@@ -234,7 +251,7 @@ target_groups:
     target_header: X-Tether-Target
     stickiness: {type: %s, duration: 1h, app_cookie_name: DEMOSESSION}
     targets:
-`, f.admin, filepath.Join(dir, "keys.json"), f.tokens, f.listen, f.stickiness)
+`, f.admin, filepath.Join(dir, "keys.json"), f.tokens, f.listen, f.edge, f.stickiness)
 	for _, t := range targets {
 		y += fmt.Sprintf("      - {id: %s, address: %q}\n", t.ID(), t.Address())
 	}
@@ -250,7 +267,8 @@ func printDemoHelp(w io.Writer, f demoFlags, targets []*demo.Target) {
 tether demo is running (stickiness: %s, %d targets, session store: %s).
 
   Open the app:      http://%s/
-  Dashboard:         http://%s/dashboard/  (targets, health and affinity, live)
+  Through the edge:  http://%s/  (the same app behind the edge cache)
+  Dashboard:         http://%s/dashboard/  (targets, health, affinity and the edge, live)
   Targets, as JSON:  curl -s http://%s/api/v1/target-groups
   Metrics:           curl -s http://%s/metrics | grep tether_affinity
 
@@ -274,6 +292,13 @@ Shared sessions:
      (-store redis://127.0.0.1:6379 or -store file:demo-sessions.db keeps
      the shared sessions outside this process.)
 
+The edge cache (docs/edge.md):
+  1. Fetch the static file twice; the second comes from the cache:
+       curl -s -o /dev/null -D - http://%s/static/tether.svg | grep Cache-Status
+     "cdn; fwd=uri-miss; fwd-status=200; stored; ttl=…", then "cdn; hit; ttl=…"
+  2. Pages pass through it (Cache-Status "cdn; fwd=bypass; …"), affinity
+     cookie and all: reload http://%s/ and you stay on one target.
+
 Tokens (the API path; browsers use the session above):
   1. Log in:   curl -s -X POST http://%s/api/v1/login -H 'Content-Type: application/json' \
                  -d '{"username":"%s","password":"%s"}'
@@ -285,8 +310,8 @@ Tokens (the API path; browsers use the session above):
                  -H 'Content-Type: application/json' -d '{"everywhere":true}'
   More: docs/tokens.md.
 
-Targets: `, f.stickiness, len(targets), redactURL(f.store), f.listen, f.admin, f.admin, f.admin, f.listen, f.control, f.control, f.admin, f.listen,
-		f.tokens, demoUser, demoPassword, f.listen, f.tokens)
+Targets: `, f.stickiness, len(targets), redactURL(f.store), f.listen, f.edge, f.admin, f.admin, f.admin, f.listen, f.control, f.control, f.admin, f.listen,
+		f.edge, f.edge, f.tokens, demoUser, demoPassword, f.listen, f.tokens)
 	for i, t := range targets {
 		if i > 0 {
 			fmt.Fprint(w, ", ")

@@ -26,6 +26,7 @@ import (
 // demoStack is `tether demo` running in the test process.
 type demoStack struct {
 	lbURL, controlURL string
+	edgeURL           string // the edge cache in front of lbURL
 	targets           []*demo.Target
 	in                *instance
 }
@@ -46,7 +47,7 @@ func startDemoWithStore(t *testing.T, n int, storeURL string) *demoStack {
 	// Every address is a port the kernel picks, so parallel test packages
 	// never collide; the control URL and the LB's origin are read back.
 	f := demoFlags{
-		listen: "127.0.0.1:0", admin: "127.0.0.1:0", control: "127.0.0.1:0", tokens: "127.0.0.1:0",
+		listen: "127.0.0.1:0", admin: "127.0.0.1:0", control: "127.0.0.1:0", tokens: "127.0.0.1:0", edge: "127.0.0.1:0",
 		targets: n, stickiness: "lb_cookie", store: storeURL,
 	}
 	logger := slog.New(slog.DiscardHandler)
@@ -88,6 +89,7 @@ func startDemoWithStore(t *testing.T, n int, storeURL string) *demoStack {
 		in.close(ctx)
 	})
 	s.lbURL = "http://" + in.lb.Addr("web").String()
+	s.edgeURL = in.edges.Refs()["cdn"].Status().URL
 	ctrl := newDemoControl(ln, demo.NewControl(s.targets, s.lbURL))
 	t.Cleanup(func() { ctrl.Close() })
 	s.in = in
@@ -464,4 +466,49 @@ func TestDemoTokens(t *testing.T) {
 	if code, _ := apiGet(t, s.lbURL+"/orders", at); code != 401 {
 		t.Errorf("/orders after logout everywhere: %d, want 401", code)
 	}
+}
+
+// The demo's edge cache keeps the static file and passes the pages: a
+// browser stays on one target through it, and the shop's login and forms
+// work through it as they do on the load balancer.
+func TestDemoEdge(t *testing.T) {
+	s := startDemo(t, 3)
+	get := func(c *http.Client, path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := c.Get(s.edgeURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+	first, logo := get(http.DefaultClient, "/static/tether.svg")
+	second, again := get(http.DefaultClient, "/static/tether.svg")
+	if first.StatusCode != 200 || !strings.Contains(first.Header.Get("Cache-Status"), "stored") ||
+		!strings.HasPrefix(second.Header.Get("Cache-Status"), "cdn; hit") || again != logo || !strings.HasPrefix(logo, "<svg") {
+		t.Errorf("static file: %d, Cache-Status %q then %q; want stored, then a hit with the same body",
+			first.StatusCode, first.Header.Get("Cache-Status"), second.Header.Get("Cache-Status"))
+	}
+
+	browser := testsupport.Client(t)
+	var served []string
+	for range 4 {
+		resp, _ := get(browser, "/")
+		served = append(served, resp.Header.Get("X-Tether-Target"))
+		if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "fwd=bypass") {
+			t.Errorf("page: Cache-Status %q, want it passed (fwd=bypass)", cs)
+		}
+	}
+	for _, id := range served {
+		if id != served[0] || !strings.HasPrefix(id, "app-") {
+			t.Fatalf("one browser through the edge was served by %v, want one target", served)
+		}
+	}
+
+	b := newShopBrowser(t, s.edgeURL)
+	p := b.get()
+	p = b.submit(p, "/shop/login", url.Values{"user": {"ada"}})
+	p = b.submit(p, "/shop/cart/add?item=coffee", nil)
+	assertShopCart(t, "shared cart through the edge", p.carts["shared"], shopCart{user: "ada", items: map[string]int{"coffee": 1}})
 }

@@ -110,3 +110,12 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 }
+
+// Port 0 (any free port, as tests and the demo ask) is no address clash:
+// an edge and a listener may both ask for it.
+func TestEdgeAndListenerOnPortZero(t *testing.T) {
+	y := strings.Replace(minimal, "127.0.0.1:8080", "127.0.0.1:0", 1) + strings.Replace(edgeYAML, "127.0.0.1:8000", "127.0.0.1:0", 1)
+	if _, err := Parse([]byte(y), t.TempDir()); err != nil {
+		t.Fatalf("listener and edge on port 0: %v", err)
+	}
+}

@@ -103,7 +103,7 @@ func (c *Config) Validate() error {
 			p.add(key+".name", "%q is used by another listener; names must be unique", l.Name)
 		}
 		names[l.Name] = true
-		if other, ok := addrs[l.Address]; ok && l.Address != "" {
+		if other, ok := addrs[l.Address]; ok && fixedPort(l.Address) {
 			p.add(key+".address", "%q is already used by listener %q", l.Address, other)
 		}
 		addrs[l.Address] = l.Name
@@ -157,7 +157,7 @@ func (c *Config) validateEdges(p *problems, listenerAddrs map[string]string) {
 			p.add(key+".name", "%q is used by another edge; names must be unique", e.Name)
 		}
 		names[e.Name] = true
-		if other, ok := addrs[e.Address]; ok && e.Address != "" {
+		if other, ok := addrs[e.Address]; ok && fixedPort(e.Address) {
 			p.add(key+".address", "%q is already used by %s", e.Address, other)
 		}
 		addrs[e.Address] = "edge " + e.Name

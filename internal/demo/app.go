@@ -25,7 +25,7 @@ const maxSlow = 10 * time.Second
 
 // assets are the pages and the script the targets serve.
 //
-//go:embed *.html shop.js
+//go:embed *.html shop.js tether.svg
 var assets embed.FS
 
 // pages holds page.html, shop.html and the base.css they share. It is
@@ -70,6 +70,7 @@ func (t *Target) handler(v *visits, s *shop) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok"))
 	})
+	mux.HandleFunc("GET /static/tether.svg", serveLogo)
 	mux.HandleFunc("GET /events", t.events)
 	mux.HandleFunc("GET /slow", t.slow)
 	s.routes(mux)
@@ -145,6 +146,22 @@ func (t *Target) render(w http.ResponseWriter, name string, data any, csp string
 		h.Set("Content-Security-Policy", csp)
 	}
 	_, _ = buf.WriteTo(w)
+}
+
+// serveLogo serves the demo's one static file, the same on every target
+// and cacheable for five minutes: what an edge in front of the load
+// balancer keeps (tether demo runs one).
+func serveLogo(w http.ResponseWriter, _ *http.Request) {
+	b, err := assets.ReadFile("tether.svg")
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "image/svg+xml")
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(b)
 }
 
 // whoamiResponse is the JSON body of /api/whoami.
