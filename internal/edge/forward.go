@@ -33,7 +33,11 @@ func (e *Edge) originRequest(ctx context.Context, x *exchange) *http.Request {
 	}
 	u := &parts.url
 	out := &parts.req
-	*out = http.Request{Method: r.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: parts.header}
+	method := r.Method
+	if x.asGet {
+		method = http.MethodGet
+	}
+	*out = http.Request{Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: parts.header}
 	if e.ctxTransport == nil {
 		out = out.WithContext(ctx) // else fetch gives the transport ctx
 	}

@@ -74,9 +74,9 @@ func (e *Edge) fetchAndServe(w http.ResponseWriter, x *exchange, fl *flight, fwd
 func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Response) *cachestore.Object {
 	now := e.clk.Now()
 	vd := e.judge(x, resp, now)
-	if vd.store && x.r.Method == http.MethodHead {
-		// A HEAD response has no body to store for the GETs that share its
-		// key.
+	if vd.store && x.r.Method == http.MethodHead && !x.asGet {
+		// A HEAD response (cloudfront mode asks the origin for a HEAD) has
+		// no body to store for the GETs that share its key.
 		vd.store, vd.reason = false, "head"
 	}
 	if !vd.store {
@@ -177,12 +177,12 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 
 // notStored records why a response was not stored; the key becomes
 // hit-for-miss so that later requests are not collapsed behind it, unless
-// the response was only fenced out by an invalidation: the next fetch is
-// stored as usual.
+// the response was only fenced out by an invalidation, or answered a HEAD:
+// the next fetch is stored as usual.
 func (e *Edge) notStored(x *exchange, reason string) {
 	x.status.Stored, x.status.Detail = httpcache.No, firstNonEmpty(x.status.Detail, reason)
 	e.metrics.notStored(reason)
-	if x.key != "" && reason != "invalidated" {
+	if x.key != "" && reason != "invalidated" && reason != "head" {
 		e.flights.markHitForMiss(x, e.clk.Now())
 	}
 }

@@ -1,6 +1,7 @@
 package edge_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 )
@@ -51,15 +52,54 @@ behaviors:
 	}
 }
 
+// A HEAD miss never stores an empty body for the GETs that share its key.
+// In safe mode it is fetched as a GET (NGINX's proxy_cache_convert_head),
+// whose body is stored: the GET after it is a hit. In cloudfront mode it is
+// forwarded as a HEAD and not stored, and the key does not become
+// hit-for-miss for it.
 func TestHeadMissDoesNotStoreAnEmptyBody(t *testing.T) {
-	e := newEnv(t, defaultBehavior)
-	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "max-age=60")
-		w.Write([]byte("full body"))
-	})
-	e.do("HEAD", "/p")
-	if r := e.get("/p"); r.body != "full body" {
-		t.Fatalf("GET after HEAD got %q", r.body)
+	for _, mode := range []string{"safe", "cloudfront"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t, "mode: "+mode+"\n"+defaultBehavior)
+			var methods []string
+			e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+				methods = append(methods, r.Method)
+				w.Header().Set("Cache-Control", "max-age=60")
+				w.Write([]byte("full body"))
+			})
+			// The same Accept-Encoding on both (Go's client asks for gzip on a
+			// GET only): one key.
+			head := e.do("HEAD", "/p", "Accept-Encoding: identity")
+			if head.status != 200 || head.body != "" || head.header.Get("Content-Length") != "9" {
+				t.Errorf("HEAD: %d %q, Content-Length %q; want 200, no body, 9", head.status, head.body, head.header.Get("Content-Length"))
+			}
+			r := e.get("/p", "Accept-Encoding: identity")
+			if r.body != "full body" {
+				t.Fatalf("GET after HEAD got %q", r.body)
+			}
+			if mode == "safe" {
+				expect(t, "HEAD", head, "fwd=uri-miss", "stored")
+				expect(t, "GET after HEAD", r, "hit")
+				if fmt.Sprint(methods) != "[GET]" {
+					t.Errorf("the origin saw %v, want one GET", methods)
+				}
+				// A HEAD whose GET is not stored gets the head alone too.
+				e.origin.set(answer(200, "not stored", "Cache-Control: no-store"))
+				if r := e.do("HEAD", "/q"); r.status != 200 || r.body != "" {
+					t.Errorf("HEAD of an unstorable page: %d %q", r.status, r.body)
+				}
+				if r := e.get("/q"); r.status != 200 || r.body != "not stored" {
+					t.Errorf("GET after it: %d %q", r.status, r.body)
+				}
+				return
+			}
+			expect(t, "HEAD", head, "stored=?0", "detail=head")
+			expect(t, "GET after HEAD", r, "fwd=uri-miss", "stored")
+			expectNot(t, "GET after HEAD", r, "hit-for-miss")
+			if fmt.Sprint(methods) != "[HEAD GET]" {
+				t.Errorf("the origin saw %v, want HEAD then GET", methods)
+			}
+		})
 	}
 }
 

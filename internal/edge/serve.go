@@ -47,6 +47,9 @@ type exchange struct {
 	// out is the origin request's parts while they are on loan from
 	// originPool: from originRequest to closeOrigin.
 	out *originParts
+	// asGet is set when x is a HEAD that the origin is asked for as a GET
+	// (see fetch).
+	asGet bool
 	// cut is set when the origin's body failed after the response's head
 	// went to the client: ServeHTTP then aborts the connection.
 	cut bool
@@ -272,8 +275,14 @@ func (e *Edge) collapsible(b *behavior) bool {
 
 // fetch sends x to the origin, as a conditional request when stale has
 // validators (and, in cloudfront mode, the behavior forwards no cookies).
+//
+// In safe mode, a HEAD that may fill the cache (it has a key: a miss or a
+// revalidation, not a bypass) goes to the origin as a GET, as NGINX's
+// proxy_cache_convert_head and Varnish do: the body is stored for the GETs
+// that share its key, and the client gets the head alone.
 func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object) (*http.Response, error) {
 	x.gen = e.store.Generation()
+	x.asGet = x.key != "" && x.r.Method == http.MethodHead && !e.cloudfront
 	out := e.originRequest(ctx, x)
 	if stale != nil && (!e.cloudfront || e.collapsible(x.b)) {
 		if etag := stale.Header.Get("ETag"); etag != "" {
