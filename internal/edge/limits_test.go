@@ -128,6 +128,21 @@ func TestHostileRequests(t *testing.T) {
 			t.Errorf("%s: no Cache-Status", name)
 		}
 	}
+	// A target over 8 KiB (CloudFront's and NGINX's bound) is refused
+	// before its thousands of parameters are parsed.
+	for name, path := range map[string]string{
+		"long path":   "/" + strings.Repeat("a", 9000),
+		"many params": "/p?" + strings.Repeat("a=1&", 2500),
+	} {
+		r := e.get(path)
+		if r.status != http.StatusRequestURITooLong {
+			t.Errorf("%s over 8 KiB: %d, want 414", name, r.status)
+		}
+		expect(t, name+" over 8 KiB", r, "fwd=bypass", "detail=uri-too-long")
+	}
+	if n := ts.Metric(t, e.reg, "tether_edge_bypass_total", map[string]string{"reason": "uri-too-long"}); n != 2 {
+		t.Errorf("bypass, uri-too-long: %v, want 2", n)
+	}
 	req, _ := http.NewRequest("GET", e.url+"/p", nil)
 	req.Header.Set("X-Big", strings.Repeat("b", 40<<10))
 	resp, err := http.DefaultTransport.RoundTrip(req)

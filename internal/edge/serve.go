@@ -81,7 +81,7 @@ func (x *exchange) keyDigest() [sha256.Size]byte {
 // log line.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := exchanges.Get().(*exchange)
-	*x = exchange{r: r, v: parseView(r), start: e.clk.Now()}
+	*x = exchange{r: r, start: e.clk.Now()}
 	e.serveLogged(w, x)
 	cut := x.cut
 	*x = exchange{}  // the pool keeps no request, and through it no connection, alive
@@ -110,9 +110,21 @@ func (e *Edge) serveLogged(w http.ResponseWriter, x *exchange) {
 	e.serve(w, x)
 }
 
+// maxRequestTarget bounds the request target (path and query) the edge
+// takes, as CloudFront's 8,192-byte URL and NGINX's default
+// large_client_header_buffers (8k) do: a longer one gets 414 before its
+// query is parsed, so that no request costs thousands of parameters to
+// parse, sort and key.
+const maxRequestTarget = 8 << 10
+
 // serve is the pipeline proper.
 func (e *Edge) serve(w http.ResponseWriter, x *exchange) {
 	r := x.r
+	if len(r.RequestURI) > maxRequestTarget {
+		e.reject(w, x, http.StatusRequestURITooLong, "uri-too-long")
+		return
+	}
+	x.v = parseView(r)
 	var ok bool
 	if x.tenant, ok = e.tenant(r, &x.v); !ok {
 		e.reject(w, x, http.StatusBadRequest, "tenant")
