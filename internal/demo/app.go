@@ -70,7 +70,10 @@ func (t *Target) handler(v *visits, s *shop) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok"))
 	})
-	mux.HandleFunc("GET /static/tether.svg", serveLogo)
+	// The demo's one static file, the same on every target and cacheable
+	// for five minutes: what the edge in front of the load balancer keeps
+	// (tether demo runs one).
+	mux.HandleFunc("GET /static/tether.svg", serveAsset("tether.svg", "image/svg+xml", "public, max-age=300"))
 	mux.HandleFunc("GET /events", t.events)
 	mux.HandleFunc("GET /slow", t.slow)
 	s.routes(mux)
@@ -148,20 +151,21 @@ func (t *Target) render(w http.ResponseWriter, name string, data any, csp string
 	_, _ = buf.WriteTo(w)
 }
 
-// serveLogo serves the demo's one static file, the same on every target
-// and cacheable for five minutes: what an edge in front of the load
-// balancer keeps (tether demo runs one).
-func serveLogo(w http.ResponseWriter, _ *http.Request) {
-	b, err := assets.ReadFile("tether.svg")
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+// serveAsset returns the handler of the embedded file name, sent with
+// contentType and cacheControl.
+func serveAsset(name, contentType, cacheControl string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		b, err := assets.ReadFile(name)
+		if err != nil {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", contentType)
+		h.Set("Cache-Control", cacheControl)
+		h.Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(b)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "image/svg+xml")
-	h.Set("Cache-Control", "public, max-age=300")
-	h.Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(b)
 }
 
 // whoamiResponse is the JSON body of /api/whoami.

@@ -176,7 +176,7 @@ func (s *shop) routes(mux *http.ServeMux) {
 	mux.Handle("POST /shop/login", post(http.HandlerFunc(s.login)))
 	mux.Handle("POST /shop/logout", post(http.HandlerFunc(s.logout)))
 	mux.Handle("POST /shop/cart/add", post(http.HandlerFunc(s.add)))
-	mux.HandleFunc("GET /shop.js", serveShopScript)
+	mux.HandleFunc("GET /shop.js", serveAsset("shop.js", "text/javascript; charset=utf-8", "no-cache"))
 }
 
 // shopData is what shop.html renders. html/template escapes every field.
@@ -337,17 +337,4 @@ func originOf(raw string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
-}
-
-func serveShopScript(w http.ResponseWriter, _ *http.Request) {
-	b, err := assets.ReadFile("shop.js")
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/javascript; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(b)
 }

@@ -37,8 +37,7 @@ func (e *Edge) forward(w http.ResponseWriter, x *exchange, fwd, detail string) {
 
 // invalidateURI drops every stored variant of x's URI, in every behavior.
 func (e *Edge) invalidateURI(x *exchange) {
-	u := cachestore.URI{Tenant: x.tenant, Host: x.v.host, Path: x.v.rawPath, Query: rawQuery(x.s.keyQuery)}
-	if n := e.store.InvalidateURI(u); n > 0 {
+	if n := e.store.InvalidateURI(x.requestURI()); n > 0 {
 		e.metrics.invalidated.Add(float64(n))
 	}
 }

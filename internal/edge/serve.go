@@ -59,6 +59,12 @@ type exchange struct {
 	gen uint64
 }
 
+// requestURI returns the URI x's responses are stored for: its tenant,
+// host, raw path and the query its behavior keys.
+func (x *exchange) requestURI() cachestore.URI {
+	return cachestore.URI{Tenant: x.tenant, Host: x.v.host, Path: x.v.rawPath, Query: rawQuery(x.s.keyQuery)}
+}
+
 // ref returns what finds x's objects in the store.
 func (x *exchange) ref() cachestore.Ref { return cachestore.Ref{Key: x.key, URI: x.uri} }
 
@@ -150,7 +156,7 @@ func (e *Edge) serve(w http.ResponseWriter, x *exchange) {
 		return
 	}
 	x.key, x.keyAt = e.cacheKey(x.b, r, &x.v, &x.s, x.tenant)
-	x.uri = cachestore.URI{Tenant: x.tenant, Host: x.v.host, Path: x.v.rawPath, Query: rawQuery(x.s.keyQuery)}
+	x.uri = x.requestURI()
 	now := x.start // the request's arrival: a lookup takes microseconds
 	var m variantMatcher
 	obj, found := e.store.Get(x.ref(), func(o *cachestore.Object) bool {

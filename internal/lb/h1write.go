@@ -20,22 +20,10 @@ import (
 // by name. It refuses a head that would not mean what it says.
 func (pc *h1Conn) writeHead(req *http.Request, length int64) error {
 	bw := pc.bw
-	method := req.Method
-	if method == "" {
-		method = "GET"
-	}
-	bw.WriteString(method)
-	bw.WriteByte(' ')
-	if err := writeRequestURI(bw, req.URL); err != nil {
+	method, err := writeRequestLine(bw, req)
+	if err != nil {
 		return err
 	}
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
-	}
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(host)
-	bw.WriteString("\r\n")
 	h := req.Header
 	if ua, ok := h["User-Agent"]; !ok {
 		bw.WriteString("User-Agent: Go-http-client/1.1\r\n")
@@ -62,7 +50,7 @@ func (pc *h1Conn) writeHead(req *http.Request, length int64) error {
 	if err := writeFields(bw, h, true); err != nil {
 		return err
 	}
-	_, err := bw.WriteString("\r\n")
+	_, err = bw.WriteString("\r\n")
 	return err
 }
 
@@ -71,6 +59,20 @@ func (pc *h1Conn) writeHead(req *http.Request, length int64) error {
 // head.
 func (pc *h1Conn) writeHeadFields(req *http.Request, fields []byte) error {
 	bw := pc.bw
+	if _, err := writeRequestLine(bw, req); err != nil {
+		return err
+	}
+	if req.Close {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.Write(fields)
+	_, err := bw.WriteString("\r\n")
+	return err
+}
+
+// writeRequestLine writes req's request line and its Host field (req.Host,
+// else the URL's), and returns the method written ("GET" for none).
+func writeRequestLine(bw *bufio.Writer, req *http.Request) (string, error) {
 	method := req.Method
 	if method == "" {
 		method = "GET"
@@ -78,7 +80,7 @@ func (pc *h1Conn) writeHeadFields(req *http.Request, fields []byte) error {
 	bw.WriteString(method)
 	bw.WriteByte(' ')
 	if err := writeRequestURI(bw, req.URL); err != nil {
-		return err
+		return "", err
 	}
 	host := req.Host
 	if host == "" {
@@ -87,12 +89,7 @@ func (pc *h1Conn) writeHeadFields(req *http.Request, fields []byte) error {
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(host)
 	bw.WriteString("\r\n")
-	if req.Close {
-		bw.WriteString("Connection: close\r\n")
-	}
-	bw.Write(fields)
-	_, err := bw.WriteString("\r\n")
-	return err
+	return method, nil
 }
 
 // fieldLinesOK reports whether b is a run of header lines, each a token,

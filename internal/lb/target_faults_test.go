@@ -57,25 +57,15 @@ func TestTargetEndless1xx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	ts.ServeConns(t, ln, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		http.ReadRequest(bufio.NewReader(c))
+		for range 1000 {
+			if _, err := io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				http.ReadRequest(bufio.NewReader(c))
-				for range 1000 {
-					if _, err := io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
+	})
 	l := ts.StartLB(t, `
 listeners: [{name: web, address: "127.0.0.1:0", default_target_group: app}]
 target_groups:
