@@ -6,55 +6,72 @@ import (
 	"strings"
 )
 
-// Header is a response header packed for storage: every field name and
-// value in one string. A stored http.Header is a map with a slice per name
-// and a string per name and value, and the garbage collector scans all of
-// them again in every cycle; a Header is one allocation without pointers.
+// Header is a response header packed for storage: its fields as the lines
+// of an HTTP/1.1 head ("Name: value\r\n" for every value), in one string.
+// A stored http.Header is a map with a slice per name and a string per
+// name and value, and the garbage collector scans all of them again in
+// every cycle; a Header is one allocation without pointers, which a hit
+// may also write to the client as it is (Lines).
 //
 // A Header is immutable, so every request may read a stored object's
 // header at once. The zero Header has no fields.
 type Header struct {
-	// b is: the number of names, the number of values, then per name its
-	// length, the name, its number of values and each value with its
-	// length before it. Every number is a uvarint.
+	// b is the lines, the values of a name one after the other, in no
+	// particular order of names. Names are as PackHeader got them.
 	b string
 }
 
 // PackHeader packs the fields of h whose names keep reports true (every
 // field when keep is nil). Names are kept as h spells them (canonical, for
-// a header net/http parsed).
+// a header net/http parsed), and must be field names (tokens), as every
+// parsed header's are. A value with an LF in it, which no parsed header
+// holds, is left out: it cannot be a line.
 func PackHeader(h http.Header, keep func(name string) bool) Header {
 	// The kept fields, gathered in one pass over the map: most headers
 	// fit the arrays, and none is looked up again.
 	var smallNames [16]string
 	var smallValues [16][]string
 	names, fields := smallNames[:0], smallValues[:0]
-	size, values := 0, 0
+	size := 0
 	for name, vs := range h {
-		if keep != nil && !keep(name) {
+		if len(vs) == 0 || keep != nil && !keep(name) {
 			continue
 		}
 		names, fields = append(names, name), append(fields, vs)
-		size += uvarintLen(len(name)) + len(name) + uvarintLen(len(vs))
 		for _, v := range vs {
-			size += uvarintLen(len(v)) + len(v)
+			size += len(name) + len(": \r\n") + len(v)
 		}
-		values += len(vs)
 	}
 	if len(names) == 0 {
 		return Header{}
 	}
 	var b strings.Builder
-	b.Grow(uvarintLen(len(names)) + uvarintLen(values) + size)
-	writeUvarint(&b, len(names))
-	writeUvarint(&b, values)
+	b.Grow(size)
+	values := 0
 	for i, name := range names {
-		writeUvarint(&b, len(name))
-		b.WriteString(name)
-		writeUvarint(&b, len(fields[i]))
 		for _, v := range fields[i] {
-			writeUvarint(&b, len(v))
+			b.WriteString(name)
+			b.WriteString(": ")
 			b.WriteString(v)
+			b.WriteString("\r\n")
+			values++
+		}
+	}
+	if s := b.String(); strings.Count(s, "\n") == values {
+		return Header{s}
+	}
+	return packChecked(names, fields)
+}
+
+// packChecked is PackHeader for fields some value of which holds an LF:
+// those values are left out.
+func packChecked(names []string, fields [][]string) Header {
+	var b strings.Builder
+	for i, name := range names {
+		for _, v := range fields[i] {
+			if strings.IndexByte(v, '\n') < 0 {
+				b.WriteString(name + ": " + v + "\r\n")
+			}
 		}
 	}
 	return Header{b.String()}
@@ -63,21 +80,35 @@ func PackHeader(h http.Header, keep func(name string) bool) Header {
 // Size returns the bytes h takes.
 func (h Header) Size() int { return len(h.b) }
 
+// Lines returns h as the field lines of a head, each ending in CRLF.
+func (h Header) Lines() string { return h.b }
+
 // Get returns the first value of the field name (canonicalised, as
 // http.Header.Get does), or "".
 func (h Header) Get(name string) string {
 	name = textproto.CanonicalMIMEHeaderKey(name)
 	for c := h.fields(); c.next(); {
-		if c.name == name && c.values > 0 {
-			return c.value()
+		if c.name == name {
+			return c.value
 		}
 	}
 	return ""
 }
 
+// Has reports whether h holds the field name, spelt as PackHeader got it
+// (canonical, for a header net/http parsed).
+func (h Header) Has(name string) bool {
+	for c := h.fields(); c.next(); {
+		if c.name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Clone returns h as a new http.Header, which the caller may change.
 func (h Header) Clone() http.Header {
-	out := make(http.Header, h.count(0))
+	out := make(http.Header, h.values())
 	h.Fill(out, nil, 0)
 	return out
 }
@@ -91,97 +122,42 @@ func (h Header) Clone() http.Header {
 // for the caller's own fields.
 func (h Header) Fill(dst http.Header, buf []string, extra int) []string {
 	vals := buf[:0]
-	if n := h.count(1) + extra; cap(vals) < n {
+	if n := h.values() + extra; cap(vals) < n {
 		vals = make([]string, 0, n)
 	}
+	start, name := 0, ""
 	for c := h.fields(); c.next(); {
-		start := len(vals)
-		for range c.values {
-			vals = append(vals, c.value())
+		if c.name != name && len(vals) > start {
+			dst[name] = vals[start:len(vals):len(vals)]
+			start = len(vals)
 		}
-		dst[c.name] = vals[start:len(vals):len(vals)]
+		name = c.name
+		vals = append(vals, c.value)
+	}
+	if len(vals) > start {
+		dst[name] = vals[start:len(vals):len(vals)]
 	}
 	return vals[len(vals):]
 }
 
-// count returns the number of names (i 0) or of values (i 1).
-func (h Header) count(i int) int {
-	if h.b == "" {
-		return 0
-	}
-	var n, p int
-	for range i + 1 {
-		n, p = uvarint(h.b, p)
-	}
-	return n
-}
+// values returns the number of h's values: its lines.
+func (h Header) values() int { return strings.Count(h.b, "\n") }
 
-// fieldCursor reads a packed header field by field: next moves to the
-// next field (name, values), value reads its values in turn.
+// fieldCursor reads a packed header line by line: next moves to the next
+// line, and sets name and value.
 type fieldCursor struct {
-	b      string
-	p      int // the next byte to read
-	left   int // fields after this one
-	name   string
-	values int // values of this field not yet read
+	rest        string
+	name, value string
 }
 
-func (h Header) fields() fieldCursor {
-	c := fieldCursor{b: h.b}
-	if h.b != "" {
-		c.left, c.p = uvarint(h.b, 0)
-		_, c.p = uvarint(h.b, c.p)
-	}
-	return c
-}
+func (h Header) fields() fieldCursor { return fieldCursor{rest: h.b} }
 
 func (c *fieldCursor) next() bool {
-	for c.values > 0 { // skip what the caller did not read
-		c.value()
-	}
-	if c.left == 0 {
+	line, rest, ok := strings.Cut(c.rest, "\r\n")
+	if !ok {
 		return false
 	}
-	c.left--
-	l, p := uvarint(c.b, c.p)
-	c.name = c.b[p : p+l]
-	c.values, c.p = uvarint(c.b, p+l)
+	c.rest = rest
+	c.name, c.value, _ = strings.Cut(line, ": ")
 	return true
-}
-
-func (c *fieldCursor) value() string {
-	c.values--
-	l, p := uvarint(c.b, c.p)
-	c.p = p + l
-	return c.b[p:c.p]
-}
-
-// uvarint decodes the uvarint at s[p:], which PackHeader wrote, and
-// returns it and the position after it.
-func uvarint(s string, p int) (int, int) {
-	var v, shift int
-	for {
-		c := s[p]
-		p++
-		v |= int(c&0x7f) << shift
-		if c < 0x80 {
-			return v, p
-		}
-		shift += 7
-	}
-}
-
-func uvarintLen(v int) int {
-	n := 1
-	for ; v >= 0x80; v >>= 7 {
-		n++
-	}
-	return n
-}
-
-func writeUvarint(b *strings.Builder, v int) {
-	for ; v >= 0x80; v >>= 7 {
-		b.WriteByte(byte(v) | 0x80)
-	}
-	b.WriteByte(byte(v))
 }

@@ -3,12 +3,13 @@ package cachestore
 import (
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
 
 func TestPackHeader(t *testing.T) {
-	long := strings.Repeat("v", 20_000) // a length that takes three uvarint bytes
+	long := strings.Repeat("v", 20_000)
 	tests := []struct {
 		name string
 		in   http.Header
@@ -22,8 +23,13 @@ func TestPackHeader(t *testing.T) {
 		{"filtered", http.Header{"Set-Cookie": {"a=1", "b=2"}, "X-Kept": {"1"}},
 			func(name string) bool { return name != "Set-Cookie" }, http.Header{"X-Kept": {"1"}}},
 		{"none kept", http.Header{"X": {"1"}}, func(string) bool { return false }, http.Header{}},
-		{"empty values and long ones", http.Header{"X-Empty": {""}, "X-None": {}, "X-Long": {long, "short"}},
-			nil, http.Header{"X-Empty": {""}, "X-None": {}, "X-Long": {long, "short"}}},
+		{"empty values and long ones", http.Header{"X-Empty": {""}, "X-Long": {long, "short"}},
+			nil, http.Header{"X-Empty": {""}, "X-Long": {long, "short"}}},
+		// A name without values is no line on the wire.
+		{"a name without values", http.Header{"X-None": {}, "X": {"1"}}, nil, http.Header{"X": {"1"}}},
+		// No parsed header has a value with an LF; one would break the
+		// lines, so it is left out, and the value after it kept.
+		{"a value with an LF", http.Header{"X-Bad": {"a\nb", "c"}, "X": {"1"}}, nil, http.Header{"X-Bad": {"c"}, "X": {"1"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,6 +58,23 @@ func TestPackHeader(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPackedHeaderLines checks that a packed header is the lines of a
+// head, which a hit writes to the client as they are.
+func TestPackedHeaderLines(t *testing.T) {
+	h := PackHeader(http.Header{"Etag": {`"a"`}, "Vary": {"A", "B"}, "X-Empty": {""}}, nil)
+	lines := strings.SplitAfter(h.Lines(), "\r\n")
+	slices.Sort(lines)
+	if want := []string{"", "Etag: \"a\"\r\n", "Vary: A\r\n", "Vary: B\r\n", "X-Empty: \r\n"}; !slices.Equal(lines, want) {
+		t.Errorf("Lines = %q, want %q in some order", h.Lines(), want)
+	}
+	if strings.Index(h.Lines(), "Vary: A\r\nVary: B\r\n") < 0 {
+		t.Errorf("the values of one name are not together: %q", h.Lines())
+	}
+	if !h.Has("Vary") || h.Has("vary") || h.Has("Missing") {
+		t.Error("Has does not find the fields as PackHeader got them")
 	}
 }
 
