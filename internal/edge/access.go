@@ -31,6 +31,19 @@ func (a *accessWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// WriteHeadLines passes a head written as lines on (see headLineWriter),
+// when the writer below takes them.
+func (a *accessWriter) WriteHeadLines(code int, length int64, lines []byte) bool {
+	hw, ok := a.ResponseWriter.(headLineWriter)
+	if !ok || !hw.WriteHeadLines(code, length, lines) {
+		return false
+	}
+	if a.code == 0 {
+		a.code = code
+	}
+	return true
+}
+
 // Flush keeps streamed responses streaming through the recorder.
 func (a *accessWriter) Flush() {
 	if f, ok := a.ResponseWriter.(http.Flusher); ok {

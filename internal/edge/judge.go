@@ -177,6 +177,7 @@ func (e *Edge) refresh(x *exchange, obj *cachestore.Object, resp *http.Response)
 	}
 	fresh := *obj
 	fresh.Header, fresh.Stored, fresh.Generation = e.storedHeader(merged, vd.d), now, x.gen
+	fresh.Direct = fresh.Coding == "" && directHeader(merged, len(fresh.Body))
 	fresh.InitialAge, fresh.FreshFor = vd.d.Age, vd.d.TTL
 	fresh.StaleWhileRevalidate, fresh.StaleIfError, fresh.SharedExplicit = vd.d.SWR, vd.d.SIE, vd.d.SharedExplicit
 	if !e.store.Put(&fresh) {

@@ -146,6 +146,7 @@ func (e *Edge) storeObject(x *exchange, resp *http.Response, body []byte, coding
 	}
 	obj := e.newObject(x, resp, body, vd, vary, now)
 	obj.Coding = coding
+	obj.Direct = coding == "" && directHeader(resp.Header, len(body))
 	if err := e.store.Add(obj); err != nil {
 		e.notStored(x, notStoredReason(err))
 		return nil

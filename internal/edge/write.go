@@ -59,27 +59,19 @@ func isEventStream(h http.Header) bool {
 	return strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
 }
 
-// writeHeader writes status and the header h of an origin response: without
-// its hop-by-hop fields, the fields its Connection field names and
-// CDN-Cache-Control (meant for the edge, not the client), and, when
-// viewerOnly is not nil, with viewerOnly's Set-Cookie lines in place of
-// its own; then what finishHeader adds. h is not changed.
+// writeHeader writes status and the header h of an origin response: the
+// fields clientFields passes on (not the hop-by-hop ones, and, when
+// viewerOnly is not nil, viewerOnly's Set-Cookie lines in place of its
+// own), then what finishHeader adds; as lines when w takes them
+// (writeLines), else through w's header map. h is not changed.
 func (e *Edge) writeHeader(w http.ResponseWriter, x *exchange, status int, h http.Header, viewerOnly []string, size int64) {
+	if e.writeLines(w, x, status, h, viewerOnly, size) {
+		return
+	}
 	out := w.Header()
-	var connection []string // canonical names the Connection field lists
-	if c := h["Connection"]; len(c) > 0 {
-		for f := range strings.SplitSeq(c[0], ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				connection = append(connection, http.CanonicalHeaderKey(f))
-			}
-		}
-	}
-	for k, v := range h {
-		if isHop(k) || k == "Cdn-Cache-Control" || k == "Set-Cookie" && viewerOnly != nil || slices.Contains(connection, k) {
-			continue
-		}
-		out[k] = v // the client never changes them; net/http copies on write
-	}
+	clientFields(h, viewerOnly, func(name string, values []string) {
+		out[name] = values // the client never changes them; net/http copies on write
+	})
 	if len(viewerOnly) > 0 {
 		out["Set-Cookie"] = slices.Clip(viewerOnly)
 	}
@@ -105,10 +97,14 @@ func headerValues(w http.ResponseWriter) []string {
 }
 
 // writeObjectHeader writes status and the header of a stored object, with
-// Age (age, in whole seconds), then what finishHeader adds. The object's
-// header is shared by every request that reads it: the values are copied
-// into the response.
+// Age (age, in whole seconds), then what finishHeader adds: as lines when
+// w takes them and the object's need no change (writeObjectLines), else
+// through w's header map. The object's header is shared by every request
+// that reads it: the values are copied into the response.
 func (e *Edge) writeObjectHeader(w http.ResponseWriter, x *exchange, obj *cachestore.Object, age time.Duration) {
+	if e.writeObjectLines(w, x, obj, age) {
+		return
+	}
 	out := w.Header()
 	vals := fillObjectHeader(out, obj, headerValues(w), 3)
 	e.finishHeader(w, x, out, obj.Status, int64(len(obj.Body)), int64(age/time.Second), vals)
@@ -178,19 +174,23 @@ var (
 // tools that read it: Hit, RefreshHit (revalidated with a 304), Error (the
 // edge or the origin failed) or Miss "from cloudfront".
 func (e *Edge) setXCache(h http.Header, x *exchange, status int) {
-	if !e.cloudfront {
-		return
+	if e.cloudfront {
+		h["X-Cache"] = xCache[xCacheKind(x, status)]
 	}
-	kind := "Miss"
+}
+
+// xCacheKind returns the kind of X-Cache a response to x with status
+// gets: Hit, RefreshHit, Error or Miss.
+func xCacheKind(x *exchange, status int) string {
 	switch {
 	case x.status.Hit:
-		kind = "Hit"
+		return "Hit"
 	case x.status.Fwd == "stale" && x.status.FwdStatus == http.StatusNotModified:
-		kind = "RefreshHit"
+		return "RefreshHit"
 	case status >= 400:
-		kind = "Error"
+		return "Error"
 	}
-	h["X-Cache"] = xCache[kind]
+	return "Miss"
 }
 
 // writeBody writes a buffered body (not for HEAD), compressed when

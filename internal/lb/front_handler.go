@@ -26,8 +26,10 @@ import (
 // that, when its context is canceled; the context carries no values (no
 // http.ServerContextKey); there is no Hijacker and no ResponseController
 // deadline; and response fields are written in no particular order.
-// Its ResponseWriter has one method more, HeaderValues() []string, which
-// lends the handler the connection's array for its header's values.
+// Its ResponseWriter has two methods more: HeaderValues() []string, which
+// lends the handler the connection's array for its header's values, and
+// WriteHeadLines, which takes the head as header lines the handler has
+// written out (front_lines.go).
 type Front struct {
 	f   *front
 	srv *http.Server

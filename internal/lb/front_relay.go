@@ -213,9 +213,8 @@ func writeStatusLine(bw *bufio.Writer, code int) {
 
 // writeDate writes a Date field for now, as net/http adds one.
 func writeDate(bw *bufio.Writer) {
-	var buf [40]byte
 	bw.WriteString("Date: ")
-	bw.Write(time.Now().UTC().AppendFormat(buf[:0], http.TimeFormat))
+	bw.Write(time.Now().UTC().AppendFormat(bw.AvailableBuffer(), http.TimeFormat)) // no allocation
 	bw.WriteString("\r\n")
 }
 

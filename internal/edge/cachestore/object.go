@@ -57,6 +57,10 @@ type Object struct {
 	// VaryHeaders are the lowercased header names the Vary response header
 	// nominated.
 	VaryHeaders []string
+	// Direct records that Header's lines may go to a client as they are,
+	// followed by the fields the pipeline adds to every hit: they hold
+	// nothing it would replace or change. The pipeline sets it.
+	Direct bool
 }
 
 // objectOverhead is what an object costs beyond its bytes, as allocated
