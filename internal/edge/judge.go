@@ -159,7 +159,7 @@ func (e *Edge) refresh(x *exchange, obj *cachestore.Object, resp *http.Response)
 		if resp.StatusCode >= 500 {
 			return nil // keep the stale object for its windows
 		}
-		e.store.Delete(x.ref())
+		x.stale = obj
 		return e.storeAndRelay(discard{}, x, resp)
 	}
 	merged := obj.Header.Clone()

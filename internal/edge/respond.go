@@ -79,11 +79,13 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 		vd.store, vd.reason = false, "head"
 	}
 	if !vd.store {
+		e.settleStale(w, x, true)
 		e.notStored(x, vd.reason)
 		e.relay(w, x, resp, vd.viewerOnly)
 		return nil
 	}
 	if resp.ContentLength > e.maxObject {
+		e.settleStale(w, x, true)
 		e.notStored(x, "too-large")
 		e.relay(w, x, resp, vd.viewerOnly)
 		return nil
@@ -99,15 +101,26 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 		}
 		e.notStored(x, reason)
 		if reason == "incomplete" {
-			// Nothing went to the client yet: it gets a 502, not a
-			// body cut short.
+			// Nothing went to the client yet: it gets the stale object
+			// a revalidation was to replace, within stale-if-error (which
+			// stays stored: this response never came whole), else a 502,
+			// not a body cut short.
 			e.metrics.originErrs.Inc()
+			_, background := w.(discard)
+			if stale := x.stale; stale != nil && !background && e.staleIfError(x, stale, e.clk.Now()) {
+				x.stale = nil
+				x.status.Detail = "stale-if-error"
+				e.serveObject(w, x, stale, e.clk.Now(), resultStale)
+				return nil
+			}
+			e.settleStale(w, x, false)
 			if err == nil {
 				err = io.ErrUnexpectedEOF
 			}
 			e.originFailed(w, x, fmt.Errorf("edge: reading the origin's response: %w", err))
 			return nil
 		}
+		e.settleStale(w, x, true)
 		resp.Body = struct {
 			io.Reader
 			io.Closer
@@ -115,6 +128,7 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 		e.relay(w, x, resp, vd.viewerOnly)
 		return nil
 	}
+	e.settleStale(w, x, true)
 	vary, _ := httpcache.VaryHeaders(resp.Header) // the origin's, before a coding's Vary
 	coding := e.storedCoding(x, resp.Header, body)
 	if coding != "" {
@@ -325,9 +339,26 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 		e.writeBody(w, x, served.Body, fromCache)
 		return refreshed
 	}
-	e.store.Delete(x.ref())
-	e.metrics.result(resultMiss)
+	x.stale = obj
 	return e.storeAndRelay(w, x, resp)
+}
+
+// settleStale ends a revalidation that got a new response
+// (exchange.stale): the stale object is dropped when drop says so (the
+// new response is final: stored, or not to be stored), and stays stored
+// for its windows when the new response failed. The request counts as a
+// miss, unless it is a background refresh, counted when it was served.
+func (e *Edge) settleStale(w http.ResponseWriter, x *exchange, drop bool) {
+	if x.stale == nil {
+		return
+	}
+	x.stale = nil
+	if drop {
+		e.store.Delete(x.ref())
+	}
+	if _, background := w.(discard); !background {
+		e.metrics.result(resultMiss)
+	}
 }
 
 // staleIfError reports whether obj may be served after an origin error:

@@ -53,6 +53,11 @@ type exchange struct {
 	// cut is set when the origin's body failed after the response's head
 	// went to the client: ServeHTTP then aborts the connection.
 	cut bool
+	// stale is the stored object a revalidation's new response is to
+	// replace: it stays stored until that response has come whole (or
+	// turned out not to be stored), and is served in its place, within
+	// stale-if-error, when it does not (see replaceStale).
+	stale *cachestore.Object
 	// gen is the store's invalidation generation when the origin was
 	// asked (see cachestore.Store.Generation): the object made from the
 	// answer carries it, so that an invalidation meanwhile fences it out.

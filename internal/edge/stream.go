@@ -62,6 +62,9 @@ func (e *Edge) readStored(w http.ResponseWriter, x *exchange, resp *http.Respons
 // compressed one when the key holds the coding (see storedCoding), else
 // the body as the origin sent it.
 func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Response, vd verdict, now time.Time, prefix []byte) *cachestore.Object {
+	// A revalidation's stale object goes now: the client gets the new
+	// response's head before its body is known to come whole.
+	e.settleStale(w, x, true)
 	vary, _ := httpcache.VaryHeaders(resp.Header)
 	enc := "" // the client's coding; events go out as they come, each on its own
 	if !isEventStream(resp.Header) {

@@ -343,3 +343,65 @@ behaviors:
 		})
 	}
 }
+
+// A revalidation whose new 200 the origin cuts short is an origin error:
+// within stale-if-error the client gets the stale object (not a 502), and
+// the stale object stays stored for the requests after it, until a new
+// response comes whole. Outside stale-if-error the client gets the 502,
+// and the stale object still stays.
+func TestCutShortRevalidationKeepsStale(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	version := "v1"
+	cut := false
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=10, stale-if-error=60")
+		w.Header().Set("ETag", `"`+version+`"`)
+		if !cut {
+			io.WriteString(w, version)
+			return
+		}
+		w.Header().Set("Content-Length", "2000")
+		io.WriteString(w, strings.Repeat("x", 1000))
+		w.(http.Flusher).Flush()
+		if c, brw, err := http.NewResponseController(w).Hijack(); err == nil {
+			brw.Flush()
+			c.Close() // the origin dies half way through the new version
+		}
+	})
+	if r := e.get("/page"); r.body != "v1" {
+		t.Fatalf("first fetch: %q", r.body)
+	}
+	version, cut = "v2", true
+	e.clk.Advance(20 * time.Second) // stale, within stale-if-error
+	for i := range 2 {
+		r := e.get("/page")
+		if r.status != http.StatusOK || r.body != "v1" {
+			t.Fatalf("request %d after the cut: %d %q, want the stale v1", i, r.status, r.body)
+		}
+		expect(t, "stale after a cut", r, "fwd=stale", "fwd-status=200", "stored=?0", "detail=stale-if-error")
+	}
+	if n := ts.Metric(t, e.reg, "tether_edge_requests_total", map[string]string{"result": "stale"}); n != 2 {
+		t.Errorf("requests served stale: %v, want 2", n)
+	}
+	if n := ts.Metric(t, e.reg, "tether_edge_requests_total", map[string]string{"result": "miss"}); n != 1 {
+		t.Errorf("misses: %v, want the first fetch's 1 only", n)
+	}
+
+	e.clk.Advance(2 * time.Minute) // past stale-if-error: a 502
+	if r := e.get("/page"); r.status != http.StatusBadGateway || strings.Contains(r.body, "x") {
+		t.Errorf("past stale-if-error: %d %q, want a 502", r.status, r.body)
+	}
+	// The object is still stored: the next revalidation asks for v1, and
+	// the origin's 304 refreshes it.
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.Header().Set("Cache-Control", "max-age=10")
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		io.WriteString(w, "not revalidated")
+	})
+	if r := e.get("/page"); r.status != http.StatusOK || r.body != "v1" {
+		t.Errorf("revalidated after the cuts: %d %q, want the kept v1", r.status, r.body)
+	}
+}
