@@ -35,8 +35,10 @@ func wantsConditional(r *http.Request) bool {
 }
 
 // serveConditional answers x from obj with 304, 206 or 416 when the
-// request's headers call for it, and reports whether it did.
-func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachestore.Object, age time.Duration) bool {
+// request's headers call for it, and reports whether it did. src says
+// where obj's body came from, for the byte counts: the cache, or the
+// origin for an object a miss just stored.
+func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachestore.Object, age time.Duration, src source) bool {
 	if obj.Status != http.StatusOK {
 		return false
 	}
@@ -77,7 +79,7 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 	}
 	out["Content-Range"] = []string{"bytes " + strconv.FormatInt(start, 10) + "-" + strconv.FormatInt(end, 10) + "/" + strconv.FormatInt(size, 10)}
 	e.finishHeader(w, x, out, http.StatusPartialContent, end-start+1, int64(age/time.Second), vals)
-	e.writeBody(w, x, obj.Body[start:end+1], fromCache)
+	e.writeBody(w, x, obj.Body[start:end+1], src)
 	return true
 }
 

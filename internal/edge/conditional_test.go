@@ -97,3 +97,69 @@ behaviors:
 		t.Errorf("identity with a range: %d %q", r.status, r.body)
 	}
 }
+
+// A miss with a range or a precondition is answered as NGINX's cache
+// answers it: the origin is asked for the whole object (no Range, no
+// validators), which is stored, and the client gets its 206, 304 or 416
+// from it; the next request for the object is a hit on the whole of it.
+// When the requester gets fields the stored copy lacks (a load balancer
+// cookie the behavior forwards), it gets the whole 200 with them instead.
+func TestConditionalAndRangeOnAMiss(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: /sticky/*
+    cache: {min_ttl: 0s, default_ttl: 24h, max_ttl: 8760h}
+    origin_request: {cookies: all}
+  - path: "*"
+    cache: {min_ttl: 0s, default_ttl: 24h, max_ttl: 8760h}
+`)
+	lines := []string{"Cache-Control: max-age=600", `ETag: "v1"`, "Content-Type: text/plain"}
+	e.origin.set(answer(200, "0123456789", lines...))
+	for _, tc := range []struct {
+		path   string
+		lines  []string
+		status int
+		body   string
+		header map[string]string
+	}{
+		{"/range", []string{"Range: bytes=2-4"}, 206, "234", map[string]string{"Content-Range": "bytes 2-4/10", "Content-Length": "3"}},
+		{"/past-the-end", []string{"Range: bytes=10-"}, 416, "", map[string]string{"Content-Range": "bytes */10"}},
+		{"/if-none-match", []string{`If-None-Match: "v1"`}, 304, "", map[string]string{"ETag": `"v1"`}},
+		{"/other-etag", []string{`If-None-Match: "v0"`}, 200, "0123456789", nil},
+	} {
+		before := e.origin.count()
+		r := e.get(tc.path, append(tc.lines, "Accept-Encoding: identity")...)
+		if r.status != tc.status || r.body != tc.body {
+			t.Errorf("%s on a miss: %d %q, want %d %q", tc.path, r.status, r.body, tc.status, tc.body)
+		}
+		for k, v := range tc.header {
+			if got := r.header.Get(k); got != v {
+				t.Errorf("%s: %s = %q, want %q", tc.path, k, got, v)
+			}
+		}
+		expect(t, tc.path, r, "fwd=uri-miss", "stored")
+		if n := e.origin.count() - before; n != 1 {
+			t.Fatalf("%s: %d origin requests, want 1", tc.path, n)
+		}
+		for _, h := range []string{"Range", "If-None-Match"} {
+			if v := e.origin.last().Header.Get(h); v != "" {
+				t.Errorf("%s: the origin got %s: %q", tc.path, h, v)
+			}
+		}
+		if r := e.get(tc.path, "Accept-Encoding: identity"); r.status != 200 || r.body != "0123456789" {
+			t.Errorf("%s after the miss: %d %q, want the whole object", tc.path, r.status, r.body)
+		} else {
+			expect(t, tc.path+" after the miss", r, "hit")
+		}
+	}
+
+	// The load balancer's cookie goes to the requester: the whole 200.
+	e.origin.set(answer(200, "0123456789", append(lines, "Set-Cookie: AWSALB=t1; Path=/")...))
+	r := e.get("/sticky/a", "Range: bytes=2-4", "Cookie: AWSALB=t0", "Accept-Encoding: identity")
+	if r.status != 200 || r.body != "0123456789" || r.header.Get("Set-Cookie") != "AWSALB=t1; Path=/" {
+		t.Errorf("a miss with the requester's cookie: %d %q %q, want the whole 200 with the cookie", r.status, r.body, r.header.Get("Set-Cookie"))
+	}
+	if r := e.get("/sticky/a", "Range: bytes=2-4", "Cookie: AWSALB=t0", "Accept-Encoding: identity"); r.status != 206 || r.header.Get("Set-Cookie") != "" {
+		t.Errorf("its hit: %d %q, want a 206 without the cookie", r.status, r.header.Get("Set-Cookie"))
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
@@ -135,6 +136,12 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 		body = compressBody(body, coding) // once, here, rather than on every hit
 	}
 	obj = e.storeObject(x, resp, body, coding, vd, vary, now)
+	if obj != nil && wantsConditional(x.r) && !requesterOnly(resp.Header, vd) && e.serveConditional(w, x, obj, 0, fromOrigin) {
+		// As NGINX's cache: the origin was asked for the whole body,
+		// and the client's range or precondition is answered from the
+		// object just stored, as a hit's is.
+		return obj
+	}
 	if coding != "" {
 		codedFields(resp.Header) // for this client; the stored header keeps the origin's ETag
 	}
@@ -169,6 +176,22 @@ func (e *Edge) storeObject(x *exchange, resp *http.Response, body []byte, coding
 	x.status.TTL, x.status.HasTTL = vd.d.TTL, true
 	e.flights.clearHitForMiss(x)
 	return obj
+}
+
+// requesterOnly reports whether the requester of a response gets fields
+// the stored copy lacks: Set-Cookie lines (vd.viewerOnly), or fields a
+// qualified no-cache or private names. An answer from the stored object
+// would lose them.
+func requesterOnly(h http.Header, vd verdict) bool {
+	if len(vd.viewerOnly) > 0 {
+		return true
+	}
+	for _, f := range vd.d.OmitFields {
+		if _, ok := h[f]; ok && f != "Set-Cookie" && !strings.HasPrefix(f, "Proxy-") {
+			return true
+		}
+	}
+	return false
 }
 
 // readBody reads up to limit+1 bytes of resp's body, in one allocation
@@ -225,7 +248,7 @@ func (e *Edge) serveObject(w http.ResponseWriter, x *exchange, obj *cachestore.O
 	if x.status.Hit {
 		x.status.TTL, x.status.HasTTL = obj.TTL(now), true
 	}
-	if wantsConditional(x.r) && e.serveConditional(w, x, obj, age) {
+	if wantsConditional(x.r) && e.serveConditional(w, x, obj, age, fromCache) {
 		return
 	}
 	e.writeObjectHeader(w, x, obj, age)
