@@ -119,3 +119,77 @@ func inArray(p *string, a []string) bool {
 	}
 	return false
 }
+
+// FuzzPackedHeader packs headers of any names and values (an origin's
+// response header, as the transports parse it, but looser: values may
+// hold any byte) and checks what a stored object relies on: the lines are
+// "Name: value" lines and nothing else, Clone and Get give back every
+// value that can be a line, in order, and a value that cannot (one with
+// an LF) is left out rather than breaking the lines.
+func FuzzPackedHeader(f *testing.F) {
+	f.Add("Content-Type\x00text/plain\x00Etag\x00\"v1\"\x00Vary\x00A\x00Vary\x00B")
+	f.Add("X\x00a\nb\x00X\x00c\x00Y\x00")
+	f.Add("Set-Cookie\x00a=1\r\x00Set-Cookie\x00: b")
+	f.Fuzz(func(t *testing.T, in string) {
+		parts := strings.Split(in, "\x00")
+		h := http.Header{}
+		for i := 0; i+1 < len(parts); i += 2 {
+			name := http.CanonicalHeaderKey(parts[i])
+			if !validName(name) {
+				continue
+			}
+			h[name] = append(h[name], parts[i+1])
+		}
+		want := http.Header{}
+		for name, vs := range h {
+			for _, v := range vs {
+				if !strings.Contains(v, "\n") {
+					want[name] = append(want[name], v)
+				}
+			}
+		}
+		packed := PackHeader(h, nil)
+		if got := packed.Clone(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("Clone = %q, want %q", got, want)
+		}
+		lines := packed.Lines()
+		if lines != "" && !strings.HasSuffix(lines, "\r\n") {
+			t.Fatalf("lines %q do not end a line", lines)
+		}
+		n := 0
+		for line := range strings.SplitSeq(strings.TrimSuffix(lines, "\r\n"), "\r\n") {
+			if lines == "" {
+				break
+			}
+			name, _, ok := strings.Cut(line, ": ")
+			if !ok || want[name] == nil || strings.Contains(line, "\n") {
+				t.Fatalf("line %q is not one of %q", line, want)
+			}
+			n++
+		}
+		values := 0
+		for name, vs := range want {
+			values += len(vs)
+			if got := packed.Get(name); got != vs[0] {
+				t.Fatalf("Get(%q) = %q, want %q", name, got, vs[0])
+			}
+		}
+		if n != values {
+			t.Fatalf("%d lines for %d values", n, values)
+		}
+	})
+}
+
+// validName reports whether name is a field name a parsed header could
+// hold: a token.
+func validName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
