@@ -40,6 +40,11 @@ type front struct {
 	idleTimeout       time.Duration
 	headLimit         int // the longest request head the front reads
 	onReject          func(code int)
+	// sendTimeout is how long a write to a client may wait for the
+	// client to take bytes before the connection is given up
+	// (watchSends); ticks counts watchSends's ticks, from 1.
+	sendTimeout time.Duration
+	ticks       atomic.Int64
 
 	handoff chan net.Conn
 	closing atomic.Bool
@@ -62,6 +67,7 @@ type frontOptions struct {
 	maxHeaderBytes    int           // 0: frontMaxHead
 	transient         bool          // see front.transient
 	onReject          func(code int)
+	sendTimeout       time.Duration // 0: frontSendTimeout
 }
 
 // newFront returns a front on src that serves each request it handles
@@ -80,6 +86,11 @@ func newFront(src net.Listener, o frontOptions, serveReq func(*frontConn) step, 
 		f.headLimit = o.maxHeaderBytes
 	}
 	f.finish = sync.OnceFunc(func() { close(f.done) })
+	f.sendTimeout = o.sendTimeout
+	if f.sendTimeout <= 0 {
+		f.sendTimeout = frontSendTimeout
+	}
+	f.ticks.Store(1)
 	return f
 }
 
@@ -88,7 +99,10 @@ var _ net.Listener = (*front)(nil)
 // Accept returns the next connection handed to net/http. The first call
 // starts accepting on the socket.
 func (f *front) Accept() (net.Conn, error) {
-	f.start.Do(func() { go f.acceptLoop() })
+	f.start.Do(func() {
+		go f.acceptLoop()
+		go f.watchSends()
+	})
 	select {
 	case c := <-f.handoff:
 		return c, nil

@@ -31,6 +31,9 @@ type frontConn struct {
 
 	state  atomic.Int32 // connIdle, connActive or connClosed
 	served int          // requests served
+	// sending is the front's tick when the write to the client under
+	// way began, or 0 (see sendWatch).
+	sending atomic.Int64
 
 	head       []byte       // the request head, as read
 	req        http.Request // the request, over head
@@ -81,8 +84,9 @@ const frontMaxHead = 64 << 10
 const frontMaxFields = 100
 
 func newFrontConn(f *front, c net.Conn) *frontConn {
-	fc := &frontConn{f: f, raw: c, rw: c, br: bufio.NewReaderSize(c, 4<<10), bw: bufio.NewWriterSize(c, 4<<10),
+	fc := &frontConn{f: f, raw: c, rw: c, br: bufio.NewReaderSize(c, 4<<10),
 		remote: c.RemoteAddr().String(), hdr: http.Header{}, fwd: http.Header{}, rh: http.Header{}}
+	fc.bw = bufio.NewWriterSize(sendWatch{fc}, 4<<10)
 	fc.watch.init(fc)
 	if f.transient {
 		fc.hctx.fc = fc
@@ -164,7 +168,7 @@ func (fc *frontConn) handshake() bool {
 	}
 	fc.rw, fc.tls = tc, &state
 	fc.br.Reset(tc)
-	fc.bw.Reset(tc)
+	fc.bw.Reset(sendWatch{fc})
 	return true
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tetherlb/tether/internal/httpsyntax"
 )
@@ -53,6 +54,10 @@ type FrontOptions struct {
 	// header after WriteHeader (or the first Write), trailers included:
 	// the head is then the handler's header itself, not a copy of it.
 	Transient bool
+	// SendTimeout is how long a write to a client may wait for the
+	// client to take bytes before the connection is closed (0: 60 s, as
+	// NGINX's send_timeout; see frontSendTimeout).
+	SendTimeout time.Duration
 }
 
 // NewFront returns a Front on ln for srv, and sets srv up for the
@@ -67,7 +72,7 @@ func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
 	}
 	h := srv.Handler
 	fo := frontOptions{name: o.Name, log: o.Log, tls: srv.TLSConfig, readHeaderTimeout: srv.ReadHeaderTimeout,
-		idleTimeout: srv.IdleTimeout, maxHeaderBytes: srv.MaxHeaderBytes, transient: o.Transient}
+		idleTimeout: srv.IdleTimeout, maxHeaderBytes: srv.MaxHeaderBytes, transient: o.Transient, sendTimeout: o.SendTimeout}
 	next := srv.ConnContext
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if next != nil {

@@ -1,0 +1,75 @@
+package lb
+
+import "time"
+
+// frontSendTimeout is how long a front's write to a client may wait for
+// the client to take bytes, as NGINX's send_timeout (60 s by default) and
+// HAProxy's timeout client: a client that stops reading a response would
+// otherwise hold its connection and goroutine, and, while a target's body
+// is relayed to it, the target's connection, for ever. It is the time
+// between two pieces the client takes, not the whole response's: a slow
+// client that keeps reading is never cut. FrontOptions.SendTimeout
+// changes it for a Front.
+const frontSendTimeout = 60 * time.Second
+
+const (
+	// sendTicks is how many times per sendTimeout watchSends looks: a
+	// stalled write is given up between 1 and 1.1 times sendTimeout after
+	// it began.
+	sendTicks = 10
+	// sendPiece is the most a connection writes at once, so that a long
+	// write of a client that reads slowly is seen to progress.
+	sendPiece = 64 << 10
+)
+
+// watchSends gives up the connections whose client has taken nothing of a
+// write for sendTimeout: their write deadline is set in the past, so that
+// the write fails and the connection ends as when the client goes away.
+// It runs until the front is done.
+func (f *front) watchSends() {
+	if f.sendTimeout <= 0 {
+		return
+	}
+	t := time.NewTicker(f.sendTimeout / sendTicks)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.done:
+			return
+		case <-t.C:
+		}
+		now := f.ticks.Add(1)
+		f.mu.Lock()
+		for fc := range f.conns {
+			if began := fc.sending.Load(); began != 0 && now-began > sendTicks {
+				fc.raw.SetWriteDeadline(time.Unix(1, 0))
+				f.log.Debug("client took no bytes for the send timeout: connection closed", "listener", f.name,
+					"client", fc.remote, "timeout", f.sendTimeout)
+			}
+		}
+		f.mu.Unlock()
+	}
+}
+
+// sendWatch is what a connection's buffered writer writes to: the
+// connection, in pieces of at most sendPiece bytes, each stamped with the
+// front's tick while it is being written (frontConn.sending), for
+// watchSends.
+type sendWatch struct{ fc *frontConn }
+
+func (s sendWatch) Write(p []byte) (int, error) {
+	fc := s.fc
+	written := 0
+	for len(p) > 0 {
+		piece := p[:min(len(p), sendPiece)]
+		fc.sending.Store(fc.f.ticks.Load())
+		n, err := fc.rw.Write(piece)
+		fc.sending.Store(0)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}

@@ -1,0 +1,106 @@
+package lb_test
+
+import (
+	"bufio"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetherlb/tether/internal/lb"
+)
+
+// TestFrontSendTimeout: a client that stops reading a response is given
+// up once it has taken nothing for the send timeout (NGINX's send_timeout):
+// the handler's write fails and the connection ends, instead of holding
+// the handler for ever. A client that reads slowly but steadily, for far
+// longer than the timeout in all, gets the whole response.
+func TestFrontSendTimeout(t *testing.T) {
+	const timeout = 600 * time.Millisecond
+	const size = 8 << 20
+	chunk := []byte(strings.Repeat("x", 32<<10))
+	failed := make(chan error, 2)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		if r.URL.Path == "/slow" {
+			// One write of it all, longer than the timeout: the front
+			// writes it in pieces, each of which the slow client takes
+			// well within the timeout.
+			_, err := w.Write([]byte(strings.Repeat("y", size)))
+			failed <- err
+			return
+		}
+		for written := 0; written < 64<<20; written += len(chunk) { // more than any socket buffers take
+			if _, err := w.Write(chunk); err != nil {
+				failed <- err
+				return
+			}
+		}
+		failed <- nil
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := lb.NewFront(ln, &http.Server{Handler: h}, lb.FrontOptions{Name: "test", Log: slog.New(slog.DiscardHandler), SendTimeout: timeout})
+	go front.Serve()
+	t.Cleanup(func() { front.Close() })
+
+	t.Run("a client that stops reading", func(t *testing.T) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET /huge HTTP/1.1\r\nHost: x\r\n\r\n")
+		select {
+		case err := <-failed:
+			if err == nil {
+				t.Fatal("the handler wrote 64 MiB to a client that reads nothing")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the handler's write still waits for a client that stopped reading")
+		}
+		// The connection is over: what the buffers held, then its end.
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.Copy(io.Discard, c); err != nil && !strings.Contains(err.Error(), "reset") {
+			t.Errorf("reading what was sent: %v, want the connection to end", err)
+		}
+	})
+
+	t.Run("a slow client that keeps reading", func(t *testing.T) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.(*net.TCPConn).SetReadBuffer(64 << 10)
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+		br := bufio.NewReaderSize(c, 64<<10)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		buf := make([]byte, 64<<10)
+		start := time.Now()
+		for {
+			n, err := resp.Body.Read(buf)
+			got += n
+			if err != nil {
+				break
+			}
+			time.Sleep(timeout / 40) // 8 MiB at 64 KiB at most a pause: several times the timeout in all
+		}
+		if got != size {
+			t.Errorf("the slow client got %d bytes in %v, want all %d", got, time.Since(start).Round(time.Millisecond), size)
+		}
+		if err := <-failed; err != nil {
+			t.Errorf("the handler's write failed for a client that kept reading: %v", err)
+		}
+	})
+}
