@@ -102,3 +102,45 @@ func TestClientLeavingKeepsCollapsedFetch(t *testing.T) {
 		t.Errorf("origin served %d requests, want 1", n)
 	}
 }
+
+// TestSlowLeaderReleasesWaiters: the requests collapsed behind a fetch
+// are released as soon as the edge knows what the fetch stored, before
+// the leader's own client has its response. Here the origin's answer is
+// private (not stored) and large, and the leader's client reads none of
+// it: the waiter is told at once, fetches for itself and gets its whole
+// response, instead of waiting out the collapse timeout (5 s) behind a
+// client that may never read.
+func TestSlowLeaderReleasesWaiters(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	body := strings.Repeat("p", 16<<20) // more than the sockets' buffers take
+	asked := make(chan struct{}, 2)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		asked <- struct{}{}
+		time.Sleep(300 * time.Millisecond) // the waiter joins meanwhile
+		w.Header().Set("Cache-Control", "private")
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, body)
+	})
+	leader, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leader.Close()
+	// Both ask for the same key, Accept-Encoding included.
+	io.WriteString(leader, "GET /private HTTP/1.1\r\nHost: edge.example\r\nAccept-Encoding: gzip\r\n\r\n") // and never reads
+	<-asked
+	done := make(chan res, 1)
+	go func() { done <- e.get("/private", "Host: edge.example", "Accept-Encoding: gzip") }()
+	select {
+	case r := <-done:
+		if r.status != http.StatusOK || len(r.body) != len(body) {
+			t.Errorf("the waiter got %d and %d bytes, want the whole 200", r.status, len(r.body))
+		}
+		expect(t, "the waiter", r, "fwd=uri-miss", "collapsed=?0")
+	case <-time.After(3 * time.Second):
+		t.Fatal("the waiter still waits for a leader whose client reads nothing")
+	}
+	if n := e.origin.count(); n != 2 {
+		t.Errorf("the origin served %d requests, want 2 (the leader's, then the waiter's own)", n)
+	}
+}

@@ -82,12 +82,14 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 	if !vd.store {
 		e.settleStale(w, x, true)
 		e.notStored(x, vd.reason)
+		e.landFlight(x, nil)
 		e.relay(w, x, resp, vd.viewerOnly)
 		return nil
 	}
 	if resp.ContentLength > e.maxObject {
 		e.settleStale(w, x, true)
 		e.notStored(x, "too-large")
+		e.landFlight(x, nil)
 		e.relay(w, x, resp, vd.viewerOnly)
 		return nil
 	}
@@ -101,6 +103,7 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 			reason = "incomplete"
 		}
 		e.notStored(x, reason)
+		e.landFlight(x, nil)
 		if reason == "incomplete" {
 			// Nothing went to the client yet: it gets the stale object
 			// a revalidation was to replace, within stale-if-error (which
@@ -136,6 +139,7 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 		body = compressBody(body, coding) // once, here, rather than on every hit
 	}
 	obj = e.storeObject(x, resp, body, coding, vd, vary, now)
+	e.landFlight(x, obj)
 	if obj != nil && wantsConditional(x.r) && !requesterOnly(resp.Header, vd) && e.serveConditional(w, x, obj, 0, fromOrigin) {
 		// As NGINX's cache: the origin was asked for the whole body,
 		// and the client's range or precondition is answered from the
@@ -289,7 +293,8 @@ func (e *Edge) revalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Ob
 	}
 	fl, leader := e.flights.join(x.key)
 	if leader {
-		e.flights.land(x.key, fl, e.revalidateAlone(w, x, obj, true))
+		x.flight = fl
+		e.landFlight(x, e.revalidateAlone(w, x, obj, true))
 		return
 	}
 	e.metrics.collapsed.Inc()
@@ -348,6 +353,7 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 	if resp.StatusCode == http.StatusNotModified {
 		e.metrics.result(resultRevalidated)
 		refreshed := e.refresh(x, obj, resp)
+		e.landFlight(x, refreshed)
 		served := refreshed
 		if served != nil {
 			x.status.TTL, x.status.HasTTL = served.TTL(now), true

@@ -58,6 +58,8 @@ type exchange struct {
 	// turned out not to be stored), and is served in its place, within
 	// stale-if-error, when it does not (see replaceStale).
 	stale *cachestore.Object
+	// flight is the flight x leads, until it lands (see landFlight).
+	flight *flight
 	// gen is the store's invalidation generation when the origin was
 	// asked (see cachestore.Store.Generation): the object made from the
 	// answer carries it, so that an invalidation meanwhile fences it out.
@@ -265,10 +267,8 @@ func (e *Edge) collapse(w http.ResponseWriter, x *exchange) {
 	}
 	fl, leader := e.flights.join(x.key)
 	if leader {
-		obj := e.fetchAndServe(w, x, fl, e.lookupMissKind(x), "")
-		if fl != nil {
-			e.flights.land(x.key, fl, obj)
-		}
+		x.flight = fl
+		e.landFlight(x, e.fetchAndServe(w, x, fl, e.lookupMissKind(x), ""))
 		return
 	}
 	e.metrics.collapsed.Inc()
@@ -288,6 +288,18 @@ func (e *Edge) collapse(w http.ResponseWriter, x *exchange) {
 	}
 	x.status.Collapsed = httpcache.No
 	e.fetchAndServe(w, x, nil, e.missKind(x), "")
+}
+
+// landFlight lands the flight x leads, if it has not landed yet, with
+// obj, the object stored for its key (or nil). The pipeline lands it as
+// soon as it knows, before the response goes to the leader's client: a
+// client that reads slowly keeps its own response waiting, not the
+// requests collapsed behind it.
+func (e *Edge) landFlight(x *exchange, obj *cachestore.Object) {
+	if fl := x.flight; fl != nil {
+		x.flight = nil
+		e.flights.land(x.key, fl, obj)
+	}
 }
 
 // collapsible reports whether CloudFront would collapse requests of b: not
