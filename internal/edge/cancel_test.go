@@ -1,9 +1,11 @@
 package edge_test
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +144,55 @@ func TestSlowLeaderReleasesWaiters(t *testing.T) {
 	}
 	if n := e.origin.count(); n != 2 {
 		t.Errorf("the origin served %d requests, want 2 (the leader's, then the waiter's own)", n)
+	}
+}
+
+// TestSlowLeaderStreamedObject: an object over 64 KiB streams to the
+// leader's client as it is stored. The origin is read at its own pace,
+// not the client's: the waiters are served the stored object as soon as
+// it has all come, while the leader's client, which reads nothing for a
+// while, still gets the whole of it, intact, when it does read.
+func TestSlowLeaderStreamedObject(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	body := strings.Repeat("0123456789abcdef", 4<<20/16) // 4 MiB: over what the sockets hold, within max_object_bytes
+	asked := make(chan struct{}, 2)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		asked <- struct{}{}
+		time.Sleep(300 * time.Millisecond) // the waiter joins meanwhile
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		io.WriteString(w, body)
+	})
+	leader, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leader.Close()
+	io.WriteString(leader, "GET /big.bin HTTP/1.1\r\nHost: edge.example\r\nAccept-Encoding: gzip\r\n\r\n")
+	<-asked
+	done := make(chan res, 1)
+	go func() { done <- e.get("/big.bin", "Host: edge.example", "Accept-Encoding: gzip") }()
+	select {
+	case r := <-done:
+		if r.status != http.StatusOK || r.body != body {
+			t.Errorf("the waiter got %d and %d bytes, want the whole object", r.status, len(r.body))
+		}
+		expect(t, "the waiter", r, "collapsed")
+	case <-time.After(3 * time.Second):
+		t.Fatal("the waiter still waits for a leader whose client reads nothing")
+	}
+	// Now the leader's client reads: all of it, as the origin sent it.
+	leader.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(leader), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || string(got) != body {
+		t.Errorf("the leader's client got %d bytes (%v), want the whole object", len(got), err)
+	}
+	if n := e.origin.count(); n != 1 {
+		t.Errorf("the origin served %d requests, want 1", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
@@ -96,6 +97,15 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 		zw = getCompressor(out, enc)
 		defer putCompressor(zw, enc)
 	}
+	// A body of known length, stored as it came, goes to the client from
+	// the copy being stored, at the client's own pace (clientPump): the
+	// origin is read as fast as it sends, and the requests collapsed
+	// behind this one are released once the whole body has come, however
+	// slowly this client reads.
+	var pump *clientPump
+	if coding == "" && enc == "" && resp.ContentLength >= 0 && resp.ContentLength <= e.maxObject {
+		pump = startPump(out.client)
+	}
 	keep := true
 	var size int64 // of the body as it came
 	take := func(chunk []byte) {
@@ -104,6 +114,10 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 			keep, plain, out.store = false, nil, nil
 		} else if keep && coding == "" {
 			plain = append(plain, chunk...)
+		}
+		if pump != nil {
+			pump.offer(plain) // cap(plain) is the Content-Length: never moved
+			return
 		}
 		if zw == nil {
 			out.Write(chunk)
@@ -134,24 +148,95 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 		}
 	}
 	complete := rerr == nil && (resp.ContentLength < 0 || size == resp.ContentLength)
-	x.cut = rerr != nil && out.client != nil
 	if zw != nil && complete {
 		zw.Close() // the coding's end: left out of a body cut short, which then does not decode
 	}
-	e.metrics.sent(fromOrigin, out.sent)
+	var obj *cachestore.Object
 	switch {
 	case !keep:
 		e.notStored(x, "too-large")
-		return nil
 	case !complete:
 		e.notStored(x, "incomplete")
-		return nil
+	case coding != "":
+		obj = e.storeObject(x, resp, packed.Bytes(), coding, vd, vary, now)
+	default:
+		obj = e.storeObject(x, resp, plain, coding, vd, vary, now)
 	}
-	body := plain
-	if coding != "" {
-		body = packed.Bytes()
+	if pump != nil {
+		e.landFlight(x, obj) // before this client has it all
+		var gone bool
+		out.sent, gone = pump.finish()
+		if gone {
+			out.client = nil
+		}
 	}
-	return e.storeObject(x, resp, body, coding, vd, vary, now)
+	x.cut = rerr != nil && out.client != nil
+	e.metrics.sent(fromOrigin, out.sent)
+	return obj
+}
+
+// clientPump writes a body to the client, in a goroutine of its own, from
+// the copy of it being stored: the reader offers the copy as it grows
+// (its array never moves), and finish waits until the client has taken
+// all of it, or has gone.
+type clientPump struct {
+	client io.Writer
+	mu     sync.Mutex
+	more   sync.Cond
+	data   []byte // the body so far
+	done   bool   // no more comes
+	sent   int64  // bytes the client took; the pump's own until end
+	gone   bool   // a write to the client failed
+	end    chan struct{}
+}
+
+func startPump(client io.Writer) *clientPump {
+	p := &clientPump{client: client, end: make(chan struct{})}
+	p.more.L = &p.mu
+	go p.run()
+	return p
+}
+
+// offer hands the pump the body so far.
+func (p *clientPump) offer(data []byte) {
+	p.mu.Lock()
+	if len(data) >= len(p.data) {
+		p.data = data
+	}
+	p.mu.Unlock()
+	p.more.Signal()
+}
+
+func (p *clientPump) run() {
+	defer close(p.end)
+	for {
+		p.mu.Lock()
+		for int64(len(p.data)) == p.sent && !p.done {
+			p.more.Wait()
+		}
+		chunk := p.data[p.sent:]
+		p.mu.Unlock()
+		if len(chunk) == 0 {
+			return // done, and all sent
+		}
+		n, err := p.client.Write(chunk)
+		p.sent += int64(n)
+		if err != nil {
+			p.gone = true
+			return
+		}
+	}
+}
+
+// finish tells the pump no more comes, and returns, once it has stopped,
+// the bytes the client took and whether a write to it failed.
+func (p *clientPump) finish() (int64, bool) {
+	p.mu.Lock()
+	p.done = true
+	p.mu.Unlock()
+	p.more.Signal()
+	<-p.end
+	return p.sent, p.gone
 }
 
 // streamOut is where a streamed body goes: to the client until a write to

@@ -405,3 +405,36 @@ func TestCutShortRevalidationKeepsStale(t *testing.T) {
 		t.Errorf("revalidated after the cuts: %d %q, want the kept v1", r.status, r.body)
 	}
 }
+
+// A large body of known length (streamed to the client from the copy
+// being stored) that the origin cuts short reaches the client cut short,
+// with the connection ended before the declared length, and is not
+// stored.
+func TestStreamedResponseCutShort(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Content-Length", strconv.Itoa(4<<20))
+		io.WriteString(w, strings.Repeat("x", 1<<20))
+		w.(http.Flusher).Flush()
+		if c, brw, err := http.NewResponseController(w).Hijack(); err == nil {
+			brw.Flush()
+			c.Close() // the origin dies a quarter of the way
+		}
+	})
+	resp, err := http.Get(e.url + "/cut.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil || len(b) >= 4<<20 {
+		t.Errorf("got %d bytes, err %v; want the body cut short with an error", len(b), err)
+	}
+	if n := ts.Metric(t, e.reg, "tether_edge_not_stored_total", map[string]string{"reason": "incomplete"}); n != 1 {
+		t.Errorf("not stored, incomplete: %v, want 1", n)
+	}
+	if r := e.get("/cut.bin"); strings.HasPrefix(r.cacheStatus(), "edge; hit") {
+		t.Errorf("the cut body was stored: %q", r.cacheStatus())
+	}
+}
