@@ -97,6 +97,11 @@ type Listener struct {
 	// Default 60s (as AWS ALB), 350s on tcp listeners (as AWS NLB);
 	// allowed 1s..4000s.
 	IdleTimeout Duration `yaml:"idle_timeout"`
+	// SendTimeout closes a client connection once the client has taken no
+	// byte of a response for this long (NGINX's send_timeout, HAProxy's
+	// timeout client); a client that keeps reading is never cut. Default
+	// 60s; allowed 1s..3600s. No effect on tcp listeners.
+	SendTimeout Duration `yaml:"send_timeout"`
 }
 
 // TLS configures TLS offload on an https listener.

@@ -46,6 +46,7 @@ func TestDefaults(t *testing.T) {
 		{"admin.address", c.Admin.Address, DefaultAdminAddress},
 		{"keys.file", c.Keys.File, DefaultKeysFile},
 		{"protocol", c.Listeners[0].Protocol, "http"},
+		{"send_timeout", c.Listeners[0].SendTimeout.D(), 60 * time.Second},
 		{"algorithm", g.Algorithm, "round_robin"},
 		{"balance_factor", *g.BalanceFactor, 1.25},
 		{"deregistration_delay", g.DeregistrationDelay.D(), 300 * time.Second},
@@ -93,6 +94,8 @@ func TestProblems(t *testing.T) {
 			[]string{`did you mean "default_target_group"?`}},
 		{"bad duration", strings.Replace(minimal, "    targets:", "    slow_start: fast\n    targets:", 1),
 			[]string{`"fast" is not a duration`}},
+		{"send_timeout bounds", strings.Replace(minimal, "    default_target_group: app\n", "    default_target_group: app\n    send_timeout: 2h\n", 1),
+			[]string{"listeners[0](web).send_timeout: 2h is out of range (allowed 1s..3600s)"}},
 		{"stickiness bounds", strings.Replace(minimal, "    targets:", "    stickiness: {type: lb_cookie, duration: 200h}\n    targets:", 1),
 			[]string{"target_groups[0](app).stickiness.duration: 200h is out of range (allowed 1s..168h)"}},
 		{"all at once", strings.Replace(minimal, "    targets:", `    algorithm: fastest

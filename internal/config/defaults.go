@@ -9,6 +9,7 @@ const (
 	DefaultMaxHeaderBytes      = 32 << 10
 	DefaultReadHeaderTimeout   = 10 * time.Second
 	DefaultIdleTimeout         = 60 * time.Second
+	DefaultSendTimeout         = 60 * time.Second  // as NGINX's send_timeout
 	DefaultTCPIdleTimeout      = 350 * time.Second // tcp listeners, as AWS NLB
 	DefaultAlgorithm           = "round_robin"
 	DefaultHashKey             = "source_ip"
@@ -49,6 +50,7 @@ func (c *Config) SetDefaults() {
 			setDuration(&l.IdleTimeout, DefaultTCPIdleTimeout)
 		}
 		setDuration(&l.IdleTimeout, DefaultIdleTimeout)
+		setDuration(&l.SendTimeout, DefaultSendTimeout)
 		if l.TLS != nil {
 			setString(&l.TLS.MinVersion, "1.2")
 			if l.TLS.HTTP2 == nil {

@@ -243,6 +243,7 @@ func (l *Listener) validate(p *problems, key string, groups map[string]string) {
 	p.intRange(key+".max_header_bytes", l.MaxHeaderBytes, 4096, 1<<20)
 	p.durationRange(key+".read_header_timeout", l.ReadHeaderTimeout, time.Second, readHeaderTimeoutMax)
 	p.durationRange(key+".idle_timeout", l.IdleTimeout, time.Second, idleTimeoutMax)
+	p.durationRange(key+".send_timeout", l.SendTimeout, time.Second, time.Hour)
 }
 
 // TLSVersions are the allowed tls.min_version values.

@@ -16,6 +16,7 @@ type Metrics struct {
 	collapsed   *prometheus.CounterVec
 	invalidated *prometheus.CounterVec
 	originErrs  *prometheus.CounterVec
+	sendTOs     *prometheus.CounterVec
 
 	mu    sync.Mutex
 	edges map[string]*Edge
@@ -77,6 +78,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		collapsed:   vec("tether_edge_collapsed_total", "Requests that waited for another request's origin fetch instead of their own."),
 		invalidated: vec("tether_edge_invalidated_total", "Objects dropped by invalidations (API and unsafe methods)."),
 		originErrs:  vec("tether_edge_origin_errors_total", "Origin fetches that failed (connection errors, timeouts, and bodies cut short before the edge sent anything)."),
+		sendTOs:     vec("tether_edge_send_timeouts_total", "Client connections closed because the client took no byte of a response for 60 s."),
 		edges:       map[string]*Edge{},
 		counts:      map[string]*edgeCounts{},
 		requests: prometheus.NewDesc("tether_edge_requests_total",
@@ -87,7 +89,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		objs: prometheus.NewDesc("tether_edge_cache_objects", "Objects held by the edge cache.", []string{"edge"}, nil),
 	}
 	if reg != nil {
-		reg.MustRegister(m.bypass, m.notStored, m.evictions, m.collapsed, m.invalidated, m.originErrs, m)
+		reg.MustRegister(m.bypass, m.notStored, m.evictions, m.collapsed, m.invalidated, m.originErrs, m.sendTOs, m)
 	}
 	return m
 }
@@ -126,6 +128,7 @@ type edgeMetrics struct {
 	m                                             *Metrics
 	name                                          string
 	evictions, collapsed, invalidated, originErrs prometheus.Counter
+	sendTimeouts                                  prometheus.Counter
 	counts                                        *edgeCounts
 	// bypassBy and notStoredBy cache the counters by reason as they are
 	// first used (reason → prometheus.Counter): a pass counts one per
@@ -143,7 +146,8 @@ func (m *Metrics) forEdge(name string) *edgeMetrics {
 	m.mu.Unlock()
 	return &edgeMetrics{m: m, name: name, counts: c,
 		evictions: m.evictions.WithLabelValues(name), collapsed: m.collapsed.WithLabelValues(name),
-		invalidated: m.invalidated.WithLabelValues(name), originErrs: m.originErrs.WithLabelValues(name)}
+		invalidated: m.invalidated.WithLabelValues(name), originErrs: m.originErrs.WithLabelValues(name),
+		sendTimeouts: m.sendTOs.WithLabelValues(name)}
 }
 
 // result counts a request by its result.

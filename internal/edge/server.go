@@ -161,7 +161,7 @@ func Start(cfg *config.Config, o StartOptions) (*Servers, error) {
 		en := &entry{cfg: ec, lc: lc, url: scheme + "://" + ln.Addr().String()}
 		en.cur.Store(e)
 		srv.Handler = en
-		fr := newFront(ln, srv, ec.Name, log)
+		fr := newFront(ln, srv, ec.Name, e)
 		s.entries[ec.Name] = en
 		s.fronts = append(s.fronts, fr)
 		go serve(fr, ec.Name, log)
@@ -306,8 +306,10 @@ func sameTLSMode(a, b *config.TLS) bool {
 // HTTP/2, upgrades, malformed heads). The edge is Transient: nothing it
 // starts outlives a request but a background revalidation, which works on
 // a clone of the request.
-func newFront(ln net.Listener, srv *http.Server, name string, log *slog.Logger) *lb.Front {
-	return lb.NewFront(ln, srv, lb.FrontOptions{Name: name, Log: log, Transient: true})
+// A client that takes no byte of a response for 60 s is disconnected,
+// counted in e's tether_edge_send_timeouts_total.
+func newFront(ln net.Listener, srv *http.Server, name string, e *Edge) *lb.Front {
+	return lb.NewFront(ln, srv, lb.FrontOptions{Name: name, Log: e.log, Transient: true, OnSendTimeout: e.metrics.sendTimeouts.Inc})
 }
 
 func serve(fr *lb.Front, name string, log *slog.Logger) {
@@ -322,7 +324,7 @@ func serve(fr *lb.Front, name string, log *slog.Logger) {
 // context ends).
 func Serve(ln net.Listener, e *Edge) (shutdown func(context.Context) error) {
 	srv := e.HTTPServer()
-	fr := newFront(ln, srv, "edge", e.log)
+	fr := newFront(ln, srv, "edge", e)
 	go serve(fr, "edge", e.log)
 	return fr.Shutdown
 }

@@ -43,8 +43,9 @@ type front struct {
 	// sendTimeout is how long a write to a client may wait for the
 	// client to take bytes before the connection is given up
 	// (watchSends); ticks counts watchSends's ticks, from 1.
-	sendTimeout time.Duration
-	ticks       atomic.Int64
+	sendTimeout   time.Duration
+	onSendTimeout func()
+	ticks         atomic.Int64
 
 	handoff chan net.Conn
 	closing atomic.Bool
@@ -68,6 +69,7 @@ type frontOptions struct {
 	transient         bool          // see front.transient
 	onReject          func(code int)
 	sendTimeout       time.Duration // 0: frontSendTimeout
+	onSendTimeout     func()        // counts a connection given up by watchSends; may be nil
 }
 
 // newFront returns a front on src that serves each request it handles
@@ -86,7 +88,7 @@ func newFront(src net.Listener, o frontOptions, serveReq func(*frontConn) step, 
 		f.headLimit = o.maxHeaderBytes
 	}
 	f.finish = sync.OnceFunc(func() { close(f.done) })
-	f.sendTimeout = o.sendTimeout
+	f.sendTimeout, f.onSendTimeout = o.sendTimeout, o.onSendTimeout
 	if f.sendTimeout <= 0 {
 		f.sendTimeout = frontSendTimeout
 	}

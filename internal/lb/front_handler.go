@@ -58,6 +58,9 @@ type FrontOptions struct {
 	// client to take bytes before the connection is closed (0: 60 s, as
 	// NGINX's send_timeout; see frontSendTimeout).
 	SendTimeout time.Duration
+	// OnSendTimeout, if set, is called for every connection closed by
+	// the send timeout (a metric's Inc).
+	OnSendTimeout func()
 }
 
 // NewFront returns a Front on ln for srv, and sets srv up for the
@@ -72,7 +75,7 @@ func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
 	}
 	h := srv.Handler
 	fo := frontOptions{name: o.Name, log: o.Log, tls: srv.TLSConfig, readHeaderTimeout: srv.ReadHeaderTimeout,
-		idleTimeout: srv.IdleTimeout, maxHeaderBytes: srv.MaxHeaderBytes, transient: o.Transient, sendTimeout: o.SendTimeout}
+		idleTimeout: srv.IdleTimeout, maxHeaderBytes: srv.MaxHeaderBytes, transient: o.Transient, sendTimeout: o.SendTimeout, onSendTimeout: o.OnSendTimeout}
 	next := srv.ConnContext
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if next != nil {

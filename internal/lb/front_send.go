@@ -41,8 +41,13 @@ func (f *front) watchSends() {
 		now := f.ticks.Add(1)
 		f.mu.Lock()
 		for fc := range f.conns {
-			if began := fc.sending.Load(); began != 0 && now-began > sendTicks {
+			if began := fc.sending.Load(); began != 0 && now-began > sendTicks && fc.sending.CompareAndSwap(began, 0) {
+				// The swap makes it once per stalled write, however
+				// many ticks the write takes to fail.
 				fc.raw.SetWriteDeadline(time.Unix(1, 0))
+				if f.onSendTimeout != nil {
+					f.onSendTimeout()
+				}
 				f.log.Debug("client took no bytes for the send timeout: connection closed", "listener", f.name,
 					"client", fc.remote, "timeout", f.sendTimeout)
 			}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,7 +46,9 @@ func TestFrontSendTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	front := lb.NewFront(ln, &http.Server{Handler: h}, lb.FrontOptions{Name: "test", Log: slog.New(slog.DiscardHandler), SendTimeout: timeout})
+	var timeouts atomic.Int32
+	front := lb.NewFront(ln, &http.Server{Handler: h}, lb.FrontOptions{Name: "test", Log: slog.New(slog.DiscardHandler),
+		SendTimeout: timeout, OnSendTimeout: func() { timeouts.Add(1) }})
 	go front.Serve()
 	t.Cleanup(func() { front.Close() })
 
@@ -63,6 +66,9 @@ func TestFrontSendTimeout(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("the handler's write still waits for a client that stopped reading")
+		}
+		if n := timeouts.Load(); n != 1 {
+			t.Errorf("send timeouts counted: %d, want 1", n)
 		}
 		// The connection is over: what the buffers held, then its end.
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -101,6 +107,9 @@ func TestFrontSendTimeout(t *testing.T) {
 		}
 		if err := <-failed; err != nil {
 			t.Errorf("the handler's write failed for a client that kept reading: %v", err)
+		}
+		if n := timeouts.Load(); n != 1 {
+			t.Errorf("send timeouts counted: %d, want still 1", n)
 		}
 	})
 }

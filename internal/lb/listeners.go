@@ -35,7 +35,7 @@ func (hs *httpServer) shutdown(ctx context.Context) error { return hs.front.shut
 func sameSocket(a, b config.Listener) bool {
 	return a.Address == b.Address && a.Protocol == b.Protocol && reflect.DeepEqual(a.TLS, b.TLS) &&
 		a.MaxHeaderBytes == b.MaxHeaderBytes && a.ReadHeaderTimeout == b.ReadHeaderTimeout &&
-		a.IdleTimeout == b.IdleTimeout && reflect.DeepEqual(a.TrustedProxies, b.TrustedProxies)
+		a.IdleTimeout == b.IdleTimeout && a.SendTimeout == b.SendTimeout && reflect.DeepEqual(a.TrustedProxies, b.TrustedProxies)
 }
 
 // listenerPlan is the socket work of a start or reload, prepared before
@@ -178,7 +178,8 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 	}
 	lh := &listenerHandler{srv: s, name: lc.Name, port: listenerPort(h.Addr()), tl: tl, hsts: hstsValue(lc.TLS)}
 	hs.front = newFront(h, frontOptions{name: lc.Name, log: s.log, tls: tlsCfg, readHeaderTimeout: lc.ReadHeaderTimeout.D(),
-		idleTimeout: lc.IdleTimeout.D(), maxHeaderBytes: lc.MaxHeaderBytes, onReject: onReject}, lh.serveFront, false)
+		idleTimeout: lc.IdleTimeout.D(), maxHeaderBytes: lc.MaxHeaderBytes, onReject: onReject,
+		sendTimeout: lc.SendTimeout.D(), onSendTimeout: s.metrics.sendTimeouts.WithLabelValues(name).Inc}, lh.serveFront, false)
 	hs.srv = &http.Server{
 		Handler:           lh,
 		ReadHeaderTimeout: lc.ReadHeaderTimeout.D(),

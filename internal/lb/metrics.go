@@ -20,6 +20,7 @@ type metrics struct {
 	retries      *prometheus.CounterVec   // group, reason
 	proxyErrors  *prometheus.CounterVec   // group, target, kind
 	rejected     *prometheus.CounterVec   // listener, code, reason
+	sendTimeouts *prometheus.CounterVec   // listener
 	authorizer   *prometheus.CounterVec   // listener, type, result
 	claimSkips   *prometheus.CounterVec   // listener, claim, reason
 	tableFull    *prometheus.CounterVec   // group
@@ -76,6 +77,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_http_rejected_total", Help: "Malformed or hostile requests answered with a 4xx before routing, by listener, status and reason.",
 		}, []string{"listener", "code", "reason"}),
+		sendTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tether_http_send_timeouts_total", Help: "Client connections closed because the client took no byte of a response for the listener's send_timeout, by listener.",
+		}, []string{"listener"}),
 		tableFull: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tether_affinity_table_full_total", Help: "Bindings not remembered because the group's binding table was full.",
 		}, []string{"group"}),
@@ -84,7 +88,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"result"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.targetState, m.decisions, m.bindings,
-		m.skew, m.failOpen, m.failOpenReqs, m.retries, m.proxyErrors, m.rejected, m.authorizer, m.claimSkips, m.tableFull, m.reloads,
+		m.skew, m.failOpen, m.failOpenReqs, m.retries, m.proxyErrors, m.rejected, m.sendTimeouts, m.authorizer, m.claimSkips, m.tableFull, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.l4 = newL4Metrics(reg)
 	return m

@@ -86,3 +86,50 @@ target_groups:
 		t.Errorf("the client got %d 103s and %d bytes; want a bounded number, then a 502", hints, len(out))
 	}
 }
+
+// A client that stops reading a response is disconnected after the
+// listener's send_timeout, which frees the target's connection too: the
+// target's write fails instead of waiting for ever, and the disconnect is
+// counted in tether_http_send_timeouts_total.
+func TestClientSendTimeoutFreesTarget(t *testing.T) {
+	targetErr := make(chan error, 1)
+	chunk := strings.Repeat("x", 32<<10)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/big" {
+			return // health checks
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		for range 2048 { // 64 MiB: more than any socket buffers take
+			if _, err := io.WriteString(w, chunk); err != nil {
+				targetErr <- err
+				return
+			}
+		}
+		targetErr <- nil
+	}))
+	t.Cleanup(target.Close)
+	l := ts.StartLB(t, `
+listeners: [{name: web, address: "127.0.0.1:0", default_target_group: app, send_timeout: 1s}]
+target_groups:
+  - name: app
+    targets: [{id: a, address: "`+strings.TrimPrefix(target.URL, "http://")+`"}]
+    stickiness: {type: none}
+`)
+	c, err := net.Dial("tcp", strings.TrimPrefix(l.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: app.example\r\n\r\n") // and never reads
+	select {
+	case err := <-targetErr:
+		if err == nil {
+			t.Fatal("the target wrote 64 MiB through to a client that reads nothing")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the target still writes to a client that stopped reading")
+	}
+	if n := ts.Metric(t, l.Registry(), "tether_http_send_timeouts_total", map[string]string{"listener": "web"}); n != 1 {
+		t.Errorf("send timeouts counted: %v, want 1", n)
+	}
+}
