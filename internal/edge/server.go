@@ -306,10 +306,11 @@ func sameTLSMode(a, b *config.TLS) bool {
 // HTTP/2, upgrades, malformed heads). The edge is Transient: nothing it
 // starts outlives a request but a background revalidation, which works on
 // a clone of the request.
-// A client that takes no byte of a response for 60 s is disconnected,
-// counted in e's tether_edge_send_timeouts_total.
+// A client that takes no byte of a response for e's send timeout (60 s)
+// is disconnected, counted in e's tether_edge_send_timeouts_total.
 func newFront(ln net.Listener, srv *http.Server, name string, e *Edge) *lb.Front {
-	return lb.NewFront(ln, srv, lb.FrontOptions{Name: name, Log: e.log, Transient: true, OnSendTimeout: e.metrics.sendTimeouts.Inc})
+	return lb.NewFront(ln, srv, lb.FrontOptions{Name: name, Log: e.log, Transient: true,
+		SendTimeout: e.sendTimeout, OnSendTimeout: e.metrics.sendTimeouts.Inc})
 }
 
 func serve(fr *lb.Front, name string, log *slog.Logger) {

@@ -2,10 +2,19 @@ package edge_test
 
 import (
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tetherlb/tether/internal/config"
+	"github.com/tetherlb/tether/internal/edge"
+	ts "github.com/tetherlb/tether/internal/testsupport"
 )
 
 // An origin that goes silent, before its head or in the middle of a body,
@@ -54,5 +63,50 @@ func TestOriginTimeout(t *testing.T) {
 		if code != http.StatusGatewayTimeout {
 			t.Errorf("collapsed request: %d, want 504", code)
 		}
+	}
+}
+
+// A client that stops reading a response is disconnected after the send
+// timeout, which frees the edge's fetch from the origin too, and is
+// counted in tether_edge_send_timeouts_total.
+func TestClientSendTimeout(t *testing.T) {
+	originErr := make(chan error, 1)
+	chunk := strings.Repeat("x", 32<<10)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		for range 2048 { // 64 MiB: more than any socket buffers take
+			if _, err := io.WriteString(w, chunk); err != nil {
+				originErr <- err
+				return
+			}
+		}
+		originErr <- nil
+	}))
+	t.Cleanup(origin.Close)
+	cfg, err := config.Parse([]byte(baseConfig+"edges:\n  - {name: edge, address: 127.0.0.1:8000, origin: {url: "+origin.URL+"}, behaviors: [{path: \"*\"}]}\n"), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	e, err := edge.New(cfg.Edges[0], edge.Options{OriginURL: origin.URL, Metrics: edge.NewMetrics(reg), SendTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", strings.TrimPrefix(serveEdge(t, e), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: edge.example\r\n\r\n") // and never reads
+	select {
+	case err := <-originErr:
+		if err == nil {
+			t.Fatal("the origin wrote 64 MiB through to a client that reads nothing")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the origin still writes to a client that stopped reading")
+	}
+	if n := ts.Metric(t, reg, "tether_edge_send_timeouts_total", map[string]string{"edge": "edge"}); n != 1 {
+		t.Errorf("send timeouts counted: %v, want 1", n)
 	}
 }
