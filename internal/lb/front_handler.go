@@ -83,9 +83,10 @@ func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
 		}
 		return connContext(ctx, c)
 	}
+	handed := withSendDeadlines(h, o.SendTimeout, o.OnSendTimeout)
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		connFrom(r.Context()).restoreTLS(r)
-		h.ServeHTTP(w, r)
+		handed.ServeHTTP(w, r)
 	})
 	return &Front{f: newFront(ln, fo, serveHandler(h), !o.Transient), srv: srv}
 }

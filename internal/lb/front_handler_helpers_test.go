@@ -107,7 +107,7 @@ type fhRecorder struct {
 
 func (rec *fhRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	via := "net/http"
-	if strings.HasPrefix(fmt.Sprintf("%T", w), "*lb.") {
+	if fmt.Sprintf("%T", w) == "*lb.frontResponse" { // net/http's is wrapped in *lb.deadlineWriter
 		via = "front"
 	}
 	rec.mu.Lock()

@@ -1,6 +1,11 @@
 package lb
 
-import "time"
+import (
+	"errors"
+	"net/http"
+	"os"
+	"time"
+)
 
 // frontSendTimeout is how long a front's write to a client may wait for
 // the client to take bytes, as NGINX's send_timeout (60 s by default) and
@@ -77,4 +82,68 @@ func (s sendWatch) Write(p []byte) (int, error) {
 		p = p[n:]
 	}
 	return written, nil
+}
+
+// withSendDeadlines wraps h, the handler of the requests a front hands to
+// net/http (HTTP/2, HTTP/1.1 requests with a body), so that their
+// responses get the send timeout too: each write, in pieces of at most
+// sendPiece bytes, must go out within timeout, through the response's
+// write deadline (http.ResponseController). On HTTP/2 that also covers a
+// client that stops granting flow control. onTimeout, if set, counts the
+// writes that ran out of time. The deadline is cleared before and after
+// the handler, so that it never outlives the response on a kept-alive or
+// upgraded connection.
+func withSendDeadlines(h http.Handler, timeout time.Duration, onTimeout func()) http.Handler {
+	if timeout <= 0 {
+		timeout = frontSendTimeout
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		rc.SetWriteDeadline(time.Time{})
+		defer rc.SetWriteDeadline(time.Time{})
+		h.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: rc, timeout: timeout, onTimeout: onTimeout}, r)
+	})
+}
+
+// deadlineWriter is the ResponseWriter withSendDeadlines gives a handler.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc        *http.ResponseController
+	timeout   time.Duration
+	onTimeout func()
+	timedOut  bool
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		piece := p[:min(len(p), sendPiece)]
+		d.rc.SetWriteDeadline(time.Now().Add(d.timeout)) // ErrNotSupported: no deadline, as before
+		n, err := d.ResponseWriter.Write(piece)
+		written += n
+		if err != nil {
+			d.count(err)
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// Flush sends what is buffered, within the timeout too.
+func (d *deadlineWriter) Flush() {
+	d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
+	d.count(d.rc.Flush())
+}
+
+// Unwrap lets http.ResponseController (ReverseProxy's flushes, upgrades)
+// reach the writer below.
+func (d *deadlineWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }
+
+// count counts a write that failed for its deadline, once per response.
+func (d *deadlineWriter) count(err error) {
+	if err != nil && !d.timedOut && d.onTimeout != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		d.timedOut = true
+		d.onTimeout()
+	}
 }

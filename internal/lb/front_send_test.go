@@ -2,6 +2,7 @@ package lb_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -112,4 +113,77 @@ func TestFrontSendTimeout(t *testing.T) {
 			t.Errorf("send timeouts counted: %d, want still 1", n)
 		}
 	})
+}
+
+// TestHandedSendTimeout: the requests a front hands to net/http get the
+// send timeout too, through their write deadline: an HTTP/1.1 request
+// with a body, whose client then reads nothing, and an HTTP/2 request
+// whose client stops reading (and so stops granting flow control). Each
+// ends the handler's write and is counted once.
+func TestHandedSendTimeout(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	chunk := []byte(strings.Repeat("x", 32<<10))
+	failed := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		for range 2048 { // 64 MiB
+			if _, err := w.Write(chunk); err != nil {
+				failed <- err
+				return
+			}
+		}
+		failed <- nil
+	})
+	cfg, pool := fhTLS(t)
+	var timeouts atomic.Int32
+	start := func(tlsCfg *tls.Config) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		front := lb.NewFront(ln, &http.Server{Handler: h, TLSConfig: tlsCfg}, lb.FrontOptions{Name: "test", Log: slog.New(slog.DiscardHandler),
+			SendTimeout: timeout, OnSendTimeout: func() { timeouts.Add(1) }})
+		go front.Serve()
+		t.Cleanup(func() { front.Close() })
+		return ln.Addr().String()
+	}
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case err := <-failed:
+			if err == nil {
+				t.Fatalf("%s: the handler wrote 64 MiB to a client that reads nothing", what)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s: the handler's write still waits for a client that stopped reading", what)
+		}
+	}
+
+	addr := start(nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello") // then reads nothing
+	wait("HTTP/1.1 with a body")
+	if n := timeouts.Load(); n != 1 {
+		t.Errorf("HTTP/1.1 with a body: send timeouts counted: %d, want 1", n)
+	}
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + start(cfg) + "/h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close() // read only at the end
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("served over %s, want HTTP/2", resp.Proto)
+	}
+	wait("HTTP/2")
+	if n := timeouts.Load(); n != 2 {
+		t.Errorf("HTTP/2: send timeouts counted: %d, want 2 in all", n)
+	}
 }

@@ -181,7 +181,7 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 		idleTimeout: lc.IdleTimeout.D(), maxHeaderBytes: lc.MaxHeaderBytes, onReject: onReject,
 		sendTimeout: lc.SendTimeout.D(), onSendTimeout: s.metrics.sendTimeouts.WithLabelValues(name).Inc}, lh.serveFront, false)
 	hs.srv = &http.Server{
-		Handler:           lh,
+		Handler:           withSendDeadlines(lh, lc.SendTimeout.D(), s.metrics.sendTimeouts.WithLabelValues(name).Inc),
 		ReadHeaderTimeout: lc.ReadHeaderTimeout.D(),
 		IdleTimeout:       lc.IdleTimeout.D(),
 		MaxHeaderBytes:    lc.MaxHeaderBytes,
