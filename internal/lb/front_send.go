@@ -88,8 +88,10 @@ func (s sendWatch) Write(p []byte) (int, error) {
 // net/http (HTTP/2, HTTP/1.1 requests with a body), so that their
 // responses get the send timeout too: each write, in pieces of at most
 // sendPiece bytes, must go out within timeout, through the response's
-// write deadline (http.ResponseController). On HTTP/2 that also covers a
-// client that stops granting flow control. onTimeout, if set, counts the
+// write deadline (http.ResponseController), which is cleared again after
+// it (on HTTP/2 a deadline resets the stream when it passes, write or
+// not, and a stream may rightly be quiet for long). On HTTP/2 that also
+// covers a client that stops granting flow control. onTimeout, if set, counts the
 // writes that ran out of time. The deadline is cleared before and after
 // the handler, so that it never outlives the response on a kept-alive or
 // upgraded connection.
@@ -120,6 +122,7 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 		piece := p[:min(len(p), sendPiece)]
 		d.rc.SetWriteDeadline(time.Now().Add(d.timeout)) // ErrNotSupported: no deadline, as before
 		n, err := d.ResponseWriter.Write(piece)
+		d.rc.SetWriteDeadline(time.Time{})
 		written += n
 		if err != nil {
 			d.count(err)
@@ -133,7 +136,9 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 // Flush sends what is buffered, within the timeout too.
 func (d *deadlineWriter) Flush() {
 	d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
-	d.count(d.rc.Flush())
+	err := d.rc.Flush()
+	d.rc.SetWriteDeadline(time.Time{})
+	d.count(err)
 }
 
 // Unwrap lets http.ResponseController (ReverseProxy's flushes, upgrades)

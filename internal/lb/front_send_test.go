@@ -127,6 +127,15 @@ func TestHandedSendTimeout(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/plain")
+		if r.URL.Path == "/quiet" {
+			// A stream quiet for longer than the timeout between two
+			// writes (server-sent events, a long poll) is not cut.
+			io.WriteString(w, "a")
+			w.(http.Flusher).Flush()
+			time.Sleep(3 * timeout)
+			io.WriteString(w, "b")
+			return
+		}
 		for range 2048 { // 64 MiB
 			if _, err := w.Write(chunk); err != nil {
 				failed <- err
@@ -160,7 +169,24 @@ func TestHandedSendTimeout(t *testing.T) {
 		}
 	}
 
-	addr := start(nil)
+	addr, addrTLS := start(nil), start(cfg)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	for _, u := range []string{"https://" + addrTLS + "/quiet", "http://" + addr + "/quiet"} {
+		resp, err := (&http.Client{Transport: tr}).Post(u, "text/plain", strings.NewReader("hello"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "ab" || err != nil {
+			t.Errorf("%s over %s: %q, %v; want all of it", u, resp.Proto, b, err)
+		}
+	}
+	if n := timeouts.Load(); n != 0 {
+		t.Fatalf("quiet streams: send timeouts counted: %d, want 0", n)
+	}
+
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -172,9 +198,7 @@ func TestHandedSendTimeout(t *testing.T) {
 		t.Errorf("HTTP/1.1 with a body: send timeouts counted: %d, want 1", n)
 	}
 
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
-	t.Cleanup(tr.CloseIdleConnections)
-	resp, err := (&http.Client{Transport: tr}).Get("https://" + start(cfg) + "/h2")
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + addrTLS + "/h2")
 	if err != nil {
 		t.Fatal(err)
 	}
