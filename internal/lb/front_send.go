@@ -48,11 +48,13 @@ func (f *front) watchSends() {
 		for fc := range f.conns {
 			if began := fc.sending.Load(); began != 0 && now-began > sendTicks && fc.sending.CompareAndSwap(began, 0) {
 				// The swap makes it once per stalled write, however
-				// many ticks the write takes to fail.
-				fc.raw.SetWriteDeadline(time.Unix(1, 0))
+				// many ticks the write takes to fail. It is counted
+				// before the write fails, so that whoever sees the
+				// failure sees the count.
 				if f.onSendTimeout != nil {
 					f.onSendTimeout()
 				}
+				fc.raw.SetWriteDeadline(time.Unix(1, 0))
 				f.log.Debug("client took no bytes for the send timeout: connection closed", "listener", f.name,
 					"client", fc.remote, "timeout", f.sendTimeout)
 			}
