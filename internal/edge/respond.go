@@ -328,6 +328,7 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 	resp, err := e.fetch(ctx, x, obj)
 	now := e.clk.Now()
 	if err != nil || resp.StatusCode >= 500 {
+		e.landFlight(x, nil) // nothing refreshed: the waiters decide for themselves
 		if e.staleIfError(x, obj, now) {
 			if err == nil {
 				x.status.FwdStatus = resp.StatusCode
