@@ -2,6 +2,7 @@ package edge_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	ts "github.com/tetherlb/tether/internal/testsupport"
 )
 
 // slowOrigin is an origin handler that tells started when a request
@@ -151,48 +154,84 @@ func TestSlowLeaderReleasesWaiters(t *testing.T) {
 // leader's client as it is stored. The origin is read at its own pace,
 // not the client's: the waiters are served the stored object as soon as
 // it has all come, while the leader's client, which reads nothing for a
-// while, still gets the whole of it, intact, when it does read.
+// while, still gets the whole of it, intact, when it does read. The same
+// with a Content-Length and without one (chunked).
 func TestSlowLeaderStreamedObject(t *testing.T) {
-	e := newEnv(t, defaultBehavior)
-	body := strings.Repeat("0123456789abcdef", 4<<20/16) // 4 MiB: over what the sockets hold, within max_object_bytes
-	asked := make(chan struct{}, 2)
+	for _, length := range []bool{true, false} {
+		t.Run(fmt.Sprintf("Content-Length %t", length), func(t *testing.T) {
+			e := newEnv(t, defaultBehavior)
+			body := strings.Repeat("0123456789abcdef", 4<<20/16) // 4 MiB: over what the sockets hold, within max_object_bytes
+			asked := make(chan struct{}, 2)
+			e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+				asked <- struct{}{}
+				time.Sleep(300 * time.Millisecond) // the waiter joins meanwhile
+				w.Header().Set("Cache-Control", "max-age=600")
+				w.Header().Set("Content-Type", "application/octet-stream")
+				if length {
+					w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+				}
+				for i := 0; i < len(body); i += 64 << 10 {
+					io.WriteString(w, body[i:i+64<<10])
+					w.(http.Flusher).Flush() // chunked, without a Content-Length
+				}
+			})
+			leader, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leader.Close()
+			io.WriteString(leader, "GET /big.bin HTTP/1.1\r\nHost: edge.example\r\nAccept-Encoding: gzip\r\n\r\n")
+			<-asked
+			done := make(chan res, 1)
+			go func() { done <- e.get("/big.bin", "Host: edge.example", "Accept-Encoding: gzip") }()
+			select {
+			case r := <-done:
+				if r.status != http.StatusOK || r.body != body {
+					t.Errorf("the waiter got %d and %d bytes, want the whole object", r.status, len(r.body))
+				}
+				expect(t, "the waiter", r, "collapsed")
+			case <-time.After(3 * time.Second):
+				t.Fatal("the waiter still waits for a leader whose client reads nothing")
+			}
+			// Now the leader's client reads: all of it, as the origin sent it.
+			leader.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(leader), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			if err != nil || string(got) != body {
+				t.Errorf("the leader's client got %d bytes (%v), want the whole object", len(got), err)
+			}
+			if n := e.origin.count(); n != 1 {
+				t.Errorf("the origin served %d requests, want 1", n)
+			}
+		})
+	}
+}
+
+// TestStreamedPastMaxObject: a body of unknown length that outgrows
+// max_object_bytes while it streams is not stored, and the client gets
+// all of it, in order: what the copy held, then the rest as it came.
+func TestStreamedPastMaxObject(t *testing.T) {
+	e := newEnv(t, defaultBehavior+"max_object_bytes: 1MiB\n")
+	var body strings.Builder
+	for i := 0; body.Len() < 3<<20; i++ {
+		fmt.Fprintf(&body, "%08d", i) // every offset distinct: a reordering shows
+	}
 	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
-		asked <- struct{}{}
-		time.Sleep(300 * time.Millisecond) // the waiter joins meanwhile
 		w.Header().Set("Cache-Control", "max-age=600")
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		io.WriteString(w, body)
-	})
-	leader, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer leader.Close()
-	io.WriteString(leader, "GET /big.bin HTTP/1.1\r\nHost: edge.example\r\nAccept-Encoding: gzip\r\n\r\n")
-	<-asked
-	done := make(chan res, 1)
-	go func() { done <- e.get("/big.bin", "Host: edge.example", "Accept-Encoding: gzip") }()
-	select {
-	case r := <-done:
-		if r.status != http.StatusOK || r.body != body {
-			t.Errorf("the waiter got %d and %d bytes, want the whole object", r.status, len(r.body))
+		b := body.String()
+		for i := 0; i < len(b); i += 32 << 10 {
+			io.WriteString(w, b[i:min(len(b), i+32<<10)])
+			w.(http.Flusher).Flush()
 		}
-		expect(t, "the waiter", r, "collapsed")
-	case <-time.After(3 * time.Second):
-		t.Fatal("the waiter still waits for a leader whose client reads nothing")
+	})
+	r := e.get("/huge.bin", "Accept-Encoding: identity")
+	if r.status != http.StatusOK || r.body != body.String() {
+		t.Fatalf("got %d and %d bytes, want the whole body (%d) in order", r.status, len(r.body), body.Len())
 	}
-	// Now the leader's client reads: all of it, as the origin sent it.
-	leader.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(leader), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(resp.Body)
-	if err != nil || string(got) != body {
-		t.Errorf("the leader's client got %d bytes (%v), want the whole object", len(got), err)
-	}
-	if n := e.origin.count(); n != 1 {
-		t.Errorf("the origin served %d requests, want 1", n)
+	if n := ts.Metric(t, e.reg, "tether_edge_not_stored_total", map[string]string{"reason": "too-large"}); n != 1 {
+		t.Errorf("not stored, too-large: %v, want 1", n)
 	}
 }

@@ -97,14 +97,26 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 		zw = getCompressor(out, enc)
 		defer putCompressor(zw, enc)
 	}
-	// A body of known length, stored as it came, goes to the client from
-	// the copy being stored, at the client's own pace (clientPump): the
-	// origin is read as fast as it sends, and the requests collapsed
-	// behind this one are released once the whole body has come, however
-	// slowly this client reads.
+	// A body stored as it came goes to the client from the copy being
+	// stored, at the client's own pace (clientPump): the origin is read as
+	// fast as it sends, and the requests collapsed behind this one are
+	// released once the whole body has come, however slowly this client
+	// reads. Once the body outgrows max_object_bytes there is no copy: the
+	// pump sends what it has, and the rest goes to the client as it comes.
 	var pump *clientPump
-	if coding == "" && enc == "" && resp.ContentLength >= 0 && resp.ContentLength <= e.maxObject {
+	if coding == "" && enc == "" && resp.ContentLength <= e.maxObject {
 		pump = startPump(out.client)
+	}
+	stopPump := func() {
+		if pump == nil {
+			return
+		}
+		var gone bool
+		out.sent, gone = pump.finish()
+		if gone {
+			out.client = nil
+		}
+		pump = nil
 	}
 	keep := true
 	var size int64 // of the body as it came
@@ -112,11 +124,14 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 		size += int64(len(chunk))
 		if keep && size > e.maxObject {
 			keep, plain, out.store = false, nil, nil
+			stopPump()
 		} else if keep && coding == "" {
 			plain = append(plain, chunk...)
 		}
 		if pump != nil {
-			pump.offer(plain) // cap(plain) is the Content-Length: never moved
+			// A new array, when append needed one, holds all the old
+			// one did; the old one is no longer written.
+			pump.offer(plain)
 			return
 		}
 		if zw == nil {
@@ -164,11 +179,7 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 	}
 	if pump != nil {
 		e.landFlight(x, obj) // before this client has it all
-		var gone bool
-		out.sent, gone = pump.finish()
-		if gone {
-			out.client = nil
-		}
+		stopPump()
 	}
 	x.cut = rerr != nil && out.client != nil
 	e.metrics.sent(fromOrigin, out.sent)
@@ -176,9 +187,8 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 }
 
 // clientPump writes a body to the client, in a goroutine of its own, from
-// the copy of it being stored: the reader offers the copy as it grows
-// (its array never moves), and finish waits until the client has taken
-// all of it, or has gone.
+// the copy of it being stored: the reader offers the copy as it grows,
+// and finish waits until the client has taken all of it, or has gone.
 type clientPump struct {
 	client io.Writer
 	mu     sync.Mutex
