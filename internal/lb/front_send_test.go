@@ -118,8 +118,9 @@ func TestFrontSendTimeout(t *testing.T) {
 // TestHandedSendTimeout: the requests a front hands to net/http get the
 // send timeout too, through their write deadline: an HTTP/1.1 request
 // with a body, whose client then reads nothing, and an HTTP/2 request
-// whose client stops reading (and so stops granting flow control). Each
-// ends the handler's write and is counted once.
+// whose client stops reading (and so stops granting flow control); and so
+// does the front's own HTTP/1.1 over TLS. Each ends the handler's write
+// and is counted once.
 func TestHandedSendTimeout(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	chunk := []byte(strings.Repeat("x", 32<<10))
@@ -198,6 +199,19 @@ func TestHandedSendTimeout(t *testing.T) {
 		t.Errorf("HTTP/1.1 with a body: send timeouts counted: %d, want 1", n)
 	}
 
+	// HTTP/1.1 over TLS stays on the front's own loop: its writes are
+	// watched as plain HTTP's are.
+	tc, err := tls.Dial("tcp", addrTLS, &tls.Config{RootCAs: pool, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	io.WriteString(tc, "GET /tls HTTP/1.1\r\nHost: x\r\n\r\n") // then reads nothing
+	wait("HTTP/1.1 over TLS")
+	if n := timeouts.Load(); n != 2 {
+		t.Errorf("HTTP/1.1 over TLS: send timeouts counted: %d, want 2 in all", n)
+	}
+
 	resp, err := (&http.Client{Transport: tr}).Get("https://" + addrTLS + "/h2")
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +221,7 @@ func TestHandedSendTimeout(t *testing.T) {
 		t.Fatalf("served over %s, want HTTP/2", resp.Proto)
 	}
 	wait("HTTP/2")
-	if n := timeouts.Load(); n != 2 {
-		t.Errorf("HTTP/2: send timeouts counted: %d, want 2 in all", n)
+	if n := timeouts.Load(); n != 3 {
+		t.Errorf("HTTP/2: send timeouts counted: %d, want 3 in all", n)
 	}
 }
