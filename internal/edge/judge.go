@@ -64,13 +64,9 @@ func (e *Edge) judge(x *exchange, resp *http.Response, now time.Time) verdict {
 // CDN-Cache-Control, which are removed once, here, rather than on every
 // hit, and in safe mode without Set-Cookie.
 func (e *Edge) storedHeader(h http.Header, d httpcache.Decision) cachestore.Header {
-	var connection []string // canonical names the Connection field lists
+	var connection []string
 	if !slices.Contains(d.OmitFields, "Connection") {
-		for f := range strings.SplitSeq(h.Get("Connection"), ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				connection = append(connection, http.CanonicalHeaderKey(f))
-			}
-		}
+		connection = connectionNames(h)
 	}
 	return cachestore.PackHeader(h, func(name string) bool {
 		return !isHop(name) && name != "Cdn-Cache-Control" && !(name == "Set-Cookie" && !e.cloudfront) &&

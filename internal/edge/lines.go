@@ -115,20 +115,27 @@ func putHeadBuf(buf *[]byte, b []byte) {
 // Set-Cookie when viewerOnly is not nil (the caller sends those lines in
 // its place). add must not keep values.
 func clientFields(h http.Header, viewerOnly []string, add func(name string, values []string)) {
-	var connection []string // canonical names the Connection field lists
-	if c := h["Connection"]; len(c) > 0 {
-		for f := range strings.SplitSeq(c[0], ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				connection = append(connection, http.CanonicalHeaderKey(f))
-			}
-		}
-	}
+	connection := connectionNames(h)
 	for k, v := range h {
 		if isHop(k) || k == "Cdn-Cache-Control" || k == "Set-Cookie" && viewerOnly != nil || slices.Contains(connection, k) {
 			continue
 		}
 		add(k, v)
 	}
+}
+
+// connectionNames returns the canonical names h's Connection field lists
+// (hop-by-hop fields of that response only, RFC 9110 §7.6.1).
+func connectionNames(h http.Header) []string {
+	var names []string
+	if c := h["Connection"]; len(c) > 0 {
+		for f := range strings.SplitSeq(c[0], ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				names = append(names, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
+	return names
 }
 
 // directHeader reports whether the stored header h of an object whose

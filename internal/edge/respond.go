@@ -82,14 +82,12 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 	if !vd.store {
 		e.settleStale(w, x, true)
 		e.notStored(x, vd.reason)
-		e.landFlight(x, nil)
 		e.relay(w, x, resp, vd.viewerOnly)
 		return nil
 	}
 	if resp.ContentLength > e.maxObject {
 		e.settleStale(w, x, true)
 		e.notStored(x, "too-large")
-		e.landFlight(x, nil)
 		e.relay(w, x, resp, vd.viewerOnly)
 		return nil
 	}
@@ -103,7 +101,6 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 			reason = "incomplete"
 		}
 		e.notStored(x, reason)
-		e.landFlight(x, nil)
 		if reason == "incomplete" {
 			// Nothing went to the client yet: it gets the stale object
 			// a revalidation was to replace, within stale-if-error (which
@@ -139,7 +136,6 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 		body = compressBody(body, coding) // once, here, rather than on every hit
 	}
 	obj = e.storeObject(x, resp, body, coding, vd, vary, now)
-	e.landFlight(x, obj)
 	if obj != nil && wantsConditional(x.r) && !requesterOnly(resp.Header, vd) && e.serveConditional(w, x, obj, 0, fromOrigin) {
 		// As NGINX's cache: the origin was asked for the whole body,
 		// and the client's range or precondition is answered from the
@@ -158,7 +154,8 @@ func (e *Edge) storeAndRelay(w http.ResponseWriter, x *exchange, resp *http.Resp
 
 // storeObject stores body, the whole body of resp, compressed with coding
 // ("" for as it came), as x's object. It returns the object, or nil when
-// the store refused it (the reason counted). The header stored is resp's,
+// the store refused it (the reason counted), and lands the flight x leads
+// with it (see landFlight). The header stored is resp's,
 // with the coding's Content-Encoding and the body's length when there is
 // a coding (which a HEAD is answered with too).
 func (e *Edge) storeObject(x *exchange, resp *http.Response, body []byte, coding string, vd verdict, vary []string, now time.Time) *cachestore.Object {
@@ -179,6 +176,7 @@ func (e *Edge) storeObject(x *exchange, resp *http.Response, body []byte, coding
 	x.status.Stored = httpcache.Yes
 	x.status.TTL, x.status.HasTTL = vd.d.TTL, true
 	e.flights.clearHitForMiss(x)
+	e.landFlight(x, obj)
 	return obj
 }
 
@@ -218,13 +216,15 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 // notStored records why a response was not stored; the key becomes
 // hit-for-miss so that later requests are not collapsed behind it, unless
 // the response was only fenced out by an invalidation, or answered a HEAD:
-// the next fetch is stored as usual.
+// the next fetch is stored as usual. The flight x leads lands without an
+// object: its waiters fetch for themselves.
 func (e *Edge) notStored(x *exchange, reason string) {
 	x.status.Stored, x.status.Detail = httpcache.No, firstNonEmpty(x.status.Detail, reason)
 	e.metrics.notStored(reason)
 	if x.key != "" && reason != "invalidated" && reason != "head" {
 		e.flights.markHitForMiss(x, e.clk.Now())
 	}
+	e.landFlight(x, nil)
 }
 
 // notStoredReason is the not-stored reason for an error of Store.Add.

@@ -292,9 +292,9 @@ func (e *Edge) collapse(w http.ResponseWriter, x *exchange) {
 
 // landFlight lands the flight x leads, if it has not landed yet, with
 // obj, the object stored for its key (or nil). The pipeline lands it as
-// soon as it knows, before the response goes to the leader's client: a
-// client that reads slowly keeps its own response waiting, not the
-// requests collapsed behind it.
+// soon as it knows (storeObject, notStored), before the response goes to
+// the leader's client: a client that reads slowly keeps its own response
+// waiting, not the requests collapsed behind it.
 func (e *Edge) landFlight(x *exchange, obj *cachestore.Object) {
 	if fl := x.flight; fl != nil {
 		x.flight = nil

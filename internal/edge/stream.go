@@ -177,10 +177,7 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 	default:
 		obj = e.storeObject(x, resp, plain, coding, vd, vary, now)
 	}
-	if pump != nil {
-		e.landFlight(x, obj) // before this client has it all
-		stopPump()
-	}
+	stopPump() // the flight landed when obj was stored (or not): before this client has it all
 	x.cut = rerr != nil && out.client != nil
 	e.metrics.sent(fromOrigin, out.sent)
 	return obj

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/tetherlb/tether/internal/config"
 )
 
 // frontSendTimeout is how long a front's write to a client may wait for
@@ -13,9 +15,9 @@ import (
 // otherwise hold its connection and goroutine, and, while a target's body
 // is relayed to it, the target's connection, for ever. It is the time
 // between two pieces the client takes, not the whole response's: a slow
-// client that keeps reading is never cut. FrontOptions.SendTimeout
-// changes it for a Front.
-const frontSendTimeout = 60 * time.Second
+// client that keeps reading is never cut. It is a listener's default
+// send_timeout; FrontOptions.SendTimeout changes it for a Front.
+const frontSendTimeout = config.DefaultSendTimeout
 
 const (
 	// sendTicks is how many times per sendTimeout watchSends looks: a
@@ -71,12 +73,19 @@ type sendWatch struct{ fc *frontConn }
 
 func (s sendWatch) Write(p []byte) (int, error) {
 	fc := s.fc
+	return writePieces(p, func(piece []byte) (int, error) {
+		fc.sending.Store(fc.f.ticks.Load())
+		defer fc.sending.Store(0)
+		return fc.rw.Write(piece)
+	})
+}
+
+// writePieces writes p with write in pieces of at most sendPiece bytes,
+// until it has all gone or a write fails.
+func writePieces(p []byte, write func(piece []byte) (int, error)) (int, error) {
 	written := 0
 	for len(p) > 0 {
-		piece := p[:min(len(p), sendPiece)]
-		fc.sending.Store(fc.f.ticks.Load())
-		n, err := fc.rw.Write(piece)
-		fc.sending.Store(0)
+		n, err := write(p[:min(len(p), sendPiece)])
 		written += n
 		if err != nil {
 			return written, err
@@ -119,20 +128,13 @@ type deadlineWriter struct {
 }
 
 func (d *deadlineWriter) Write(p []byte) (int, error) {
-	written := 0
-	for len(p) > 0 {
-		piece := p[:min(len(p), sendPiece)]
+	return writePieces(p, func(piece []byte) (int, error) {
 		d.rc.SetWriteDeadline(time.Now().Add(d.timeout)) // ErrNotSupported: no deadline, as before
+		defer d.rc.SetWriteDeadline(time.Time{})
 		n, err := d.ResponseWriter.Write(piece)
-		d.rc.SetWriteDeadline(time.Time{})
-		written += n
-		if err != nil {
-			d.count(err)
-			return written, err
-		}
-		p = p[n:]
-	}
-	return written, nil
+		d.count(err)
+		return n, err
+	})
 }
 
 // Flush sends what is buffered, within the timeout too.

@@ -95,17 +95,6 @@ func (h Header) Get(name string) string {
 	return ""
 }
 
-// Has reports whether h holds the field name, spelt as PackHeader got it
-// (canonical, for a header net/http parsed).
-func (h Header) Has(name string) bool {
-	for c := h.fields(); c.next(); {
-		if c.name == name {
-			return true
-		}
-	}
-	return false
-}
-
 // Clone returns h as a new http.Header, which the caller may change.
 func (h Header) Clone() http.Header {
 	out := make(http.Header, h.values())
