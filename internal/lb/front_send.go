@@ -1,9 +1,12 @@
 package lb
 
 import (
+	"bufio"
 	"errors"
+	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetherlb/tether/internal/config"
@@ -145,9 +148,45 @@ func (d *deadlineWriter) Flush() {
 	d.count(err)
 }
 
-// Unwrap lets http.ResponseController (ReverseProxy's flushes, upgrades)
-// reach the writer below.
+// Unwrap lets http.ResponseController (ReverseProxy's flushes) reach the
+// writer below.
 func (d *deadlineWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }
+
+// Hijack hands over the connection of an upgrade (WebSocket) with the send
+// timeout still on it: each write to the client, in pieces of at most
+// sendPiece bytes, must go out within the timeout, so that a client that
+// stops reading an upgraded connection does not hold it, and its target's,
+// for ever (NGINX applies its send_timeout to upgraded connections too). A quiet connection is not cut: the deadline is
+// set only while a write waits.
+func (d *deadlineWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(d.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	dc := &deadlineConn{Conn: c, timeout: d.timeout, onTimeout: d.onTimeout}
+	rw.Writer.Reset(dc) // writes through rw's buffer must go through dc too
+	return dc, rw, nil
+}
+
+// deadlineConn is a hijacked connection whose writes have the send timeout.
+type deadlineConn struct {
+	net.Conn
+	timeout   time.Duration
+	onTimeout func()
+	timedOut  atomic.Bool
+}
+
+func (c *deadlineConn) Write(p []byte) (int, error) {
+	return writePieces(p, func(piece []byte) (int, error) {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+		defer c.Conn.SetWriteDeadline(time.Time{})
+		n, err := c.Conn.Write(piece)
+		if err != nil && c.onTimeout != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.timedOut.CompareAndSwap(false, true) {
+			c.onTimeout()
+		}
+		return n, err
+	})
+}
 
 // count counts a write that failed for its deadline, once per response.
 func (d *deadlineWriter) count(err error) {

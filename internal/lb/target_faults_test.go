@@ -133,3 +133,80 @@ target_groups:
 		t.Errorf("send timeouts counted: %v, want 1", n)
 	}
 }
+
+// A WebSocket client that stops reading while its target sends: the
+// upgraded connection is closed after the listener's send_timeout, which
+// frees the target's, and counted. A WebSocket quiet for longer than the
+// timeout is not cut.
+func TestUpgradedSendTimeout(t *testing.T) {
+	targetErr := make(chan error, 1)
+	chunk := []byte(strings.Repeat("x", 32<<10))
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" {
+			return // health checks
+		}
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		io.WriteString(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		if r.URL.Path == "/quiet" {
+			time.Sleep(2500 * time.Millisecond)
+			io.WriteString(c, "late\n")
+			io.Copy(io.Discard, c) // until the client closes
+			return
+		}
+		for range 2048 { // 64 MiB: more than any socket buffers take
+			if _, err := c.Write(chunk); err != nil {
+				targetErr <- err
+				return
+			}
+		}
+		targetErr <- nil
+	}))
+	t.Cleanup(target.Close)
+	l := ts.StartLB(t, `
+listeners: [{name: web, address: "127.0.0.1:0", default_target_group: app, send_timeout: 1s}]
+target_groups:
+  - name: app
+    targets: [{id: a, address: "`+strings.TrimPrefix(target.URL, "http://")+`"}]
+    stickiness: {type: none}
+`)
+	upgrade := func(path string) (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", strings.TrimPrefix(l.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: app.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade %s: %v %v", path, resp, err)
+		}
+		return c, br
+	}
+
+	quiet, br := upgrade("/quiet")
+	quiet.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := br.ReadString('\n'); line != "late\n" {
+		t.Errorf("a WebSocket quiet for longer than the send timeout: read %q, %v; want its late message", line, err)
+	}
+
+	upgrade("/flood") // and never reads
+	select {
+	case err := <-targetErr:
+		if err == nil {
+			t.Fatal("the target wrote 64 MiB through to a WebSocket client that reads nothing")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the target still writes to a WebSocket client that stopped reading")
+	}
+	if n := ts.Metric(t, l.Registry(), "tether_http_send_timeouts_total", map[string]string{"listener": "web"}); n != 1 {
+		t.Errorf("send timeouts counted: %v, want 1", n)
+	}
+}
