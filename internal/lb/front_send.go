@@ -106,9 +106,19 @@ func writePieces(p []byte, write func(piece []byte) (int, error)) (int, error) {
 // it (on HTTP/2 a deadline resets the stream when it passes, write or
 // not, and a stream may rightly be quiet for long). On HTTP/2 that also
 // covers a client that stops granting flow control. onTimeout, if set, counts the
-// writes that ran out of time. The deadline is cleared before and after
-// the handler, so that it never outlives the response on a kept-alive or
-// upgraded connection.
+// writes that ran out of time.
+//
+// The end of a response, which net/http writes after the handler returns
+// (what its buffers still hold, the last chunk), goes out within the
+// timeout too. A response whose framing is settled (its head sent, or a
+// Content-Length declared) is flushed before the handler returns, under
+// the timeout and counted; then, for the rest, or for a small response
+// whose Content-Length net/http is still to work out (flushing it would
+// make it chunked), the connection keeps a deadline of timeout from now.
+// The next request's handler clears it first: a handed-off connection is
+// net/http's for good, so nothing else writes to it in between but
+// net/http's own answers to a malformed next request, which a deadline
+// passed by then would cut short (the connection is closed instead).
 func withSendDeadlines(h http.Handler, timeout time.Duration, onTimeout func()) http.Handler {
 	if timeout <= 0 {
 		timeout = frontSendTimeout
@@ -116,10 +126,18 @@ func withSendDeadlines(h http.Handler, timeout time.Duration, onTimeout func()) 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		rc.SetWriteDeadline(time.Time{})
-		defer rc.SetWriteDeadline(time.Time{})
-		h.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: rc, timeout: timeout, onTimeout: onTimeout}, r)
+		defer func() { rc.SetWriteDeadline(time.Now().Add(timeout)) }()
+		d := &deadlineWriter{ResponseWriter: w, rc: rc, timeout: timeout, onTimeout: onTimeout}
+		h.ServeHTTP(d, r)
+		if !d.hijacked && (d.flushed || d.written > headHeld || w.Header().Get("Content-Length") != "") {
+			d.Flush()
+		}
 	})
 }
+
+// headHeld is more than net/http (HTTP/1.1 and HTTP/2) buffers of a
+// response before it sends the head: past it, the framing is settled.
+const headHeld = 4 << 10
 
 // deadlineWriter is the ResponseWriter withSendDeadlines gives a handler.
 type deadlineWriter struct {
@@ -128,6 +146,10 @@ type deadlineWriter struct {
 	timeout   time.Duration
 	onTimeout func()
 	timedOut  bool
+
+	written  int64 // bytes the handler wrote
+	flushed  bool  // the handler flushed
+	hijacked bool  // the handler took the connection
 }
 
 func (d *deadlineWriter) Write(p []byte) (int, error) {
@@ -135,6 +157,7 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 		d.rc.SetWriteDeadline(time.Now().Add(d.timeout)) // ErrNotSupported: no deadline, as before
 		defer d.rc.SetWriteDeadline(time.Time{})
 		n, err := d.ResponseWriter.Write(piece)
+		d.written += int64(n)
 		d.count(err)
 		return n, err
 	})
@@ -142,6 +165,7 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 
 // Flush sends what is buffered, within the timeout too.
 func (d *deadlineWriter) Flush() {
+	d.flushed = true
 	d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
 	err := d.rc.Flush()
 	d.rc.SetWriteDeadline(time.Time{})
@@ -163,6 +187,7 @@ func (d *deadlineWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	d.hijacked = true
 	dc := &deadlineConn{Conn: c, timeout: d.timeout, onTimeout: d.onTimeout}
 	rw.Writer.Reset(dc) // writes through rw's buffer must go through dc too
 	return dc, rw, nil

@@ -3,10 +3,12 @@ package lb_test
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -223,5 +225,78 @@ func TestHandedSendTimeout(t *testing.T) {
 	wait("HTTP/2")
 	if n := timeouts.Load(); n != 3 {
 		t.Errorf("HTTP/2: send timeouts counted: %d, want 3 in all", n)
+	}
+}
+
+// TestHandedResponseEndSendTimeout: a client that pipelines requests with
+// bodies (handed to net/http) and reads none of the responses. Each
+// response fits net/http's buffers whole, so the handler's own writes
+// never wait: the response's end, which net/http writes after the
+// handler returns, is what meets the full socket. That write has the send
+// timeout too: the connection is closed, instead of holding net/http's
+// goroutine for ever. Responses with a Content-Length are flushed before
+// the handler returns, within the timeout, and counted.
+func TestHandedResponseEndSendTimeout(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	for _, sized := range []bool{false, true} {
+		body := strings.Repeat("z", 3000)
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "text/plain")
+			if sized {
+				w.Header().Set("Content-Length", "3000")
+			}
+			io.WriteString(w, body)
+		})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var timeouts atomic.Int32
+		front := lb.NewFront(ln, &http.Server{Handler: h}, lb.FrontOptions{Name: "test", Log: slog.New(slog.DiscardHandler),
+			SendTimeout: timeout, OnSendTimeout: func() { timeouts.Add(1) }})
+		go front.Serve()
+		defer front.Close()
+
+		req := []byte("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
+		// The deadline left for a response's end is cleared for the
+		// next request: a kept-alive client that comes back later than
+		// the timeout is served.
+		kept, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kept.Close()
+		br := bufio.NewReader(kept)
+		for i := range 2 {
+			kept.Write(req)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("sized %v: kept-alive request %d: %v", sized, i+1, err)
+			}
+			if b, err := io.ReadAll(resp.Body); string(b) != body || err != nil {
+				t.Fatalf("sized %v: kept-alive request %d: %d bytes, %v", sized, i+1, len(b), err)
+			}
+			time.Sleep(2 * timeout)
+		}
+
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// Requests until the connection fails; the deadline only ends
+		// a test that would otherwise wait for ever.
+		c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+		var werr error
+		for werr == nil {
+			_, werr = c.Write(req)
+		}
+		if errors.Is(werr, os.ErrDeadlineExceeded) {
+			t.Fatalf("sized %v: the connection of a client that reads nothing is still open after 20 s", sized)
+		}
+		if n, want := timeouts.Load(), map[bool]int32{false: 0, true: 1}[sized]; n != want {
+			t.Errorf("sized %v: send timeouts counted: %d, want %d", sized, n, want)
+		}
 	}
 }
