@@ -2,12 +2,15 @@ package edge_test
 
 import (
 	"bufio"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -233,5 +236,76 @@ func TestStreamedPastMaxObject(t *testing.T) {
 	}
 	if n := ts.Metric(t, e.reg, "tether_edge_not_stored_total", map[string]string{"reason": "too-large"}); n != 1 {
 		t.Errorf("not stored, too-large: %v, want 1", n)
+	}
+}
+
+// TestSlowLeaderCompressedStream: as TestSlowLeaderStreamedObject, for a
+// body the edge compresses for the leader's client as it streams, whether
+// the stored copy is the compressed one (gzip keyed) or the body as the
+// origin sent it: the compressed bytes go to that client from a copy, so
+// the waiter is not held by a client that reads nothing.
+func TestSlowLeaderCompressedStream(t *testing.T) {
+	// Random text: gzip takes it to about three quarters (3 MiB), still
+	// more than the sockets hold.
+	raw := make([]byte, 3<<20)
+	rand.NewChaCha8([32]byte{1}).Read(raw)
+	body := base64.StdEncoding.EncodeToString(raw) // 4 MiB
+	for _, keyed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("gzip keyed %t", keyed), func(t *testing.T) {
+			e := newEnv(t, fmt.Sprintf(`
+max_bytes: 512MiB
+max_object_bytes: 64MiB
+behaviors:
+  - path: "*"
+    compress: true
+    cache: {min_ttl: 0s, default_ttl: 24h, max_ttl: 8760h, gzip: %t}
+`, keyed))
+			asked := make(chan struct{}, 2)
+			e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+				asked <- struct{}{}
+				time.Sleep(300 * time.Millisecond) // the waiter joins meanwhile
+				w.Header().Set("Cache-Control", "max-age=600")
+				w.Header().Set("Content-Type", "text/plain")
+				for i := 0; i < len(body); i += 256 << 10 {
+					io.WriteString(w, body[i:min(len(body), i+256<<10)])
+				}
+			})
+			// A small receive buffer, so that what the sockets hold
+			// stays well below the body.
+			d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+				return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+			}}
+			leader, err := d.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leader.Close()
+			io.WriteString(leader, "GET /big.txt HTTP/1.1\r\nHost: edge.example\r\nAccept-Encoding: gzip\r\n\r\n")
+			<-asked
+			done := make(chan res, 1)
+			go func() { done <- e.get("/big.txt", "Host: edge.example", "Accept-Encoding: gzip") }()
+			select {
+			case r := <-done:
+				if r.status != http.StatusOK || decode(t, r.body, r.header.Get("Content-Encoding")) != body {
+					t.Errorf("the waiter got %d and %d bytes, want the whole object", r.status, len(r.body))
+				}
+				expect(t, "the waiter", r, "collapsed")
+			case <-time.After(20 * time.Second):
+				t.Fatal("the waiter still waits for a leader whose client reads nothing")
+			}
+			leader.SetReadDeadline(time.Now().Add(20 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(leader), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			if err != nil || resp.Header.Get("Content-Encoding") != "gzip" || decode(t, string(got), "gzip") != body {
+				t.Errorf("the leader's client got %d bytes coded %q (%v), want the whole object gzipped",
+					len(got), resp.Header.Get("Content-Encoding"), err)
+			}
+			if n := e.origin.count(); n != 1 {
+				t.Errorf("the origin served %d requests, want 1", n)
+			}
+		})
 	}
 }

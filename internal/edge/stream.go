@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bytes"
 	"io"
 	"math"
 	"net/http"
@@ -85,27 +84,29 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 
 	out := &streamOut{client: flushWriter{w}} // what came goes out: the origin may pause
 	var plain []byte                          // the body as it came, when that is the copy stored
-	var packed bytes.Buffer                   // the compressed body, when that is
 	if coding == "" && resp.ContentLength >= 0 {
 		plain = make([]byte, 0, resp.ContentLength)
-	}
-	if coding != "" {
-		out.store = &packed
 	}
 	var zw compressor
 	if enc != "" {
 		zw = getCompressor(out, enc)
 		defer putCompressor(zw, enc)
 	}
-	// A body stored as it came goes to the client from the copy being
-	// stored, at the client's own pace (clientPump): the origin is read as
-	// fast as it sends, and the requests collapsed behind this one are
-	// released once the whole body has come, however slowly this client
-	// reads. Once the body outgrows max_object_bytes there is no copy: the
-	// pump sends what it has, and the rest goes to the client as it comes.
+	// The body goes to the client from a copy, at the client's own pace
+	// (clientPump): the origin is read as fast as it sends, and the
+	// requests collapsed behind this one are released once the whole body
+	// has come, however slowly this client reads. The copy is the one
+	// being stored when the client gets the body as stored; when the edge
+	// compresses it for this client alone (the stored copy is as the
+	// origin sent it), the compressed bytes are kept for the client too.
+	// Once the body outgrows max_object_bytes there is no copy: the pump
+	// sends what it has, and the rest goes to the client as it comes.
 	var pump *clientPump
-	if coding == "" && enc == "" && resp.ContentLength <= e.maxObject {
+	if resp.ContentLength <= e.maxObject {
 		pump = startPump(out.client)
+		if zw != nil {
+			out.pump = pump // the compressor's output is what the client gets
+		}
 	}
 	stopPump := func() {
 		if pump == nil {
@@ -116,30 +117,27 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 		if gone {
 			out.client = nil
 		}
-		pump = nil
+		pump, out.pump, out.copy = nil, nil, nil
 	}
 	keep := true
 	var size int64 // of the body as it came
 	take := func(chunk []byte) {
 		size += int64(len(chunk))
 		if keep && size > e.maxObject {
-			keep, plain, out.store = false, nil, nil
+			keep, plain = false, nil
 			stopPump()
 		} else if keep && coding == "" {
 			plain = append(plain, chunk...)
 		}
-		if pump != nil {
-			// A new array, when append needed one, holds all the old
-			// one did; the old one is no longer written.
+		switch {
+		case zw != nil:
+			zw.Write(chunk)
+			zw.Flush()
+		case pump != nil:
 			pump.offer(plain)
-			return
-		}
-		if zw == nil {
+		default:
 			out.Write(chunk)
-			return
 		}
-		zw.Write(chunk)
-		zw.Flush()
 	}
 	if len(prefix) > 0 {
 		take(prefix)
@@ -173,7 +171,7 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 	case !complete:
 		e.notStored(x, "incomplete")
 	case coding != "":
-		obj = e.storeObject(x, resp, packed.Bytes(), coding, vd, vary, now)
+		obj = e.storeObject(x, resp, out.copy, coding, vd, vary, now)
 	default:
 		obj = e.storeObject(x, resp, plain, coding, vd, vary, now)
 	}
@@ -246,25 +244,31 @@ func (p *clientPump) finish() (int64, bool) {
 	return p.sent, p.gone
 }
 
-// streamOut is where a streamed body goes: to the client until a write to
-// it fails (client is then nil), and, when store is set, also to the
-// compressed copy being stored.
+// streamOut is where a compressed body goes: while pump is set, to copy,
+// which pump sends to the client (and which is the copy stored when the
+// key holds the coding); then straight to the client until a write to it
+// fails (client is then nil).
 type streamOut struct {
 	client io.Writer
-	store  *bytes.Buffer
+	pump   *clientPump
+	copy   []byte
 	sent   int64 // bytes the client took
 }
 
 func (o *streamOut) Write(p []byte) (int, error) {
+	if o.pump != nil {
+		// A new array, when append needs one, holds all the old one
+		// did; the old one is no longer written.
+		o.copy = append(o.copy, p...)
+		o.pump.offer(o.copy)
+		return len(p), nil
+	}
 	if o.client != nil {
 		if _, err := o.client.Write(p); err != nil {
 			o.client = nil
 		} else {
 			o.sent += int64(len(p))
 		}
-	}
-	if o.store != nil {
-		o.store.Write(p)
 	}
 	return len(p), nil
 }
