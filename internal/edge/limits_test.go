@@ -1,10 +1,12 @@
 package edge_test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -226,5 +228,83 @@ func TestAccessLog(t *testing.T) {
 	}
 	if strings.Contains(line, "secret") {
 		t.Error("the access log holds the query string")
+	}
+}
+
+// TestMalformedHeads: a request with both Content-Length and
+// Transfer-Encoding (the request-smuggling pair) is refused with 400 and
+// its connection closed, as the load balancer's listeners refuse it,
+// without reaching the origin; heads net/http cannot parse get its 400.
+// Each is counted as rejected.
+func TestMalformedHeads(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	send := func(raw string) (*http.Response, string) {
+		t.Helper()
+		c, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, raw)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", raw, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		// The connection is closed after the answer, whatever the
+		// client sends next.
+		io.WriteString(c, "GET /next HTTP/1.1\r\nHost: edge.example\r\n\r\n")
+		rest, _ := io.ReadAll(br)
+		return resp, string(rest)
+	}
+
+	resp, rest := send("POST /p HTTP/1.1\r\nHost: edge.example\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(resp.Header.Get("Cache-Status"), "detail=smuggling") {
+		t.Errorf("Content-Length and Transfer-Encoding: %d, Cache-Status %q; want 400, detail=smuggling",
+			resp.StatusCode, resp.Header.Get("Cache-Status"))
+	}
+	if rest != "" {
+		t.Errorf("the connection served another request after the smuggling attempt: %q", rest)
+	}
+	if n := e.origin.count(); n != 0 {
+		t.Errorf("the origin saw %d requests, want none", n)
+	}
+	for _, raw := range []string{
+		"GET /a%zz HTTP/1.1\r\nHost: edge.example\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: edge.example\r\nno colon here\r\n\r\n",
+	} {
+		if resp, _ := send(raw); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%q: %d, want 400", raw, resp.StatusCode)
+		}
+	}
+	// A request after a good one on the same connection is scanned too.
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	for i, want := range []int{http.StatusForbidden, http.StatusBadRequest} { // POST is not an allowed method
+		io.WriteString(c, "POST /p HTTP/1.1\r\nHost: edge.example\r\nContent-Length: 2\r\n"+
+			map[bool]string{true: "Transfer-Encoding: chunked\r\n"}[i == 1]+"\r\n"+map[bool]string{false: "ab", true: "0\r\n\r\n"}[i == 1])
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != want {
+			t.Errorf("request %d on one connection: %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
+	for reason, want := range map[string]float64{"smuggling": 2, "malformed": 2} {
+		if n := ts.Metric(t, e.reg, "tether_edge_bypass_total", map[string]string{"reason": reason}); n != want {
+			t.Errorf("bypass, %s: %v, want %v", reason, n, want)
+		}
+	}
+	if n := ts.Metric(t, e.reg, "tether_edge_requests_total", map[string]string{"result": "rejected"}); n != 5 {
+		t.Errorf("rejected: %v, want 5", n)
 	}
 }

@@ -435,6 +435,13 @@ func (e *Edge) reject(w http.ResponseWriter, x *exchange, code int, detail strin
 	http.Error(w, http.StatusText(code), code)
 }
 
+// malformed counts a request refused before it reached the edge: a head
+// net/http could not parse, answered (code) by net/http itself.
+func (e *Edge) malformed(code int) {
+	e.metrics.bypassed("malformed")
+	e.metrics.result(resultRejected)
+}
+
 func firstNonEmpty(a, b string) string {
 	if a != "" {
 		return a

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
 	"github.com/tetherlb/tether/internal/edge/httpcache"
+	"github.com/tetherlb/tether/internal/lb"
 )
 
 // taint says which forwarded inputs the cache key does not hold (spec
@@ -133,6 +134,14 @@ const maxRequestTarget = 8 << 10
 // serve is the pipeline proper.
 func (e *Edge) serve(w http.ResponseWriter, x *exchange) {
 	r := x.r
+	if lb.Smuggled(r) {
+		// Content-Length and Transfer-Encoding: refused, as the load
+		// balancer's listeners, HAProxy and AWS ALB do, and the
+		// connection closed (RFC 9112 §6.3).
+		w.Header().Set("Connection", "close")
+		e.reject(w, x, http.StatusBadRequest, "smuggling")
+		return
+	}
 	if len(r.RequestURI) > maxRequestTarget {
 		e.reject(w, x, http.StatusRequestURITooLong, "uri-too-long")
 		return

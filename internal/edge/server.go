@@ -307,10 +307,12 @@ func sameTLSMode(a, b *config.TLS) bool {
 // starts outlives a request but a background revalidation, which works on
 // a clone of the request.
 // A client that takes no byte of a response for e's send timeout (60 s)
-// is disconnected, counted in e's tether_edge_send_timeouts_total.
+// is disconnected, counted in e's tether_edge_send_timeouts_total. The
+// requests refused before the edge sees them (heads net/http cannot
+// parse) are counted as rejected, bypass reason "malformed".
 func newFront(ln net.Listener, srv *http.Server, name string, e *Edge) *lb.Front {
 	return lb.NewFront(ln, srv, lb.FrontOptions{Name: name, Log: e.log, Transient: true,
-		SendTimeout: e.sendTimeout, OnSendTimeout: e.metrics.sendTimeouts.Inc})
+		SendTimeout: e.sendTimeout, OnSendTimeout: e.metrics.sendTimeouts.Inc, OnReject: e.malformed})
 }
 
 func serve(fr *lb.Front, name string, log *slog.Logger) {

@@ -61,6 +61,10 @@ type FrontOptions struct {
 	// OnSendTimeout, if set, is called for every connection closed by
 	// the send timeout (a metric's Inc).
 	OnSendTimeout func()
+	// OnReject, if set, is called with the status of every request
+	// refused before the handler sees it: a head net/http cannot parse
+	// (400, 431, 505, ...), or one the front refuses itself.
+	OnReject func(code int)
 }
 
 // NewFront returns a Front on ln for srv, and sets srv up for the
@@ -75,7 +79,8 @@ func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
 	}
 	h := srv.Handler
 	fo := frontOptions{name: o.Name, log: o.Log, tls: srv.TLSConfig, readHeaderTimeout: srv.ReadHeaderTimeout,
-		idleTimeout: srv.IdleTimeout, maxHeaderBytes: srv.MaxHeaderBytes, transient: o.Transient, sendTimeout: o.SendTimeout, onSendTimeout: o.OnSendTimeout}
+		idleTimeout: srv.IdleTimeout, maxHeaderBytes: srv.MaxHeaderBytes, transient: o.Transient, sendTimeout: o.SendTimeout, onSendTimeout: o.OnSendTimeout,
+		onReject: o.OnReject}
 	next := srv.ConnContext
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if next != nil {
@@ -85,10 +90,24 @@ func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
 	}
 	handed := withSendDeadlines(h, o.SendTimeout, o.OnSendTimeout)
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		connFrom(r.Context()).restoreTLS(r)
+		if c := connFrom(r.Context()); c != nil {
+			c.restoreTLS(r)
+			defer c.nextRequest()
+		}
 		handed.ServeHTTP(w, r)
 	})
 	return &Front{f: newFront(ln, fo, serveHandler(h), !o.Transient), srv: srv}
+}
+
+// Smuggled reports whether r, a request a Front handed to net/http, came
+// with both Content-Length and Transfer-Encoding: net/http drops the
+// Content-Length and reads the body chunked, but the pair is the classic
+// request-smuggling vector, which HAProxy and AWS ALB refuse with 400 (as
+// tether's listeners do). A handler should refuse it too, and close the
+// connection.
+func Smuggled(r *http.Request) bool {
+	c := connFrom(r.Context())
+	return c != nil && c.smuggled()
 }
 
 // Serve serves until the Front is shut down; it returns
