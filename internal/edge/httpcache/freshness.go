@@ -3,6 +3,7 @@ package httpcache
 import (
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,10 +34,26 @@ func currentAge(r *ResponseInfo, now time.Time) time.Duration {
 // dateOf returns the response's Date, or fallback if it has none or an
 // invalid one.
 func dateOf(h http.Header, fallback time.Time) time.Time {
-	if d, err := ParseTime(h.Get("Date")); err == nil {
-		return d
+	s := h.Get("Date")
+	if last := lastDate.Load(); last != nil && last.s == s {
+		return last.t
 	}
-	return fallback
+	d, err := ParseTime(s)
+	if err != nil {
+		return fallback
+	}
+	lastDate.Store(&parsedDate{s, d})
+	return d
+}
+
+// lastDate is the last valid Date dateOf parsed. An origin's Date changes
+// once a second, and every response of that second carries the same one:
+// comparing it with the last is a tenth of what parsing it costs.
+var lastDate atomic.Pointer[parsedDate]
+
+type parsedDate struct {
+	s string
+	t time.Time
 }
 
 // expires returns the Expires time and whether the response has the field.

@@ -3,6 +3,7 @@ package httpcache
 import (
 	"net/http"
 	"testing"
+	"time"
 )
 
 // FuzzParseTime: ParseTime reads every value as http.ParseTime does: the
@@ -36,6 +37,32 @@ func TestParseTimeReadsFixdates(t *testing.T) {
 		want, err := http.ParseTime(s)
 		if !ok || err != nil || !got.Equal(want) || got.Location() != want.Location() {
 			t.Errorf("parseIMFFixdate(%q) = %v, %v; want %v", s, got, ok, want)
+		}
+	}
+}
+
+// dateOf remembers the last Date it parsed: a different one, an invalid
+// one and a missing one must each still read as themselves.
+func TestDateOfRemembersOnlyItsOwn(t *testing.T) {
+	fallback := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		date string
+		want time.Time
+	}{
+		{"Sun, 22 Nov 2026 12:00:00 GMT", time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)},
+		{"Sun, 22 Nov 2026 12:00:00 GMT", time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)},
+		{"Sun, 22 Nov 2026 12:00:01 GMT", time.Date(2026, 11, 22, 12, 0, 1, 0, time.UTC)},
+		{"yesterday", fallback},
+		{"", fallback},
+		{"Sun, 22 Nov 2026 12:00:00 GMT", time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)},
+		{"Sunday, 22-Nov-26 12:00:00 GMT", time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)},
+	} {
+		h := http.Header{}
+		if c.date != "" {
+			h.Set("Date", c.date)
+		}
+		if got := dateOf(h, fallback); !got.Equal(c.want) {
+			t.Errorf("Date %q: %v, want %v", c.date, got, c.want)
 		}
 	}
 }
