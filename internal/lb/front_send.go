@@ -108,10 +108,10 @@ func writePieces(p []byte, write func(piece []byte) (int, error)) (int, error) {
 // covers a client that stops granting flow control. onTimeout, if set, counts the
 // writes that ran out of time.
 //
-// The end of a response, which net/http writes after the handler returns
-// (what its buffers still hold, the last chunk), goes out within the
-// timeout too. A response whose framing is settled (its head sent, or a
-// Content-Length declared) is flushed before the handler returns, under
+// The end of an HTTP/1.1 response, which net/http writes after the
+// handler returns (what its buffers still hold, the last chunk), goes out
+// within the timeout too. A response whose framing is settled (its head
+// sent, or a Content-Length declared) is flushed before the handler returns, under
 // the timeout and counted; then, for the rest, or for a small response
 // whose Content-Length net/http is still to work out (flushing it would
 // make it chunked), the connection keeps a deadline of timeout from now.
@@ -126,8 +126,18 @@ func withSendDeadlines(h http.Handler, timeout time.Duration, onTimeout func()) 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		rc.SetWriteDeadline(time.Time{})
-		defer func() { rc.SetWriteDeadline(time.Now().Add(timeout)) }()
 		d := &deadlineWriter{ResponseWriter: w, rc: rc, timeout: timeout, onTimeout: onTimeout}
+		if r.ProtoMajor != 1 {
+			// HTTP/2 sends a stream's end on its own (a client that
+			// withholds flow control for it holds that stream alone,
+			// not a goroutine), and a deadline set now could reach a
+			// stream that has already ended, whose timer would then
+			// live on until it fired.
+			defer rc.SetWriteDeadline(time.Time{})
+			h.ServeHTTP(d, r)
+			return
+		}
+		defer func() { rc.SetWriteDeadline(time.Now().Add(timeout)) }()
 		h.ServeHTTP(d, r)
 		if !d.hijacked && (d.flushed || d.written > headHeld || w.Header().Get("Content-Length") != "") {
 			d.Flush()
@@ -135,8 +145,8 @@ func withSendDeadlines(h http.Handler, timeout time.Duration, onTimeout func()) 
 	})
 }
 
-// headHeld is more than net/http (HTTP/1.1 and HTTP/2) buffers of a
-// response before it sends the head: past it, the framing is settled.
+// headHeld is more than net/http buffers of an HTTP/1.1 response before
+// it sends the head: past it, the framing is settled.
 const headHeld = 4 << 10
 
 // deadlineWriter is the ResponseWriter withSendDeadlines gives a handler.

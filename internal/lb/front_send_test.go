@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -229,22 +230,27 @@ func TestHandedSendTimeout(t *testing.T) {
 }
 
 // TestHandedResponseEndSendTimeout: a client that pipelines requests with
-// bodies (handed to net/http) and reads none of the responses. Each
-// response fits net/http's buffers whole, so the handler's own writes
-// never wait: the response's end, which net/http writes after the
-// handler returns, is what meets the full socket. That write has the send
-// timeout too: the connection is closed, instead of holding net/http's
-// goroutine for ever. Responses with a Content-Length are flushed before
-// the handler returns, within the timeout, and counted.
+// bodies (handed to net/http) and reads none of the responses. A small
+// response without a Content-Length stays in net/http's buffers until the
+// handler returns, so the handler's own writes never wait: the response's
+// end, which net/http writes afterwards, is what meets the full socket.
+// That write has the send timeout too: the connection is closed, instead
+// of holding net/http's goroutine for ever. Responses with a
+// Content-Length are flushed before the handler returns, within the
+// timeout, and counted.
 func TestHandedResponseEndSendTimeout(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	for _, sized := range []bool{false, true} {
-		body := strings.Repeat("z", 3000)
+		// Without a Content-Length, a body net/http holds whole (it
+		// works out the length when the handler returns), so that the
+		// handler's writes never reach the socket; with one, a body
+		// larger than that, which the front flushes.
+		body := strings.Repeat("z", map[bool]int{false: 1000, true: 3000}[sized])
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.Copy(io.Discard, r.Body)
 			w.Header().Set("Content-Type", "text/plain")
 			if sized {
-				w.Header().Set("Content-Length", "3000")
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 			}
 			io.WriteString(w, body)
 		})
