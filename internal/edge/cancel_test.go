@@ -183,29 +183,7 @@ func TestSlowLeaderStreamedObject(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer leader.Close()
-			io.WriteString(leader, "GET /big.bin HTTP/1.1\r\nHost: edge.example\r\nAccept-Encoding: gzip\r\n\r\n")
-			<-asked
-			done := make(chan res, 1)
-			go func() { done <- e.get("/big.bin", "Host: edge.example", "Accept-Encoding: gzip") }()
-			select {
-			case r := <-done:
-				if r.status != http.StatusOK || r.body != body {
-					t.Errorf("the waiter got %d and %d bytes, want the whole object", r.status, len(r.body))
-				}
-				expect(t, "the waiter", r, "collapsed")
-			case <-time.After(3 * time.Second):
-				t.Fatal("the waiter still waits for a leader whose client reads nothing")
-			}
-			// Now the leader's client reads: all of it, as the origin sent it.
-			leader.SetReadDeadline(time.Now().Add(10 * time.Second))
-			resp, err := http.ReadResponse(bufio.NewReader(leader), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := io.ReadAll(resp.Body)
-			if err != nil || string(got) != body {
-				t.Errorf("the leader's client got %d bytes (%v), want the whole object", len(got), err)
-			}
+			slowLeader(t, e, leader, asked, "/big.bin", body, 3*time.Second)
 			if n := e.origin.count(); n != 1 {
 				t.Errorf("the origin served %d requests, want 1", n)
 			}
@@ -280,32 +258,45 @@ behaviors:
 				t.Fatal(err)
 			}
 			defer leader.Close()
-			io.WriteString(leader, "GET /big.txt HTTP/1.1\r\nHost: edge.example\r\nAccept-Encoding: gzip\r\n\r\n")
-			<-asked
-			done := make(chan res, 1)
-			go func() { done <- e.get("/big.txt", "Host: edge.example", "Accept-Encoding: gzip") }()
-			select {
-			case r := <-done:
-				if r.status != http.StatusOK || decode(t, r.body, r.header.Get("Content-Encoding")) != body {
-					t.Errorf("the waiter got %d and %d bytes, want the whole object", r.status, len(r.body))
-				}
-				expect(t, "the waiter", r, "collapsed")
-			case <-time.After(20 * time.Second):
-				t.Fatal("the waiter still waits for a leader whose client reads nothing")
-			}
-			leader.SetReadDeadline(time.Now().Add(20 * time.Second))
-			resp, err := http.ReadResponse(bufio.NewReader(leader), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := io.ReadAll(resp.Body)
-			if err != nil || resp.Header.Get("Content-Encoding") != "gzip" || decode(t, string(got), "gzip") != body {
-				t.Errorf("the leader's client got %d bytes coded %q (%v), want the whole object gzipped",
-					len(got), resp.Header.Get("Content-Encoding"), err)
+			if enc := slowLeader(t, e, leader, asked, "/big.txt", body, 20*time.Second); enc != "gzip" {
+				t.Errorf("the leader's client got the object coded %q, want gzip", enc)
 			}
 			if n := e.origin.count(); n != 1 {
 				t.Errorf("the origin served %d requests, want 1", n)
 			}
 		})
 	}
+}
+
+// slowLeader sends GET path (gzip accepted) on leader, a connection that
+// reads nothing yet, and once the origin is asked, the same request from
+// a waiter, which must get the whole object (body), collapsed, within
+// wait. Then the leader's client reads: all of body too. It returns the
+// coding the leader's client got.
+func slowLeader(t *testing.T, e *env, leader net.Conn, asked <-chan struct{}, path, body string, wait time.Duration) string {
+	t.Helper()
+	io.WriteString(leader, "GET "+path+" HTTP/1.1\r\nHost: edge.example\r\nAccept-Encoding: gzip\r\n\r\n")
+	<-asked
+	done := make(chan res, 1)
+	go func() { done <- e.get(path, "Host: edge.example", "Accept-Encoding: gzip") }()
+	select {
+	case r := <-done:
+		if r.status != http.StatusOK || decode(t, r.body, r.header.Get("Content-Encoding")) != body {
+			t.Errorf("the waiter got %d and %d bytes, want the whole object", r.status, len(r.body))
+		}
+		expect(t, "the waiter", r, "collapsed")
+	case <-time.After(wait):
+		t.Fatal("the waiter still waits for a leader whose client reads nothing")
+	}
+	leader.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(leader), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	enc := resp.Header.Get("Content-Encoding")
+	if err != nil || decode(t, string(got), enc) != body {
+		t.Errorf("the leader's client got %d bytes coded %q (%v), want the whole object", len(got), enc, err)
+	}
+	return enc
 }

@@ -46,18 +46,11 @@ func TestFrontSendTimeout(t *testing.T) {
 		}
 		failed <- nil
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var timeouts atomic.Int32
-	front := lb.NewFront(ln, &http.Server{Handler: h}, lb.FrontOptions{Name: "test", Log: slog.New(slog.DiscardHandler),
-		SendTimeout: timeout, OnSendTimeout: func() { timeouts.Add(1) }})
-	go front.Serve()
-	t.Cleanup(func() { front.Close() })
+	addr := startSendFront(t, &http.Server{Handler: h}, timeout, &timeouts)
 
 	t.Run("a client that stops reading", func(t *testing.T) {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +75,7 @@ func TestFrontSendTimeout(t *testing.T) {
 	})
 
 	t.Run("a slow client that keeps reading", func(t *testing.T) {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,15 +144,7 @@ func TestHandedSendTimeout(t *testing.T) {
 	cfg, pool := fhTLS(t)
 	var timeouts atomic.Int32
 	start := func(tlsCfg *tls.Config) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		front := lb.NewFront(ln, &http.Server{Handler: h, TLSConfig: tlsCfg}, lb.FrontOptions{Name: "test", Log: slog.New(slog.DiscardHandler),
-			SendTimeout: timeout, OnSendTimeout: func() { timeouts.Add(1) }})
-		go front.Serve()
-		t.Cleanup(func() { front.Close() })
-		return ln.Addr().String()
+		return startSendFront(t, &http.Server{Handler: h, TLSConfig: tlsCfg}, timeout, &timeouts)
 	}
 	wait := func(what string) {
 		t.Helper()
@@ -254,21 +239,14 @@ func TestHandedResponseEndSendTimeout(t *testing.T) {
 			}
 			io.WriteString(w, body)
 		})
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
 		var timeouts atomic.Int32
-		front := lb.NewFront(ln, &http.Server{Handler: h}, lb.FrontOptions{Name: "test", Log: slog.New(slog.DiscardHandler),
-			SendTimeout: timeout, OnSendTimeout: func() { timeouts.Add(1) }})
-		go front.Serve()
-		defer front.Close()
+		addr := startSendFront(t, &http.Server{Handler: h}, timeout, &timeouts)
 
 		req := []byte("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
 		// The deadline left for a response's end is cleared for the
 		// next request: a kept-alive client that comes back later than
 		// the timeout is served.
-		kept, err := net.Dial("tcp", ln.Addr().String())
+		kept, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +264,7 @@ func TestHandedResponseEndSendTimeout(t *testing.T) {
 			time.Sleep(2 * timeout)
 		}
 
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,4 +283,19 @@ func TestHandedResponseEndSendTimeout(t *testing.T) {
 			t.Errorf("sized %v: send timeouts counted: %d, want %d", sized, n, want)
 		}
 	}
+}
+
+// startSendFront serves srv through a front with the send timeout given,
+// counting its send timeouts in timeouts, until the test ends, and
+// returns its address.
+func startSendFront(t *testing.T, srv *http.Server, timeout time.Duration, timeouts *atomic.Int32) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := lb.NewFront(ln, srv, lb.FrontOptions{Name: "test", Log: slog.New(slog.DiscardHandler),
+		SendTimeout: timeout, OnSendTimeout: func() { timeouts.Add(1) }})
+	go front.Serve()
+	t.Cleanup(func() { front.Close() })
+	return ln.Addr().String()
 }

@@ -93,45 +93,21 @@ target_groups:
 // counted in tether_http_send_timeouts_total.
 func TestClientSendTimeoutFreesTarget(t *testing.T) {
 	targetErr := make(chan error, 1)
-	chunk := strings.Repeat("x", 32<<10)
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/big" {
 			return // health checks
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
-		for range 2048 { // 64 MiB: more than any socket buffers take
-			if _, err := io.WriteString(w, chunk); err != nil {
-				targetErr <- err
-				return
-			}
-		}
-		targetErr <- nil
+		targetErr <- flood(w)
 	}))
-	t.Cleanup(target.Close)
-	l := ts.StartLB(t, `
-listeners: [{name: web, address: "127.0.0.1:0", default_target_group: app, send_timeout: 1s}]
-target_groups:
-  - name: app
-    targets: [{id: a, address: "`+strings.TrimPrefix(target.URL, "http://")+`"}]
-    stickiness: {type: none}
-`)
+	l := startSendTimeoutLB(t, target)
 	c, err := net.Dial("tcp", strings.TrimPrefix(l.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: app.example\r\n\r\n") // and never reads
-	select {
-	case err := <-targetErr:
-		if err == nil {
-			t.Fatal("the target wrote 64 MiB through to a client that reads nothing")
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("the target still writes to a client that stopped reading")
-	}
-	if n := ts.Metric(t, l.Registry(), "tether_http_send_timeouts_total", map[string]string{"listener": "web"}); n != 1 {
-		t.Errorf("send timeouts counted: %v, want 1", n)
-	}
+	expectFreed(t, l, targetErr, "a client")
 }
 
 // A WebSocket client that stops reading while its target sends: the
@@ -140,7 +116,6 @@ target_groups:
 // timeout is not cut.
 func TestUpgradedSendTimeout(t *testing.T) {
 	targetErr := make(chan error, 1)
-	chunk := []byte(strings.Repeat("x", 32<<10))
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "websocket" {
 			return // health checks
@@ -159,22 +134,9 @@ func TestUpgradedSendTimeout(t *testing.T) {
 			io.Copy(io.Discard, c) // until the client closes
 			return
 		}
-		for range 2048 { // 64 MiB: more than any socket buffers take
-			if _, err := c.Write(chunk); err != nil {
-				targetErr <- err
-				return
-			}
-		}
-		targetErr <- nil
+		targetErr <- flood(c)
 	}))
-	t.Cleanup(target.Close)
-	l := ts.StartLB(t, `
-listeners: [{name: web, address: "127.0.0.1:0", default_target_group: app, send_timeout: 1s}]
-target_groups:
-  - name: app
-    targets: [{id: a, address: "`+strings.TrimPrefix(target.URL, "http://")+`"}]
-    stickiness: {type: none}
-`)
+	l := startSendTimeoutLB(t, target)
 	upgrade := func(path string) (net.Conn, *bufio.Reader) {
 		c, err := net.Dial("tcp", strings.TrimPrefix(l.URL, "http://"))
 		if err != nil {
@@ -198,15 +160,48 @@ target_groups:
 	}
 
 	upgrade("/flood") // and never reads
+	expectFreed(t, l, targetErr, "a WebSocket client")
+}
+
+// expectFreed waits for the target's flood to fail, which it does once l
+// gives up on who (a client that reads nothing), and checks that l
+// counted one send timeout.
+func expectFreed(t *testing.T, l *ts.LB, targetErr <-chan error, who string) {
+	t.Helper()
 	select {
 	case err := <-targetErr:
 		if err == nil {
-			t.Fatal("the target wrote 64 MiB through to a WebSocket client that reads nothing")
+			t.Fatalf("the target wrote 64 MiB through to %s that reads nothing", who)
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatal("the target still writes to a WebSocket client that stopped reading")
+		t.Fatalf("the target still writes to %s that stopped reading", who)
 	}
 	if n := ts.Metric(t, l.Registry(), "tether_http_send_timeouts_total", map[string]string{"listener": "web"}); n != 1 {
 		t.Errorf("send timeouts counted: %v, want 1", n)
 	}
+}
+
+// flood writes 64 MiB to w, more than any socket buffers take, and
+// returns the first write error, or nil.
+func flood(w io.Writer) error {
+	chunk := []byte(strings.Repeat("x", 32<<10))
+	for range 2048 {
+		if _, err := w.Write(chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startSendTimeoutLB starts tether with one listener, send_timeout 1s, in
+// front of target, and closes target when the test ends.
+func startSendTimeoutLB(t *testing.T, target *httptest.Server) *ts.LB {
+	t.Cleanup(target.Close)
+	return ts.StartLB(t, `
+listeners: [{name: web, address: "127.0.0.1:0", default_target_group: app, send_timeout: 1s}]
+target_groups:
+  - name: app
+    targets: [{id: a, address: "`+strings.TrimPrefix(target.URL, "http://")+`"}]
+    stickiness: {type: none}
+`)
 }
