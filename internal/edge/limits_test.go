@@ -26,7 +26,7 @@ func TestLargeResponsesStreamThrough(t *testing.T) {
 	if len(r.body) != len(big) {
 		t.Fatalf("got %d bytes, want %d", len(r.body), len(big))
 	}
-	expect(t, "R1", r, "stored=?0", "too-large")
+	expect(t, "R1", r, "stored=?0", "detail=too-large")
 	// Unknown length (chunked) and too large: still streamed whole.
 	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")

@@ -245,7 +245,7 @@ func TestCollapsing(t *testing.T) {
 		if got != e.origin.count() {
 			t.Errorf("%d responses carried session=L but the origin answered %d requests: a waiter got another's cookie", got, e.origin.count())
 		}
-		expect(t, "C06 after", e.get("/c"), "hit-for-miss")
+		expect(t, "C06 after", e.get("/c"), "detail=hit-for-miss")
 	})
 }
 
@@ -299,7 +299,7 @@ behaviors:
 	t.Run("V03 Vary star not stored", func(t *testing.T) {
 		e := newEnv(t, defaultBehavior)
 		e.origin.set(answer(200, "x", "Cache-Control: max-age=60", "Vary: *"))
-		expect(t, "R1", e.get("/p"), "stored=?0", "vary-star")
+		expect(t, "R1", e.get("/p"), "stored=?0", "detail=vary-star")
 	})
 	t.Run("X01 stale-while-revalidate", func(t *testing.T) {
 		e := newEnv(t, defaultBehavior)
@@ -375,7 +375,7 @@ behaviors:
 			w.Header().Set("Cache-Control", "max-age=60")
 			w.Write([]byte("cb=" + r.URL.Query().Get("callback")))
 		})
-		expect(t, "attacker", e.get("/p?callback=evil"), "stored=?0", "unkeyed-input")
+		expect(t, "attacker", e.get("/p?callback=evil"), "stored=?0", "detail=unkeyed-input")
 		if r := e.get("/p"); strings.Contains(r.body, "evil") {
 			t.Fatalf("victim poisoned: %q", r.body)
 		}
@@ -386,7 +386,7 @@ behaviors:
   - path: "*"
     cache: {query: {whitelist: [v]}}
 `)
-		expect(t, "v twice", e.get("/p?v=1&v=2"), "fwd=bypass", "duplicate-param")
+		expect(t, "v twice", e.get("/p?v=1&v=2"), "fwd=bypass", "detail=duplicate-param")
 	})
 	t.Run("P05 fat GET", func(t *testing.T) {
 		e := newEnv(t, defaultBehavior)
@@ -408,7 +408,7 @@ behaviors:
   - path: "*"
 `)
 		e.origin.set(answer(200, "victim's account page", "Content-Type: text/html"))
-		expect(t, "victim", e.get("/account/x.css"), "stored=?0", "content-type-mismatch")
+		expect(t, "victim", e.get("/account/x.css"), "stored=?0", "detail=content-type-mismatch")
 		e.origin.set(answer(200, "attacker's page", "Content-Type: text/html"))
 		if r := e.get("/account/x.css"); strings.Contains(r.body, "victim") {
 			t.Fatal("the attacker got the victim's page")

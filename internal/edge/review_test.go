@@ -126,9 +126,9 @@ func TestEdgeOwnHeadersAreNotTaint(t *testing.T) {
 tenant: {by: header, header: X-Tenant}
 behaviors:
   - path: "*"
-    origin_request: {headers: [Accept-Encoding, X-Tenant, Cookie]}
+    origin_request: {headers: [Accept-Encoding, X-Tenant, Cookie, Connection, Keep-Alive]}
 `)
-	expect(t, "R1", e.get("/p", "X-Tenant: acme", "Accept-Encoding: gzip"), "stored")
+	expect(t, "R1", e.get("/p", "X-Tenant: acme", "Accept-Encoding: gzip", "Connection: keep-alive", "Keep-Alive: timeout=5"), "stored")
 	expect(t, "R2", e.get("/p", "X-Tenant: acme", "Accept-Encoding: gzip"), "hit")
 }
 

@@ -254,8 +254,8 @@ func (e *Edge) taintOf(x *exchange) taint {
 	}
 	for _, h := range x.b.fwdHeaders {
 		// The tenant is always in the key; the edge's own headers are
-		// never the client's.
-		if x.b.keys(h) || h == "Host" || h == e.tenantHdr || neverForwarded(h) || x.r.Header.Get(h) == "" {
+		// never the client's, and hop-by-hop ones never reach the origin.
+		if x.b.keys(h) || h == "Host" || h == e.tenantHdr || neverForwarded(h) || isHop(h) || x.r.Header.Get(h) == "" {
 			continue
 		}
 		if h == "Authorization" {
