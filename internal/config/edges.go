@@ -335,12 +335,14 @@ var (
 	cachedMethodSets  = [][]string{{"GET", "HEAD"}, {"GET", "HEAD", "OPTIONS"}}
 )
 
+// sameSet reports whether a, in any order and letter case, holds each
+// method of b once.
 func sameSet(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for _, x := range a {
-		if !slices.Contains(b, strings.ToUpper(x)) {
+	for i, x := range a {
+		if !slices.Contains(b, strings.ToUpper(x)) || slices.ContainsFunc(a[:i], func(y string) bool { return strings.EqualFold(x, y) }) {
 			return false
 		}
 	}
@@ -353,7 +355,7 @@ func oneOfSets(sets [][]string, v []string) bool {
 
 func (e *Edge) validate(p *problems, key string, listeners map[string]string) {
 	if !validName(e.Name) {
-		p.add(key+".name", "%q is not a name (letters, digits, - and _)", e.Name)
+		p.add(key+".name", "%q is not a name (letters, digits, -, _ and ., at most 64)", e.Name)
 	}
 	p.address(key+".address", e.Address)
 	if e.TLS != nil {

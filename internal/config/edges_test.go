@@ -88,6 +88,7 @@ func TestEdgeProblems(t *testing.T) {
 		{"case twins", sub("cookies: none, headers: []", "cookies: {whitelist: [Theme, theme]}, headers: []"), []string{`"Theme" and "theme" differ only in case`}},
 		{"header star", sub("headers: [Authorization]", "headers: ['*']"), []string{`"*" is not allowed: list the headers`}},
 		{"methods", sub("    behaviors:\n      - path: /static/*\n", "    behaviors:\n      - path: /static/*\n        allowed_methods: [GET, POST]\n"), []string{"allowed_methods: [GET POST] is not allowed"}},
+		{"methods twice", sub("    behaviors:\n      - path: /static/*\n", "    behaviors:\n      - path: /static/*\n        allowed_methods: [GET, get]\n"), []string{"allowed_methods: [GET get] is not allowed"}},
 		{"cached options not allowed", sub("    behaviors:\n      - path: /static/*\n", "    behaviors:\n      - path: /static/*\n        cached_methods: [GET, HEAD, OPTIONS]\n"), []string{"caches OPTIONS, which allowed_methods does not allow"}},
 		{"address taken", sub("127.0.0.1:8000", "127.0.0.1:8080"), []string{`edges[0](cdn).address: "127.0.0.1:8080" is already used by listener web`}},
 		{"tenant header", sub("{by: host}", "{by: header}"), []string{`tenant.header: "" is not a header name`}},
