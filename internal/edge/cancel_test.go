@@ -74,6 +74,13 @@ behaviors:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the origin's request was not canceled after the client left")
 	}
+	// A client that left is not an origin error.
+	for range 10 {
+		if n := ts.Metric(t, e.reg, "tether_edge_origin_errors_total", nil); n != 0 {
+			t.Fatalf("origin errors counted: %v, want 0", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func TestClientLeavingKeepsCollapsedFetch(t *testing.T) {

@@ -144,8 +144,14 @@ behaviors:
 	if r := e.get("/page", "Accept-Encoding: identity"); r.body != page || r.header.Get("Content-Encoding") != "" {
 		t.Errorf("identity hit: Content-Encoding %q, the page: %v", r.header.Get("Content-Encoding"), r.body == page)
 	}
-	if r := e.get("/page", "Accept-Encoding: gzip"); r.header.Get("Content-Encoding") != "gzip" || decode(t, r.body, "gzip") != page {
+	r := e.get("/page", "Accept-Encoding: gzip")
+	if r.header.Get("Content-Encoding") != "gzip" || decode(t, r.body, "gzip") != page {
 		t.Errorf("gzip hit: Content-Encoding %q", r.header.Get("Content-Encoding"))
+	}
+	// The bytes counted are the bytes sent: the page for the identity
+	// hit, the gzipped page for the gzip one.
+	if n := ts.Metric(t, e.reg, "tether_edge_response_bytes_total", map[string]string{"source": "cache"}); n != float64(len(page)+len(r.body)) {
+		t.Errorf("response bytes from the cache: %v, want %d + %d", n, len(page), len(r.body))
 	}
 	if n := e.origin.count(); n != 1 {
 		t.Errorf("the origin served %d requests, want 1", n)

@@ -353,7 +353,9 @@ func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object)
 	}
 	if err != nil {
 		x.out = nil // not recycled: the collector takes it
-		e.metrics.originErrs.Inc()
+		if ctx.Err() == nil {
+			e.metrics.originErrs.Inc() // not a client that left
+		}
 		// Worded as net/http's Client words it.
 		err = &url.Error{Op: out.Method[:1] + strings.ToLower(out.Method[1:]), URL: out.URL.String(), Err: err}
 		return nil, fmt.Errorf("edge: reaching the origin: %w", err)

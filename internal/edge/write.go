@@ -199,15 +199,32 @@ func (e *Edge) writeBody(w http.ResponseWriter, x *exchange, body []byte, src so
 	if x.r.Method == http.MethodHead {
 		return
 	}
+	n := int64(len(body))
 	switch {
-	case x.br:
-		compressTo(w, body, "br")
-	case x.gzip:
-		compressTo(w, body, "gzip")
+	case x.br, x.gzip:
+		enc := "gzip"
+		if x.br {
+			enc = "br"
+		}
+		cw := &countingWriter{w: w}
+		compressTo(cw, body, enc)
+		n = cw.n
 	default:
 		w.Write(body)
 	}
-	e.metrics.sent(src, int64(len(body)))
+	e.metrics.sent(src, n)
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // compression returns the encoding the edge compresses this response
