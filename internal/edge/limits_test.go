@@ -308,3 +308,28 @@ func TestMalformedHeads(t *testing.T) {
 		t.Errorf("rejected: %v, want 5", n)
 	}
 }
+
+// TestFailedRevalidationCounted: a revalidation the origin fails, outside
+// stale-if-error, is a request too: every request is counted once in
+// tether_edge_requests_total, whatever its outcome.
+func TestFailedRevalidationCounted(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	e.origin.set(answer(200, "v1", "Cache-Control: max-age=1"))
+	e.get("/p")
+	e.clk.Advance(5 * time.Second)
+	e.origin.set(answer(503, "down"))
+	if r := e.get("/p"); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("revalidation failed outside stale-if-error: %d, want the origin's 503", r.status)
+	}
+	e.origin.Close()
+	if r := e.get("/p"); r.status != http.StatusBadGateway {
+		t.Fatalf("revalidation with the origin down: %d, want 502", r.status)
+	}
+	var total float64
+	for _, result := range []string{"hit", "stale", "miss", "revalidated", "collapsed", "bypass", "rejected"} {
+		total += ts.Metric(t, e.reg, "tether_edge_requests_total", map[string]string{"result": result})
+	}
+	if total != 3 {
+		t.Errorf("requests counted: %v, want 3", total)
+	}
+}

@@ -337,6 +337,9 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 			e.serveObject(w, x, obj, now, resultStale)
 			return nil
 		}
+		if _, background := w.(discard); !background {
+			e.metrics.result(resultMiss) // answered from the origin, if with an error
+		}
 		if err != nil {
 			e.originFailed(w, x, err)
 			return nil
