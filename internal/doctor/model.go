@@ -270,12 +270,14 @@ func (s Stickiness) Needs() bool { return len(s.Cookies) > 0 || s.Header != "" }
 
 // Auth is an authenticating route: sessions in a cookie with a lifetime.
 type Auth struct {
-	// Kind describes it: "tether session authorizer", "ALB authenticate-oidc rule".
+	// Kind describes it: "session authorizer", "JWT authorizer", "ALB
+	// authenticate-oidc rule".
 	Kind string
 	// Route locates it: listeners[0](web).rules[1] /account/*, or the ALB
 	// rule's priority and paths.
 	Route string
-	// SessionCookie is the session cookie name or a prefix ending in *.
+	// SessionCookie is the session cookie name or a prefix ending in *;
+	// "" for an authorizer that reads no cookie (bearer tokens).
 	SessionCookie string
 	// SessionTimeout is the session's lifetime; 0 when unknown.
 	SessionTimeout time.Duration

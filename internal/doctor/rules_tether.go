@@ -147,7 +147,7 @@ func sourceIPBehindEdge(m *Model, report func(hit)) {
 
 func sessionCookieDropped(d *Distribution, b *Behavior) (string, bool) {
 	for _, be := range b.Backends {
-		if a := be.Auth; a != nil && !b.forwardsCookie(a.SessionCookie) {
+		if a := be.Auth; a != nil && a.SessionCookie != "" && !b.forwardsCookie(a.SessionCookie) {
 			return fmt.Sprintf("%s sits behind %s, which reads cookie %s; %s", be.Name, a, a.SessionCookie, cookiePolicies(b)), true
 		}
 	}
@@ -181,7 +181,7 @@ func sessionNotCredential(m *Model, report func(hit)) {
 			continue
 		}
 		for _, b := range d.Behaviors {
-			if i := slices.IndexFunc(b.Backends, func(be *Backend) bool { return be.Auth != nil }); i >= 0 {
+			if i := slices.IndexFunc(b.Backends, func(be *Backend) bool { return be.Auth != nil && be.Auth.SessionCookie != "" }); i >= 0 {
 				a := b.Backends[i].Auth
 				if !matchesAny(d.SessionCookies, a.SessionCookie) {
 					report(hit{d: d, evidence: fmt.Sprintf("session_cookies [%s] lacks %s, read by %s in front of %s",

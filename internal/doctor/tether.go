@@ -133,8 +133,12 @@ func listenerBackends(c *config.Config, l *config.Listener, path string, earlier
 			return
 		}
 		be := &Backend{Name: gf.Name, Sticky: gf.Sticky}
-		if a != nil && a.Type == "session" && c.Sessions != nil {
+		switch {
+		case a != nil && a.Type == "session" && c.Sessions != nil:
 			be.Auth = &Auth{Kind: "session authorizer", Route: route, SessionCookie: c.Sessions.CookieName, SessionTimeout: c.Sessions.IdleTimeout.D()}
+		case a != nil && a.Type == "jwt":
+			// Bearer tokens in Authorization: no cookie, no session.
+			be.Auth = &Auth{Kind: "JWT authorizer", Route: route}
 		}
 		for _, o := range out {
 			if o.Name == be.Name && (o.Auth == nil) == (be.Auth == nil) {

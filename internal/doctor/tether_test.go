@@ -64,6 +64,9 @@ func yamlModel(parts string, repl ...string) func(t *testing.T) *Model {
 
 const authRule = "    default_target_group: app\n    rules:\n      - {path: /*, target_group: app, authorizer: {type: session, login_url: /login}}\n"
 
+// jwtRule puts the app group behind a JWT authorizer (bearer tokens).
+const jwtRule = "    default_target_group: app\n    rules:\n      - {path: /*, target_group: app, authorizer: {type: jwt, issuer: https://auth.example.com, audiences: [api], jwks_url: https://auth.example.com/.well-known/jwks.json}}\n"
+
 func tetherCases() []ruleCase {
 	withEdge := tetherBase + tetherEdge
 	withAuth := withEdge + tetherAuth
@@ -129,6 +132,12 @@ func TestDoctorTetherTranslations(t *testing.T) {
 		{"app_cookie needs both cookies",
 			yamlModel(tetherBase+tetherEdge, "{type: lb_cookie}", "{type: app_cookie, app_cookie_name: JSESSIONID}", "TETHER, TETHERCORS", "JSESSIONID"), "CF-STICKY-003", false},
 		{"origin listener on a public address", yamlModel(tetherBase+tetherEdge, "127.0.0.1:8080", "10.0.0.5:8080"), "CF-ORIGIN-001", false},
+		{"cached behavior in front of a JWT authorizer",
+			yamlModel(tetherBase+tetherEdge, "    default_target_group: app\n", jwtRule, cached, "cache: {default_ttl: 5m, max_ttl: 5m}",
+				"    origin: {listener: web}\n", "    origin: {listener: web}\n    mode: cloudfront\n"), "CF-AUTH-001", false},
+		{"uncached behavior in front of a JWT authorizer", yamlModel(tetherBase+tetherEdge, "    default_target_group: app\n", jwtRule), "CF-AUTH-001", true},
+		{"a JWT authorizer reads no session cookie",
+			yamlModel(tetherBase+tetherEdge, "    default_target_group: app\n", jwtRule, ", __Host-sid]", "]"), "TETHER-AUTH-001", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
