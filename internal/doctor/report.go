@@ -70,7 +70,8 @@ type Report struct {
 	Source string `json:"source"`
 	// Input is the kind of input: "tether" or "aws".
 	Input string `json:"input"`
-	// Findings, worst first, then in input order.
+	// Findings, worst first; within a severity by distribution, behavior
+	// position and rule ID, then the findings about groups and settings.
 	Findings []Finding `json:"findings"`
 	// Summary counts findings by severity and what was checked.
 	Summary Summary `json:"summary"`
