@@ -118,7 +118,8 @@ func TestAuthorizerProblems(t *testing.T) {
 			`authorizer.algorithms[1]: "HS256" is refused`,
 			`authorizer.algorithms[2]: "RS1" is not allowed (allowed: RS256`,
 		}},
-		{"unknown authorizer key", jwt(src + ", audiences: [api], scopes: [read]"), []string{`unknown key "scopes"`}},
+		{"unknown authorizer key", jwt(src + ", audiences: [api], scopes: [read]"), []string{`unknown key "scopes" in authorizer (allowed: algorithms, audiences,`}},
+		{"authorizer key typo", jwt(src + ", audience: [api]"), []string{`unknown key "audience" in authorizer (allowed: `, `did you mean "audiences"?`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { assertProblems(t, tc.yaml, tc.want) })

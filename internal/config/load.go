@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -108,8 +109,9 @@ func Problems(err error) []string {
 }
 
 var (
-	unknownFieldRE = regexp.MustCompile(`^line (\d+): field (\S+) not found in type config\.(\w+)$`)
-	unmarshalRE    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+	unknownFieldRE  = regexp.MustCompile(`^line (\d+): field (\S+) not found in type config\.(\w+)$`)
+	unmarshalRE     = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+	unmarshalNodeRE = regexp.MustCompile(`^line (\d+): cannot unmarshal !!(seq|map) into (\S+)$`)
 )
 
 // friendlyYAMLError rewrites yaml.v3's messages into the project's form:
@@ -125,22 +127,31 @@ func friendlyYAMLError(msg string) string {
 			m[1], m[2], sectionName(m[3]), strings.Join(allowed, ", "), hint)
 	}
 	if m := unmarshalRE.FindStringSubmatch(msg); m != nil {
-		want := strings.TrimPrefix(m[4], "config.")
-		switch {
-		case strings.HasPrefix(want, "[]"):
-			want = "a list"
-		case want == "int" || want == "float64":
-			want = "a number"
-		case want == "bool":
-			want = "true or false"
-		case want == "string":
-			want = "a string"
-		default:
-			want = "a mapping of keys (" + sectionName(want) + ")"
-		}
-		return fmt.Sprintf("line %s: %q (a %s) cannot be used here: expected %s", m[1], m[3], yamlKind(m[2]), want)
+		return fmt.Sprintf("line %s: %q (a %s) cannot be used here: expected %s", m[1], m[3], yamlKind(m[2]), expected(m[4]))
+	}
+	if m := unmarshalNodeRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("line %s: a %s cannot be used here: expected %s", m[1], yamlKind(m[2]), expected(m[3]))
 	}
 	return msg
+}
+
+// expected says in words what Go type typ (as yaml.v3 names it) wants.
+func expected(typ string) string {
+	want := strings.TrimPrefix(typ, "config.")
+	switch {
+	case strings.HasPrefix(want, "[]"):
+		return "a list"
+	case strings.HasPrefix(want, "map["):
+		return "a mapping"
+	case want == "int" || want == "int64" || want == "float64":
+		return "a number"
+	case want == "bool":
+		return "true or false"
+	case want == "string" || want == "Duration" || want == "Size":
+		return "a string"
+	default:
+		return "a mapping of keys (" + sectionName(want) + ")"
+	}
 }
 
 func yamlKind(tag string) string {
@@ -158,23 +169,45 @@ func yamlKind(tag string) string {
 	}
 }
 
-// configTypes maps the Go type names that yaml.v3 reports to their types.
-func configTypes() map[string]reflect.Type {
-	types := map[string]reflect.Type{}
-	for _, v := range []any{Config{}, Admin{}, Keys{}, Log{}, Listener{}, TLS{}, CertFiles{}, HSTS{},
-		UpstreamTLS{}, Rule{}, TargetGroup{}, Target{}, HealthCheck{}, Stickiness{}} {
-		t := reflect.TypeOf(v)
-		types[t.Name()] = t
+// configTypes maps the name of every struct type a config file is read
+// into (as yaml.v3 reports it) to the type and the YAML key it is first
+// reached by, walking the types from Config.
+var configTypes = sync.OnceValue(func() map[string]configType {
+	types := map[string]configType{}
+	var walk func(t reflect.Type, key string)
+	walk = func(t reflect.Type, key string) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || t.PkgPath() != reflect.TypeFor[Config]().PkgPath() {
+			return
+		}
+		if _, seen := types[t.Name()]; seen {
+			return
+		}
+		types[t.Name()] = configType{t, key}
+		for i := 0; i < t.NumField(); i++ {
+			if tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]; tag != "" && tag != "-" {
+				walk(t.Field(i).Type, tag)
+			}
+		}
 	}
+	walk(reflect.TypeFor[Config](), "")
 	return types
+})
+
+type configType struct {
+	t   reflect.Type
+	key string // the YAML key it is first reached by
 }
 
 // yamlKeys lists the YAML keys of config type name, sorted.
 func yamlKeys(name string) []string {
-	t, ok := configTypes()[name]
+	ct, ok := configTypes()[name]
 	if !ok {
 		return nil
 	}
+	t := ct.t
 	var keys []string
 	for i := 0; i < t.NumField(); i++ {
 		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
@@ -195,6 +228,9 @@ func sectionName(typeName string) string {
 	}
 	if n, ok := names[typeName]; ok {
 		return n
+	}
+	if ct, ok := configTypes()[typeName]; ok && ct.key != "" {
+		return ct.key
 	}
 	return typeName
 }

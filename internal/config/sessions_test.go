@@ -43,7 +43,7 @@ func TestSessionProblems(t *testing.T) {
 		{"authorizer needs sessions", withRule, []string{"authorizer.type: session needs a top-level sessions: block"}},
 		{"authorizer type", strings.Replace(withRule, "type: session", "type: oauth", 1) + "sessions: {}\n", []string{`authorizer.type: "oauth" is not allowed (allowed: session, jwt)`}},
 		{"login url", strings.Replace(withRule, "login_url: /login", "login_url: '//evil.example'", 1) + "sessions: {}\n", []string{`authorizer.login_url: "//evil.example" is not a path`}},
-		{"unknown session key", minimal + "sessions: {ttl: 1h}\n", []string{`unknown key "ttl"`}},
+		{"unknown session key", minimal + "sessions: {ttl: 1h}\n", []string{`unknown key "ttl" in sessions (allowed: `}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { assertProblems(t, tc.yaml, tc.want) })
