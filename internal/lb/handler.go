@@ -27,6 +27,7 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c != nil {
 		defer c.nextRequest()
 		if c.smuggled() {
+			lh.setHSTS(w.Header())
 			lh.reject(w, r, http.StatusBadRequest, "content_length_and_transfer_encoding")
 			return
 		}
@@ -38,14 +39,30 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g, gate := rt.match(hostOnly(r.Host), r.URL.Path)
-	if gate != nil && !gate.authorize(w, r, lh) {
-		return
+	if gate != nil {
+		// A refusal (401, 403, a redirect to the login page) is an
+		// answer of this listener's too; a request let through gets
+		// the header with its target's response, unless the target
+		// sends its own.
+		lh.setHSTS(w.Header())
+		if !gate.authorize(w, r, lh) {
+			return
+		}
+		w.Header().Del("Strict-Transport-Security")
 	}
 	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), hsts: lh.hsts}
 	lrw := &loggingWriter{ResponseWriter: w, upgraded: &s.upgraded,
 		websocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}
 	g.serve(lrw, r, ex)
 	s.logAccess(r, lh.name, ex, lrw.code, lrw.bytes)
+}
+
+// setHSTS adds the listener's Strict-Transport-Security header to h, on
+// https listeners that have one.
+func (lh *listenerHandler) setHSTS(h http.Header) {
+	if lh.hsts != "" {
+		h.Set("Strict-Transport-Security", lh.hsts)
+	}
 }
 
 // reject answers a malformed request with a 4xx, closes the connection and

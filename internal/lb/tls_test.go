@@ -10,6 +10,8 @@ import (
 	"time"
 
 	ts "github.com/tetherlb/tether/internal/testsupport"
+	"github.com/tetherlb/tether/session"
+	"github.com/tetherlb/tether/session/memstore"
 )
 
 // httpsYAML is a config with one https listener over targets; tlsBlock is
@@ -127,4 +129,53 @@ func TestCertificateFilesReloaded(t *testing.T) {
 		l.Clock.Advance(5 * time.Second)
 		return cn() == "new.example"
 	})
+}
+
+// TestHSTSOnRefusals: an https listener's Strict-Transport-Security header
+// is on its own answers too: an authorizer's refusal and its redirect to
+// the login page, not only the targets' responses.
+func TestHSTSOnRefusals(t *testing.T) {
+	targets := newTargets(t, 1)
+	cert, key := ts.TLSFiles(t)
+	y := httpsYAML(targets, fmt.Sprintf("{cert_file: %q, key_file: %q, hsts: {max_age: 24h}}", cert, key))
+	y = strings.Replace(y, "trusted_proxies: [10.0.0.0/8]}",
+		"trusted_proxies: [10.0.0.0/8], rules: [{path: /private/*, target_group: app, authorizer: {type: session, login_url: /login}}]}", 1)
+	ms := memstore.New(memstore.Options{})
+	t.Cleanup(func() { ms.Close() })
+	keys, _ := session.StaticKey([]byte(strings.Repeat("h", 32)))
+	m, err := session.New(session.Config{}, session.Options{Store: ms, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ts.StartLB(t, y+"sessions: {store: memory}\n", ts.WithSessions(m))
+	base := "https://" + l.Addr("web").String()
+	c := tlsClient("localhost", false, 0)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, tc := range []struct {
+		what, accept string
+		code         int
+	}{
+		{"an API client without a session", "application/json", http.StatusUnauthorized},
+		{"a browser without a session", "text/html", http.StatusSeeOther},
+	} {
+		req, _ := http.NewRequest("GET", base+"/private/x", nil)
+		req.Header.Set("Accept", tc.accept)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || resp.Header.Get("Strict-Transport-Security") != "max-age=86400" {
+			t.Errorf("%s: %d, Strict-Transport-Security %q; want %d with max-age=86400",
+				tc.what, resp.StatusCode, resp.Header.Values("Strict-Transport-Security"), tc.code)
+		}
+	}
+	resp, err := c.Get(base + "/public")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Values("Strict-Transport-Security"); len(got) != 1 || got[0] != "max-age=86400" {
+		t.Errorf("a proxied response: Strict-Transport-Security %q, want it once", got)
+	}
 }
