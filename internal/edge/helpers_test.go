@@ -101,6 +101,16 @@ func newEnv(t *testing.T, edgeYAML string) *env {
 // newEnvTimeout is newEnv with the origin's read timeout d.
 func newEnvTimeout(t *testing.T, edgeYAML string, d time.Duration) *env {
 	t.Helper()
+	// The origin is reached as tether serve reaches a plain http one: with
+	// the load balancer's lean HTTP/1.1 transport.
+	tr := lb.NewTransportTimeout(clock.Real{}, d)
+	t.Cleanup(tr.CloseIdleConnections)
+	return newEnvTransport(t, edgeYAML, tr)
+}
+
+// newEnvTransport is newEnv with the origin reached through tr.
+func newEnvTransport(t *testing.T, edgeYAML string, tr http.RoundTripper) *env {
+	t.Helper()
 	clk := clock.NewFake(epoch)
 	o := &origin{clk: clk, handler: answer(200, "hello", "Cache-Control: max-age=60")}
 	o.Server = httptest.NewServer(o)
@@ -111,10 +121,6 @@ func newEnvTimeout(t *testing.T, edgeYAML string, d time.Duration) *env {
 		t.Fatalf("config:\n%s\n%v", y, err)
 	}
 	reg := prometheus.NewRegistry()
-	// The origin is reached as tether serve reaches a plain http one: with
-	// the load balancer's lean HTTP/1.1 transport.
-	tr := lb.NewTransportTimeout(clock.Real{}, d)
-	t.Cleanup(tr.CloseIdleConnections)
 	e, err := edge.New(cfg.Edges[0], edge.Options{OriginURL: o.URL, Transport: tr, Clock: clk, Metrics: edge.NewMetrics(reg)})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
 	"github.com/tetherlb/tether/internal/edge/httpcache"
+	"github.com/tetherlb/tether/internal/httpsyntax"
 	"github.com/tetherlb/tether/internal/lb"
 )
 
@@ -350,6 +351,15 @@ func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object)
 		}
 	} else {
 		resp, err = e.transport.RoundTrip(out)
+		if err == nil {
+			// Go's client keeps a field name that ends in white space
+			// ("Set-Cookie : a=b") as it came, where the rules would not
+			// see it (the load balancer's transport refuses it itself).
+			if name, ok := httpsyntax.FieldNamesOK(resp.Header); !ok {
+				resp.Body.Close()
+				resp, err = nil, fmt.Errorf("malformed header field name %q in the response", name)
+			}
+		}
 	}
 	if err != nil {
 		x.out = nil // not recycled: the collector takes it

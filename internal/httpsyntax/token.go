@@ -30,3 +30,18 @@ var tchars = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// FieldNamesOK reports whether every name in h is a token, and, when not,
+// the first name that is not. Go's HTTP client accepts a response field
+// whose name ends in white space ("Set-Cookie : a=b") and keeps the name
+// as it came, so that h.Get("Set-Cookie") does not see it: a proxy or a
+// cache that reads the fields it acts on must refuse such a response
+// (RFC 9112 §5.1), or its checks can be walked around.
+func FieldNamesOK(h map[string][]string) (bad string, ok bool) {
+	for name := range h {
+		if !IsToken(name) {
+			return name, false
+		}
+	}
+	return "", true
+}

@@ -371,6 +371,11 @@ func (x *h1Exchange) readResponse() (*http.Response, error) {
 			}
 			return nil, fmt.Errorf("reading response: %w", err)
 		}
+		if name, ok := httpsyntax.FieldNamesOK(resp.Header); !ok {
+			// As the front's own reader refuses it (parseField). The
+			// connection is not reused after an error.
+			return nil, fmt.Errorf("reading response: malformed header field name %q", truncate(name))
+		}
 		code := resp.StatusCode
 		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
 			pc.readLimit = math.MaxInt64
