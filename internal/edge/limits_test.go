@@ -268,6 +268,14 @@ func TestMalformedHeads(t *testing.T) {
 	if rest != "" {
 		t.Errorf("the connection served another request after the smuggling attempt: %q", rest)
 	}
+	// Transfer-Encoding on HTTP/1.0: net/http drops it and would read the
+	// chunked body as the next request (RFC 9112 §6.1).
+	resp, rest = send("GET /p HTTP/1.0\r\nHost: edge.example\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		"GET /smuggled HTTP/1.1\r\nHost: edge.example\r\n\r\n")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(resp.Header.Get("Cache-Status"), "detail=smuggling") || rest != "" {
+		t.Errorf("Transfer-Encoding on HTTP/1.0: %d, Cache-Status %q, then %q; want 400, detail=smuggling, and the connection closed",
+			resp.StatusCode, resp.Header.Get("Cache-Status"), rest)
+	}
 	if n := e.origin.count(); n != 0 {
 		t.Errorf("the origin saw %d requests, want none", n)
 	}
@@ -299,13 +307,13 @@ func TestMalformedHeads(t *testing.T) {
 			t.Errorf("request %d on one connection: %d, want %d", i+1, resp.StatusCode, want)
 		}
 	}
-	for reason, want := range map[string]float64{"smuggling": 2, "malformed": 2} {
+	for reason, want := range map[string]float64{"smuggling": 3, "malformed": 2} {
 		if n := ts.Metric(t, e.reg, "tether_edge_bypass_total", map[string]string{"reason": reason}); n != want {
 			t.Errorf("bypass, %s: %v, want %v", reason, n, want)
 		}
 	}
-	if n := ts.Metric(t, e.reg, "tether_edge_requests_total", map[string]string{"result": "rejected"}); n != 5 {
-		t.Errorf("rejected: %v, want 5", n)
+	if n := ts.Metric(t, e.reg, "tether_edge_requests_total", map[string]string{"result": "rejected"}); n != 6 {
+		t.Errorf("rejected: %v, want 6", n)
 	}
 }
 

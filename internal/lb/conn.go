@@ -16,7 +16,8 @@ import (
 //   - a request head that carries both Content-Length and Transfer-Encoding
 //     (net/http silently drops Content-Length; tether rejects such a request
 //     with 400, as HAProxy and AWS ALB do, since the pair is the classic
-//     request-smuggling vector), and
+//     request-smuggling vector), or Transfer-Encoding on HTTP/1.0 (which
+//     net/http drops, body and all), and
 //   - the error responses net/http writes itself for requests it cannot
 //     parse (400 bad Host, 431 headers too large, ...), which never reach a
 //     handler, so that they can be counted.
@@ -100,9 +101,13 @@ func (c *conn) restoreTLS(r *http.Request) {
 	}
 }
 
-// smuggled reports whether the current request head had both
-// Content-Length and Transfer-Encoding.
-func (c *conn) smuggled() bool { return c.sawCL.Load() && c.sawTE.Load() }
+// smuggled reports whether r, the current request, came with a framing
+// that cannot be trusted (RFC 9112 §6.1, §6.3): both Content-Length and
+// Transfer-Encoding, or Transfer-Encoding on HTTP/1.0, which net/http
+// drops, reading the chunked body that follows as the next request.
+func (c *conn) smuggled(r *http.Request) bool {
+	return c.sawTE.Load() && (c.sawCL.Load() || !r.ProtoAtLeast(1, 1))
+}
 
 // nextRequest re-arms the head scanner after an exchange.
 func (c *conn) nextRequest() {

@@ -100,14 +100,16 @@ func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
 }
 
 // Smuggled reports whether r, a request a Front handed to net/http, came
-// with both Content-Length and Transfer-Encoding: net/http drops the
-// Content-Length and reads the body chunked, but the pair is the classic
-// request-smuggling vector, which HAProxy and AWS ALB refuse with 400 (as
-// tether's listeners do). A handler should refuse it too, and close the
-// connection.
+// with a framing that cannot be trusted: both Content-Length and
+// Transfer-Encoding (net/http drops the Content-Length and reads the body
+// chunked, but the pair is the classic request-smuggling vector, which
+// HAProxy and AWS ALB refuse with 400, as tether's listeners do), or
+// Transfer-Encoding on HTTP/1.0 (net/http drops it and reads the chunked
+// body as the next request). A handler should refuse it too, and close
+// the connection.
 func Smuggled(r *http.Request) bool {
 	c := connFrom(r.Context())
-	return c != nil && c.smuggled()
+	return c != nil && c.smuggled(r)
 }
 
 // Serve serves until the Front is shut down; it returns

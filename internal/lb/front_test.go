@@ -369,6 +369,16 @@ func TestFrontHandsOffOddRequests(t *testing.T) {
 		{name: "Content-Length and Transfer-Encoding", request: "POST /upload HTTP/1.1\r\nHost: app.example\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
 			method: "POST", want: http.StatusBadRequest, rejected: "content_length_and_transfer_encoding"},
 		{name: "HTTP/1.0", request: "GET /old HTTP/1.0\r\nHost: app.example\r\n\r\n", want: 200, body: "t1"},
+		// net/http drops Transfer-Encoding on HTTP/1.0 and would read the
+		// chunked body as the next request (RFC 9112 §6.1: faulty framing).
+		{name: "Transfer-Encoding on HTTP/1.0", request: "GET /old HTTP/1.0\r\nHost: app.example\r\nConnection: keep-alive\r\n" +
+			"Transfer-Encoding: chunked\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: app.example\r\n\r\n",
+			want: http.StatusBadRequest, rejected: "transfer_encoding_http10",
+			check: func(t *testing.T) {
+				if r := tg.LastRequest(); r != nil && r.URL.Path == "/smuggled" {
+					t.Error("the body of an HTTP/1.0 request with Transfer-Encoding reached the target as a request")
+				}
+			}},
 	}
 	rejected := func(code int, reason string) float64 {
 		return ts.Metric(t, l.Registry(), "tether_http_rejected_total",

@@ -26,9 +26,13 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.restoreTLS(r)
 	if c != nil {
 		defer c.nextRequest()
-		if c.smuggled() {
+		if c.smuggled(r) {
+			reason := "content_length_and_transfer_encoding"
+			if !r.ProtoAtLeast(1, 1) {
+				reason = "transfer_encoding_http10"
+			}
 			lh.setHSTS(w.Header())
-			lh.reject(w, r, http.StatusBadRequest, "content_length_and_transfer_encoding")
+			lh.reject(w, r, http.StatusBadRequest, reason)
 			return
 		}
 	}
