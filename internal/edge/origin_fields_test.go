@@ -44,3 +44,36 @@ func TestOriginFieldNameWithSpace(t *testing.T) {
 		})
 	}
 }
+
+// TestUnsolicitedSwitchingProtocols: an origin that answers 101 to a
+// request that asked for no upgrade (the edge never does) gets the client
+// a 502, whichever transport reaches it: relayed, the 101 would make a
+// client or a proxy in front take the connection for a tunnel while the
+// edge goes on speaking HTTP on it.
+func TestUnsolicitedSwitchingProtocols(t *testing.T) {
+	for name, newE := range map[string]func(t *testing.T) *env{
+		"the load balancer's transport": func(t *testing.T) *env { return newEnv(t, defaultBehavior) },
+		"Go's transport": func(t *testing.T) *env {
+			tr := &http.Transport{}
+			t.Cleanup(tr.CloseIdleConnections)
+			return newEnvTransport(t, defaultBehavior, tr)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newE(t)
+			e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+				c, brw, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer c.Close()
+				brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+				brw.Flush()
+			})
+			if r := e.get("/ws"); r.status != http.StatusBadGateway {
+				t.Errorf("an unsolicited 101: the client got %d, want 502", r.status)
+			}
+		})
+	}
+}

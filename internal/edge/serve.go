@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -358,6 +359,10 @@ func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object)
 			if name, ok := httpsyntax.FieldNamesOK(resp.Header); !ok {
 				resp.Body.Close()
 				resp, err = nil, fmt.Errorf("malformed header field name %q in the response", name)
+			} else if resp.StatusCode == http.StatusSwitchingProtocols {
+				// The edge never asks to upgrade (Upgrade is hop-by-hop).
+				resp.Body.Close()
+				resp, err = nil, errors.New("101 Switching Protocols to a request without Upgrade")
 			}
 		}
 	}

@@ -377,6 +377,11 @@ func (x *h1Exchange) readResponse() (*http.Response, error) {
 			return nil, fmt.Errorf("reading response: malformed header field name %q", truncate(name))
 		}
 		code := resp.StatusCode
+		if code == http.StatusSwitchingProtocols && (x.fields != nil || x.req.Header.Get("Upgrade") == "") {
+			// A switch nobody asked for: relayed, the client would take
+			// the connection for a tunnel (the front refuses it too).
+			return nil, errors.New("reading response: 101 Switching Protocols to a request without Upgrade")
+		}
 		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
 			pc.readLimit = math.MaxInt64
 			if x.contPending {
