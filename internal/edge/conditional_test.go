@@ -71,8 +71,12 @@ func TestConditionalAndRangeFromCache(t *testing.T) {
 		}
 	}
 	// HEAD with a range: the head of the 206, no body.
-	if r := e.do("HEAD", "/file.txt", "Range: bytes=0-3", "Accept-Encoding: identity"); r.status != 206 || r.body != "" || r.header.Get("Content-Range") != "bytes 0-3/10" {
-		t.Errorf("HEAD with a range: %d %q %v", r.status, r.body, r.header)
+	if r := e.do("HEAD", "/file.txt", "Range: bytes=0-3", "Accept-Encoding: identity"); r.status != 206 || r.body != "" || r.header.Get("Content-Range") != "bytes 0-3/10" ||
+		r.header.Get("Content-Length") != "4" {
+		t.Errorf("HEAD with a range: %d %q %v; want the GET's head: 206, Content-Length 4", r.status, r.body, r.header)
+	}
+	if r := e.do("HEAD", "/file.txt", "Range: bytes=50-", "Accept-Encoding: identity"); r.status != 416 || r.header.Get("Content-Length") != "0" {
+		t.Errorf("HEAD with a range past the end: %d, Content-Length %q; want 416 and 0", r.status, r.header.Get("Content-Length"))
 	}
 }
 

@@ -132,7 +132,10 @@ func (e *Edge) finishHeader(w http.ResponseWriter, x *exchange, out http.Header,
 		}
 		delete(out, "Content-Length")
 		codedFields(out)
-	} else if size >= 0 && x.r.Method != http.MethodHead && status != http.StatusNoContent && status != http.StatusNotModified {
+	} else if size >= 0 && status != http.StatusNoContent && status != http.StatusNotModified &&
+		(x.r.Method != http.MethodHead || status == http.StatusPartialContent || status == http.StatusRequestedRangeNotSatisfiable) {
+		// A HEAD gets the Content-Length the GET would: the stored one, but
+		// for a range, the range's (or 0 for a 416).
 		b = strconv.AppendInt(b, size, 10)
 		if cl := out["Content-Length"]; len(cl) == 1 && cl[0] == string(b[ageEnd:]) {
 			b = b[:ageEnd] // the header says so already
