@@ -168,7 +168,7 @@ func (e *Edge) refresh(x *exchange, obj *cachestore.Object, resp *http.Response)
 	}
 	vd := e.judge(x, &http.Response{StatusCode: obj.Status, Header: merged}, now)
 	if !vd.store {
-		e.store.Delete(x.ref())
+		e.store.DeleteObject(obj) // that variant alone: the others stay
 		return nil
 	}
 	fresh := *obj

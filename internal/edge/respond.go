@@ -381,12 +381,13 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 // for its windows when the new response failed. The request counts as a
 // miss, unless it is a background refresh, counted when it was served.
 func (e *Edge) settleStale(w http.ResponseWriter, x *exchange, drop bool) {
-	if x.stale == nil {
+	stale := x.stale
+	if stale == nil {
 		return
 	}
 	x.stale = nil
 	if drop {
-		e.store.Delete(x.ref())
+		e.store.DeleteObject(stale) // that variant alone: the others stay
 	}
 	if _, background := w.(discard); !background {
 		e.metrics.result(resultMiss)

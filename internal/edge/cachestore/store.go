@@ -378,6 +378,29 @@ func (s *Store) Delete(r Ref) {
 	}
 }
 
+// DeleteObject removes o if it is still stored, and leaves the other
+// variants of its key: a revalidation that replaces or drops one variant
+// must not take its siblings, fresh ones included.
+func (s *Store) DeleteObject(o *Object) {
+	r := o.Ref()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, uh := s.hash(r.Key), s.uriHash(r.URI)
+	sh := s.shard(uh)
+	var doomed *entry
+	sh.mu.RLock()
+	for _, e := range sh.m[uh].lookup(h) {
+		if e.obj == o {
+			doomed = e
+			break
+		}
+	}
+	sh.mu.RUnlock()
+	if doomed != nil {
+		s.removeLocked(doomed)
+	}
+}
+
 // Stats returns the Store's counters.
 func (s *Store) Stats() Stats {
 	return Stats{
