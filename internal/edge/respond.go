@@ -325,6 +325,13 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 		ctx = context.WithoutCancel(ctx)
 	}
 	resp, err := e.fetch(ctx, x, obj)
+	if err == nil && resp.StatusCode == http.StatusNotModified && otherRepresentation(obj, resp.Header) {
+		// A 304 whose strong validator is not the stored one's updates
+		// nothing (RFC 9111 §4.3.4), and this client asked for the body:
+		// ask again, unconditionally.
+		e.closeOrigin(x, resp)
+		resp, err = e.fetch(ctx, x, nil)
+	}
 	now := e.clk.Now()
 	if err != nil || resp.StatusCode >= 500 {
 		e.landFlight(x, nil) // nothing refreshed: the waiters decide for themselves
@@ -373,6 +380,17 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 	}
 	x.stale = obj
 	return e.storeAndRelay(w, x, resp)
+}
+
+// otherRepresentation reports whether h, the header of a 304, names by
+// its strong ETag a representation other than obj (RFC 9111 §4.3.4: then
+// it must not update obj). A weak or absent ETag leaves obj selected.
+func otherRepresentation(obj *cachestore.Object, h http.Header) bool {
+	etag := h.Get("ETag")
+	if etag == "" || strings.HasPrefix(etag, "W/") {
+		return false
+	}
+	return obj.Header.Get("ETag") != etag
 }
 
 // settleStale ends a revalidation that got a new response

@@ -40,3 +40,40 @@ behaviors:
 		})
 	}
 }
+
+// TestNotModifiedForAnotherRepresentation: a 304 whose strong ETag is not
+// the stored object's names another representation and updates nothing
+// (RFC 9111 §4.3.4): the edge asks again without a condition and serves
+// and stores what comes, instead of serving the old body under the new
+// ETag.
+func TestNotModifiedForAnotherRepresentation(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	e.origin.set(answer(200, "body-v1", "Cache-Control: max-age=1", `ETag: "v1"`))
+	e.get("/p")
+	e.clk.Advance(5 * time.Second)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("ETag", `"v2"`)
+		if r.Header.Get("If-None-Match") != "" {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Write([]byte("body-v2"))
+	})
+	r := e.get("/p")
+	if r.body != "body-v2" || r.header.Get("ETag") != `"v2"` {
+		t.Fatalf("after a 304 for another representation: %q with ETag %q, want body-v2 with \"v2\"", r.body, r.header.Get("ETag"))
+	}
+	if r := e.get("/p"); r.body != "body-v2" {
+		t.Errorf("the next request: %q, want the stored body-v2", r.body)
+	} else {
+		expect(t, "the next request", r, "hit")
+	}
+	// A 304 with the stored ETag refreshes it as ever: one request.
+	e.clk.Advance(2 * time.Minute)
+	before := e.origin.count()
+	expect(t, "revalidated", e.get("/p"), "fwd=stale", "fwd-status=304")
+	if n := e.origin.count() - before; n != 1 {
+		t.Errorf("a matching 304 took %d requests to the origin, want 1", n)
+	}
+}
