@@ -120,6 +120,9 @@ func (e *Edge) staticTypeOK(b *behavior, h http.Header) bool {
 	if len(b.staticTypes) == 0 {
 		return true
 	}
+	if len(h["Content-Type"]) != 1 {
+		return false // two types: clients differ on which one wins
+	}
 	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
 	if err != nil {
 		return false

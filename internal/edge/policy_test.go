@@ -413,6 +413,9 @@ behaviors:
 		if r := e.get("/account/x.css"); strings.Contains(r.body, "victim") {
 			t.Fatal("the attacker got the victim's page")
 		}
+		// Two types, the expected one first: browsers take the last.
+		e.origin.set(answer(200, "victim's page again", "Content-Type: text/css", "Content-Type: text/html"))
+		expect(t, "two types", e.get("/account/y.css"), "stored=?0", "detail=content-type-mismatch")
 	})
 	t.Run("P09 errors are not stored", func(t *testing.T) {
 		e := newEnv(t, defaultBehavior)

@@ -9,12 +9,15 @@ import (
 )
 
 // VaryHeaders returns the field names the Vary header nominates,
-// lowercased, deduplicated and sorted, and whether it contains "*".
+// lowercased, deduplicated and sorted, and whether it contains "*". A
+// member that is not a field name (`"Accept-Language"`, `a;b`) counts as
+// "*": what the origin meant to vary on is unknown, so no response may
+// stand for another.
 func VaryHeaders(h http.Header) (names []string, star bool) {
 	for _, line := range h.Values("Vary") {
 		for _, n := range strings.Split(line, ",") {
 			switch n = strings.ToLower(strings.Trim(n, " \t")); {
-			case n == "*":
+			case n == "*" || n != "" && !httpsyntax.IsToken(n):
 				star = true
 			case n != "" && !slices.Contains(names, n):
 				names = append(names, n)

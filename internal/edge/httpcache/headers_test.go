@@ -20,6 +20,10 @@ func TestVaryHeaders(t *testing.T) {
 		{[]string{"*"}, nil, true},
 		{[]string{" Origin , * "}, []string{"origin"}, true},
 		{[]string{" , "}, nil, false},
+		// Not field names: what the origin meant is unknown, so "*".
+		{[]string{`"Accept-Language"`}, nil, true},
+		{[]string{"Accept-Encoding;Accept-Language", "Origin"}, []string{"origin"}, true},
+		{[]string{"Accept Language"}, nil, true},
 	}
 	for _, tt := range tests {
 		names, star := VaryHeaders(http.Header{"Vary": tt.vary})
