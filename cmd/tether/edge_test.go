@@ -56,7 +56,8 @@ edges:
 	if cs := status("/static/app.js"); !strings.Contains(cs, "fwd=uri-miss") {
 		t.Errorf("after the invalidation: Cache-Status %q, want a miss", cs)
 	}
-	for body, want := range map[string]int{`{"paths": ["/a b"]}`: 400, `{"paths": []}`: 400, `{"path": ["/x"]}`: 400} {
+	for body, want := range map[string]int{`{"paths": ["/a b"]}`: 400, `{"paths": []}`: 400, `{"path": ["/x"]}`: 400,
+		`{"paths": ["/x"]} junk`: 400, `{"paths": ["/x"]} {"paths": ["/*"]}`: 400, `{"paths": ["/x"]}` + "\n": 201} {
 		req, _ := http.NewRequest("POST", "http://"+admin+"/api/v1/edges/cdn/invalidations", strings.NewReader(body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"io"
 	"net/http"
 	"net/http/pprof"
 	"slices"
@@ -188,7 +189,11 @@ func (a *api) invalidate(w http.ResponseWriter, r *http.Request) {
 	var req invalidationRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	err := dec.Decode(&req)
+	if _, rest := dec.Token(); err == nil && rest != io.EOF {
+		err = errors.New("something follows the JSON object")
+	}
+	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error() + ` (send {"paths": ["/images/*"]})`})
 		return
 	}

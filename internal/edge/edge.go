@@ -235,6 +235,9 @@ func matchesAny(names []string, name string) bool {
 // (CloudFront invalidation paths such as /images/* or /index.html), in
 // tenant ("" for every tenant), and returns how many it dropped.
 func (e *Edge) Invalidate(tenant string, patterns []string) int {
+	if e.tenantBy == "host" {
+		tenant = strings.ToLower(tenant) // as requests' hosts are (normalizeHost)
+	}
 	n := e.store.Invalidate(tenant, patterns)
 	e.metrics.invalidated.Add(float64(n))
 	return n

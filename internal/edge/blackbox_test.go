@@ -77,3 +77,18 @@ func TestNotModifiedForAnotherRepresentation(t *testing.T) {
 		t.Errorf("a matching 304 took %d requests to the origin, want 1", n)
 	}
 }
+
+// TestInvalidateTenantByHost: with the tenant taken from the host, an
+// invalidation names the tenant as a user writes the host: in any letter
+// case, as requests' hosts are lowercased.
+func TestInvalidateTenantByHost(t *testing.T) {
+	e := newEnv(t, "tenant: {by: host}\n"+defaultBehavior)
+	e.origin.set(answer(200, "a", "Cache-Control: max-age=60"))
+	e.get("/p", "Host: Acme.Example")
+	e.get("/p", "Host: other.example")
+	if n := e.edge.Invalidate("ACME.example", []string{"/*"}); n != 1 {
+		t.Errorf("invalidated %d objects of tenant ACME.example, want 1", n)
+	}
+	expect(t, "acme after", e.get("/p", "Host: acme.example"), "fwd=uri-miss")
+	expect(t, "other after", e.get("/p", "Host: other.example"), "hit")
+}
