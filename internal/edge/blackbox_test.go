@@ -1,9 +1,15 @@
 package edge_test
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	ts "github.com/tetherlb/tether/internal/testsupport"
 )
 
 // TestRevalidationKeepsOtherVariants: a revalidation of one variant of a
@@ -91,4 +97,36 @@ func TestInvalidateTenantByHost(t *testing.T) {
 	}
 	expect(t, "acme after", e.get("/p", "Host: acme.example"), "fwd=uri-miss")
 	expect(t, "other after", e.get("/p", "Host: other.example"), "hit")
+}
+
+// TestMalformedRequestBody: a request body that does not read (malformed
+// chunks) is the client's fault: 400, and not an origin error.
+func TestMalformedRequestBody(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    allowed_methods: [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]
+`)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Write([]byte("ok"))
+	})
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "POST /form HTTP/1.1\r\nHost: edge.example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(resp.Header.Get("Cache-Status"), "detail=request-body") {
+		t.Errorf("a malformed chunked body: %d, Cache-Status %q; want 400, detail=request-body", resp.StatusCode, resp.Header.Get("Cache-Status"))
+	}
+	if n := ts.Metric(t, e.reg, "tether_edge_origin_errors_total", nil); n != 0 {
+		t.Errorf("origin errors counted: %v, want 0", n)
+	}
 }

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -74,10 +75,30 @@ func (e *Edge) originRequest(ctx context.Context, x *exchange) *http.Request {
 	if cachedMethod(r.Method) {
 		out.Body, out.ContentLength = http.NoBody, 0
 	} else {
-		out.Body, out.ContentLength = r.Body, r.ContentLength
+		out.Body, out.ContentLength = &clientBody{r.Body}, r.ContentLength
 	}
 	return out
 }
+
+// clientBody is a request body on its way to the origin. A read that
+// fails for the client's fault (a malformed chunked body, one cut short)
+// fails with a clientBodyError, so that the client gets a 400 and the
+// origin is not blamed.
+type clientBody struct{ io.ReadCloser }
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = &clientBodyError{err}
+	}
+	return n, err
+}
+
+// clientBodyError is the client's request body failing to read.
+type clientBodyError struct{ err error }
+
+func (e *clientBodyError) Error() string { return "reading the request body: " + e.err.Error() }
+func (e *clientBodyError) Unwrap() error { return e.err }
 
 // originFields calls add with each header field of x's origin request but
 // Host, in the order they are sent.

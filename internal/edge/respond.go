@@ -435,11 +435,19 @@ func (e *Edge) originFailed(w http.ResponseWriter, x *exchange, err error) {
 	if ctxErr := x.r.Context().Err(); ctxErr != nil {
 		return // the client went away
 	}
-	if isTimeout(err) {
+	switch {
+	case errors.As(err, new(*clientBodyError)):
+		// The client's body would not read (malformed chunks, cut
+		// short): its fault, answered as NGINX answers it.
+		code, x.status.Detail = http.StatusBadRequest, "request-body"
+		w.Header().Set("Connection", "close")
+	case isTimeout(err):
 		code = http.StatusGatewayTimeout
 	}
-	x.status.Detail = firstNonEmpty(x.status.Detail, "origin-unreachable")
-	e.log.Warn("origin unreachable", "err", err, "path", x.v.rawPath)
+	if code != http.StatusBadRequest {
+		x.status.Detail = firstNonEmpty(x.status.Detail, "origin-unreachable")
+		e.log.Warn("origin unreachable", "err", err, "path", x.v.rawPath)
+	}
 	w.Header().Set("Cache-Status", e.statusMember(x))
 	w.Header().Set("Cache-Control", "no-store")
 	e.setXCache(w.Header(), x, code)

@@ -368,8 +368,8 @@ func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object)
 	}
 	if err != nil {
 		x.out = nil // not recycled: the collector takes it
-		if ctx.Err() == nil {
-			e.metrics.originErrs.Inc() // not a client that left
+		if ctx.Err() == nil && !errors.As(err, new(*clientBodyError)) {
+			e.metrics.originErrs.Inc() // not a client that left, or sent a bad body
 		}
 		// Worded as net/http's Client words it.
 		err = &url.Error{Op: out.Method[:1] + strings.ToLower(out.Method[1:]), URL: out.URL.String(), Err: err}
