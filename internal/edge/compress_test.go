@@ -210,3 +210,26 @@ edges:
 		}
 	}
 }
+
+// A response marked no-transform is sent as the origin coded it, even to
+// a client that takes gzip, on a behavior that compresses (RFC 9110 §7.7),
+// and is stored so; a range of it is answered.
+func TestNoTransformNotCompressed(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    compress: true
+    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 1h, gzip: true}
+`)
+	page := strings.Repeat("<li>sent as it is</li>\n", 200)
+	e.origin.set(answer(200, page, "Cache-Control: public, max-age=60, no-transform", "Content-Type: text/html"))
+	for _, what := range []string{"miss", "hit"} {
+		r := e.get("/page", "Accept-Encoding: gzip")
+		if r.header.Get("Content-Encoding") != "" || r.body != page {
+			t.Errorf("%s: Content-Encoding %q, the page as sent: %v", what, r.header.Get("Content-Encoding"), r.body == page)
+		}
+	}
+	if r := e.get("/page", "Accept-Encoding: gzip", "Range: bytes=0-3"); r.status != http.StatusPartialContent || r.body != page[:4] {
+		t.Errorf("a range of it: %d %q", r.status, r.body)
+	}
+}

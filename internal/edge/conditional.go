@@ -65,6 +65,7 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 	}
 	if obj.Coding != "" || e.compression(x, http.Header{
 		"Content-Type": {obj.Header.Get("Content-Type")}, "Content-Encoding": {obj.Header.Get("Content-Encoding")},
+		"Cache-Control": {obj.Header.Get("Cache-Control")},
 	}, size) != "" {
 		return false // the range would be of the body the edge compressed: send it all
 	}

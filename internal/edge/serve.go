@@ -159,7 +159,9 @@ func (e *Edge) serve(w http.ResponseWriter, x *exchange) {
 		e.reject(w, x, http.StatusForbidden, "method-not-allowed")
 		return
 	}
-	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.ContentLength > 0 || len(r.TransferEncoding) > 0) {
+	// A body of unknown length counts too: HTTP/2 sends one without a
+	// content-length as DATA frames after the HEADERS (ContentLength -1).
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.ContentLength != 0 || len(r.TransferEncoding) > 0) {
 		e.reject(w, x, http.StatusForbidden, "body")
 		return
 	}

@@ -81,6 +81,17 @@ edges:
 	if got := proto.Load(); got != "https" {
 		t.Errorf("the origin got X-Forwarded-Proto %q, want https", got)
 	}
+	// A GET with a body of unknown length: over HTTP/2, DATA frames and no
+	// content-length. Refused as over HTTP/1.1.
+	req, _ := http.NewRequest("GET", "https://"+addr+"/page", io.NopCloser(strings.NewReader("a body")))
+	if resp, err := client(certFile).Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.Header.Get("Cache-Status"), "detail=body") || resp.ProtoMajor != 2 {
+			t.Errorf("an HTTP/2 GET with a body: %d over %s, Cache-Status %q; want 403, detail=body", resp.StatusCode, resp.Proto, resp.Header.Get("Cache-Status"))
+		}
+	}
 	if resp, err := http.Get("http://" + addr + "/page"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest {

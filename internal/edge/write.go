@@ -239,6 +239,9 @@ func (e *Edge) compression(x *exchange, h http.Header, size int64) string {
 	if x.b == nil || !x.b.compress || x.noGzip || x.r.Method == http.MethodHead || h.Get("Content-Encoding") != "" || size < 1024 {
 		return ""
 	}
+	if noTransform(h) {
+		return "" // RFC 9110 §7.7: a proxy must not change a no-transform body's coding
+	}
 	ct := strings.ToLower(h.Get("Content-Type"))
 	if !slices.ContainsFunc(compressibleTypes, func(p string) bool { return strings.HasPrefix(ct, p) }) {
 		return ""
@@ -250,6 +253,18 @@ func (e *Edge) compression(x *exchange, h http.Header, size int64) string {
 		return "gzip"
 	}
 	return ""
+}
+
+// noTransform reports whether h's Cache-Control holds no-transform.
+func noTransform(h http.Header) bool {
+	for _, v := range h["Cache-Control"] {
+		for d := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "no-transform") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // compressibleTypes are the Content-Type prefixes the edge compresses.
