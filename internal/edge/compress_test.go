@@ -233,3 +233,45 @@ behaviors:
 		t.Errorf("a range of it: %d %q", r.status, r.body)
 	}
 }
+
+// A HEAD, a 304 and a range request of a client the edge compresses for
+// get the head its GET would: Content-Encoding (HEAD), the weak ETag and
+// Vary: Accept-Encoding; a range is not taken from the compressed body.
+// And an object a HEAD miss stores is stored compressed when the key
+// holds the coding, as a GET's is.
+func TestHeadAndNotModifiedAsTheGet(t *testing.T) {
+	page := strings.Repeat("<li>the same head for HEAD</li>\n", 100)
+	e := newEnv(t, `
+behaviors:
+  - path: /nokey/*
+    compress: true
+    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 1h, gzip: false, brotli: false}
+  - path: "*"
+    compress: true
+    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 1h, gzip: true}
+`)
+	e.origin.set(answer(200, page, "Cache-Control: max-age=60", "Content-Type: text/html", `ETag: "abc"`))
+	coded := func(what string, r res, status int, enc string) {
+		t.Helper()
+		h := r.header
+		if r.status != status || h.Get("Content-Encoding") != enc || h.Get("ETag") != `W/"abc"` || !strings.Contains(strings.Join(h.Values("Vary"), ","), "Accept-Encoding") {
+			t.Errorf("%s: %d, Content-Encoding %q, ETag %q, Vary %q; want %d, %q, W/\"abc\", Accept-Encoding",
+				what, r.status, h.Get("Content-Encoding"), h.Get("ETag"), h.Values("Vary"), status, enc)
+		}
+	}
+	e.get("/nokey/p", "Accept-Encoding: identity") // stored as it came
+	coded("GET", e.get("/nokey/p", "Accept-Encoding: gzip"), 200, "gzip")
+	head := e.do("HEAD", "/nokey/p", "Accept-Encoding: gzip")
+	coded("HEAD", head, 200, "gzip")
+	if cl := head.header.Get("Content-Length"); cl == strconv.Itoa(len(page)) {
+		t.Errorf("HEAD: Content-Length %s, the uncompressed body's", cl)
+	}
+	coded("304", e.get("/nokey/p", "Accept-Encoding: gzip", `If-None-Match: W/"abc"`), 304, "")
+	coded("HEAD with a range", e.do("HEAD", "/nokey/p", "Accept-Encoding: gzip", "Range: bytes=0-9"), 200, "gzip")
+
+	coded("HEAD miss", e.do("HEAD", "/keyed", "Accept-Encoding: gzip"), 200, "gzip")
+	coded("GET after it", e.get("/keyed", "Accept-Encoding: gzip"), 200, "gzip")
+	if b := ts.Metric(t, e.reg, "tether_edge_cache_bytes", nil); b >= float64(2*len(page)) {
+		t.Errorf("cache bytes %v: the HEAD miss stored the page uncompressed under the gzip key", b)
+	}
+}

@@ -43,30 +43,36 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 		return false
 	}
 	etag, lastModified := obj.Header.Get("ETag"), obj.Header.Get("Last-Modified")
-	if obj.Coding != "" {
+	size := int64(len(obj.Body))
+	// onTheFly: this client's 200 would be compressed by the edge, from a
+	// body stored as it came.
+	onTheFly := obj.Coding == "" && e.compression(x, http.Header{
+		"Content-Type": {obj.Header.Get("Content-Type")}, "Content-Encoding": {obj.Header.Get("Content-Encoding")},
+		"Cache-Control": {obj.Header.Get("Cache-Control")},
+	}, size) != ""
+	if obj.Coding != "" || onTheFly {
 		etag = weakETag(etag) // as the client got it (codedFields)
 	}
 	if notModified(x.r.Header, etag, lastModified) {
 		out := w.Header()
 		vals := fillObjectHeader(out, obj, headerValues(w), 3)
 		// RFC 9110 §15.4.5: no representation metadata beyond what
-		// updates a cache.
+		// updates a cache; the ETag and Vary its 200 would carry.
 		for _, k := range [...]string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Range"} {
 			delete(out, k)
+		}
+		if onTheFly {
+			codedFields(out)
 		}
 		x.noGzip = true
 		e.finishHeader(w, x, out, http.StatusNotModified, -1, int64(age/time.Second), vals)
 		return true
 	}
-	size := int64(len(obj.Body))
 	start, end, status := byteRange(x.r.Header, size, etag, lastModified)
 	if status == http.StatusOK {
 		return false
 	}
-	if obj.Coding != "" || e.compression(x, http.Header{
-		"Content-Type": {obj.Header.Get("Content-Type")}, "Content-Encoding": {obj.Header.Get("Content-Encoding")},
-		"Cache-Control": {obj.Header.Get("Cache-Control")},
-	}, size) != "" {
+	if obj.Coding != "" || onTheFly {
 		return false // the range would be of the body the edge compressed: send it all
 	}
 	out := w.Header()

@@ -236,7 +236,8 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // client accepts brotli (when the cache policy keys it, as CloudFront
 // requires) or gzip. Brotli wins when both are accepted.
 func (e *Edge) compression(x *exchange, h http.Header, size int64) string {
-	if x.b == nil || !x.b.compress || x.noGzip || x.r.Method == http.MethodHead || h.Get("Content-Encoding") != "" || size < 1024 {
+	// A HEAD is answered as its GET would be: with the coding's fields.
+	if x.b == nil || !x.b.compress || x.noGzip || h.Get("Content-Encoding") != "" || size < 1024 {
 		return ""
 	}
 	if noTransform(h) {
