@@ -130,3 +130,24 @@ behaviors:
 		t.Errorf("origin errors counted: %v, want 0", n)
 	}
 }
+
+// TestNotModifiedSetCookieToRequester: the Set-Cookie lines of a 304 that
+// refreshes an object go to the request that caused the revalidation, as
+// a 200's would, and never to the hits that follow.
+func TestNotModifiedSetCookieToRequester(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	e.origin.set(answer(200, "v1", "Cache-Control: max-age=1", `ETag: "v1"`))
+	e.get("/p")
+	e.clk.Advance(5 * time.Second)
+	e.origin.set(answer(304, "", "Cache-Control: max-age=60", `ETag: "v1"`, "Set-Cookie: user=u1; Path=/"))
+	r := e.get("/p")
+	expect(t, "revalidated", r, "fwd=stale", "fwd-status=304")
+	if r.body != "v1" || r.header.Get("Set-Cookie") != "user=u1; Path=/" {
+		t.Errorf("the revalidating request: %q, Set-Cookie %q; want v1 and the 304's cookie", r.body, r.header.Get("Set-Cookie"))
+	}
+	if r := e.get("/p"); r.header.Get("Set-Cookie") != "" {
+		t.Errorf("a hit after it got Set-Cookie %q", r.header.Get("Set-Cookie"))
+	} else {
+		expect(t, "the hit after it", r, "hit")
+	}
+}

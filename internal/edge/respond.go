@@ -374,7 +374,17 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 			served = obj
 			x.status.Stored = httpcache.No
 		}
-		e.writeObjectHeader(w, x, served, 0)
+		if cookies := e.viewerSetCookies(x, resp.Header); len(cookies) > 0 && !e.cloudfront {
+			// The 304's own Set-Cookie lines (the load balancer's
+			// affinity cookie, the application's) go to this requester
+			// alone, as a 200's would; they are never stored.
+			out := w.Header()
+			vals := fillObjectHeader(out, served, headerValues(w), 3)
+			out["Set-Cookie"] = cookies
+			e.finishHeader(w, x, out, served.Status, int64(len(served.Body)), 0, vals)
+		} else {
+			e.writeObjectHeader(w, x, served, 0)
+		}
 		e.writeBody(w, x, served.Body, fromCache)
 		return refreshed
 	}
