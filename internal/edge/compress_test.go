@@ -275,3 +275,24 @@ behaviors:
 		t.Errorf("cache bytes %v: the HEAD miss stored the page uncompressed under the gzip key", b)
 	}
 }
+
+// JSON and XML types named by their suffix (application/vnd.api+json) are
+// compressed as application/json is, and an origin's own Vary:
+// Accept-Encoding is not repeated.
+func TestCompressStructuredTypes(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    compress: true
+    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 1h}
+`)
+	doc := `{"data": [` + strings.Repeat(`{"type": "articles", "id": "1"},`, 60) + `{}]}`
+	e.origin.set(answer(200, doc, "Cache-Control: max-age=60", "Content-Type: application/vnd.api+json", "Vary: accept-encoding"))
+	r := e.get("/api", "Accept-Encoding: gzip")
+	if r.header.Get("Content-Encoding") != "gzip" || decode(t, r.body, "gzip") != doc {
+		t.Errorf("application/vnd.api+json: Content-Encoding %q", r.header.Get("Content-Encoding"))
+	}
+	if v := r.header.Values("Vary"); len(v) != 1 {
+		t.Errorf("Vary %q, want the origin's line alone", v)
+	}
+}

@@ -244,7 +244,7 @@ func (e *Edge) compression(x *exchange, h http.Header, size int64) string {
 		return "" // RFC 9110 §7.7: a proxy must not change a no-transform body's coding
 	}
 	ct := strings.ToLower(h.Get("Content-Type"))
-	if !slices.ContainsFunc(compressibleTypes, func(p string) bool { return strings.HasPrefix(ct, p) }) {
+	if !slices.ContainsFunc(compressibleTypes, func(p string) bool { return strings.HasPrefix(ct, p) }) && !structuredText(ct) {
 		return ""
 	}
 	switch normalizeAcceptEncoding(x.r.Header.Values("Accept-Encoding"), true, x.b.brKey) {
@@ -266,6 +266,15 @@ func noTransform(h http.Header) bool {
 		}
 	}
 	return false
+}
+
+// structuredText reports whether the media type of ct, lower-cased, is a
+// JSON or XML one by its structured syntax suffix (RFC 6838 §4.2.8):
+// application/vnd.api+json, application/atom+xml.
+func structuredText(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(mt)
+	return strings.HasSuffix(mt, "+json") || strings.HasSuffix(mt, "+xml")
 }
 
 // compressibleTypes are the Content-Type prefixes the edge compresses.
