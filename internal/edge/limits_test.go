@@ -328,6 +328,8 @@ func TestFailedRevalidationCounted(t *testing.T) {
 	e.origin.set(answer(503, "down"))
 	if r := e.get("/p"); r.status != http.StatusServiceUnavailable {
 		t.Fatalf("revalidation failed outside stale-if-error: %d, want the origin's 503", r.status)
+	} else {
+		expect(t, "revalidation failed outside stale-if-error", r, "fwd=stale", "fwd-status=503", "stored=?0", "detail=status")
 	}
 	e.origin.Close()
 	if r := e.get("/p"); r.status != http.StatusBadGateway {

@@ -355,6 +355,7 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 		// stays for the next request that may take it stale.
 		defer e.closeOrigin(x, resp)
 		x.status.FwdStatus, x.status.Stored = resp.StatusCode, httpcache.No
+		x.status.Detail = firstNonEmpty(x.status.Detail, httpcache.ReasonStatus)
 		e.relay(w, x, resp, nil)
 		return nil
 	}
