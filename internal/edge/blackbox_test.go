@@ -86,13 +86,16 @@ func TestNotModifiedForAnotherRepresentation(t *testing.T) {
 
 // TestInvalidateTenantByHost: with the tenant taken from the host, an
 // invalidation names the tenant as a user writes the host: in any letter
-// case, as requests' hosts are lowercased.
+// case, with or without the trailing dot, as requests' hosts are.
 func TestInvalidateTenantByHost(t *testing.T) {
 	e := newEnv(t, "tenant: {by: host}\n"+defaultBehavior)
 	e.origin.set(answer(200, "a", "Cache-Control: max-age=60"))
 	e.get("/p", "Host: Acme.Example")
 	e.get("/p", "Host: other.example")
-	if n := e.edge.Invalidate("ACME.example", []string{"/*"}); n != 1 {
+	// The fully qualified form is the same host (NGINX's $host strips
+	// the dot too): one object, one tenant.
+	expect(t, "acme.example.", e.get("/p", "Host: acme.example."), "hit")
+	if n := e.edge.Invalidate("ACME.example.", []string{"/*"}); n != 1 {
 		t.Errorf("invalidated %d objects of tenant ACME.example, want 1", n)
 	}
 	expect(t, "acme after", e.get("/p", "Host: acme.example"), "fwd=uri-miss")

@@ -236,7 +236,7 @@ func matchesAny(names []string, name string) bool {
 // tenant ("" for every tenant), and returns how many it dropped.
 func (e *Edge) Invalidate(tenant string, patterns []string) int {
 	if e.tenantBy == "host" {
-		tenant = strings.ToLower(tenant) // as requests' hosts are (normalizeHost)
+		tenant = normalizeHost(tenant, false) // as requests' hosts are
 	}
 	n := e.store.Invalidate(tenant, patterns)
 	e.metrics.invalidated.Add(float64(n))

@@ -47,22 +47,26 @@ func parseView(r *http.Request) view {
 	return v
 }
 
-// normalizeHost lowercases host and removes the scheme's default port.
+// normalizeHost lowercases host and removes the scheme's default port and
+// the trailing dot of a fully qualified name ("example.com." is
+// example.com, as NGINX's $host has it).
 func normalizeHost(host string, tls bool) string {
 	host = strings.ToLower(host)
 	port := ":80"
 	if tls {
 		port = ":443"
 	}
-	if !strings.HasSuffix(host, port) {
-		return host // most hosts: no port (SplitHostPort would allocate its error)
-	}
-	// The suffix is the port SplitHostPort finds, when it parses.
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-		if strings.Contains(h, ":") {
-			host = "[" + h + "]"
+	if strings.HasSuffix(host, port) {
+		// The suffix is the port SplitHostPort finds, when it parses.
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+			if strings.Contains(h, ":") {
+				host = "[" + h + "]"
+			}
 		}
+	}
+	if t := strings.TrimRight(host, "."); t != "" && len(t) < len(host) {
+		host = t
 	}
 	return host
 }

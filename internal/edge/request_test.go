@@ -114,7 +114,8 @@ func TestPeerString(t *testing.T) {
 // SplitHostPort for hosts without that port).
 func FuzzNormalizeHost(f *testing.F) {
 	for _, h := range []string{"Example.COM", "example.com:80", "example.com:443", "example.com:8080", "[::1]:80", "[::1]:443",
-		"[::1]", "::1", "a:b:80", ":80", "[x]:80", "EXAMPLE.com:80x", "example.com:080", "example.com:0443", ""} {
+		"[::1]", "::1", "a:b:80", ":80", "[x]:80", "EXAMPLE.com:80x", "example.com:080", "example.com:0443", "",
+		"example.com.", "Example.COM.:443", "example.com..", ".", "example.com.:8080"} {
 		f.Add(h, false)
 		f.Add(h, true)
 	}
@@ -125,6 +126,9 @@ func FuzzNormalizeHost(f *testing.F) {
 			if strings.Contains(h, ":") {
 				host = "[" + h + "]"
 			}
+		}
+		if t := strings.TrimRight(host, "."); t != "" {
+			host = t
 		}
 		return host
 	}
