@@ -154,3 +154,26 @@ func TestNotModifiedSetCookieToRequester(t *testing.T) {
 		expect(t, "the hit after it", r, "hit")
 	}
 }
+
+// TestVaryAbsentIsNotEmpty: a stored variant for a request without a
+// header the response varies on serves only requests without it, not one
+// that sends it empty (RFC 9111 §4.1).
+func TestVaryAbsentIsNotEmpty(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 1h}
+    origin_request: {headers: [X-Var]}
+`)
+	e.origin.set(answer(200, "v", "Cache-Control: public, max-age=60", "Vary: X-Var"))
+	expect(t, "absent", e.get("/p"), "stored")
+	expect(t, "absent again", e.get("/p"), "hit")
+	req, _ := http.NewRequest("GET", e.url+"/p", nil)
+	req.Header["X-Var"] = []string{""}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	expect(t, "empty", res{resp.StatusCode, "", resp.Header}, "fwd=vary-miss")
+}

@@ -47,14 +47,26 @@ func (e *Edge) originView(x *exchange, name string) string {
 		return x.s.acceptEncoding
 	}
 	if !slices.Contains(x.b.fwdHeaders, canon) {
-		return ""
+		return absent
 	}
 	vals := x.r.Header.Values(canon)
-	for i := range vals {
-		vals[i] = strings.TrimSpace(vals[i])
+	if len(vals) == 0 {
+		return absent
 	}
-	return strings.Join(vals, ",")
+	var b strings.Builder
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strings.TrimSpace(v))
+	}
+	return b.String()
 }
+
+// absent is originView's value for a field the origin's request did not
+// carry: a request without the field matches only another without it,
+// not one where it is empty (RFC 9111 §4.1). No field value holds it.
+const absent = "\x01"
 
 // variantMatch returns the predicate that picks the stored variant x may
 // use.
