@@ -177,3 +177,14 @@ behaviors:
 	resp.Body.Close()
 	expect(t, "empty", res{resp.StatusCode, "", resp.Header}, "fwd=vary-miss")
 }
+
+// TestSetCookie2NotStored: the obsolete Set-Cookie2 is a cookie as
+// Set-Cookie is: safe mode does not store a response that sets one.
+func TestSetCookie2NotStored(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	e.origin.set(answer(200, "v", "Cache-Control: max-age=60", `Set-Cookie2: session="alice"; Version="1"`))
+	expect(t, "R1", e.get("/p"), "stored=?0", "detail=set-cookie")
+	if r := e.get("/p"); r.header.Get("Set-Cookie2") != "" && hasStatus(r.cacheStatus(), "hit") {
+		t.Errorf("a hit replayed Set-Cookie2 %q", r.header.Get("Set-Cookie2"))
+	}
+}

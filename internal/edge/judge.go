@@ -46,7 +46,9 @@ func (e *Edge) judge(x *exchange, resp *http.Response, now time.Time) verdict {
 	}
 	_, other := httpcache.SplitSetCookie(resp.Header, e.isInfra)
 	qualified := d.Directives.NoCacheField("Set-Cookie") || d.Directives.PrivateField("Set-Cookie")
-	if vd.store && len(other) > 0 && !qualified {
+	if vd.store && (len(other) > 0 || len(resp.Header["Set-Cookie2"]) > 0) && !qualified {
+		// Set-Cookie2 (RFC 2965, obsolete) is a cookie too, to whatever
+		// client still reads it.
 		vd.store, vd.reason = false, "set-cookie"
 	}
 	if vd.store && !e.staticTypeOK(x.b, resp.Header) {
@@ -62,14 +64,14 @@ func (e *Edge) judge(x *exchange, resp *http.Response, now time.Time) verdict {
 // fields d omits (those a qualified no-cache or private names, the proxy
 // fields), without hop-by-hop fields, those Connection names and
 // CDN-Cache-Control, which are removed once, here, rather than on every
-// hit, and in safe mode without Set-Cookie.
+// hit, and in safe mode without Set-Cookie (or the obsolete Set-Cookie2).
 func (e *Edge) storedHeader(h http.Header, d httpcache.Decision) cachestore.Header {
 	var connection []string
 	if !slices.Contains(d.OmitFields, "Connection") {
 		connection = connectionNames(h)
 	}
 	return cachestore.PackHeader(h, func(name string) bool {
-		return !isHop(name) && name != "Cdn-Cache-Control" && !(name == "Set-Cookie" && !e.cloudfront) &&
+		return !isHop(name) && name != "Cdn-Cache-Control" && !((name == "Set-Cookie" || name == "Set-Cookie2") && !e.cloudfront) &&
 			!slices.Contains(d.OmitFields, name) && !slices.Contains(connection, name)
 	})
 }
