@@ -188,3 +188,42 @@ func TestSetCookie2NotStored(t *testing.T) {
 		t.Errorf("a hit replayed Set-Cookie2 %q", r.header.Get("Set-Cookie2"))
 	}
 }
+
+// TestDebugKey: with debug_key, Cache-Status shows the key (the behavior,
+// GET for a HEAD too, since a HEAD shares its GET's objects, the host and
+// path, and the keyed inputs' names) with every value replaced by 8 hex
+// digits: the same for the same value, never the value itself.
+func TestDebugKey(t *testing.T) {
+	e := newEnv(t, `
+debug_key: true
+behaviors:
+  - path: "*"
+    cache: {min_ttl: 0s, default_ttl: 1h, max_ttl: 1h, cookies: {whitelist: [lang]}, query: {whitelist: [v]}, headers: [X-Var]}
+`)
+	key := func(r res) string {
+		t.Helper()
+		_, k, ok := strings.Cut(r.cacheStatus(), `key="`)
+		if !ok {
+			t.Fatalf("no key in Cache-Status %q", r.cacheStatus())
+		}
+		return strings.TrimSuffix(k, `"`)
+	}
+	a := key(e.get("/p?v=secret-value", "Host: edge.example", "Cookie: lang=fr; session=token", "X-Var: hidden", "Accept-Encoding: gzip"))
+	for _, secret := range []string{"secret-value", "fr", "token", "hidden"} {
+		if strings.Contains(a, secret) {
+			t.Errorf("the key shows the value %q: %s", secret, a)
+		}
+	}
+	for _, part := range []string{"|GET|edge.example/p?v=", "|X-Var=", "|lang=", "|ae=gzip"} {
+		if !strings.Contains(a, part) {
+			t.Errorf("the key %s lacks %q", a, part)
+		}
+	}
+	head := key(e.do("HEAD", "/p?v=secret-value", "Host: edge.example", "Cookie: lang=fr; session=token", "X-Var: hidden", "Accept-Encoding: gzip"))
+	if head != a {
+		t.Errorf("a HEAD's key %s, want its GET's %s", head, a)
+	}
+	if other := key(e.get("/p?v=other", "Host: edge.example", "Cookie: lang=fr", "X-Var: hidden", "Accept-Encoding: gzip")); other == a {
+		t.Errorf("another value shows the same key %s", other)
+	}
+}

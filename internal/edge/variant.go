@@ -106,7 +106,11 @@ func (e *Edge) hmac8(v string) string {
 // every cookie, header and query value replaced by an 8-hex HMAC.
 func (e *Edge) displayKey(x *exchange) string {
 	var b strings.Builder
-	b.WriteString(x.tenant + "|" + x.b.id + "|" + x.r.Method + "|" + x.v.host + x.v.rawPath)
+	method := x.r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet // as the key has it: a HEAD shares its GET's objects
+	}
+	b.WriteString(x.tenant + "|" + x.b.id + "|" + method + "|" + x.v.host + x.v.rawPath)
 	for i, q := range x.s.keyQuery {
 		sep := "&"
 		if i == 0 {
