@@ -227,3 +227,23 @@ behaviors:
 		t.Errorf("another value shows the same key %s", other)
 	}
 }
+
+// TestFragmentInPathBypasses: a raw '#' in the request target (a
+// fragment, which no request target may hold) is not keyed as sent while
+// the origin gets it as %23: the request bypasses the cache.
+func TestFragmentInPathBypasses(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /p#frag HTTP/1.1\r\nHost: edge.example\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	expect(t, "/p#frag", res{resp.StatusCode, "", resp.Header}, "fwd=bypass", "detail=ambiguous-path")
+}

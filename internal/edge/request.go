@@ -73,11 +73,12 @@ func normalizeHost(host string, tls bool) string {
 
 // ambiguousPath reports a raw path that servers and caches may resolve
 // differently (spec §2.6 B5): encoded slashes, backslashes or NULs, ';',
-// "//", and dot segments, plain or encoded.
+// "//", dot segments, plain or encoded, and a raw '#' (a fragment, which
+// no request target may hold: the origin gets it as %23).
 func ambiguousPath(p string) bool {
 	for i := 0; i < len(p); i++ {
 		switch p[i] {
-		case ';', '\\':
+		case ';', '\\', '#':
 			return true
 		case '/':
 			if i+1 < len(p) && p[i+1] == '/' {
