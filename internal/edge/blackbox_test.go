@@ -114,18 +114,7 @@ behaviors:
 		io.Copy(io.Discard, r.Body)
 		w.Write([]byte("ok"))
 	})
-	c, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, "POST /form HTTP/1.1\r\nHost: edge.example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := rawRequest(t, e, "POST /form HTTP/1.1\r\nHost: edge.example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n\r\n")
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(resp.Header.Get("Cache-Status"), "detail=request-body") {
 		t.Errorf("a malformed chunked body: %d, Cache-Status %q; want 400, detail=request-body", resp.StatusCode, resp.Header.Get("Cache-Status"))
 	}
@@ -233,17 +222,26 @@ behaviors:
 // the origin gets it as %23: the request bypasses the cache.
 func TestFragmentInPathBypasses(t *testing.T) {
 	e := newEnv(t, defaultBehavior)
+	resp := rawRequest(t, e, "GET /p#frag HTTP/1.1\r\nHost: edge.example\r\n\r\n")
+	expect(t, "/p#frag", res{resp.StatusCode, "", resp.Header}, "fwd=bypass", "detail=ambiguous-path")
+}
+
+// rawRequest sends raw, a request as bytes, to e on a connection of its
+// own and returns the response, its body read and closed.
+func rawRequest(t *testing.T, e *env, raw string) *http.Response {
+	t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, "GET /p#frag HTTP/1.1\r\nHost: edge.example\r\n\r\n")
+	io.WriteString(c, raw)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	expect(t, "/p#frag", res{resp.StatusCode, "", resp.Header}, "fwd=bypass", "detail=ambiguous-path")
+	return resp
 }
