@@ -230,12 +230,7 @@ func TestFragmentInPathBypasses(t *testing.T) {
 // own and returns the response, its body read and closed.
 func rawRequest(t *testing.T, e *env, raw string) *http.Response {
 	t.Helper()
-	c, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialEdge(t, e)
 	io.WriteString(c, raw)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
@@ -244,4 +239,32 @@ func rawRequest(t *testing.T, e *env, raw string) *http.Response {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp
+}
+
+// dialEdge opens a connection to e, closed when the test ends, that gives
+// up after 5 seconds.
+func dialEdge(t *testing.T, e *env) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	return c
+}
+
+// TestEmptyRequestBodyForwarded: a POST without a body reaches the origin
+// with Content-Length: 0, not as a chunked body of unknown length.
+func TestEmptyRequestBodyForwarded(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    allowed_methods: [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]
+`)
+	e.origin.set(answer(200, "ok"))
+	e.do("POST", "/form")
+	if r := e.origin.last(); r == nil || r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		t.Fatalf("the origin got %v", r)
+	}
 }

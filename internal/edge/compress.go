@@ -12,6 +12,7 @@ import (
 	"github.com/andybalholm/brotli"
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
+	"github.com/tetherlb/tether/internal/edge/httpcache"
 )
 
 // Compression (behaviors[].compress). A response the edge stores is
@@ -108,24 +109,12 @@ func keyedCoding(x *exchange, enc string) string {
 // codedFields adds to out, the header of a response whose body the edge
 // compressed, Vary: Accept-Encoding and the weak form of a strong ETag.
 func codedFields(out http.Header) {
-	if !varies(out["Vary"], "accept-encoding") {
+	if names, _ := httpcache.VaryHeaders(out); !slices.Contains(names, "accept-encoding") {
 		out["Vary"] = append(slices.Clip(out["Vary"]), "Accept-Encoding")
 	}
 	if etag := out["Etag"]; len(etag) == 1 {
 		out["Etag"] = []string{weakETag(etag[0])}
 	}
-}
-
-// varies reports whether the Vary lines name field (lower-case).
-func varies(lines []string, field string) bool {
-	for _, line := range lines {
-		for n := range strings.SplitSeq(line, ",") {
-			if strings.EqualFold(strings.TrimSpace(n), field) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // weakETag returns etag made weak, W/"…", when it is strong.

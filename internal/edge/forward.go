@@ -72,9 +72,14 @@ func (e *Edge) originRequest(ctx context.Context, x *exchange) *http.Request {
 	} else {
 		e.originFields(x, func(name, value string) { out.Header[name] = append(out.Header[name], value) })
 	}
-	if cachedMethod(r.Method) {
+	switch {
+	case cachedMethod(r.Method):
 		out.Body, out.ContentLength = http.NoBody, 0
-	} else {
+	case r.Body == nil || r.Body == http.NoBody:
+		// Kept as it is: a transport sends Content-Length: 0 for NoBody,
+		// where a wrapped one reads as a body of unknown length.
+		out.Body, out.ContentLength = r.Body, r.ContentLength
+	default:
 		out.Body, out.ContentLength = &clientBody{r.Body}, r.ContentLength
 	}
 	return out

@@ -240,12 +240,7 @@ func TestMalformedHeads(t *testing.T) {
 	e := newEnv(t, defaultBehavior)
 	send := func(raw string) (*http.Response, string) {
 		t.Helper()
-		c, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c := dialEdge(t, e)
 		io.WriteString(c, raw)
 		br := bufio.NewReader(c)
 		resp, err := http.ReadResponse(br, nil)

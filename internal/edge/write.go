@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
+	"github.com/tetherlb/tether/internal/edge/httpcache"
 )
 
 // copyBuffers are the buffers relay streams bodies through.
@@ -240,7 +241,7 @@ func (e *Edge) compression(x *exchange, h http.Header, size int64) string {
 	if x.b == nil || !x.b.compress || x.noGzip || h.Get("Content-Encoding") != "" || size < 1024 {
 		return ""
 	}
-	if noTransform(h) {
+	if httpcache.ParseCacheControl(h["Cache-Control"]).NoTransform {
 		return "" // RFC 9110 §7.7: a proxy must not change a no-transform body's coding
 	}
 	ct := strings.ToLower(h.Get("Content-Type"))
@@ -254,18 +255,6 @@ func (e *Edge) compression(x *exchange, h http.Header, size int64) string {
 		return "gzip"
 	}
 	return ""
-}
-
-// noTransform reports whether h's Cache-Control holds no-transform.
-func noTransform(h http.Header) bool {
-	for _, v := range h["Cache-Control"] {
-		for d := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(d), "no-transform") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // structuredText reports whether the media type of ct, lower-cased, is a

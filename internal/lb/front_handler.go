@@ -108,6 +108,11 @@ func NewFront(ln net.Listener, srv *http.Server, o FrontOptions) *Front {
 // body as the next request). A handler should refuse it too, and close
 // the connection.
 func Smuggled(r *http.Request) bool {
+	if r.ProtoMajor != 1 || r.ProtoMinor != 0 && len(r.TransferEncoding) == 0 {
+		// Neither HTTP/1.0 nor a chunked body (net/http keeps the
+		// Transfer-Encoding of the pair): no need to look.
+		return false
+	}
 	c := connFrom(r.Context())
 	return c != nil && c.smuggled(r)
 }

@@ -105,14 +105,14 @@ func writePieces(p []byte, write func(piece []byte) (int, error)) (int, error) {
 // write deadline (http.ResponseController), which is cleared again after
 // it (on HTTP/2 a deadline resets the stream when it passes, write or
 // not, and a stream may rightly be quiet for long). On HTTP/2 that also
-// covers a client that stops granting flow control. onTimeout, if set, counts the
-// writes that ran out of time.
+// covers a client that stops granting flow control. onTimeout, if set,
+// counts the writes that ran out of time.
 //
 // The end of an HTTP/1.1 response, which net/http writes after the
 // handler returns (what its buffers still hold, the last chunk), goes out
 // within the timeout too. A response whose framing is settled (its head
-// sent, or a Content-Length declared) is flushed before the handler returns, under
-// the timeout and counted; then, for the rest, or for a small response
+// sent, or a Content-Length declared) is flushed before the handler
+// returns, under the timeout and counted; then, for the rest, or for a small response
 // whose Content-Length net/http is still to work out (flushing it would
 // make it chunked), the connection keeps a deadline of timeout from now.
 // The next request's handler clears it first: a handed-off connection is
@@ -190,8 +190,9 @@ func (d *deadlineWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter 
 // timeout still on it: each write to the client, in pieces of at most
 // sendPiece bytes, must go out within the timeout, so that a client that
 // stops reading an upgraded connection does not hold it, and its target's,
-// for ever (NGINX applies its send_timeout to upgraded connections too). A quiet connection is not cut: the deadline is
-// set only while a write waits.
+// for ever (NGINX applies its send_timeout to upgraded connections too). A
+// quiet connection is not cut: the deadline is set only while a write
+// waits.
 func (d *deadlineWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := http.NewResponseController(d.ResponseWriter).Hijack()
 	if err != nil {
