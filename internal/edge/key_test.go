@@ -96,6 +96,8 @@ behaviors:
 		expect(t, "fr", e.get("/p", "Accept-Language: fr"), "fwd=uri-miss")
 		expect(t, "en", e.get("/p", "Accept-Language: en"), "fwd=uri-miss")
 		expect(t, "none", e.get("/p"), "fwd=uri-miss")
+		expect(t, "empty", e.get("/p", "Accept-Language: "), "fwd=uri-miss")
+		expect(t, "empty again", e.get("/p", "Accept-Language: "), "hit")
 		expect(t, "fr again", e.get("/p", "Accept-Language: fr"), "hit")
 	})
 	t.Run("K11 Accept-Encoding normalised", func(t *testing.T) {
