@@ -23,7 +23,10 @@ func (lh *listenerHandler) serveFront(fc *frontConn) step {
 	rt := s.gen.Load().routers[lh.name]
 	if rt == nil { // the listener left the config and is shutting down
 		r.Close = true
-		fc.answer(func(w http.ResponseWriter) { writeError(w, http.StatusServiceUnavailable) })
+		fc.answer(func(w http.ResponseWriter) {
+			lh.setHSTS(w.Header())
+			writeError(w, http.StatusServiceUnavailable)
+		})
 		return stepClose
 	}
 	g, gate := rt.match(hostOnly(r.Host), r.URL.Path)

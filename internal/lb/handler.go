@@ -39,6 +39,7 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	gen := s.gen.Load()
 	rt := gen.routers[lh.name]
 	if rt == nil { // the listener left the config and is shutting down
+		lh.setHSTS(w.Header())
 		writeError(w, http.StatusServiceUnavailable)
 		return
 	}

@@ -1,6 +1,7 @@
 package lb_test
 
 import (
+	"bufio"
 	"crypto/tls"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetherlb/tether/internal/config"
 	ts "github.com/tetherlb/tether/internal/testsupport"
 	"github.com/tetherlb/tether/session"
 	"github.com/tetherlb/tether/session/memstore"
@@ -177,5 +179,42 @@ func TestHSTSOnRefusals(t *testing.T) {
 	resp.Body.Close()
 	if got := resp.Header.Values("Strict-Transport-Security"); len(got) != 1 || got[0] != "max-age=86400" {
 		t.Errorf("a proxied response: Strict-Transport-Security %q, want it once", got)
+	}
+}
+
+// TestHSTSOnRemovedListener: a connection a reload leaves behind on an
+// https listener it removed gets its 503 with the listener's
+// Strict-Transport-Security header, as every other answer of that
+// listener has it.
+func TestHSTSOnRemovedListener(t *testing.T) {
+	targets := newTargets(t, 1)
+	cert, key := ts.TLSFiles(t)
+	y := httpsYAML(targets, fmt.Sprintf("{cert_file: %q, key_file: %q, hsts: {max_age: 24h}}", cert, key))
+	l := ts.StartLB(t, y)
+	conn, err := tls.Dial("tcp", l.Addr("web").String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The same config with the https listener renamed: "web" leaves it.
+	cfg, err := config.Parse([]byte(strings.Replace(y, "name: web,", "name: web2,", 1)), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reload(cfg, l.Ring); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Strict-Transport-Security") != "max-age=86400" {
+		t.Errorf("a removed listener's straggler got %d, Strict-Transport-Security %q; want 503 with max-age=86400",
+			resp.StatusCode, resp.Header.Values("Strict-Transport-Security"))
 	}
 }
