@@ -348,6 +348,11 @@ func TestFrontHandsOffOddRequests(t *testing.T) {
 	y := strings.Replace(groupYAML([]*ts.Target{tg}, ""), ", trusted_proxies: [10.0.0.0/8]", ", max_header_bytes: 4096", 1)
 	l := ts.StartLB(t, y)
 	waitHealthy(t, l, 1)
+	noProxyErrors := func(t *testing.T) {
+		if n := ts.Metric(t, l.Registry(), "tether_proxy_errors_total", nil); n != 0 {
+			t.Errorf("tether_proxy_errors_total = %v, want 0: the client's body is not the target's failure", n)
+		}
+	}
 	tests := []struct {
 		name     string
 		request  string
@@ -379,6 +384,12 @@ func TestFrontHandsOffOddRequests(t *testing.T) {
 					t.Error("the body of an HTTP/1.0 request with Transfer-Encoding reached the target as a request")
 				}
 			}},
+		// The client's body, not the target, is at fault: a 400, and no
+		// proxy error counted against the target.
+		{name: "malformed chunk size", request: "POST /upload HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+			method: "POST", want: http.StatusBadRequest, rejected: "request_body", check: noProxyErrors},
+		{name: "chunk longer than its size", request: "POST /upload HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n",
+			method: "POST", want: http.StatusBadRequest, rejected: "request_body", check: noProxyErrors},
 	}
 	rejected := func(code int, reason string) float64 {
 		return ts.Metric(t, l.Registry(), "tether_http_rejected_total",

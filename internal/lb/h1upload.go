@@ -100,7 +100,7 @@ func (u *h1Upload) write() (err error) {
 			break
 		}
 		if rerr != nil {
-			return fmt.Errorf("reading request body: %w", rerr)
+			return &requestBodyError{rerr}
 		}
 	}
 	if u.length >= 0 && n != u.length {
@@ -118,6 +118,14 @@ func (u *h1Upload) write() (err error) {
 	}
 	return nil
 }
+
+// requestBodyError is the client's request body failing to read: a
+// malformed chunked body, or one cut short. The client gets a 400 for it
+// (or nothing, when it went away); the target is not blamed.
+type requestBodyError struct{ err error }
+
+func (e *requestBodyError) Error() string { return "reading request body: " + e.err.Error() }
+func (e *requestBodyError) Unwrap() error { return e.err }
 
 // writeChunk writes p as it goes on the wire: as it is in a body of known
 // length, as a chunk, flushed, otherwise.

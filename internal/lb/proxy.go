@@ -29,8 +29,9 @@ type exchange struct {
 	counted bool // the decision has been counted
 	retry   string
 	status  int
-	hsts    string     // Strict-Transport-Security to add, or ""
-	memo    *tokenMemo // the connection's last opened token, or nil
+	lh      *listenerHandler // the listener the request came in on
+	hsts    string           // Strict-Transport-Security to add, or ""
+	memo    *tokenMemo       // the connection's last opened token, or nil
 }
 
 // setHSTS adds the listener's Strict-Transport-Security header unless the
@@ -239,6 +240,19 @@ func (g *group) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 
 // answerError answers the failed exchange ex of r, as proxyError.
 func (g *group) answerError(w http.ResponseWriter, r *http.Request, ex *exchange, err error) {
+	if errors.As(err, new(*requestBodyError)) && r.Context().Err() == nil {
+		// The client's body, not the target, failed: malformed chunks,
+		// or a body cut short by a client still there to be told.
+		ex.status = http.StatusBadRequest
+		g.countDecision(ex)
+		ex.setHSTS(w.Header())
+		if ex.lh != nil {
+			ex.lh.reject(w, r, http.StatusBadRequest, "request_body")
+		} else {
+			writeError(w, http.StatusBadRequest)
+		}
+		return
+	}
 	kind, code := "other", http.StatusBadGateway
 	switch {
 	case errors.Is(err, errStrict):
