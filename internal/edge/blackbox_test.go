@@ -268,3 +268,23 @@ behaviors:
 		t.Fatalf("the origin got %v", r)
 	}
 }
+
+// TestNonASCIIPathKeyedAsForwarded: a raw non-ASCII byte in a path goes to
+// the origin escaped (net/http's %XX); the object is keyed the same way,
+// so the escaped request finds it and an invalidation that names the
+// escaped path, as CloudFront asks for non-ASCII characters, removes it.
+func TestNonASCIIPathKeyedAsForwarded(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	for _, tc := range []struct{ raw, escaped string }{{"/caf\xc3\xa9", "/caf%C3%A9"}, {"/\xff", "/%FF"}} {
+		r := rawRequest(t, e, "GET "+tc.raw+" HTTP/1.1\r\nHost: example.com\r\n\r\n")
+		expect(t, "raw "+tc.escaped, res{r.StatusCode, "", r.Header}, "fwd=uri-miss", "stored")
+		if got := e.origin.last().RequestURI; got != tc.escaped {
+			t.Errorf("origin saw %q, want %q", got, tc.escaped)
+		}
+		r = rawRequest(t, e, "GET "+tc.escaped+" HTTP/1.1\r\nHost: example.com\r\n\r\n")
+		expect(t, "escaped "+tc.escaped, res{r.StatusCode, "", r.Header}, "hit")
+		if n := e.edge.Invalidate("", []string{tc.escaped}); n != 1 {
+			t.Errorf("invalidating %q removed %d objects, want 1", tc.escaped, n)
+		}
+	}
+}

@@ -42,8 +42,9 @@ func (e *Edge) originRequest(ctx context.Context, x *exchange) *http.Request {
 	if e.ctxTransport == nil {
 		out = out.WithContext(ctx) // else fetch gives the transport ctx
 	}
-	// The path goes out exactly as the client sent it: Path and a RawPath
-	// that is its valid encoding make net/http write RawPath.
+	// The path goes out as keyed (as the client sent it, when validly
+	// escaped; see parseView): Path and a RawPath that is its valid
+	// encoding make net/http write RawPath.
 	u.Scheme, u.Host, u.RawPath = e.origin.Scheme, e.origin.Host, x.v.rawPath
 	if p, err := url.PathUnescape(x.v.rawPath); err == nil {
 		u.Path = p

@@ -15,7 +15,7 @@ type pair struct{ name, value string }
 // view is the parsed request the cache works on (spec §2.2 step 1).
 type view struct {
 	host    string // lowercase, default port removed
-	rawPath string // escaped path exactly as sent
+	rawPath string // escaped path as the origin gets it: as sent, when validly escaped
 	query   []pair // in request order; duplicates kept
 	cookies []pair // from every Cookie field; only name=value pairs
 	// ambiguous is set for a path or query that different parsers read
@@ -26,11 +26,17 @@ type view struct {
 
 func parseView(r *http.Request) view {
 	v := view{host: normalizeHost(r.Host, r.TLS != nil)}
+	// The path is keyed as it goes to the origin: as sent when that is a
+	// valid encoding of it, else as net/http escapes it (a raw non-ASCII
+	// byte becomes %XX), so that "/\xc3\xa9" and "/%C3%A9", one resource
+	// at the origin, are one object, which the pattern "/%C3%A9" names.
+	// Ambiguity is judged on the bytes as sent: a raw '#' or '\\'.
 	v.rawPath = r.URL.EscapedPath()
+	sent := v.rawPath
 	if r.URL.RawPath != "" {
-		v.rawPath = r.URL.RawPath
+		sent = r.URL.RawPath
 	}
-	v.ambiguous = ambiguousPath(v.rawPath)
+	v.ambiguous = ambiguousPath(sent)
 	if q := r.URL.RawQuery; q != "" {
 		if strings.Contains(q, ";") {
 			v.ambiguous = true
