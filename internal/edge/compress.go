@@ -109,11 +109,19 @@ func keyedCoding(x *exchange, enc string) string {
 // codedFields adds to out, the header of a response whose body the edge
 // compressed, Vary: Accept-Encoding and the weak form of a strong ETag.
 func codedFields(out http.Header) {
-	if names, _ := httpcache.VaryHeaders(out); !slices.Contains(names, "accept-encoding") {
-		out["Vary"] = append(slices.Clip(out["Vary"]), "Accept-Encoding")
-	}
+	varyCoding(out)
 	if etag := out["Etag"]; len(etag) == 1 {
 		out["Etag"] = []string{weakETag(etag[0])}
+	}
+}
+
+// varyCoding adds Accept-Encoding to the Vary of h unless it names it.
+// Every answer of a response the edge compresses for some clients has it,
+// the uncompressed ones too (as NGINX's gzip_vary): a cache after the
+// edge must not give one client's coding to another.
+func varyCoding(h http.Header) {
+	if names, _ := httpcache.VaryHeaders(h); !slices.Contains(names, "accept-encoding") {
+		h["Vary"] = append(slices.Clip(h["Vary"]), "Accept-Encoding")
 	}
 }
 

@@ -88,8 +88,10 @@ behaviors:
 	coded("br hit", e.get("/page", "Accept-Encoding: br, gzip"), "br")
 
 	plain := e.get("/page", "Accept-Encoding: identity")
-	if plain.body != page || plain.header.Get("Content-Encoding") != "" || plain.header.Get("ETag") != `"v1"` || plain.header.Get("Vary") != "" {
-		t.Errorf("identity: Content-Encoding %q, ETag %q, Vary %q, the page: %v",
+	if plain.body != page || plain.header.Get("Content-Encoding") != "" || plain.header.Get("ETag") != `"v1"` || plain.header.Get("Vary") != "Accept-Encoding" {
+		// Vary too: a cache after the edge must not give this copy's
+		// coding (none) to a gzip client, as NGINX's gzip_vary.
+		t.Errorf("identity: Content-Encoding %q, ETag %q, Vary %q (want Accept-Encoding), the page: %v",
 			plain.header.Get("Content-Encoding"), plain.header.Get("ETag"), plain.header.Get("Vary"), plain.body == page)
 	}
 
@@ -294,5 +296,37 @@ behaviors:
 	}
 	if v := r.header.Values("Vary"); len(v) != 1 {
 		t.Errorf("Vary %q, want the origin's line alone", v)
+	}
+}
+
+// TestIdentityVaryAcceptEncoding: an answer the edge did not compress has
+// Vary: Accept-Encoding when the same response goes to gzip clients
+// compressed, on a miss, on a hit and when the body streams; a response
+// the edge never compresses (too small, an image) has no Vary.
+func TestIdentityVaryAcceptEncoding(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    compress: true
+    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 1h}
+`)
+	page := strings.Repeat("<p>identity</p>\n", 100)
+	large := strings.Repeat("<p>streams through</p>\n", 4000) // over 64 KiB
+	for _, tc := range []struct {
+		path, body, ctype, vary string
+	}{
+		{"/page", page, "text/html", "Accept-Encoding"},
+		{"/large", large, "text/html", "Accept-Encoding"},
+		{"/small", "<p>short</p>", "text/html", ""},
+		{"/image", page, "image/png", ""},
+	} {
+		e.origin.set(answer(200, tc.body, "Cache-Control: max-age=60", "Content-Type: "+tc.ctype))
+		for _, what := range []string{"miss", "hit"} {
+			r := e.get(tc.path, "Accept-Encoding: identity")
+			if r.body != tc.body || r.header.Get("Content-Encoding") != "" || r.header.Get("Vary") != tc.vary {
+				t.Errorf("%s %s: Content-Encoding %q, Vary %q, whole body %v; want none, %q, true",
+					tc.path, what, r.header.Get("Content-Encoding"), r.header.Get("Vary"), r.body == tc.body, tc.vary)
+			}
+		}
 	}
 }

@@ -162,6 +162,8 @@ func (e *Edge) storeObject(x *exchange, resp *http.Response, body []byte, coding
 	if coding != "" {
 		resp.Header["Content-Encoding"] = []string{coding}
 		resp.Header["Content-Length"] = []string{strconv.Itoa(len(body))}
+	} else if compressible(x.b, resp.Header, int64(len(body))) {
+		varyCoding(resp.Header) // stored as it came, but compressed for others
 	}
 	if cap(body)-len(body) > len(body)/8 {
 		body = bytes.Clone(body) // kept for long: without the room it was read or compressed into

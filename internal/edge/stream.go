@@ -71,6 +71,9 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 		enc = e.compression(x, resp.Header, math.MaxInt64) // the body is over 1 KiB
 	}
 	coding := keyedCoding(x, enc) // the stored copy's
+	if enc == "" && !isEventStream(resp.Header) && compressible(x.b, resp.Header, math.MaxInt64) {
+		varyCoding(resp.Header) // this client's copy is not compressed; others' are
+	}
 	x.noGzip = true
 	clientHeader, length := resp.Header, resp.ContentLength
 	if enc != "" {

@@ -238,14 +238,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // requires) or gzip. Brotli wins when both are accepted.
 func (e *Edge) compression(x *exchange, h http.Header, size int64) string {
 	// A HEAD is answered as its GET would be: with the coding's fields.
-	if x.b == nil || !x.b.compress || x.noGzip || h.Get("Content-Encoding") != "" || size < 1024 {
-		return ""
-	}
-	if httpcache.ParseCacheControl(h["Cache-Control"]).NoTransform {
-		return "" // RFC 9110 §7.7: a proxy must not change a no-transform body's coding
-	}
-	ct := strings.ToLower(h.Get("Content-Type"))
-	if !slices.ContainsFunc(compressibleTypes, func(p string) bool { return strings.HasPrefix(ct, p) }) && !structuredText(ct) {
+	if x.noGzip || !compressible(x.b, h, size) {
 		return ""
 	}
 	switch normalizeAcceptEncoding(x.r.Header.Values("Accept-Encoding"), true, x.b.brKey) {
@@ -255,6 +248,21 @@ func (e *Edge) compression(x *exchange, h http.Header, size int64) string {
 		return "gzip"
 	}
 	return ""
+}
+
+// compressible reports whether behavior b compresses a response with
+// header h and a body of size bytes for a client that accepts gzip: b
+// compresses, the body is 1 KiB or more, of a compressible type, not
+// coded already and not no-transform.
+func compressible(b *behavior, h http.Header, size int64) bool {
+	if b == nil || !b.compress || h.Get("Content-Encoding") != "" || size < 1024 {
+		return false
+	}
+	if httpcache.ParseCacheControl(h["Cache-Control"]).NoTransform {
+		return false // RFC 9110 §7.7: a proxy must not change a no-transform body's coding
+	}
+	ct := strings.ToLower(h.Get("Content-Type"))
+	return slices.ContainsFunc(compressibleTypes, func(p string) bool { return strings.HasPrefix(ct, p) }) || structuredText(ct)
 }
 
 // structuredText reports whether the media type of ct, lower-cased, is a
