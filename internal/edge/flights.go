@@ -28,6 +28,10 @@ type flight struct {
 	// waiter (under flights.mu): most misses have none.
 	done chan struct{}
 	obj  *cachestore.Object // what the leader stored; nil if nothing
+	// failed records that the leader's revalidation got an origin error
+	// or a 5xx: the stale object it was to replace stays stored, and a
+	// waiter within stale-if-error takes it rather than asking again.
+	failed bool
 }
 
 type flights struct {

@@ -308,6 +308,15 @@ func (e *Edge) revalidate(w http.ResponseWriter, x *exchange, obj *cachestore.Ob
 			e.serveObject(w, x, o, now, resultCollapsed)
 			return
 		}
+		if fl.failed && e.staleIfError(x, obj, now) {
+			// The origin just failed this very revalidation: within
+			// stale-if-error the waiter takes the stale object, as
+			// NGINX's proxy_cache_use_stale updating error does,
+			// instead of every waiter asking a failing origin again.
+			x.status.Fwd, x.status.Collapsed, x.status.Detail = "stale", httpcache.Yes, "stale-if-error"
+			e.serveObject(w, x, obj, now, resultStale)
+			return
+		}
 	case <-x.r.Context().Done():
 		return
 	case <-e.clk.After(collapseTimeout):
@@ -336,6 +345,9 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 	}
 	now := e.clk.Now()
 	if err != nil || resp.StatusCode >= 500 {
+		if x.flight != nil {
+			x.flight.failed = true // before landFlight closes done
+		}
 		e.landFlight(x, nil) // nothing refreshed: the waiters decide for themselves
 		if e.staleIfError(x, obj, now) {
 			if err == nil {

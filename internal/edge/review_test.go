@@ -176,3 +176,39 @@ func TestXCacheInCloudFrontMode(t *testing.T) {
 		t.Errorf("safe mode sent X-Cache %q", x)
 	}
 }
+
+// TestFailedRevalidationWaitersTakeStale: when the origin fails the
+// revalidation of an expired object that has stale-if-error, the
+// requests that waited for it get the stale object without asking the
+// failing origin again; without stale-if-error they ask for themselves.
+func TestFailedRevalidationWaitersTakeStale(t *testing.T) {
+	for _, tc := range []struct {
+		cc    string
+		stale bool
+	}{{"max-age=1, stale-if-error=600", true}, {"max-age=1", false}} {
+		e := newEnv(t, defaultBehavior)
+		e.origin.set(answer(200, "v1", "Cache-Control: "+tc.cc, `ETag: "v1"`))
+		e.get("/hot")
+		e.clk.Advance(5e9)
+		release := make(chan struct{})
+		e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+			<-release
+			w.WriteHeader(http.StatusServiceUnavailable)
+		})
+		before := e.origin.count()
+		results := run(e, 10, "/hot", release)
+		n := e.origin.count() - before
+		if tc.stale {
+			if n != 1 {
+				t.Errorf("%s: 10 requests for an object whose revalidation failed asked the origin %d times, want 1", tc.cc, n)
+			}
+			for _, r := range results {
+				if r.status != 200 || r.body != "v1" || !hasStatus(r.cacheStatus(), "detail=stale-if-error") {
+					t.Errorf("%s: got %d %q, Cache-Status %q; want the stale v1 (stale-if-error)", tc.cc, r.status, r.body, r.cacheStatus())
+				}
+			}
+		} else if n != 10 {
+			t.Errorf("%s: without stale-if-error, the origin was asked %d times, want 10 (each waiter for itself)", tc.cc, n)
+		}
+	}
+}
