@@ -157,17 +157,9 @@ func (c *usersCmd) open(ctx context.Context) (users.Store, error) {
 // that block alone and ignores every other key, so that users can be added
 // while the rest of the config is still being written.
 func userStoreFromConfig(path string) (string, error) {
-	f, err := os.Open(path)
+	data, err := config.ReadFile(path, config.MaxFileSize)
 	if err != nil {
 		return "", fmt.Errorf("reading config: %w (pass -c FILE or --store URL)", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, config.MaxFileSize+1))
-	if err != nil {
-		return "", fmt.Errorf("reading config: %w", err)
-	}
-	if len(data) > config.MaxFileSize {
-		return "", fmt.Errorf("reading config: %s is larger than %d bytes", path, config.MaxFileSize)
 	}
 	var doc struct {
 		Tokens *struct {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -271,6 +272,29 @@ func TestEveryExampleLoads(t *testing.T) {
 	for _, f := range files {
 		if _, err := Load(f); err != nil {
 			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+// TestLoadRefusesSpecialFiles: a config path naming a FIFO, a device or
+// a directory gets an error at once, never a wait for a writer or an
+// endless read.
+func TestLoadRefusesSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "tether.yaml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, kind string }{{fifo, "named pipe"}, {"/dev/zero", "device"}, {dir, "directory"}} {
+		done := make(chan error, 1)
+		go func() { _, err := Load(tc.path); done <- err }()
+		select {
+		case err := <-done:
+			if want := tc.path + " is not a regular file (it is a " + tc.kind + ")"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Load(%s): err = %v, want %q", tc.path, err, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Load(%s) still waits after 10 s", tc.path)
 		}
 	}
 }

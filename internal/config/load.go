@@ -24,23 +24,57 @@ const MaxFileSize = 4 << 20
 // validates it. The error, when not nil, joins one error per problem (see
 // Problems), each naming the key, the bad value and what is allowed.
 func Load(path string) (*Config, error) {
-	f, err := os.Open(path)
+	data, err := ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("reading config: %s is larger than %d bytes", path, MaxFileSize)
 	}
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
 	return Parse(data, dir)
+}
+
+// ReadFile reads the regular file at path, of at most limit bytes. A FIFO,
+// a device or a directory is refused before it is opened (opening a FIFO
+// would wait for a writer, and reading a device may never end), as is a
+// larger file, unread past limit.
+func ReadFile(path string, limit int64) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (it is a %s)", path, fileKind(fi.Mode()))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes (%d MiB)", path, limit, limit>>20)
+	}
+	return data, nil
+}
+
+// fileKind names the type of a file that is not a regular one.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 // Parse decodes, defaults and validates a config held in memory. dir is the

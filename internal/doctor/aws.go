@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 )
 
@@ -51,12 +52,15 @@ type Export struct {
 func Recognise(data []byte) (*Export, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %w", err)
+		return nil, fmt.Errorf("not a JSON object: %w", jsonProblem(err, ""))
+	}
+	if top == nil {
+		return nil, errors.New("not a JSON object: the file holds null")
 	}
 	has := func(k string) bool { _, ok := top[k]; return ok }
 	decode := func(k string, v any) error {
 		if err := json.Unmarshal(top[k], v); err != nil {
-			return fmt.Errorf("reading %s: %w", k, err)
+			return jsonProblem(err, k)
 		}
 		return nil
 	}
@@ -111,7 +115,7 @@ func Recognise(data []byte) (*Export, error) {
 func decodeAttributes(raw json.RawMessage, x *Export) error {
 	var kv []struct{ Key, Value string }
 	if err := json.Unmarshal(raw, &kv); err != nil {
-		return fmt.Errorf("reading Attributes: %w", err)
+		return jsonProblem(err, "Attributes")
 	}
 	x.Attributes = map[string]string{}
 	for _, a := range kv {
@@ -262,4 +266,67 @@ type awsRule struct {
 type awsAuthConfig struct {
 	SessionCookieName string
 	SessionTimeout    *int64
+}
+
+// jsonProblem says what is wrong with the JSON under the top-level key
+// top in words, without Go's type names: the field's path in the export
+// and the JSON type it should have (a number where the file has a
+// string), or where the syntax breaks.
+func jsonProblem(err error, top string) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		field := top
+		if te.Field != "" {
+			field = strings.TrimPrefix(top+"."+te.Field, ".")
+		}
+		where := "the file"
+		if field != "" {
+			where = field
+		}
+		return fmt.Errorf("%s is %s, where the AWS CLI prints %s", where, jsonArticle(te.Value), jsonType(te.Type))
+	case errors.As(err, &se):
+		return fmt.Errorf("invalid JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
+	}
+	if top != "" {
+		return fmt.Errorf("reading %s: %w", top, err)
+	}
+	return err
+}
+
+// jsonArticle names a JSON value kind as encoding/json reports it
+// ("string", "number", "array", "object", "bool").
+func jsonArticle(v string) string {
+	switch {
+	case v == "array":
+		return "a list"
+	case v == "object":
+		return "an object"
+	case v == "bool":
+		return "true or false"
+	case strings.HasPrefix(v, "number"):
+		return "a number"
+	}
+	return "a " + v
+}
+
+// jsonType names the JSON type that decodes into t.
+func jsonType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "a whole number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "an object"
 }

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -116,13 +118,23 @@ func TestDoctorRecogniseRefuses(t *testing.T) {
 		{"an array", `[1, 2]`, false, "not a JSON object"},
 		{"distribution without origins", `{"DistributionConfig":{"DefaultCacheBehavior":{"TargetOriginId":"web"}}}`, false, "no Origins"},
 		{"cache policy without an Id", `{"CachePolicy":{"CachePolicyConfig":{}}}`, false, "without an Id"},
-		{"wrong types", `{"CachePolicy":{"Id":7}}`, false, "reading CachePolicy"},
+		// In the export's words, not Go's: the field's path and the JSON
+		// type it should have.
+		{"wrong types", `{"CachePolicy":{"Id":7}}`, false, "CachePolicy.Id is a number, where the AWS CLI prints a string"},
+		{"a count as a string", `{"DistributionConfig":{"CacheBehaviors":{"Quantity":"two"}}}`, false,
+			"DistributionConfig.CacheBehaviors.Quantity is a string, where the AWS CLI prints a whole number"},
+		{"a list as an object", `{"DistributionConfig":{"Origins":{"Items":{"a":1}}}}`, false, "DistributionConfig.Origins.Items is an object, where the AWS CLI prints a list"},
+		{"null", `null`, false, "not a JSON object: the file holds null"},
+		{"truncated", `{"a":`, false, "invalid JSON at byte"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Recognise([]byte(tt.json))
 			if err == nil || !strings.Contains(err.Error(), tt.want) || errors.Is(err, ErrUnknownExport) != tt.unknown {
 				t.Errorf("err = %v, want it to contain %q (unknown export: %v)", err, tt.want, tt.unknown)
+			}
+			if err != nil && strings.Contains(err.Error(), "Go ") {
+				t.Errorf("err = %v: names a Go type", err)
 			}
 		})
 	}
@@ -144,6 +156,76 @@ func TestDoctorLoadAWSNamesUnknownFiles(t *testing.T) {
 	}
 	if _, err := LoadAWS(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no *.json file") {
 		t.Errorf("empty dir: err = %v", err)
+	}
+}
+
+// TestDoctorLoadAWSFiles: the folder is taken literally, not as a glob;
+// a FIFO or a device among the exports is refused, not waited on; a file
+// given for the folder is said to be one; the exports together are
+// bounded; one policy exported twice is refused.
+func TestDoctorLoadAWSFiles(t *testing.T) {
+	write := func(dir, name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	glob := filepath.Join(t.TempDir(), "site[1]")
+	if err := os.Mkdir(glob, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(glob, "distribution.JSON", distJSON("app.example.com", cachingDisabled, allViewerORP))
+	if _, err := LoadAWS(glob); err != nil {
+		t.Errorf("a folder named %s: %v", filepath.Base(glob), err)
+	}
+
+	fifo := t.TempDir()
+	write(fifo, "distribution.json", distJSON("app.example.com", cachingDisabled, allViewerORP))
+	if err := syscall.Mkfifo(filepath.Join(fifo, "pipe.json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := LoadAWS(fifo); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "pipe.json is not a regular file (it is a named pipe)") {
+			t.Errorf("a FIFO among the exports: err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("LoadAWS waits on a FIFO")
+	}
+
+	file := filepath.Join(glob, "distribution.JSON")
+	if _, err := LoadAWS(file); err == nil || !strings.Contains(err.Error(), "is not a directory") {
+		t.Errorf("a file for the folder: err = %v", err)
+	}
+
+	big := t.TempDir()
+	pad := strings.Repeat(" ", maxExportSize-100)
+	for i := range maxExportsSize/maxExportSize + 1 {
+		write(big, fmt.Sprintf("p%d.json", i), `{"CachePolicy":{"Id":"p`+strconv.Itoa(i)+`"}}`+pad)
+	}
+	if _, err := LoadAWS(big); err == nil || !strings.Contains(err.Error(), "hold more than 64 MiB") {
+		t.Errorf("exports over the total budget: err = %v", err)
+	}
+
+	policy := `{"CachePolicy":{"Id":"c0ffee00-0000-4000-8000-000000000001","CachePolicyConfig":{"Name":"p","MinTTL":0,"DefaultTTL":60,"MaxTTL":120}}}`
+	_, err := exportsModel(t, map[string]string{"d.json": distJSON("app.example.com", "c0ffee00-0000-4000-8000-000000000001", ""), "a.json": policy, "b.json": policy})
+	if err == nil || !strings.Contains(err.Error(), "cache policy c0ffee00-0000-4000-8000-000000000001 is in a.json and in b.json") {
+		t.Errorf("a policy exported twice: err = %v", err)
+	}
+}
+
+// TestDoctorHugeTTL: a TTL past what a time.Duration holds is taken as
+// CloudFront's longest, not wrapped to a negative one.
+func TestDoctorHugeTTL(t *testing.T) {
+	policy := `{"CachePolicy":{"Id":"c0ffee00-0000-4000-8000-000000000001","CachePolicyConfig":{"Name":"p","MinTTL":0,"DefaultTTL":60,"MaxTTL":10000000000}}}`
+	m, err := exportsModel(t, map[string]string{"d.json": distJSON(elbDomain, "c0ffee00-0000-4000-8000-000000000001", allViewerORP), "p.json": policy, "tg.json": tgJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Distributions[0].Behaviors[0].Cache.MaxTTL; got != cfLongestTTL*time.Second {
+		t.Errorf("MaxTTL 1e10 s read as %v, want %v", got, cfLongestTTL*time.Second)
 	}
 }
 

@@ -3,15 +3,21 @@ package doctor
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/tetherlb/tether/internal/config"
 )
 
-// maxExportSize bounds one export file.
-const maxExportSize = 16 << 20
+// maxExportSize bounds one export file, and maxExportsSize all of them
+// together: a folder of many large files is refused before it fills the
+// memory.
+const (
+	maxExportSize  = 16 << 20
+	maxExportsSize = 64 << 20
+)
 
 // NamedExport is an export with the name of the file it came from.
 type NamedExport struct {
@@ -20,31 +26,56 @@ type NamedExport struct {
 	*Export
 }
 
-// LoadAWS reads every *.json file in dir, recognises each by its content
-// and builds the model. An unreadable or unrecognised file, a policy that
-// is neither managed nor exported, and an ambiguous pairing are errors,
-// all reported at once.
+// LoadAWS reads every *.json file in dir (the name taken as it is, not
+// as a pattern; the extension in any case), recognises each by its
+// content and builds the model. An unreadable or unrecognised file, a
+// policy that is neither managed nor exported, and an ambiguous pairing
+// are errors, all reported at once.
 func LoadAWS(dir string) (*Model, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	fi, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", dir, err)
+		return nil, fmt.Errorf("reading exports: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("reading exports: %s is not a directory: --aws takes the folder that holds the exported *.json files", dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading exports: %w", err)
+	}
+	var paths []string
+	for _, e := range entries {
+		if strings.EqualFold(filepath.Ext(e.Name()), ".json") {
+			paths = append(paths, filepath.Join(dir, e.Name()))
+		}
 	}
 	if len(paths) == 0 {
-		if _, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("reading exports: %w", err)
-		}
 		return nil, fmt.Errorf("reading exports: %s holds no *.json file (export one with: aws cloudfront get-distribution-config --id ID > %s)",
 			dir, filepath.Join(dir, "distribution.json"))
 	}
 	var files []NamedExport
 	var errs []error
+	unknown, total := 0, int64(0)
 	for _, p := range paths {
-		x, err := readExport(p)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		x, size, err := readExport(p)
+		total += size
+		if total > maxExportsSize {
+			errs = append(errs, fmt.Errorf("reading exports: the *.json files of %s hold more than %d MiB; keep only the exports of one site there", dir, maxExportsSize>>20))
+			break
 		}
-		files = append(files, NamedExport{Name: filepath.Base(p), Export: x})
+		switch {
+		case errors.Is(err, ErrUnknownExport):
+			unknown++
+			if unknown > 1 {
+				errs = append(errs, fmt.Errorf("%s: %w", p, ErrUnknownExport))
+				continue
+			}
+			errs = append(errs, fmt.Errorf("%s: %w; doctor reads the JSON printed by: %s", p, err, strings.Join(ExportKinds(), ", ")))
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			files = append(files, NamedExport{Name: filepath.Base(p), Export: x})
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -52,27 +83,22 @@ func LoadAWS(dir string) (*Model, error) {
 	return FromExports(dir, files)
 }
 
-func readExport(path string) (*Export, error) {
-	f, err := os.Open(path)
+// readExport reads and recognises one export file; it returns the bytes
+// read too, for the total budget. The error of an unrecognised file wraps
+// ErrUnknownExport.
+func readExport(path string) (*Export, int64, error) {
+	data, err := config.ReadFile(path, maxExportSize)
 	if err != nil {
-		return nil, fmt.Errorf("reading export: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxExportSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading export: %w", err)
-	}
-	if len(data) > maxExportSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxExportSize)
+		return nil, int64(len(data)), fmt.Errorf("reading export: %w", err)
 	}
 	x, err := Recognise(data)
 	if errors.Is(err, ErrUnknownExport) {
-		return nil, fmt.Errorf("%s: %w; doctor reads the JSON printed by: %s", path, err, strings.Join(ExportKinds(), ", "))
+		return nil, int64(len(data)), err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, int64(len(data)), fmt.Errorf("%s: %w", path, err)
 	}
-	return x, nil
+	return x, int64(len(data)), nil
 }
 
 // FromExports builds the model from recognised exports. Policies pair
@@ -86,6 +112,19 @@ func FromExports(source string, files []NamedExport) (*Model, error) {
 	m := &Model{Source: source, Kind: KindAWS}
 	ld := loader{cache: map[string]CachePolicy{}, orp: map[string]OriginRequestPolicy{}}
 	var tgs, rules []NamedExport
+	var errs []error
+	// A policy Id exported twice would leave doctor to pick one copy by
+	// file order, and the two may differ: refuse it, as for target groups.
+	policyFiles := map[string]string{} // kind and Id → the file it came from
+	twice := func(kind, id, file string) bool {
+		k := kind + " " + id
+		prev, dup := policyFiles[k]
+		if dup {
+			errs = append(errs, fmt.Errorf("%s %s is in %s and in %s; keep one export of each policy", kind, id, prev, file))
+		}
+		policyFiles[k] = file
+		return dup
+	}
 	for _, f := range files {
 		switch {
 		case f.Distribution != nil:
@@ -96,17 +135,20 @@ func FromExports(source string, files []NamedExport) (*Model, error) {
 			rules = append(rules, f)
 		}
 		for _, p := range f.CachePolicies {
-			ld.cache[p.Id] = cachePolicyOf(p)
+			if !twice("cache policy", p.Id, f.Name) {
+				ld.cache[p.Id] = cachePolicyOf(p)
+			}
 		}
 		for _, p := range f.OriginRequestPolicies {
-			ld.orp[p.Id] = originRequestPolicyOf(p)
+			if !twice("origin request policy", p.Id, f.Name) {
+				ld.orp[p.Id] = originRequestPolicyOf(p)
+			}
 		}
 	}
 	if len(ld.dists) == 0 {
 		return nil, fmt.Errorf("reading exports: %s holds no distribution config (export one with: aws cloudfront get-distribution-config --id ID)", source)
 	}
 	origins := ld.origins()
-	var errs []error
 	var err error
 	if ld.tgs, err = pair(tgs, origins, m); err != nil {
 		errs = append(errs, err)

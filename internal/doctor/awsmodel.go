@@ -25,12 +25,19 @@ const (
 	cfMaxTTL     = 31536000 * time.Second
 )
 
+// seconds is a TTL of the export, in seconds, or def when it has none. A
+// value outside what CloudFront accepts, 0 to 100 years, is held to
+// that range rather than overflowing a time.Duration.
 func seconds(v *int64, def time.Duration) time.Duration {
 	if v == nil {
 		return def
 	}
-	return time.Duration(*v) * time.Second
+	return time.Duration(min(max(*v, 0), cfLongestTTL)) * time.Second
 }
+
+// cfLongestTTL is the longest TTL CloudFront accepts, in seconds (100
+// years).
+const cfLongestTTL = 3153600000
 
 func (ld *loader) distribution(f NamedExport) (*Distribution, error) {
 	dc := f.Distribution
@@ -217,7 +224,7 @@ func albStickiness(a map[string]string) Stickiness {
 		if err != nil {
 			return cfDefaultTTL // the ALB's default duration is one day too
 		}
-		return time.Duration(n) * time.Second
+		return time.Duration(min(max(n, 1), 604800)) * time.Second // the ALB's range: 1 s to 7 days
 	}
 	shards := []string{"AWSALBAPP-0", "AWSALBAPP-1", "AWSALBAPP-2", "AWSALBAPP-3"}
 	switch t := cmp.Or(a["stickiness.type"], "lb_cookie"); t {

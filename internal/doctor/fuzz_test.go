@@ -3,6 +3,7 @@ package doctor
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -42,4 +43,24 @@ func mustRecognise(t *testing.T, s string) *Export {
 		t.Fatal(err)
 	}
 	return x
+}
+
+// FuzzDoctorCovers checks covers against the matcher itself: when earlier
+// covers later, every path later matches (its * made "", "z" or "y/z*",
+// its ? made "q") matches earlier too.
+func FuzzDoctorCovers(f *testing.F) {
+	for _, c := range [][2]string{{"/v?/*", "/v*/*"}, {"*.css", "/account/*.css"}, {"/a*", "/a?"}, {"*", "/x?/*/y"}} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, earlier, later string) {
+		if len(earlier) > 64 || len(later) > 64 || !covers(earlier, later) {
+			return
+		}
+		for _, star := range []string{"", "z", "y/z*"} {
+			path := strings.NewReplacer("*", star, "?", "q").Replace(normPattern(later))
+			if !matchGlob(normPattern(earlier), path) {
+				t.Fatalf("covers(%q, %q), but %q matches only the second", earlier, later, path)
+			}
+		}
+	})
 }

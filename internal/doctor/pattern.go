@@ -16,11 +16,34 @@ func normPattern(p string) string { return strings.TrimPrefix(p, "/") }
 
 // covers reports whether every path that later matches is also matched by
 // earlier, so that a behavior with pattern later, listed after earlier,
-// is never used. It treats later's wildcards as literal characters that
-// earlier's wildcards must absorb: sound for the patterns people write,
-// conservative otherwise.
+// is never used. It matches later's text against earlier, where later's
+// wildcards are symbols that earlier's must absorb: earlier's * takes any
+// run of them, its ? one character or one ? of later, never a * (which
+// stands for any number of characters), and its other characters only
+// themselves. Sound for the patterns people write, conservative otherwise.
 func covers(earlier, later string) bool {
-	return matchGlob(normPattern(earlier), normPattern(later))
+	p, s := normPattern(earlier), normPattern(later)
+	// The usual linear glob match, backtracking to the last * of p.
+	pi, si, star, mark := 0, 0, -1, 0
+	for si < len(s) {
+		switch {
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, si
+			pi++
+		case pi < len(p) && (p[pi] == s[si] && p[pi] != '?' || p[pi] == '?' && s[si] != '*'):
+			pi++
+			si++
+		case star >= 0:
+			mark++
+			pi, si = star+1, mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
 }
 
 // literalPrefix is the pattern's leading text before its first wildcard,
