@@ -46,7 +46,9 @@ Formats (--format):
   json  {"source", "input", "findings": [{"rule", "severity", "subject",
         "behavior": {"distribution", "ref", "index", "path", "default"},
         "evidence", "why", "fix", "refs"}], "summary": {"errors",
-        "warnings", "infos", "distributions", "behaviors", "rules"}}
+        "warnings", "infos", "distributions", "behaviors", "rules"}};
+        for an input doctor cannot use, no findings and "input_errors":
+        ["…"] (the same problems go to stderr)
 
 Exit codes: 0 clean (infos alone are clean), 1 warnings, 2 errors, an
 unusable input or a usage error.
@@ -87,12 +89,21 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	case *format != "text" && *format != "json":
 		return doctorUsageError(stderr, fmt.Sprintf("--format %q is not allowed (allowed: text, json)", *format))
 	}
+	// An input that cannot be used is said on stderr; with --format json,
+	// stdout has a report too, with the problems as input_errors, so that
+	// a script reading it always gets one document.
+	unusable := func(source, input string, err error) int {
+		if *format == "json" {
+			doctor.Unusable(source, input, config.Problems(err)).WriteJSON(stdout)
+		}
+		return 2
+	}
 	var m *doctor.Model
 	if *file != "" {
 		cfg, err := config.Load(*file)
 		if err != nil {
 			printProblems(stderr, *file, err)
-			return 2
+			return unusable(*file, doctor.KindTether, err)
 		}
 		m = doctor.FromConfig(cfg, *file)
 	} else {
@@ -101,7 +112,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 			for _, p := range config.Problems(err) {
 				fmt.Fprintf(stderr, "tether doctor: %s\n", p)
 			}
-			return 2
+			return unusable(*dir, doctor.KindAWS, err)
 		}
 	}
 	rep := doctor.Run(m)

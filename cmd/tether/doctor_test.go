@@ -140,6 +140,40 @@ func TestDoctorJSON(t *testing.T) {
 	}
 }
 
+// TestDoctorJSONUnusableInput: with --format json, an input doctor
+// cannot use still gives one JSON document on stdout, with the problems
+// as input_errors and no findings, and exit code 2.
+func TestDoctorJSONUnusableInput(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "vpc.json", `{"Vpcs":[]}`)
+	writeFile(t, dir, "bad.yaml", "listeners: [{name: web}]\n")
+	for _, tc := range []struct {
+		args  []string
+		input string
+		want  string
+	}{
+		{[]string{"--aws", dir}, "aws", "vpc.json: not a recognised AWS export"},
+		{[]string{"-c", filepath.Join(dir, "bad.yaml")}, "tether", "listeners[0](web).address: is required"},
+	} {
+		code, stdout, stderr := runCLI(t, append([]string{"doctor", "--format", "json"}, tc.args...)...)
+		var doc struct {
+			Source, Input string
+			Findings      []any
+			InputErrors   []string `json:"input_errors"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+			t.Fatalf("%v: stdout is not JSON: %v\n%s", tc.args, err, stdout)
+		}
+		if code != 2 || doc.Input != tc.input || doc.Findings == nil || len(doc.Findings) != 0 ||
+			len(doc.InputErrors) == 0 || !strings.Contains(strings.Join(doc.InputErrors, "\n"), tc.want) {
+			t.Errorf("%v: exit %d, document %+v; want 2, input %s, findings [], input_errors with %q", tc.args, code, doc, tc.input, tc.want)
+		}
+		if !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: stderr %q lacks %q", tc.args, stderr, tc.want)
+		}
+	}
+}
+
 // examplePath returns the path of a file under examples/.
 func examplePath(parts ...string) string {
 	return filepath.Join(append([]string{"..", "..", "examples"}, parts...)...)

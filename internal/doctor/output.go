@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 )
 
 // WriteText writes the report for people: a header, one block per finding
@@ -17,7 +20,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Input == KindTether {
 		dist = "edge"
 	}
-	ew.printf("tether doctor: %s: %s, %s, %s\n", r.Source, plural(r.Summary.Distributions, dist),
+	ew.printf("tether doctor: %s: %s, %s, %s\n", printable(r.Source), plural(r.Summary.Distributions, dist),
 		plural(r.Summary.Behaviors, "behavior"), plural(r.Summary.Rules, "rule"))
 	for _, sev := range []Severity{SevError, SevWarn, SevInfo} {
 		var fs []Finding
@@ -31,10 +34,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		ew.printf("\n%s (%d)\n", heading(sev), len(fs))
 		for _, f := range fs {
-			ew.printf("\n  %s  %s\n", f.Rule, f.Subject)
-			ew.printf("    %s\n", f.Why)
-			ew.printf("    evidence: %s\n", f.Evidence)
-			ew.printf("    fix: %s\n", f.Fix)
+			ew.printf("\n  %s  %s\n", f.Rule, printable(f.Subject))
+			ew.printf("    %s\n", printable(f.Why))
+			ew.printf("    evidence: %s\n", printable(f.Evidence))
+			ew.printf("    fix: %s\n", printable(f.Fix))
 		}
 	}
 	if len(r.Findings) == 0 {
@@ -43,6 +46,26 @@ func (r *Report) WriteText(w io.Writer) error {
 	s := r.Summary
 	ew.printf("\n%s, %s, %s\n", plural(s.Errors, "error"), plural(s.Warnings, "warning"), plural(s.Infos, "info"))
 	return ew.err
+}
+
+// printable returns s with its control characters escaped as Go does in
+// strings (\n, \x1b, \u0085): names taken from the input, such as path
+// patterns and cookie names, cannot then add lines to the report or
+// drive the terminal. JSON escapes them by itself.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // WriteJSON writes the report as an indented JSON document:

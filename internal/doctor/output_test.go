@@ -56,6 +56,25 @@ func TestDoctorWriteText(t *testing.T) {
 	}
 }
 
+// TestDoctorWriteTextEscapes: a path pattern from the input with line
+// breaks and a terminal escape cannot forge report lines or clear the
+// screen: its control characters are printed escaped.
+func TestDoctorWriteTextEscapes(t *testing.T) {
+	forged := "/x\n\nerrors (0)\n\n0 errors, 0 warnings, 0 infos\n\x1b[2J*.jpg"
+	m := cf(ttl(0, time.Minute, 24*time.Hour), path(forged), func(_ *Distribution, b *Behavior) { b.Origin.Restricted = false })(t)
+	var buf bytes.Buffer
+	if err := Run(m).WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.Contains(out, "\x1b") || strings.Contains(out, "\n0 errors, 0 warnings") {
+		t.Errorf("the pattern's control characters reached the report raw:\n%q", out)
+	}
+	if !strings.Contains(out, `/x\n\nerrors (0)\n\n0 errors, 0 warnings, 0 infos\n\x1b[2J*.jpg`) {
+		t.Errorf("the pattern is not in the report, escaped:\n%s", out)
+	}
+}
+
 func TestDoctorWriteJSON(t *testing.T) {
 	rep := Run(cf(ttl(0, time.Minute, 24*time.Hour))(t))
 	var buf bytes.Buffer

@@ -75,6 +75,16 @@ type Report struct {
 	Findings []Finding `json:"findings"`
 	// Summary counts findings by severity and what was checked.
 	Summary Summary `json:"summary"`
+	// InputErrors, when there are any, say why the input could not be
+	// used (an invalid config, an unreadable or unrecognised file, an
+	// ambiguous pairing); no rule ran, and the exit code is 2.
+	InputErrors []string `json:"input_errors,omitempty"`
+}
+
+// Unusable is the report on an input that could not be used: no
+// findings, and problems as InputErrors.
+func Unusable(source, input string, problems []string) *Report {
+	return &Report{Source: source, Input: input, Findings: []Finding{}, InputErrors: problems}
 }
 
 // Summary counts a report's findings.
@@ -91,6 +101,8 @@ type Summary struct {
 // otherwise (infos alone are clean).
 func (r *Report) ExitCode() int {
 	switch {
+	case len(r.InputErrors) > 0:
+		return 2
 	case r.Summary.Errors > 0:
 		return 2
 	case r.Summary.Warnings > 0:
