@@ -120,3 +120,61 @@ func isHit(cacheStatus string) bool {
 	}
 	return false
 }
+
+// TestReloadFollowsOriginListener: when a reload moves the listener an
+// edge sends its misses to, and nothing of the edge itself changes, the
+// edge follows the listener to its new address.
+func TestReloadFollowsOriginListener(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "moved") }))
+	defer origin.Close()
+	listener := ts.DeadAddress(t) // nothing listens there: the old address
+	addrs := map[string]string{"web": listener}
+	addr := ts.DeadAddress(t)
+	y := `admin: {address: "off"}
+listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
+target_groups: [{name: app, targets: [{id: a, address: 127.0.0.1:1}]}]
+edges:
+  - name: cdn
+    address: ` + addr + `
+    origin: {listener: web}
+    behaviors:
+      - path: "*"
+        cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 0s}
+`
+	cfg, err := config.Parse([]byte(y), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(name string) net.Addr {
+		a, err := net.ResolveTCPAddr("tcp", addrs[name])
+		if err != nil {
+			return nil
+		}
+		return a
+	}
+	s, err := edge.Start(cfg, edge.StartOptions{Addr: lookup, Registerer: prometheus.NewRegistry(), Clock: clock.Real{}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	get := func() int {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(); code != http.StatusBadGateway {
+		t.Fatalf("before the move: %d, want 502 (nothing at the old address)", code)
+	}
+	addrs["web"] = strings.TrimPrefix(origin.URL, "http://") // the listener moved
+	if _, notes := s.Reload(cfg); len(notes) != 0 {
+		t.Fatalf("reload: notes %q", notes)
+	}
+	if code := get(); code != http.StatusOK {
+		t.Errorf("after the listener moved: %d, want 200 from its new address", code)
+	}
+}

@@ -217,7 +217,8 @@ func (s *Servers) checkCerts() {
 
 // Reload applies cfg's edges to the running ones and returns the edges
 // as they now run, with a note for each change it could not apply. An
-// edge whose settings changed is rebuilt and swapped in: requests in
+// edge whose settings changed, or whose origin listener moved to another
+// address, is rebuilt and swapped in: requests in
 // flight finish on the old one, new ones get the new behaviors and
 // policies at once, and the cache carries over (unless max_bytes changed),
 // as do the origin's connections. Certificates are re-read. Adding or
@@ -242,7 +243,7 @@ func (s *Servers) Reload(cfg *config.Config) (running []config.Edge, notes []str
 			notes = append(notes, fmt.Sprintf("edge %s: turning TLS on or off, or changing min_version or http2, needs a restart (it keeps running as it was)", ec.Name))
 			running = append(running, en.cfg)
 			continue
-		case reflect.DeepEqual(en.cfg, ec):
+		case reflect.DeepEqual(en.cfg, ec) && !s.originMoved(cfg, en, ec):
 			running = append(running, en.cfg)
 			continue
 		}
@@ -260,6 +261,17 @@ func (s *Servers) Reload(cfg *config.Config) (running []config.Edge, notes []str
 		}
 	}
 	return running, notes
+}
+
+// originMoved reports whether the listener that ec's origin names now
+// has another address or protocol than the one en's edge sends its misses
+// to: the edge must follow it, though its own settings did not change.
+func (s *Servers) originMoved(cfg *config.Config, en *entry, ec config.Edge) bool {
+	if ec.Origin.Listener == "" {
+		return false
+	}
+	origin, _, err := originOf(ec, cfg, s.opts.Addr)
+	return err != nil || origin != en.cur.Load().origin.String()
 }
 
 // replace builds the edge ec and swaps it in for en's.
