@@ -174,6 +174,7 @@ func (e *Edge) refresh(x *exchange, obj *cachestore.Object, resp *http.Response)
 	vd := e.judge(x, &http.Response{StatusCode: obj.Status, Header: merged}, now)
 	if !vd.store {
 		e.store.DeleteObject(obj) // that variant alone: the others stay
+		e.notStored(x, vd.reason)
 		return nil
 	}
 	fresh := *obj
@@ -181,7 +182,8 @@ func (e *Edge) refresh(x *exchange, obj *cachestore.Object, resp *http.Response)
 	fresh.Direct = fresh.Coding == "" && directHeader(merged, len(fresh.Body))
 	fresh.InitialAge, fresh.FreshFor = vd.d.Age, vd.d.TTL
 	fresh.StaleWhileRevalidate, fresh.StaleIfError, fresh.SharedExplicit = vd.d.SWR, vd.d.SIE, vd.d.SharedExplicit
-	if !e.store.Put(&fresh) {
+	if err := e.store.Add(&fresh); err != nil {
+		e.notStored(x, notStoredReason(err)) // invalidated while it was asked, say
 		return nil
 	}
 	return &fresh

@@ -376,16 +376,18 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 	defer e.closeOrigin(x, resp)
 	x.status.FwdStatus = resp.StatusCode
 	if resp.StatusCode == http.StatusNotModified {
-		e.metrics.result(resultRevalidated)
 		refreshed := e.refresh(x, obj, resp)
 		e.landFlight(x, refreshed)
 		served := refreshed
 		if served != nil {
+			e.metrics.result(resultRevalidated)
 			x.status.TTL, x.status.HasTTL = served.TTL(now), true
 		} else {
-			// Still valid, says the origin, but no longer storable: serve
+			// Still valid, says the origin, but no longer storable, or
+			// invalidated while it was asked (refresh said why): serve
 			// the stored body this once (a client that sent no condition
-			// must never get a 304).
+			// must never get a 304), counted as a miss, not a refresh.
+			e.metrics.result(resultMiss)
 			served = obj
 			x.status.Stored = httpcache.No
 		}
