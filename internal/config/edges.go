@@ -394,8 +394,17 @@ func (e *Edge) validate(p *problems, key string, listeners map[string]string) {
 	}
 	if t := e.Tenant; t != nil {
 		p.oneOf(key+".tenant.by", t.By, []string{"host", "header"})
-		if t.By == "header" && !validCookieToken(t.Header) {
-			p.add(key+".tenant.header", "%q is not a header name (example: X-Tenant)", t.Header)
+		if t.By == "header" {
+			switch c := http.CanonicalHeaderKey(t.Header); {
+			case !validCookieToken(t.Header):
+				p.add(key+".tenant.header", "%q is not a header name (example: X-Tenant)", t.Header)
+			case c == "Host":
+				p.add(key+".tenant.header", "%q: use tenant: {by: host} for the host", t.Header)
+			case c == "Cookie" || c == "Authorization" || c == "Proxy-Authorization":
+				p.add(key+".tenant.header", "%q carries credentials, which would be logged and shown as the tenant; name a header that holds only the tenant (example: X-Tenant)", t.Header)
+			case tenantUnusable[c]:
+				p.add(key+".tenant.header", "%q frames or routes the request and never holds a tenant; name a header that holds only the tenant (example: X-Tenant)", t.Header)
+			}
 		}
 	}
 	for field, names := range map[string][]string{"infra_cookies": e.InfraCookies, "session_cookies": e.SessionCookies} {
@@ -471,6 +480,11 @@ func validNameSet(p *problems, key string, s NameSet) {
 		seen[strings.ToLower(n)] = n
 	}
 }
+
+// tenantUnusable are the header names that cannot hold a tenant: they
+// frame the message or belong to one connection (hop-by-hop).
+var tenantUnusable = map[string]bool{"Content-Length": true, "Transfer-Encoding": true, "Connection": true, "Keep-Alive": true,
+	"Te": true, "Trailer": true, "Upgrade": true, "Proxy-Connection": true, "Expect": true}
 
 func validHeaders(p *problems, key string, hs []string) {
 	seen := map[string]bool{}

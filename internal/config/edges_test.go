@@ -92,6 +92,12 @@ func TestEdgeProblems(t *testing.T) {
 		{"cached options not allowed", sub("    behaviors:\n      - path: /static/*\n", "    behaviors:\n      - path: /static/*\n        cached_methods: [GET, HEAD, OPTIONS]\n"), []string{"caches OPTIONS, which allowed_methods does not allow"}},
 		{"address taken", sub("127.0.0.1:8000", "127.0.0.1:8080"), []string{`edges[0](cdn).address: "127.0.0.1:8080" is already used by listener web`}},
 		{"tenant header", sub("{by: host}", "{by: header}"), []string{`tenant.header: "" is not a header name`}},
+		// Go's server takes Host out of the header map: it never matches.
+		{"tenant from Host", sub("{by: host}", "{by: header, header: host}"), []string{`tenant.header: "host": use tenant: {by: host} for the host`}},
+		// The tenant goes to the access log and the debug key.
+		{"tenant from Cookie", sub("{by: host}", "{by: header, header: Cookie}"), []string{`tenant.header: "Cookie" carries credentials`}},
+		{"tenant from Authorization", sub("{by: host}", "{by: header, header: authorization}"), []string{`tenant.header: "authorization" carries credentials`}},
+		{"tenant from framing", sub("{by: host}", "{by: header, header: Transfer-Encoding}"), []string{`tenant.header: "Transfer-Encoding" frames or routes the request`}},
 		{"content types", sub("    behaviors:\n      - path: /static/*\n", "    behaviors:\n      - path: /static/*\n        static_content_types: [css]\n"), []string{`static_content_types[0]: "css" is not a media type`}},
 	}
 	for _, tc := range tests {
