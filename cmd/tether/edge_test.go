@@ -57,7 +57,10 @@ edges:
 		t.Errorf("after the invalidation: Cache-Status %q, want a miss", cs)
 	}
 	for body, want := range map[string]int{`{"paths": ["/a b"]}`: 400, `{"paths": []}`: 400, `{"path": ["/x"]}`: 400,
-		`{"paths": ["/x"]} junk`: 400, `{"paths": ["/x"]} {"paths": ["/*"]}`: 400, `{"paths": ["/x"]}` + "\n": 201} {
+		`{"paths": ["/x"]} junk`: 400, `{"paths": ["/x"]} {"paths": ["/*"]}`: 400, `{"paths": ["/x"]}` + "\n": 201,
+		// Names as spelt, once each: encoding/json alone takes "Paths"
+		// and lets a second "paths" replace the first.
+		`{"Paths": ["/x"]}`: 400, `{"paths": ["/x"], "paths": ["/*"]}`: 400} {
 		req, _ := http.NewRequest("POST", "http://"+admin+"/api/v1/edges/cdn/invalidations", strings.NewReader(body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -287,4 +287,9 @@ func TestNonASCIIPathKeyedAsForwarded(t *testing.T) {
 			t.Errorf("invalidating %q removed %d objects, want 1", tc.escaped, n)
 		}
 	}
+	// A pattern written with the raw character names the same object.
+	rawRequest(t, e, "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	if n := e.edge.Invalidate("", []string{"/café"}); n != 1 {
+		t.Errorf("invalidating /café removed %d objects, want the one stored for /caf%%C3%%A9", n)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tetherlb/tether/internal/glob"
 )
@@ -108,7 +109,7 @@ func (s *Store) Invalidate(tenant string, patterns []string) int {
 		if !strings.HasPrefix(p, "/") {
 			p = "/" + p
 		}
-		ps = append(ps, p)
+		ps = append(ps, escapeNonASCII(p))
 	}
 	if len(ps) == 0 {
 		return 0
@@ -134,6 +135,26 @@ func (s *Store) Invalidate(tenant string, patterns []string) int {
 	}
 	s.invalidated.Add(uint64(len(doomed)))
 	return len(doomed)
+}
+
+// escapeNonASCII writes each byte of p above 0x7F as %XX, upper case,
+// as the path of a request that sent it raw is stored (and as CloudFront
+// asks invalidation paths to be written): "/café" is "/caf%C3%A9".
+func escapeNonASCII(p string) string {
+	i := strings.IndexFunc(p, func(r rune) bool { return r >= utf8.RuneSelf })
+	if i < 0 {
+		return p
+	}
+	const hex = "0123456789ABCDEF"
+	b := []byte(p[:i])
+	for j := i; j < len(p); j++ {
+		if c := p[j]; c >= utf8.RuneSelf {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		} else {
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
 
 // globMatch reports whether s matches pattern, where "*" matches any run
