@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -144,16 +146,76 @@ func (x *Export) check() error {
 			if p.Id == "" {
 				return errors.New("a cache policy without an Id")
 			}
+			if err := p.CachePolicyConfig.ParametersInCacheKeyAndForwardedToOrigin.check("cache policy "+p.Id, cacheHeaderBehaviors); err != nil {
+				return err
+			}
 		}
 		for _, p := range x.OriginRequestPolicies {
 			if p.Id == "" {
 				return errors.New("an origin request policy without an Id")
 			}
+			if err := p.OriginRequestPolicyConfig.awsPolicyParams.check("origin request policy "+p.Id, orpHeaderBehaviors); err != nil {
+				return err
+			}
 		}
+	case x.Kind == kindTGAttributes:
+		return checkStickiness(x.Attributes)
 	case x.Kind == kindRules:
 		for _, r := range x.Rules {
 			if len(r.Actions) == 0 {
 				return errors.New("a rule without Actions")
+			}
+		}
+	}
+	return nil
+}
+
+// The values the CloudFront API accepts for a policy's behaviors. A
+// value doctor does not know (a misspelt "ALL") would make every rule
+// about that policy wrong, so it is refused.
+var (
+	cookieBehaviors      = []string{"none", "whitelist", "allExcept", "all"}
+	queryBehaviors       = []string{"none", "whitelist", "allExcept", "all"}
+	cacheHeaderBehaviors = []string{"none", "whitelist"}
+	orpHeaderBehaviors   = []string{"none", "whitelist", "allViewer", "allViewerAndWhitelistCloudFront", "allExcept"}
+)
+
+// check refuses a behavior value the API does not accept; an absent one
+// is none.
+func (p awsPolicyParams) check(policy string, headerBehaviors []string) error {
+	for _, f := range []struct {
+		field, value string
+		allowed      []string
+	}{
+		{"CookiesConfig.CookieBehavior", p.CookiesConfig.CookieBehavior, cookieBehaviors},
+		{"HeadersConfig.HeaderBehavior", p.HeadersConfig.HeaderBehavior, headerBehaviors},
+		{"QueryStringsConfig.QueryStringBehavior", p.QueryStringsConfig.QueryStringBehavior, queryBehaviors},
+	} {
+		if f.value != "" && !slices.Contains(f.allowed, f.value) {
+			return fmt.Errorf("%s: %s %q is not one the API accepts (allowed: %s)", policy, f.field, f.value, strings.Join(f.allowed, ", "))
+		}
+	}
+	return nil
+}
+
+// stickinessTypes are the target group stickiness.type values of the
+// ELB API (application, network and gateway load balancers).
+var stickinessTypes = []string{"lb_cookie", "app_cookie", "source_ip", "source_ip_dest_ip", "source_ip_dest_ip_proto"}
+
+// checkStickiness refuses stickiness attributes the ELB API would not
+// return: an unknown type, an app_cookie without its cookie's name, a
+// duration that is not a whole number of seconds.
+func checkStickiness(a map[string]string) error {
+	if t := a["stickiness.type"]; t != "" && !slices.Contains(stickinessTypes, t) {
+		return fmt.Errorf("stickiness.type %q is not one the API accepts (allowed: %s)", t, strings.Join(stickinessTypes, ", "))
+	}
+	if a["stickiness.enabled"] == "true" && a["stickiness.type"] == "app_cookie" && strings.TrimSpace(a["stickiness.app_cookie.cookie_name"]) == "" {
+		return errors.New("stickiness.type is app_cookie but stickiness.app_cookie.cookie_name is empty")
+	}
+	for _, k := range []string{"stickiness.lb_cookie.duration_seconds", "stickiness.app_cookie.duration_seconds"} {
+		if v, ok := a[k]; ok {
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				return fmt.Errorf("%s %q is not a whole number of seconds", k, v)
 			}
 		}
 	}

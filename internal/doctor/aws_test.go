@@ -126,6 +126,18 @@ func TestDoctorRecogniseRefuses(t *testing.T) {
 		{"a list as an object", `{"DistributionConfig":{"Origins":{"Items":{"a":1}}}}`, false, "DistributionConfig.Origins.Items is an object, where the AWS CLI prints a list"},
 		{"null", `null`, false, "not a JSON object: the file holds null"},
 		{"truncated", `{"a":`, false, "invalid JSON at byte"},
+		// A value the API would not print would make every rule about it
+		// wrong: refused, with the values it accepts.
+		{"misspelt cookie behavior", `{"CachePolicy":{"Id":"p","CachePolicyConfig":{"ParametersInCacheKeyAndForwardedToOrigin":{"CookiesConfig":{"CookieBehavior":"ALL"}}}}}`, false,
+			`cache policy p: CookiesConfig.CookieBehavior "ALL" is not one the API accepts (allowed: none, whitelist, allExcept, all)`},
+		{"allViewer in a cache policy", `{"CachePolicy":{"Id":"p","CachePolicyConfig":{"ParametersInCacheKeyAndForwardedToOrigin":{"HeadersConfig":{"HeaderBehavior":"allViewer"}}}}}`, false,
+			`HeadersConfig.HeaderBehavior "allViewer" is not one the API accepts (allowed: none, whitelist)`},
+		{"misspelt stickiness type", `{"Attributes":[{"Key":"stickiness.enabled","Value":"true"},{"Key":"stickiness.type","Value":"lb-cookie"}]}`, false,
+			`stickiness.type "lb-cookie" is not one the API accepts`},
+		{"app cookie without a name", `{"Attributes":[{"Key":"stickiness.enabled","Value":"true"},{"Key":"stickiness.type","Value":"app_cookie"},{"Key":"stickiness.app_cookie.cookie_name","Value":""}]}`, false,
+			"stickiness.app_cookie.cookie_name is empty"},
+		{"duration not a number", `{"Attributes":[{"Key":"stickiness.enabled","Value":"true"},{"Key":"stickiness.lb_cookie.duration_seconds","Value":"abc"}]}`, false,
+			`stickiness.lb_cookie.duration_seconds "abc" is not a whole number of seconds`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -43,7 +43,7 @@ func stickyRules() []Rule {
 		ID: "CF-STICKY-005", Severity: SevWarn,
 		Title:     "LB cookie in the cache key",
 		Why:       "A load-balancer cookie is in the cache key: the load balancer rewrites it on every response, so the key changes per visitor and returning users almost never hit the cache.",
-		Fix:       "Move the cookie to the origin request policy; with allExcept, exclude AWSALB, AWSALBCORS and AWSALBAPP-0..3.",
+		Fix:       "Move the cookie to the origin request policy; with allExcept, exclude AWSALB, AWSALBCORS, AWSALBTG, AWSALBAPP-0..3 and AWSELB.",
 		TetherFix: "Move the cookie from cache.cookies to origin_request.cookies; with all_except, list the load-balancer cookies.",
 		Refs:      []string{refSticky},
 		check:     eachBehavior(keyedLBCookie),
