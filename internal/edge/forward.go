@@ -56,7 +56,10 @@ func (e *Edge) originRequest(ctx context.Context, x *exchange) *http.Request {
 	u.RawQuery = joinPairs(x.s.fwdQuery, "&")
 	out.Host = e.origin.Host
 	if b := x.b; slices.Contains(b.fwdHeaders, "Host") {
-		out.Host = r.Host
+		// The host as keyed (lower case, without the default port or a
+		// trailing dot), never as sent: an origin that routes "a.example."
+		// apart from "a.example" would otherwise give one key two answers.
+		out.Host = x.v.host
 	}
 	if x.out != nil {
 		f := parts.fields[:0]

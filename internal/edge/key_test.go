@@ -113,6 +113,19 @@ behaviors:
 		e.get("/p", "Host: Example.COM:80")
 		expect(t, "R2", e.get("/p", "Host: example.com"), "hit")
 	})
+	t.Run("K12b a forwarded Host goes as keyed", func(t *testing.T) {
+		// An origin that routed "a.example." apart from "a.example" would
+		// give one key two answers: the origin gets the host as keyed.
+		e := newEnv(t, `
+behaviors:
+  - path: "*"
+    origin_request: {headers: [Host]}
+`)
+		e.get("/p", "Host: A.Example.:80")
+		if h := e.origin.last().Host; h != "a.example" {
+			t.Errorf("origin saw Host %q, want a.example", h)
+		}
+	})
 	t.Run("K13 encoded slash bypasses and is forwarded raw", func(t *testing.T) {
 		e := newEnv(t, defaultBehavior)
 		expect(t, "R1", e.get("/a%2Fb"), "fwd=bypass", "detail=ambiguous-path")

@@ -124,6 +124,10 @@ target_groups:
 		{"other.org", "/login/x", "d"},
 		{"other.org", "/", "d"},
 		{"api.example.com", "/v2/../v1/x", "a"},
+		// A fully qualified name's trailing dot is the same host: it does
+		// not walk around a host rule (nor its authorizer).
+		{"api.example.com.", "/v1/users", "a"},
+		{"www.example.com.:8080", "/", "b"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.host+tc.path, func(t *testing.T) {

@@ -91,10 +91,14 @@ func cleanPath(p string) string {
 	return c
 }
 
-// hostOnly strips the port from a Host header value.
+// hostOnly strips the port from a Host header value, and the trailing
+// dot of a fully qualified name: "example.com." is the host
+// "example.com", for rules as for NGINX's server names and the edge's
+// keys (a rule that the dot walked around could skip its authorizer, and
+// an edge in front would store one group's answer for another's).
 func hostOnly(h string) string {
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
 		h = h[:i]
 	}
-	return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	return strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), ".")
 }
