@@ -144,6 +144,12 @@ func (e *Edge) serve(w http.ResponseWriter, x *exchange) {
 		e.reject(w, x, http.StatusBadRequest, "smuggling")
 		return
 	}
+	if p := httpsyntax.RequestProblem(r); p != "" && p != "connect" {
+		// What Go's HTTP/2 server lets through and its HTTP/1.1 server
+		// refuses (a CONNECT is refused below, as a method not allowed).
+		e.reject(w, x, http.StatusBadRequest, "malformed")
+		return
+	}
 	if len(r.RequestURI) > maxRequestTarget {
 		e.reject(w, x, http.StatusRequestURITooLong, "uri-too-long")
 		return

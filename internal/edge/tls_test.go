@@ -124,3 +124,62 @@ edges:
 		t.Errorf("the reload is not logged:\n%s", logs.String())
 	}
 }
+
+// TestEdgeH2MalformedRequests: what Go's HTTP/2 server lets through and
+// its HTTP/1.1 server refuses gets 400 detail=malformed from an HTTPS
+// edge, not a 502 blamed on the origin, and never reaches the origin.
+func TestEdgeH2MalformedRequests(t *testing.T) {
+	var hits atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "ok")
+	}))
+	defer origin.Close()
+	certFile, keyFile := ts.TLSFiles(t)
+	addr := ts.DeadAddress(t)
+	cfg, err := config.Parse([]byte(`admin: {address: "off"}
+listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
+target_groups: [{name: app, targets: [{id: a, address: 127.0.0.1:1}]}]
+edges:
+  - name: cdn
+    address: `+addr+`
+    origin: {url: `+origin.URL+`}
+    tls: {cert_file: `+certFile+`, key_file: `+keyFile+`}
+    behaviors:
+      - path: "*"
+        allowed_methods: [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]
+        origin_request: {headers: [Host]}
+`), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := edge.Start(cfg, edge.StartOptions{Addr: func(string) net.Addr { return nil }, Registerer: prometheus.NewRegistry(),
+		Clock: clock.Real{}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	req := func(method, authority, path string, extra ...string) []string {
+		return append([]string{":method", method, ":scheme", "https", ":authority", authority, ":path", path}, extra...)
+	}
+	c := ts.DialH2(t, addr)
+	if got := c.Request(req("GET", "app.example", "/x"), nil); got != "200" || hits.Load() != 1 {
+		t.Fatalf("a good GET: %s, origin asked %d times", got, hits.Load())
+	}
+	for _, tc := range []struct {
+		name   string
+		fields []string
+	}{
+		{"an authority with a space", req("GET", "a b", "/x")},
+		{"a method with a space", req("G T", "app.example", "/x")},
+		{"a path with a space", req("GET", "app.example", "/x?y z")},
+		{"a content-length the stream's end contradicts", req("POST", "app.example", "/up", "content-length", "10")},
+	} {
+		if got := c.Request(tc.fields, nil); got != "400" {
+			t.Errorf("%s: %s, want 400", tc.name, got)
+		}
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("the origin was asked %d times, want once (the good GET)", n)
+	}
+}

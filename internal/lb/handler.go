@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // listenerHandler serves one listener: it rejects malformed requests,
@@ -35,6 +37,17 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			lh.reject(w, r, http.StatusBadRequest, reason)
 			return
 		}
+	}
+	if reason := httpsyntax.RequestProblem(r); reason != "" {
+		// HTTP/2 requests Go's server lets through, and CONNECT on any
+		// version: a reverse proxy opens no tunnels (501).
+		code := http.StatusBadRequest
+		if reason == "connect" {
+			code = http.StatusNotImplemented
+		}
+		lh.setHSTS(w.Header())
+		lh.reject(w, r, code, reason)
+		return
 	}
 	gen := s.gen.Load()
 	rt := gen.routers[lh.name]
@@ -75,7 +88,12 @@ func (lh *listenerHandler) setHSTS(h http.Header) {
 func (lh *listenerHandler) reject(w http.ResponseWriter, r *http.Request, code int, reason string) {
 	lh.srv.metrics.rejected.WithLabelValues(lh.name, itoa(code), reason).Inc()
 	lh.srv.log.Debug("request rejected", "listener", lh.name, "reason", reason, "client", r.RemoteAddr)
-	w.Header().Set("Connection", "close")
+	if r.ProtoMajor == 1 {
+		// The connection's framing may be lost. On HTTP/2 the stream
+		// alone ends: Connection: close would end every other stream
+		// of the connection too (Go's server sends GOAWAY for it).
+		w.Header().Set("Connection", "close")
+	}
 	writeError(w, code)
 }
 
