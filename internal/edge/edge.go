@@ -21,6 +21,7 @@ import (
 	"github.com/tetherlb/tether/internal/clock"
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/edge/cachestore"
+	"github.com/tetherlb/tether/internal/lb"
 	"github.com/tetherlb/tether/internal/trust"
 )
 
@@ -259,5 +260,6 @@ func newTransport() *http.Transport {
 	t.DisableCompression = true
 	t.MaxIdleConnsPerHost = 256
 	t.ResponseHeaderTimeout = OriginTimeout
+	t.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerStream: lb.UpstreamH2StreamWindow} // see there
 	return t
 }
