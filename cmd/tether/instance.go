@@ -139,7 +139,8 @@ func startInstance(ctx context.Context, cfgPath string, cfg *config.Config, logg
 		}
 		in.adminLn = ln
 		in.admin = &http.Server{
-			Handler:           admin.Handler(admin.Options{LB: srv, Registry: reg, Reload: in.reload, Logger: logger, Edges: adminEdges(in.edges)}),
+			Handler: admin.Handler(admin.Options{LB: srv, Registry: reg, Reload: in.reload, Logger: logger, Edges: adminEdges(in.edges),
+				Loopback: admin.IsLoopback(cfg.Admin.Address)}),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
 		go func() {

@@ -52,6 +52,10 @@ type Options struct {
 	// Edges are the edge caches by name, for their status and
 	// invalidations.
 	Edges map[string]Edge
+	// Loopback says the API listens on a loopback address (see
+	// IsLoopback): requests must then name an IP address or localhost
+	// (see hostGuard).
+	Loopback bool
 }
 
 // Handler returns the admin API.
@@ -93,8 +97,13 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	// A web page on another site must not be able to drain targets on a
-	// loopback admin port with a blind cross-origin POST.
-	return http.NewCrossOriginProtection().Handler(mux)
+	// loopback admin port with a blind cross-origin POST, nor, through
+	// DNS rebinding, with a same-origin one.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin request refused: state-changing calls come from scripts and curl, not from web pages of other sites"})
+	}))
+	return hostGuard(o.Loopback, cop.Handler(mux))
 }
 
 type api struct{ o Options }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -115,8 +116,60 @@ func TestCrossSiteBrowserPostRefused(t *testing.T) {
 	if code != http.StatusForbidden {
 		t.Errorf("cross-site POST: %d, want 403", code)
 	}
+	if _, v, body := call(t, "POST", srv.URL+"/api/v1/reload", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); v["error"] == nil {
+		t.Errorf("cross-site POST: body %q, want a JSON error as every admin answer", body)
+	}
 	if st := l.Snapshot()[0].Targets[0].State; st == "draining" {
 		t.Error("a cross-site request drained a target")
+	}
+}
+
+// TestDNSRebindingRefused: on a loopback admin API, a page whose DNS name
+// was rebound to 127.0.0.1 sends same-origin requests (Origin and Host
+// its own name), which cross-origin protection lets through; they are
+// refused by Host, with a JSON error, while requests to an IP address or
+// localhost are served. An admin API on another address is reached by
+// name on purpose and takes any Host.
+func TestDNSRebindingRefused(t *testing.T) {
+	l, targets := startApp(t, 1, 3)
+	do := func(srv *httptest.Server, host, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+path, nil)
+		req.Host = host
+		req.Header.Set("Origin", "http://"+host)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	loop := httptest.NewServer(admin.Handler(admin.Options{LB: l, Registry: l.Registry(), Loopback: true}))
+	defer loop.Close()
+	port := loop.Listener.Addr().(*net.TCPAddr).Port
+	drain := "/api/v1/target-groups/app/targets/" + targets[0].ID + "/drain"
+	if code, body := do(loop, fmt.Sprintf("evil.example:%d", port), drain); code != http.StatusForbidden || !strings.Contains(body, `"error"`) || !strings.Contains(body, "DNS rebinding") {
+		t.Errorf("a rebound name: %d %s, want 403 with a JSON error", code, body)
+	}
+	if st := l.Snapshot()[0].Targets[0].State; st == "draining" {
+		t.Fatal("a rebound page drained a target")
+	}
+	for _, host := range []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("localhost:%d", port), fmt.Sprintf("[::1]:%d", port), fmt.Sprintf("admin.localhost:%d", port)} {
+		if code, body := do(loop, host, "/api/v1/target-groups/app/targets/"+targets[0].ID+"/undrain"); code != http.StatusOK {
+			t.Errorf("Host %s: %d %s, want 200", host, code, body)
+		}
+	}
+	open := httptest.NewServer(admin.Handler(admin.Options{LB: l, Registry: l.Registry()}))
+	defer open.Close()
+	if code, body := do(open, "tether-admin.internal", "/api/v1/target-groups/app/targets/"+targets[0].ID+"/undrain"); code != http.StatusOK {
+		t.Errorf("a named host on a non-loopback admin API: %d %s, want 200", code, body)
+	}
+	for addr, want := range map[string]bool{"127.0.0.1:9901": true, "localhost:9901": true, "[::1]:9901": true, "0.0.0.0:9901": false, "10.0.0.5:9901": false, ":9901": false} {
+		if got := admin.IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
 	}
 }
 
