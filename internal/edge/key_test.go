@@ -112,6 +112,11 @@ behaviors:
 		e := newEnv(t, defaultBehavior)
 		e.get("/p", "Host: Example.COM:80")
 		expect(t, "R2", e.get("/p", "Host: example.com"), "hit")
+		// A port is a number: leading zeros or none after the colon
+		// change nothing.
+		expect(t, "R3", e.get("/p", "Host: example.com:0080"), "hit")
+		expect(t, "R4", e.get("/p", "Host: example.com:"), "hit")
+		expect(t, "R5", e.get("/p", "Host: example.com:8080"), "fwd=uri-miss")
 	})
 	t.Run("K12b a forwarded Host goes as keyed", func(t *testing.T) {
 		// An origin that routed "a.example." apart from "a.example" would

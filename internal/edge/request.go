@@ -3,6 +3,7 @@ package edge
 import (
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/tetherlb/tether/internal/httpsyntax"
@@ -53,28 +54,34 @@ func parseView(r *http.Request) view {
 	return v
 }
 
-// normalizeHost lowercases host and removes the scheme's default port and
-// the trailing dot of a fully qualified name ("example.com." is
+// normalizeHost lowercases host, writes its port as a number (":0080" is
+// ":80", "example.com:" has none), removes the scheme's default port and
+// the one trailing dot of a fully qualified name ("example.com." is
 // example.com, as NGINX's $host has it).
 func normalizeHost(host string, tls bool) string {
 	host = strings.ToLower(host)
-	port := ":80"
-	if tls {
-		port = ":443"
-	}
-	if strings.HasSuffix(host, port) {
-		// The suffix is the port SplitHostPort finds, when it parses.
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-			if strings.Contains(h, ":") {
-				host = "[" + h + "]"
-			}
+	h, port, err := net.SplitHostPort(host)
+	if err != nil {
+		h, port = host, "" // no port (or not host:port at all): kept as it is
+	} else if n, perr := strconv.ParseUint(port, 10, 16); perr == nil {
+		port = strconv.FormatUint(n, 10) // ":0080" is ":80"
+		if tls && n == 443 || !tls && n == 80 {
+			port = ""
 		}
+	} // an empty port ("example.com:") is no port (RFC 3986 §3.2.3)
+	if t := strings.TrimSuffix(h, "."); t != "" && !strings.HasSuffix(t, ".") {
+		h = t // a fully qualified name's one trailing dot
 	}
-	if t := strings.TrimRight(host, "."); t != "" && len(t) < len(host) {
-		host = t
+	if err != nil {
+		return h
 	}
-	return host
+	if strings.Contains(h, ":") {
+		h = "[" + h + "]"
+	}
+	if port == "" {
+		return h
+	}
+	return h + ":" + port
 }
 
 // ambiguousPath reports a raw path that servers and caches may resolve

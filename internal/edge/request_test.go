@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -115,22 +116,36 @@ func TestPeerString(t *testing.T) {
 func FuzzNormalizeHost(f *testing.F) {
 	for _, h := range []string{"Example.COM", "example.com:80", "example.com:443", "example.com:8080", "[::1]:80", "[::1]:443",
 		"[::1]", "::1", "a:b:80", ":80", "[x]:80", "EXAMPLE.com:80x", "example.com:080", "example.com:0443", "",
-		"example.com.", "Example.COM.:443", "example.com..", ".", "example.com.:8080"} {
+		"example.com.", "Example.COM.:443", "example.com..", ".", "example.com.:8080", "example.com:", "example.com:0080", "[::1]:0443", "a.:+80"} {
 		f.Add(h, false)
 		f.Add(h, true)
 	}
+	// The reference takes another way: Atoi for the port (minus the
+	// signs ParseUint refuses), JoinHostPort for the brackets.
 	reference := func(host string, tls bool) string {
 		host = strings.ToLower(host)
-		if h, port, err := net.SplitHostPort(host); err == nil && (port == "80" && !tls || port == "443" && tls) {
-			host = h
-			if strings.Contains(h, ":") {
-				host = "[" + h + "]"
-			}
+		h, port, err := net.SplitHostPort(host)
+		if err != nil {
+			h = host
 		}
-		if t := strings.TrimRight(host, "."); t != "" {
-			host = t
+		if n, perr := strconv.Atoi(port); perr == nil && n >= 0 && n < 1<<16 && port[0] != '+' && port[0] != '-' {
+			port = strconv.Itoa(n)
 		}
-		return host
+		if port == "80" && !tls || port == "443" && tls {
+			port = ""
+		}
+		if strings.HasSuffix(h, ".") && !strings.HasSuffix(h, "..") && h != "." {
+			h = h[:len(h)-1]
+		}
+		switch {
+		case err != nil:
+			return h
+		case port != "":
+			return net.JoinHostPort(h, port)
+		case strings.Contains(h, ":"):
+			return "[" + h + "]"
+		}
+		return h
 	}
 	f.Fuzz(func(t *testing.T, host string, tls bool) {
 		if got, want := normalizeHost(host, tls), reference(host, tls); got != want {
