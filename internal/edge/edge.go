@@ -205,8 +205,10 @@ func (e *Edge) tenant(r *http.Request, v *view) (string, bool) {
 	case "host":
 		return v.host, v.host != ""
 	case "header":
+		// One value: two lines, or one line with a comma (the same list,
+		// RFC 9110 §5.3), name no single tenant.
 		vals := r.Header.Values(e.tenantHdr)
-		if len(vals) != 1 || vals[0] == "" || len(vals[0]) > 256 {
+		if len(vals) != 1 || vals[0] == "" || len(vals[0]) > 256 || strings.ContainsRune(vals[0], ',') {
 			return "", false
 		}
 		return vals[0], true

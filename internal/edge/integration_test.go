@@ -144,6 +144,10 @@ behaviors:
 			if r := e.get("/employees"); r.status != http.StatusBadRequest {
 				t.Errorf("a request without a tenant: %d, want 400", r.status)
 			}
+			// Two tenants, on two lines or one: no single tenant.
+			if r := e.get("/employees", "X-Tenant: acme-corp, betaco"); r.status != http.StatusBadRequest {
+				t.Errorf("a request with a list of tenants: %d, want 400", r.status)
+			}
 		})
 	}
 }
