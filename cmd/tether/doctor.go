@@ -13,7 +13,7 @@ import (
 
 const doctorUsage = `Usage: tether doctor -c FILE [--format text|json]
        tether doctor --aws DIR [--format text|json]
-       tether doctor --rules
+       tether doctor --rules [--format text|json]
 
 Lint a CDN edge in front of a sticky load balancer before it loses
 stickiness or hands one user's response or cookie to another: cookies
@@ -74,8 +74,16 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch {
+	case *rules && (*file != "" || *dir != ""):
+		return doctorUsageError(stderr, "--rules prints the rule table and lints nothing: drop -c or --aws")
+	case *format != "text" && *format != "json":
+		return doctorUsageError(stderr, fmt.Sprintf("--format %q is not allowed (allowed: text, json)", *format))
 	case *rules:
-		if err := doctor.WriteRules(stdout); err != nil {
+		write := doctor.WriteRules
+		if *format == "json" {
+			write = doctor.WriteRulesJSON
+		}
+		if err := write(stdout); err != nil {
 			fmt.Fprintf(stderr, "tether doctor: %v\n", err)
 			return 2
 		}
@@ -86,8 +94,6 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 		return doctorUsageError(stderr, "give -c FILE or --aws DIR, not both")
 	case *file == "" && *dir == "":
 		return doctorUsageError(stderr, "give -c FILE (a tether config) or --aws DIR (AWS exports)")
-	case *format != "text" && *format != "json":
-		return doctorUsageError(stderr, fmt.Sprintf("--format %q is not allowed (allowed: text, json)", *format))
 	}
 	// An input that cannot be used is said on stderr; with --format json,
 	// stdout has a report too, with the problems as input_errors, so that

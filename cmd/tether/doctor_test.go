@@ -25,6 +25,7 @@ func TestDoctorUsage(t *testing.T) {
 		{name: "bad format", args: []string{"doctor", "-c", "a.yaml", "--format", "xml"}, code: 2, stderr: `--format "xml" is not allowed (allowed: text, json)`},
 		{name: "stray argument", args: []string{"doctor", "-c", "a.yaml", "extra"}, code: 2, stderr: `unexpected argument "extra"`},
 		{name: "rule table", args: []string{"doctor", "--rules"}, code: 0, stdout: "ID                 SEVERITY  INPUT"},
+		{name: "rules lint nothing", args: []string{"doctor", "--rules", "-c", "a.yaml"}, code: 2, stderr: "--rules prints the rule table and lints nothing"},
 		{name: "top-level usage names doctor", args: []string{"help"}, code: 0, stdout: "tether doctor -c FILE"},
 	}
 	for _, tt := range tests {
@@ -42,6 +43,16 @@ func TestDoctorUsage(t *testing.T) {
 	for _, r := range doctor.Rules() {
 		if !strings.Contains(stdout, r.ID) {
 			t.Errorf("--rules lacks %s", r.ID)
+		}
+	}
+	code, stdout, _ := runCLI(t, "doctor", "--rules", "--format", "json")
+	var rules []struct{ ID, Severity, Input, Why, Fix, TetherFix string }
+	if err := json.Unmarshal([]byte(stdout), &rules); code != 0 || err != nil || len(rules) != len(doctor.Rules()) {
+		t.Fatalf("--rules --format json: exit %d, %d rules, %v:\n%s", code, len(rules), err, stdout)
+	}
+	for i, r := range doctor.Rules() {
+		if got := rules[i]; got.ID != r.ID || got.Severity != string(r.Severity) || got.Why != r.Why || got.Fix == "" || got.Input == "" {
+			t.Errorf("--rules --format json: rule %d is %+v, want %s", i, got, r.ID)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -82,16 +83,43 @@ func WriteRules(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "ID\tSEVERITY\tINPUT\tWHY\n")
 	for _, r := range Rules() {
-		in := "both"
-		switch {
-		case r.Input != "":
-			in = r.Input
-		case r.SafeMitigated:
-			in = "aws, cloudfront-mode edges"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.Severity, in, r.Why)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.Severity, r.inputs(), r.Why)
 	}
 	return tw.Flush()
+}
+
+// WriteRulesJSON writes the rules as a JSON list: id, severity, input,
+// title, why, fix (for AWS), tether_fix and refs.
+func WriteRulesJSON(w io.Writer) error {
+	type rule struct {
+		ID        string   `json:"id"`
+		Severity  Severity `json:"severity"`
+		Input     string   `json:"input"`
+		Title     string   `json:"title"`
+		Why       string   `json:"why"`
+		Fix       string   `json:"fix"`
+		TetherFix string   `json:"tether_fix"`
+		Refs      []string `json:"refs"`
+	}
+	out := []rule{}
+	for _, r := range Rules() {
+		out = append(out, rule{ID: r.ID, Severity: r.Severity, Input: r.inputs(), Title: strings.TrimSpace(r.Title), Why: r.Why,
+			Fix: r.Fix, TetherFix: cmp.Or(r.TetherFix, r.Fix), Refs: r.Refs})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// inputs names what a rule applies to, as the rule table says it.
+func (r Rule) inputs() string {
+	switch {
+	case r.Input != "":
+		return r.Input
+	case r.SafeMitigated:
+		return "aws, cloudfront-mode edges"
+	}
+	return "both"
 }
 
 func heading(s Severity) string {
