@@ -141,6 +141,11 @@ func (x *Export) check() error {
 		if len(x.Distribution.Origins.Items) == 0 {
 			return errors.New("no Origins")
 		}
+		for i, b := range x.Distribution.CacheBehaviors.Items {
+			if b.PathPattern == "" || b.TargetOriginId == "" {
+				return fmt.Errorf("CacheBehaviors.Items[%d] has no PathPattern or no TargetOriginId (the default behavior is DefaultCacheBehavior)", i)
+			}
+		}
 	case x.CachePolicies != nil || x.OriginRequestPolicies != nil:
 		for _, p := range x.CachePolicies {
 			if p.Id == "" {

@@ -128,6 +128,8 @@ func TestDoctorRecogniseRefuses(t *testing.T) {
 		{"truncated", `{"a":`, false, "invalid JSON at byte"},
 		// A value the API would not print would make every rule about it
 		// wrong: refused, with the values it accepts.
+		{"a behavior without a path", `{"DistributionConfig":{"Origins":{"Items":[{"Id":"web"}]},"DefaultCacheBehavior":{"TargetOriginId":"web"},"CacheBehaviors":{"Items":[{"TargetOriginId":"web"}]}}}`, false,
+			"CacheBehaviors.Items[0] has no PathPattern"},
 		{"misspelt cookie behavior", `{"CachePolicy":{"Id":"p","CachePolicyConfig":{"ParametersInCacheKeyAndForwardedToOrigin":{"CookiesConfig":{"CookieBehavior":"ALL"}}}}}`, false,
 			`cache policy p: CookiesConfig.CookieBehavior "ALL" is not one the API accepts (allowed: none, whitelist, allExcept, all)`},
 		{"allViewer in a cache policy", `{"CachePolicy":{"Id":"p","CachePolicyConfig":{"ParametersInCacheKeyAndForwardedToOrigin":{"HeadersConfig":{"HeaderBehavior":"allViewer"}}}}}`, false,
