@@ -293,3 +293,30 @@ func TestNonASCIIPathKeyedAsForwarded(t *testing.T) {
 		t.Errorf("invalidating /café removed %d objects, want the one stored for /caf%%C3%%A9", n)
 	}
 }
+
+// TestNoContentTypeNotSniffed: a response the origin sent without
+// Content-Type reaches the client without one, on a miss, a hit and a
+// pass, not with one sniffed from the body (text/html for markup).
+func TestNoContentTypeNotSniffed(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: /pass/*
+    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 0s}
+  - path: "*"
+`)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil // net/http would sniff one too
+		w.Header().Set("Cache-Control", "max-age=300")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		io.WriteString(w, "<html><body><script>alert(1)</script></body></html>")
+	})
+	for _, tc := range []struct{ what, path, want string }{
+		{"miss", "/upload", "fwd=uri-miss"}, {"hit", "/upload", "hit"}, {"pass", "/pass/upload", "fwd=bypass"},
+	} {
+		r := rawRequest(t, e, "GET "+tc.path+" HTTP/1.1\r\nHost: example.com\r\n\r\n")
+		expect(t, tc.what, res{r.StatusCode, "", r.Header}, tc.want)
+		if ct, ok := r.Header["Content-Type"]; ok {
+			t.Errorf("%s: Content-Type %q, want none (the origin sent none)", tc.what, ct)
+		}
+	}
+}

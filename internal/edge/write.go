@@ -159,6 +159,14 @@ func (e *Edge) finishHeader(w http.ResponseWriter, x *exchange, out http.Header,
 	vals = append(vals, s[lenEnd:])
 	out["Cache-Status"] = vals[len(vals)-1 : len(vals) : len(vals)]
 	e.setXCache(out, x, status)
+	if _, ok := out["Content-Type"]; !ok {
+		// The origin sent none: none goes to the client either. The key
+		// present with no value keeps net/http (and the front) from
+		// sniffing one from the body, which would make an upload served
+		// with nosniff and no type renderable HTML (RFC 9110 §8.3 leaves
+		// sniffing to the recipient).
+		out["Content-Type"] = nil
+	}
 	w.WriteHeader(status)
 }
 

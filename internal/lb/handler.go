@@ -196,16 +196,31 @@ func (lw *loggingWriter) WriteHeader(code int) {
 	if lw.code == 0 || lw.code < 200 {
 		lw.code = code
 	}
+	if code >= 200 {
+		noSniff(lw.Header())
+	}
 	lw.ResponseWriter.WriteHeader(code)
 }
 
 func (lw *loggingWriter) Write(p []byte) (int, error) {
 	if lw.code == 0 {
 		lw.code = http.StatusOK
+		noSniff(lw.Header())
 	}
 	n, err := lw.ResponseWriter.Write(p)
 	lw.bytes += int64(n)
 	return n, err
+}
+
+// noSniff keeps net/http from adding a Content-Type sniffed from the body
+// to a response whose target sent none: the key present with no value
+// writes nothing. A sniffed text/html would make an upload served with
+// nosniff and no type renderable HTML (RFC 9110 §8.3 leaves sniffing to
+// the recipient), and the front's own relay adds none either.
+func noSniff(h http.Header) {
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil
+	}
 }
 
 func (lw *loggingWriter) Flush() {
