@@ -320,3 +320,23 @@ behaviors:
 		}
 	}
 }
+
+// TestNotModifiedUnstorableHeaders: a 304 that makes the object private
+// or no-store drops it, and its requester gets the body with the 304's
+// updated headers (RFC 9111 §4.3.4), so that a cache after the edge
+// learns it too, not the old stored ones.
+func TestNotModifiedUnstorableHeaders(t *testing.T) {
+	for _, cc := range []string{"private, max-age=300", "no-store"} {
+		e := newEnv(t, defaultBehavior)
+		e.origin.set(answer(200, "v1", "Cache-Control: max-age=1", `ETag: "a"`, "X-Gen: 1"))
+		e.get("/p")
+		e.clk.Advance(5 * time.Second)
+		e.origin.set(answer(304, "", "Cache-Control: "+cc, `ETag: "a"`, "X-Gen: 2"))
+		r := e.get("/p")
+		expect(t, cc, r, "fwd=stale", "fwd-status=304", "stored=?0")
+		if r.body != "v1" || r.header.Get("Cache-Control") != cc || r.header.Get("X-Gen") != "2" {
+			t.Errorf("%s: %q, Cache-Control %q, X-Gen %q; want v1 with the 304's headers", cc, r.body, r.header.Get("Cache-Control"), r.header.Get("X-Gen"))
+		}
+		expect(t, cc+": the next request", e.get("/p"), "fwd=uri-miss")
+	}
+}

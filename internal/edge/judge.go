@@ -153,15 +153,19 @@ func (e *Edge) newObject(x *exchange, resp *http.Response, body []byte, vd verdi
 
 // refresh applies a revalidation response to the stale object obj: a 304
 // updates its headers and freshness (RFC 9111 §4.3.4); another response
-// replaces it when storable. It returns the object now stored, or nil.
-func (e *Edge) refresh(x *exchange, obj *cachestore.Object, resp *http.Response) *cachestore.Object {
+// replaces it when storable. It returns the object now stored, or nil,
+// and, for a 304, the object as the 304 updated it, to answer the request
+// with: the updated headers go to the client even when the object could
+// not be kept (a 304 that made it private or no-store), so that a cache
+// after the edge learns it too.
+func (e *Edge) refresh(x *exchange, obj *cachestore.Object, resp *http.Response) (stored, served *cachestore.Object) {
 	now := e.clk.Now()
 	if resp.StatusCode != http.StatusNotModified {
 		if resp.StatusCode >= 500 {
-			return nil // keep the stale object for its windows
+			return nil, nil // keep the stale object for its windows
 		}
 		x.stale = obj
-		return e.storeAndRelay(discard{}, x, resp)
+		return e.storeAndRelay(discard{}, x, resp), nil
 	}
 	merged := obj.Header.Clone()
 	for k, v := range resp.Header {
@@ -172,21 +176,22 @@ func (e *Edge) refresh(x *exchange, obj *cachestore.Object, resp *http.Response)
 		merged[k] = v
 	}
 	vd := e.judge(x, &http.Response{StatusCode: obj.Status, Header: merged}, now)
+	fresh := *obj
+	fresh.Direct = fresh.Coding == "" && directHeader(merged, len(fresh.Body))
 	if !vd.store {
 		e.store.DeleteObject(obj) // that variant alone: the others stay
 		e.notStored(x, vd.reason)
-		return nil
+		fresh.Header = e.storedHeader(merged, httpcache.Decision{}) // for this requester only
+		return nil, &fresh
 	}
-	fresh := *obj
 	fresh.Header, fresh.Stored, fresh.Generation = e.storedHeader(merged, vd.d), now, x.gen
-	fresh.Direct = fresh.Coding == "" && directHeader(merged, len(fresh.Body))
 	fresh.InitialAge, fresh.FreshFor = vd.d.Age, vd.d.TTL
 	fresh.StaleWhileRevalidate, fresh.StaleIfError, fresh.SharedExplicit = vd.d.SWR, vd.d.SIE, vd.d.SharedExplicit
 	if err := e.store.Add(&fresh); err != nil {
 		e.notStored(x, notStoredReason(err)) // invalidated while it was asked, say
-		return nil
+		return nil, &fresh
 	}
-	return &fresh
+	return &fresh, &fresh
 }
 
 // discard is a ResponseWriter for background revalidations.

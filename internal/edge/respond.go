@@ -279,7 +279,7 @@ func (e *Edge) serveStaleWhileRevalidate(w http.ResponseWriter, x *exchange, obj
 			return
 		}
 		defer e.closeOrigin(&bg, resp)
-		stored = e.refresh(&bg, obj, resp)
+		stored, _ = e.refresh(&bg, obj, resp)
 	}()
 }
 
@@ -376,19 +376,18 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 	defer e.closeOrigin(x, resp)
 	x.status.FwdStatus = resp.StatusCode
 	if resp.StatusCode == http.StatusNotModified {
-		refreshed := e.refresh(x, obj, resp)
+		refreshed, served := e.refresh(x, obj, resp)
 		e.landFlight(x, refreshed)
-		served := refreshed
-		if served != nil {
+		if refreshed != nil {
 			e.metrics.result(resultRevalidated)
-			x.status.TTL, x.status.HasTTL = served.TTL(now), true
+			x.status.TTL, x.status.HasTTL = refreshed.TTL(now), true
 		} else {
 			// Still valid, says the origin, but no longer storable, or
 			// invalidated while it was asked (refresh said why): serve
-			// the stored body this once (a client that sent no condition
-			// must never get a 304), counted as a miss, not a refresh.
+			// the body with the 304's headers this once (a client that
+			// sent no condition must never get a 304), counted as a
+			// miss, not a refresh.
 			e.metrics.result(resultMiss)
-			served = obj
 			x.status.Stored = httpcache.No
 		}
 		if cookies := e.viewerSetCookies(x, resp.Header); len(cookies) > 0 && !e.cloudfront {
