@@ -68,6 +68,9 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 		e.finishHeader(w, x, out, http.StatusNotModified, -1, int64(age/time.Second), vals)
 		return true
 	}
+	if !strongLastModified(lastModified, obj.Header.Get("Date")) {
+		lastModified = "" // If-Range takes no weak validator (RFC 9110 §13.1.5)
+	}
 	start, end, status := byteRange(x.r.Header, size, etag, lastModified)
 	if status == http.StatusOK {
 		return false
@@ -90,11 +93,25 @@ func (e *Edge) serveConditional(w http.ResponseWriter, x *exchange, obj *cachest
 	return true
 }
 
+// strongLastModified reports whether a stored Last-Modified is a strong
+// validator: at least one second before the response's Date (RFC 9110
+// §8.8.2.2), so that two versions written within that second cannot
+// share it.
+func strongLastModified(lastModified, date string) bool {
+	lm, err1 := httpcache.ParseTime(lastModified)
+	d, err2 := httpcache.ParseTime(date)
+	return err1 == nil && err2 == nil && d.Sub(lm) >= time.Second
+}
+
 // notModified evaluates If-None-Match, or without it If-Modified-Since,
-// against the stored validators (RFC 9110 §13.2.2 steps 3 and 4).
+// against the stored validators (RFC 9110 §13.2.2 steps 3 and 4). "*"
+// matches any stored representation, with an ETag or not (§13.1.2).
 func notModified(h http.Header, etag, lastModified string) bool {
 	if inm := h["If-None-Match"]; len(inm) > 0 {
-		return etag != "" && anyTagMatches(inm, etag, false)
+		if etag == "" {
+			return strings.TrimSpace(strings.Join(inm, ",")) == "*"
+		}
+		return anyTagMatches(inm, etag, false)
 	}
 	ims := h.Get("If-Modified-Since")
 	if ims == "" || lastModified == "" {

@@ -167,3 +167,28 @@ behaviors:
 		t.Errorf("its hit: %d %q, want a 206 without the cookie", r.status, r.header.Get("Set-Cookie"))
 	}
 }
+
+// TestWeakValidators: If-None-Match: * is true for any stored response,
+// with an ETag or without (RFC 9110 §13.1.2); a Last-Modified in the same
+// second as the response's Date is weak, and If-Range, which takes strong
+// validators only, is then false: the whole object, not a range that
+// could stitch two versions written within that second (§13.1.5).
+func TestWeakValidators(t *testing.T) {
+	e := newEnv(t, defaultBehavior)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now().UTC().Format(http.TimeFormat)
+		w.Header().Set("Date", now)
+		w.Header().Set("Last-Modified", now) // the same second: weak
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("0123456789"))
+	})
+	first := e.get("/file.txt", "Accept-Encoding: identity")
+	lm := first.header.Get("Last-Modified")
+	if r := e.get("/file.txt", "Accept-Encoding: identity", "If-None-Match: *"); r.status != 304 {
+		t.Errorf("If-None-Match: * on an object without an ETag: %d, want 304", r.status)
+	}
+	if r := e.get("/file.txt", "Accept-Encoding: identity", "Range: bytes=0-1", "If-Range: "+lm); r.status != 200 || r.body != "0123456789" {
+		t.Errorf("If-Range with a weak Last-Modified: %d %q, want 200 and the whole object", r.status, r.body)
+	}
+}
