@@ -340,3 +340,25 @@ func TestNotModifiedUnstorableHeaders(t *testing.T) {
 		expect(t, cc+": the next request", e.get("/p"), "fwd=uri-miss")
 	}
 }
+
+// TestVaryChangeDropsOldVariants: when the origin stops varying (or
+// varies on something else), its newest response serves every request it
+// matches (RFC 9111 §4.1): the variants stored under the old Vary go,
+// instead of answering their requests with the old selection.
+func TestVaryChangeDropsOldVariants(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: "*"
+    origin_request: {headers: [Accept-Language]}
+`)
+	e.origin.set(answer(200, "english", "Cache-Control: public, max-age=300", "Vary: Accept-Language"))
+	expect(t, "en", e.get("/p", "Accept-Language: en"), "stored")
+	expect(t, "en again", e.get("/p", "Accept-Language: en"), "hit")
+	e.origin.set(answer(200, "one for all", "Cache-Control: public, max-age=300"))
+	expect(t, "fr", e.get("/p", "Accept-Language: fr"), "fwd=vary-miss", "stored")
+	for _, lang := range []string{"en", "fr", "de"} {
+		if r := e.get("/p", "Accept-Language: "+lang); r.body != "one for all" {
+			t.Errorf("%s after the origin stopped varying: %q (%s), want the newest response", lang, r.body, r.cacheStatus())
+		}
+	}
+}

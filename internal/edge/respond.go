@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -174,6 +175,14 @@ func (e *Edge) storeObject(x *exchange, resp *http.Response, body []byte, coding
 	if err := e.store.Add(obj); err != nil {
 		e.notStored(x, notStoredReason(err))
 		return nil
+	}
+	if x.variants {
+		// The lookup saw other variants: those stored under another
+		// Vary are the origin's old selection, and this response, the
+		// most recent, must win for every request it matches (RFC 9111
+		// §4.1). An old Vary: Accept-Language variant would otherwise
+		// outlive a new response without Vary.
+		e.store.DeleteVariants(obj, func(o *cachestore.Object) bool { return !slices.Equal(o.VaryHeaders, vary) })
 	}
 	x.status.Stored = httpcache.Yes
 	x.status.TTL, x.status.HasTTL = vd.d.TTL, true

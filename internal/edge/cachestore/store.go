@@ -401,6 +401,30 @@ func (s *Store) DeleteObject(o *Object) {
 	}
 }
 
+// DeleteVariants removes the variants stored under o's key, o aside, for
+// which obsolete returns true (it runs under the shard's read lock: it
+// must be quick and must not call the Store). It returns how many it
+// removed.
+func (s *Store) DeleteVariants(o *Object, obsolete func(*Object) bool) int {
+	r := o.Ref()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, uh := s.hash(r.Key), s.uriHash(r.URI)
+	sh := s.shard(uh)
+	var doomed []*entry
+	sh.mu.RLock()
+	for _, e := range sh.m[uh].lookup(h) {
+		if e.hash == h && e.key == r.Key && e.obj != o && obsolete(e.obj) {
+			doomed = append(doomed, e)
+		}
+	}
+	sh.mu.RUnlock()
+	for _, e := range doomed {
+		s.removeLocked(e)
+	}
+	return len(doomed)
+}
+
 // Stats returns the Store's counters.
 func (s *Store) Stats() Stats {
 	return Stats{
