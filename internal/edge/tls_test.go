@@ -183,3 +183,46 @@ edges:
 		t.Errorf("the origin was asked %d times, want once (the good GET)", n)
 	}
 }
+
+// TestOriginErrorLogHasNoQuery: the warning for an origin that cannot be
+// reached names the path, never the query: net/http's client puts the
+// whole URL in its errors, and a query may carry a token.
+func TestOriginErrorLogHasNoQuery(t *testing.T) {
+	addr := ts.DeadAddress(t)
+	cfg, err := config.Parse([]byte(`admin: {address: "off"}
+listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
+target_groups: [{name: app, targets: [{id: a, address: 127.0.0.1:1}]}]
+edges:
+  - name: cdn
+    address: `+addr+`
+    origin: {url: "http://`+ts.DeadAddress(t)+`"}
+    behaviors:
+      - path: "*"
+        cache: {query: all}
+`), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &ts.SyncBuffer{}
+	srv, err := edge.Start(cfg, edge.StartOptions{Addr: func(string) net.Addr { return nil }, Registerer: prometheus.NewRegistry(),
+		Clock: clock.Real{}, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	resp, err := http.Get("http://" + addr + "/x?token=SECRET-Q-789&password=hunter2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("dead origin: %d, want 502", resp.StatusCode)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "origin unreachable") || !strings.Contains(out, `"path":"/x"`) {
+		t.Fatalf("no warning with the path:\n%s", out)
+	}
+	if strings.Contains(out, "SECRET-Q-789") || strings.Contains(out, "hunter2") {
+		t.Errorf("the log holds the query:\n%s", out)
+	}
+}
