@@ -354,6 +354,17 @@ func (e *Edge) revalidateAlone(w http.ResponseWriter, x *exchange, obj *cachesto
 		resp, err = e.fetch(ctx, x, nil)
 	}
 	now := e.clk.Now()
+	if err == nil && resp.StatusCode >= 500 && obj.Status >= 400 {
+		// The stale object is an error page itself (CloudFront's error
+		// caching, or an error the origin marked fresh): the new error
+		// is a response like any other, stored by the same rules, so
+		// that an outage is cached again for its TTL rather than every
+		// request asking the failing origin once the first copy expired.
+		defer e.closeOrigin(x, resp)
+		x.status.FwdStatus = resp.StatusCode
+		x.stale = obj
+		return e.storeAndRelay(w, x, resp)
+	}
 	if err != nil || resp.StatusCode >= 500 {
 		if x.flight != nil {
 			x.flight.failed = true // before landFlight closes done

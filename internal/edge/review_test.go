@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // Regressions found in review.
@@ -210,5 +211,22 @@ func TestFailedRevalidationWaitersTakeStale(t *testing.T) {
 		} else if n != 10 {
 			t.Errorf("%s: without stale-if-error, the origin was asked %d times, want 10 (each waiter for itself)", tc.cc, n)
 		}
+	}
+}
+
+// TestErrorCachedAgain: in cloudfront mode, a cached error page that
+// expires while the origin still fails is replaced by the new error,
+// cached again for CloudFront's 10 s, not relayed uncached to every
+// request from then on.
+func TestErrorCachedAgain(t *testing.T) {
+	e := newEnv(t, cf(defaultBehavior))
+	e.origin.set(answer(503, "down"))
+	expect(t, "first", e.get("/p"), "stored", "ttl=10")
+	e.clk.Advance(11 * time.Second)
+	expect(t, "after it expired", e.get("/p"), "fwd=stale", "fwd-status=503", "stored", "ttl=10")
+	before := e.origin.count()
+	expect(t, "then", e.get("/p"), "hit")
+	if n := e.origin.count() - before; n != 0 {
+		t.Errorf("the origin was asked %d times while the error was cached again", n)
 	}
 }
