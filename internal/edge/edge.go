@@ -173,7 +173,13 @@ func compileBehavior(i int, bc config.Behavior) *behavior {
 		b.cached[strings.ToUpper(m)] = true
 	}
 	for _, h := range bc.Cache.Headers {
-		b.keyHeaders = append(b.keyHeaders, http.CanonicalHeaderKey(h))
+		// A header never taken from the client (Proxy-Authorization,
+		// X-Forwarded-For, the hop-by-hop ones) is not keyed either:
+		// listing it has no effect, as the docs say, rather than one
+		// object per proxy credential or client address.
+		if c := http.CanonicalHeaderKey(h); !neverForwarded(c) && !isHop(c) {
+			b.keyHeaders = append(b.keyHeaders, c)
+		}
 	}
 	slices.Sort(b.keyHeaders)
 	b.fwdHeaders = slices.Clone(b.keyHeaders)

@@ -100,6 +100,15 @@ behaviors:
 		expect(t, "empty again", e.get("/p", "Accept-Language: "), "hit")
 		expect(t, "fr again", e.get("/p", "Accept-Language: fr"), "hit")
 	})
+	t.Run("K10b headers never taken from the client are not keyed", func(t *testing.T) {
+		e := newEnv(t, `
+behaviors:
+  - path: "*"
+    cache: {headers: [Proxy-Authorization, X-Forwarded-For, Connection]}
+`)
+		expect(t, "first", e.get("/p", "Proxy-Authorization: Basic YTpi", "X-Forwarded-For: 198.51.100.1"), "fwd=uri-miss")
+		expect(t, "other values", e.get("/p", "Proxy-Authorization: Basic Yzpk", "X-Forwarded-For: 198.51.100.2"), "hit")
+	})
 	t.Run("K11 Accept-Encoding normalised", func(t *testing.T) {
 		e := newEnv(t, defaultBehavior)
 		e.get("/p", "Accept-Encoding: gzip, deflate, br")
