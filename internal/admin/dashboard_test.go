@@ -216,3 +216,38 @@ func TestDashboardServing(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardKeepsFocus: the page redraws every second; a keyboard user
+// on a Drain button stays on it across the redraws instead of being sent
+// back to the page's start.
+func TestDashboardKeepsFocus(t *testing.T) {
+	_, srv, _ := startWithEdge(t)
+	code, _, page := call(t, "GET", srv.URL+"/dashboard/")
+	if code != 200 {
+		t.Fatalf("GET /dashboard/: %d", code)
+	}
+	// Focus b's Drain button once drawn; 2.5 s (two redraws) later, write
+	// down what has the focus.
+	page = strings.Replace(page, "</body>", `<script>
+const focusB = setInterval(() => {
+  const b = document.querySelector('tr[data-target="b"] button');
+  if (!b) return;
+  clearInterval(focusB);
+  b.focus();
+  setTimeout(() => { document.body.dataset.focusAfter = (document.activeElement.dataset || {}).focus || document.activeElement.tagName; }, 2500);
+}, 50);
+</script></body>`, 1)
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.Config.Handler)
+	mux.HandleFunc("GET /dashboard/focus.html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, page)
+	})
+	focused := httptest.NewServer(mux)
+	defer focused.Close()
+	dom := ts.DumpDOM(t, focused.URL+"/dashboard/focus.html", 5*time.Second)
+	if !strings.Contains(dom, `data-focus-after="action app b"`) {
+		m := regexp.MustCompile(`data-focus-after="[^"]*"`).FindString(dom)
+		t.Errorf("after two redraws the focus is on %q, want b's Drain button (action app b)", m)
+	}
+}

@@ -124,7 +124,10 @@ function actionButton(g, t) {
   const base = `/api/v1/target-groups/${encodeURIComponent(g.name)}/targets/${encodeURIComponent(t.id)}/`;
   if (t.deregistered) return el("span", { class: "muted" }, "removed");
   const draining = t.state === "draining" || t.state === "drained";
-  const b = el("button", { class: draining ? "ghost" : "warn", type: "button" }, draining ? "Undrain" : "Drain");
+  // data-focus names the button across re-renders, so that keyboard
+  // focus stays on it (render puts it back).
+  const b = el("button", { class: draining ? "ghost" : "warn", type: "button", "data-focus": "action " + g.name + " " + t.id,
+    "aria-label": `${draining ? "Undrain" : "Drain"} ${t.id} in ${g.name}` }, draining ? "Undrain" : "Drain");
   b.addEventListener("click", async () => {
     if (!draining && !confirm(`Drain ${t.id}? It gets no new clients and its bound clients move when the drain ends.`)) return;
     b.disabled = true;
@@ -208,7 +211,10 @@ function edgeCard(e, now) {
   else if (looked) ratio = served / looked;
   const h = remember("e/" + e.name, rAll || 0);
   const used = e.max_bytes ? Math.min(1, e.bytes / e.max_bytes) : 0;
-  const stack = el("div", { class: "stack", "aria-label": "requests by result" },
+  // An image to assistive technology, named by its figures; the legend
+  // below says the same in text.
+  const stack = el("div", { class: "stack", role: "img",
+    "aria-label": "requests by result: " + RESULTS.filter(([k]) => req[k]).map(([k, label]) => `${label} ${fmtInt.format(req[k])}`).join(", ") },
     ...RESULTS.filter(([k]) => req[k]).map(([k, label]) =>
       el("span", { class: "seg " + k, style: { width: `${(100 * req[k] / all).toFixed(2)}%` }, title: `${label}: ${fmtInt.format(req[k])}` })));
   const legend = el("div", { class: "legend" },
@@ -223,7 +229,7 @@ function edgeCard(e, now) {
           el("span", { class: "chip" }, "origin " + e.origin))),
       el("div", { class: "figures" },
         el("div", { class: "figure" }, el("div", { class: "value" }, perSecond(rAll)), el("div", { class: "label" }, "req/s"), spark(h, "edge")),
-        el("div", { class: "figure ratio", "data-hit-ratio": ratio === null ? "" : ratio.toFixed(3) },
+        el("div", { class: "figure ratio " + (ratio === null ? "" : ratio >= 0.8 ? "good" : ratio >= 0.5 ? "fair" : "bad"), "data-hit-ratio": ratio === null ? "" : ratio.toFixed(3) },
           el("div", { class: "value" }, ratio === null ? "–" : fmtInt.format(100 * ratio) + "%"),
           el("div", { class: "label" }, "hit ratio · " + ratioNote)))),
     el("div", { class: "rows" },
@@ -247,10 +253,23 @@ function showProblem(text) {
   p.hidden = !text;
 }
 
+// A poll that gets no answer within FETCH_MS fails, so that a hung admin
+// API shows as disconnected rather than as live with old figures.
+const FETCH_MS = 4000;
+
 async function getJSON(url) {
-  const r = await fetch(url, { cache: "no-store" });
-  if (!r.ok) throw new Error(`${url}: ${r.status} ${r.statusText}`);
-  return r.json();
+  const ctl = new AbortController();
+  const t = setTimeout(() => ctl.abort(), FETCH_MS);
+  try {
+    const r = await fetch(url, { cache: "no-store", signal: ctl.signal });
+    if (!r.ok) throw new Error(`${url}: ${r.status} ${r.statusText}`);
+    return await r.json();
+  } catch (e) {
+    if (e.name === "AbortError") throw new Error(`${url}: no answer within ${FETCH_MS / 1000} s`);
+    throw e;
+  } finally {
+    clearTimeout(t);
+  }
 }
 
 let timer = null;
@@ -264,11 +283,14 @@ async function poll() {
     document.getElementById("dot").className = "dot on";
     document.getElementById("updated").textContent = "live · " + new Date(now).toLocaleTimeString();
     if (document.getElementById("problem").dataset.poll) showProblem("");
+    document.querySelector("main").classList.remove("stale");
   } catch (e) {
     document.getElementById("dot").className = "dot off";
     document.getElementById("updated").textContent = "disconnected · retrying";
     showProblem("Cannot reach the admin API: " + e.message);
     document.getElementById("problem").dataset.poll = "1";
+    // The figures shown are the last ones known: dimmed, and no action.
+    document.querySelector("main").classList.add("stale");
   }
   timer = setTimeout(poll, POLL_MS);
 }
@@ -303,10 +325,15 @@ function render(groups, edges, now) {
     const worst = skewed.reduce((a, g) => g.affinity_skew > a.affinity_skew ? g : a);
     tiles.push(tile("Worst affinity skew", fmt1.format(worst.affinity_skew) + "×", "in " + worst.name + " (1× is even)", worst.affinity_skew <= 1.25 ? "good" : worst.affinity_skew <= 2 ? "" : "bad"));
   }
+  const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.focus : undefined;
   document.getElementById("tiles").replaceChildren(...tiles);
   document.getElementById("groups").replaceChildren(...(gs.length ? gs : [el("p", { class: "empty" }, "No target groups in the configuration.")]));
   document.getElementById("edges-title").hidden = !es.length;
   document.getElementById("edges").replaceChildren(...es);
+  if (focused) {
+    const again = [...document.querySelectorAll("[data-focus]")].find(n => n.dataset.focus === focused);
+    if (again) again.focus({ preventScroll: true });
+  }
 }
 
 poll();
