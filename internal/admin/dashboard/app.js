@@ -289,8 +289,10 @@ async function poll() {
     document.getElementById("updated").textContent = "disconnected · retrying";
     showProblem("Cannot reach the admin API: " + e.message);
     document.getElementById("problem").dataset.poll = "1";
-    // The figures shown are the last ones known: dimmed, and no action.
+    // The figures shown are the last ones known: dimmed, and no action
+    // (the next good reading draws the buttons afresh).
     document.querySelector("main").classList.add("stale");
+    document.querySelectorAll("main button").forEach(b => { b.disabled = true; });
   }
   timer = setTimeout(poll, POLL_MS);
 }
