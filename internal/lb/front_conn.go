@@ -58,11 +58,11 @@ type frontConn struct {
 
 	resp frontResponse // a handler's response (Front), or tether's own answer
 
-	// On a Transient front, hctx is the context of every request of the
-	// connection, reset for each, and reqBase the zero request that
-	// carries it, which parseRequest starts fc.req from. Elsewhere both
-	// are zero.
-	hctx    handlerCtx
+	// On a Transient front, hctx is the context of the connection's
+	// requests, reset for each (or replaced, see handlerCtx.spawned), and
+	// reqBase the zero request that carries it, which parseRequest starts
+	// fc.req from. Elsewhere both are zero.
+	hctx    *handlerCtx
 	reqBase http.Request
 
 	watch frontWatch // the client, while a target takes its time
@@ -89,8 +89,8 @@ func newFrontConn(f *front, c net.Conn) *frontConn {
 	fc.bw = bufio.NewWriterSize(sendWatch{fc}, 4<<10)
 	fc.watch.init(fc)
 	if f.transient {
-		fc.hctx.fc = fc
-		fc.reqBase = *new(http.Request).WithContext(&fc.hctx)
+		fc.hctx = &handlerCtx{fc: fc}
+		fc.reqBase = *new(http.Request).WithContext(fc.hctx)
 	}
 	fc.state.Store(connActive)
 	return fc

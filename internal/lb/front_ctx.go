@@ -22,6 +22,13 @@ type handlerCtx struct {
 	afterBuf [1]afterFunc  // afters' first backing array
 	nextID   int
 	watching bool // the watch is armed for this context
+	// spawned records that cancel started AfterFunc functions, which
+	// may read Err later: a context derived with context.WithCancel
+	// cancels itself with the parent's Err from such a function, and
+	// panics if it is nil. A Transient front then gives the
+	// connection's next request a context of its own (see fresh)
+	// instead of resetting this one under them.
+	spawned bool
 }
 
 // afterFunc is one AfterFunc registration.
@@ -155,11 +162,21 @@ func (c *handlerCtx) cancel(err error) (watching bool) {
 	}
 	afters := c.afters
 	c.afters = nil
+	c.spawned = c.spawned || len(afters) > 0
 	c.mu.Unlock()
 	for _, a := range afters {
 		go a.f()
 	}
 	return watching
+}
+
+// reusable reports whether a Transient front may reset c for the
+// connection's next request: nothing it started when it was canceled can
+// still read it.
+func (c *handlerCtx) reusable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.spawned
 }
 
 // reset readies a Transient front's context, ended with its last

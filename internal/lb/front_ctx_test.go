@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -169,6 +171,50 @@ func TestFrontHandlerContextEndsWithPanic(t *testing.T) {
 			case <-ctx.Done():
 			case <-time.After(2 * time.Second):
 				t.Fatal("the context of a handler that panicked was not canceled")
+			}
+		})
+	}
+}
+
+// TestFrontContextDerivedLeftOpen: a handler that derives a context from
+// its request's and returns without canceling it (as net/http's client
+// does for a request still in its hands) must not crash the process when
+// the connection goes on with its next request: the derived context is
+// canceled with the ended request's error, which a Transient front's
+// context, reused for the next request, no longer had (Go's context
+// package panics on a parent that is done without an error).
+func TestFrontContextDerivedLeftOpen(t *testing.T) {
+	var leaked []context.CancelFunc // canceled at the end, long after
+	var mu sync.Mutex
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		mu.Lock()
+		leaked = append(leaked, cancel)
+		mu.Unlock()
+		_ = ctx
+		io.WriteString(w, "ok")
+	})
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, cancel := range leaked {
+			cancel()
+		}
+	}()
+	for _, s := range fhServers {
+		t.Run(s.name, func(t *testing.T) {
+			addr, _ := fhStart(t, s, h)
+			rc := fhDial(t, addr)
+			br := rc.br
+			const n = 300 // pipelined: the next request starts as the last one ends
+			go io.WriteString(rc.c, strings.Repeat("GET /x HTTP/1.1\r\nHost: a\r\n\r\n", n))
+			for i := range n {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("response %d: %v", i, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
 			}
 		})
 	}

@@ -140,7 +140,7 @@ func serveHandler(h http.Handler) func(fc *frontConn) step {
 		var ctx *handlerCtx
 		var r *http.Request
 		if fc.f.transient {
-			ctx, r = &fc.hctx, &fc.req // parseRequest gave it the context
+			ctx, r = fc.hctx, &fc.req // parseRequest gave it the context
 			ctx.reset()
 		} else {
 			ctx = &handlerCtx{fc: fc}
@@ -159,6 +159,12 @@ func serveHandler(h http.Handler) func(fc *frontConn) step {
 			h.ServeHTTP(w, r)
 		}()
 		w.finish()
+		if fc.f.transient && !ctx.reusable() {
+			// Functions the context started when it ended may still
+			// read it: the next request gets a context of its own.
+			fc.hctx = &handlerCtx{fc: fc}
+			fc.reqBase = *fc.reqBase.WithContext(fc.hctx)
+		}
 		if w.err != nil || w.closeAfter || gone {
 			return stepClose
 		}
