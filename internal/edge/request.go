@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -60,28 +61,52 @@ func parseView(r *http.Request) view {
 // example.com, as NGINX's $host has it).
 func normalizeHost(host string, tls bool) string {
 	host = strings.ToLower(host)
-	h, port, err := net.SplitHostPort(host)
+	h, port, err := host, "", errNoPort
+	if strings.IndexByte(host, ':') >= 0 { // SplitHostPort's error allocates
+		h, port, err = net.SplitHostPort(host)
+	}
 	if err != nil {
 		h, port = host, "" // no port (or not host:port at all): kept as it is
-	} else if n, perr := strconv.ParseUint(port, 10, 16); perr == nil {
-		port = strconv.FormatUint(n, 10) // ":0080" is ":80"
-		if tls && n == 443 || !tls && n == 80 {
-			port = ""
-		}
-	} // an empty port ("example.com:") is no port (RFC 3986 §3.2.3)
+	} else if !canonicalPort(port) {
+		if n, perr := strconv.ParseUint(port, 10, 16); perr == nil {
+			port = strconv.FormatUint(n, 10) // ":0080" is ":80"
+		} // an empty port ("example.com:") is no port (RFC 3986 §3.2.3)
+	}
+	if port == "80" && !tls || port == "443" && tls {
+		port = ""
+	}
 	if t := strings.TrimSuffix(h, "."); t != "" && !strings.HasSuffix(t, ".") {
 		h = t // a fully qualified name's one trailing dot
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		return h
-	}
-	if strings.Contains(h, ":") {
+	case len(h)+1+len(port) == len(host) && port != "" && !strings.Contains(h, ":"):
+		return host // unchanged, as most hosts are: no new string
+	case strings.Contains(h, ":"):
 		h = "[" + h + "]"
 	}
 	if port == "" {
 		return h
 	}
 	return h + ":" + port
+}
+
+// errNoPort stands for SplitHostPort's error on a host without a colon.
+var errNoPort = errors.New("no port")
+
+// canonicalPort reports whether port is a number as it would be written:
+// digits, without a leading zero (or "0" itself).
+func canonicalPort(port string) bool {
+	if port == "" || len(port) > 5 || port[0] == '0' && len(port) > 1 {
+		return false
+	}
+	for i := 0; i < len(port); i++ {
+		if port[i] < '0' || port[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // ambiguousPath reports a raw path that servers and caches may resolve
