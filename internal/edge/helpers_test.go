@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -235,3 +236,43 @@ func hasStatus(cs, frag string) bool {
 }
 
 func fmtSeconds(d time.Duration) string { return fmt.Sprint(int(d / time.Second)) }
+
+// edgesYAML is a config of a listener web, a group app (neither used) and
+// the edges of block, a YAML list item or more, indented as under edges:.
+func edgesYAML(block string) string {
+	return `admin: {address: "off"}
+listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
+target_groups: [{name: app, targets: [{id: a, address: 127.0.0.1:1}]}]
+edges:
+` + block
+}
+
+// startEdges parses y and starts its edges as tether serve does, with o's
+// fields where set (no listener of this process, a registry of its own,
+// the real clock and a discarding logger otherwise), stopped at the end
+// of the test.
+func startEdges(t *testing.T, y string, o edge.StartOptions) *edge.Servers {
+	t.Helper()
+	cfg, err := config.Parse([]byte(y), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Addr == nil {
+		o.Addr = func(string) net.Addr { return nil }
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s, err := edge.Start(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}

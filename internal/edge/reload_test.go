@@ -130,17 +130,13 @@ func TestReloadFollowsOriginListener(t *testing.T) {
 	listener := ts.DeadAddress(t) // nothing listens there: the old address
 	addrs := map[string]string{"web": listener}
 	addr := ts.DeadAddress(t)
-	y := `admin: {address: "off"}
-listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
-target_groups: [{name: app, targets: [{id: a, address: 127.0.0.1:1}]}]
-edges:
-  - name: cdn
+	y := edgesYAML(`  - name: cdn
     address: ` + addr + `
     origin: {listener: web}
     behaviors:
       - path: "*"
         cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 0s}
-`
+`)
 	cfg, err := config.Parse([]byte(y), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -152,11 +148,7 @@ edges:
 		}
 		return a
 	}
-	s, err := edge.Start(cfg, edge.StartOptions{Addr: lookup, Registerer: prometheus.NewRegistry(), Clock: clock.Real{}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
+	s := startEdges(t, y, edge.StartOptions{Addr: lookup})
 	get := func() int {
 		t.Helper()
 		resp, err := http.Get("http://" + addr + "/x")

@@ -137,11 +137,7 @@ func TestEdgeH2MalformedRequests(t *testing.T) {
 	defer origin.Close()
 	certFile, keyFile := ts.TLSFiles(t)
 	addr := ts.DeadAddress(t)
-	cfg, err := config.Parse([]byte(`admin: {address: "off"}
-listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
-target_groups: [{name: app, targets: [{id: a, address: 127.0.0.1:1}]}]
-edges:
-  - name: cdn
+	startEdges(t, edgesYAML(`  - name: cdn
     address: `+addr+`
     origin: {url: `+origin.URL+`}
     tls: {cert_file: `+certFile+`, key_file: `+keyFile+`}
@@ -149,16 +145,7 @@ edges:
       - path: "*"
         allowed_methods: [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]
         origin_request: {headers: [Host]}
-`), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := edge.Start(cfg, edge.StartOptions{Addr: func(string) net.Addr { return nil }, Registerer: prometheus.NewRegistry(),
-		Clock: clock.Real{}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
+`), edge.StartOptions{})
 	req := func(method, authority, path string, extra ...string) []string {
 		return append([]string{":method", method, ":scheme", "https", ":authority", authority, ":path", path}, extra...)
 	}
@@ -189,27 +176,14 @@ edges:
 // whole URL in its errors, and a query may carry a token.
 func TestOriginErrorLogHasNoQuery(t *testing.T) {
 	addr := ts.DeadAddress(t)
-	cfg, err := config.Parse([]byte(`admin: {address: "off"}
-listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
-target_groups: [{name: app, targets: [{id: a, address: 127.0.0.1:1}]}]
-edges:
-  - name: cdn
+	logs := &ts.SyncBuffer{}
+	startEdges(t, edgesYAML(`  - name: cdn
     address: `+addr+`
     origin: {url: "http://`+ts.DeadAddress(t)+`"}
     behaviors:
       - path: "*"
         cache: {query: all}
-`), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &ts.SyncBuffer{}
-	srv, err := edge.Start(cfg, edge.StartOptions{Addr: func(string) net.Addr { return nil }, Registerer: prometheus.NewRegistry(),
-		Clock: clock.Real{}, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
+`), edge.StartOptions{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	resp, err := http.Get("http://" + addr + "/x?token=SECRET-Q-789&password=hunter2")
 	if err != nil {
 		t.Fatal(err)

@@ -361,44 +361,14 @@ func (s *Store) Add(o *Object) error {
 
 // Delete removes every variant stored under r.
 func (s *Store) Delete(r Ref) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h, uh := s.hash(r.Key), s.uriHash(r.URI)
-	sh := s.shard(uh)
-	var vs []*entry
-	sh.mu.RLock()
-	for _, e := range sh.m[uh].lookup(h) {
-		if e.hash == h && e.key == r.Key {
-			vs = append(vs, e)
-		}
-	}
-	sh.mu.RUnlock()
-	for _, e := range vs {
-		s.removeLocked(e)
-	}
+	s.deleteWhere(r, func(*Object) bool { return true })
 }
 
 // DeleteObject removes o if it is still stored, and leaves the other
 // variants of its key: a revalidation that replaces or drops one variant
 // must not take its siblings, fresh ones included.
 func (s *Store) DeleteObject(o *Object) {
-	r := o.Ref()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h, uh := s.hash(r.Key), s.uriHash(r.URI)
-	sh := s.shard(uh)
-	var doomed *entry
-	sh.mu.RLock()
-	for _, e := range sh.m[uh].lookup(h) {
-		if e.obj == o {
-			doomed = e
-			break
-		}
-	}
-	sh.mu.RUnlock()
-	if doomed != nil {
-		s.removeLocked(doomed)
-	}
+	s.deleteWhere(o.Ref(), func(v *Object) bool { return v == o })
 }
 
 // DeleteVariants removes the variants stored under o's key, o aside, for
@@ -406,23 +376,28 @@ func (s *Store) DeleteObject(o *Object) {
 // must be quick and must not call the Store). It returns how many it
 // removed.
 func (s *Store) DeleteVariants(o *Object, obsolete func(*Object) bool) int {
-	r := o.Ref()
+	return s.deleteWhere(o.Ref(), func(v *Object) bool { return v != o && obsolete(v) })
+}
+
+// deleteWhere removes the variants stored under r for which doomed
+// returns true, and returns how many.
+func (s *Store) deleteWhere(r Ref, doomed func(*Object) bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h, uh := s.hash(r.Key), s.uriHash(r.URI)
 	sh := s.shard(uh)
-	var doomed []*entry
+	var vs []*entry
 	sh.mu.RLock()
 	for _, e := range sh.m[uh].lookup(h) {
-		if e.hash == h && e.key == r.Key && e.obj != o && obsolete(e.obj) {
-			doomed = append(doomed, e)
+		if e.hash == h && e.key == r.Key && doomed(e.obj) {
+			vs = append(vs, e)
 		}
 	}
 	sh.mu.RUnlock()
-	for _, e := range doomed {
+	for _, e := range vs {
 		s.removeLocked(e)
 	}
-	return len(doomed)
+	return len(vs)
 }
 
 // Stats returns the Store's counters.
