@@ -145,10 +145,13 @@ func wantsHTML(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
-// stripTetherHeaders removes every X-Tether-* request header.
+// stripTetherHeaders removes every X-Tether-* request header, with '_'
+// counted as '-': WSGI, CGI and PHP servers fold both into one name
+// (HTTP_X_TETHER_USER), so a client's X_Tether_User would otherwise reach
+// the application as the user the gateway vouches for.
 func stripTetherHeaders(h http.Header) {
 	for k := range h {
-		if len(k) > 9 && strings.EqualFold(k[:9], "X-Tether-") {
+		if len(k) > 9 && strings.EqualFold(strings.ReplaceAll(k[:9], "_", "-"), "X-Tether-") {
 			delete(h, k)
 		}
 	}

@@ -79,7 +79,8 @@ func TestSessionGateway(t *testing.T) {
 
 	t.Run("valid session reaches a target with identity headers", func(t *testing.T) {
 		_, code, _ := get(t, plainClient(), l.URL+"/app/orders",
-			"Cookie", "sid="+id+"; theme=dark", "X-Tether-User", "mallory", "X-Tether-Admin", "1")
+			"Cookie", "sid="+id+"; theme=dark", "X-Tether-User", "mallory", "X-Tether-Admin", "1",
+			"X_Tether_User", "admin", "X-Tether_Session", "zz") // WSGI and CGI read _ as -
 		if code != 200 {
 			t.Fatalf("status %d, want 200", code)
 		}
@@ -97,6 +98,11 @@ func TestSessionGateway(t *testing.T) {
 		}
 		if last.Header.Get("X-Tether-Admin") != "" {
 			t.Error("a client's X-Tether-Admin header reached the target")
+		}
+		for k := range last.Header {
+			if strings.EqualFold(strings.ReplaceAll(k, "_", "-")[:min(len(k), 9)], "X-Tether-") && strings.Contains(k, "_") {
+				t.Errorf("a client's %s header reached the target", k)
+			}
 		}
 		if h := last.Header.Get("X-Tether-Session"); h != m.HashOf(id) || h == "" {
 			t.Errorf("X-Tether-Session = %q, want the session's hash", h)
