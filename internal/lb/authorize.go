@@ -122,17 +122,27 @@ func (gate *sessionGate) authorize(w http.ResponseWriter, r *http.Request, lh *l
 
 // loginRedirect is the login URL with next= the original path and query,
 // so the login page can send the user back. Only a path goes into next,
-// never a host, so it cannot become an open redirect.
+// never a host, so it cannot become an open redirect: a path that starts
+// with "//" (or "/\", which browsers read alike) would be a
+// protocol-relative URL to another host once the login page redirects to
+// it, so its leading slashes go down to one.
 func (gate *sessionGate) loginRedirect(r *http.Request) string {
 	next := r.URL.EscapedPath()
+	if strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		next = "/" + strings.TrimLeft(next, "/\\")
+	}
 	if r.URL.RawQuery != "" {
 		next += "?" + r.URL.RawQuery
 	}
+	login, fragment, _ := strings.Cut(gate.loginURL, "#")
 	sep := "?"
-	if strings.Contains(gate.loginURL, "?") {
+	if strings.Contains(login, "?") {
 		sep = "&"
 	}
-	return gate.loginURL + sep + "next=" + url.QueryEscape(next)
+	if fragment != "" {
+		fragment = "#" + fragment // after the query, where next must be
+	}
+	return login + sep + "next=" + url.QueryEscape(next) + fragment
 }
 
 // wantsHTML reports whether r comes from a browser navigating (a GET or
