@@ -62,6 +62,23 @@ func (m *Manager) Lookup(ctx context.Context, tenant, rawID string, touch bool) 
 	return m.snapshot(st), nil
 }
 
+// LookupCookie is Lookup for the value of a session cookie a client sent
+// (the load balancer's session gateway): a value that is malformed or
+// names no session is counted as a rejected event (reason malformed or
+// unknown), as LoadAndSave counts it, so that guessing IDs at the gateway
+// shows in tether_session_events_total.
+func (m *Manager) LookupCookie(ctx context.Context, tenant, rawID string, touch bool) (Snapshot, error) {
+	snap, err := m.Lookup(ctx, tenant, rawID, touch)
+	if errors.Is(err, ErrNotFound) {
+		if !validRawID(rawID) {
+			m.emit(Event{Type: EventRejected, Reason: "malformed", Tenant: tenant})
+		} else {
+			m.emit(Event{Type: EventRejected, Reason: "unknown", Tenant: tenant, Hash: m.hash(storeID(rawID))})
+		}
+	}
+	return snap, err
+}
+
 // CreateSession stores a new session of userID ("" for anonymous) in
 // tenant holding data, and returns its ID. The caller hands the ID to
 // the browser.

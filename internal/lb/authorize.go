@@ -90,7 +90,7 @@ func (gate *sessionGate) authorize(w http.ResponseWriter, r *http.Request, lh *l
 	var snap session.Snapshot
 	err := session.ErrNotFound
 	if c, cerr := r.Cookie(cookieName); cerr == nil {
-		snap, err = gate.m.Lookup(r.Context(), tenant, c.Value, true)
+		snap, err = gate.m.LookupCookie(r.Context(), tenant, c.Value, true)
 	}
 	switch {
 	case err == nil && snap.UserID != "":

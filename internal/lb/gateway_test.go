@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -51,12 +52,36 @@ target_groups:
 	return b.String()
 }
 
+// eventLog records the session events of newGateway's Manager.
+type eventLog struct {
+	mu     sync.Mutex
+	events []session.Event
+}
+
+func (l *eventLog) add(e session.Event) { l.mu.Lock(); l.events = append(l.events, e); l.mu.Unlock() }
+func (l *eventLog) reset()              { l.mu.Lock(); l.events = nil; l.mu.Unlock() }
+
+// count returns how many events of type typ with reason were recorded.
+func (l *eventLog) count(typ session.EventType, reason string) (n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.events {
+		if e.Type == typ && e.Reason == reason {
+			n++
+		}
+	}
+	return n
+}
+
+var gatewayEvents eventLog
+
 func newGateway(t *testing.T) (*ts.LB, *session.Manager, *switchStore, []*ts.Target) {
 	ms := memstore.New(memstore.Options{})
 	t.Cleanup(func() { ms.Close() })
 	store := &switchStore{Store: ms}
 	keys, _ := session.StaticKey([]byte(strings.Repeat("g", 32)))
-	m, err := session.New(session.Config{InsecureDevCookies: true}, session.Options{Store: store, Keys: keys})
+	gatewayEvents.reset()
+	m, err := session.New(session.Config{InsecureDevCookies: true}, session.Options{Store: store, Keys: keys, OnEvent: gatewayEvents.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,10 +153,18 @@ func TestSessionGateway(t *testing.T) {
 		}
 	})
 	t.Run("anonymous or unknown sessions are not logins", func(t *testing.T) {
+		unknown, malformed := gatewayEvents.count(session.EventRejected, "unknown"), gatewayEvents.count(session.EventRejected, "malformed")
 		for _, c := range []string{"sid=" + anon, "sid=" + strings.Repeat("A", 43), "sid=garbage"} {
 			if _, code, _ := get(t, plainClient(), l.URL+"/app/orders", "Cookie", c); code != 401 {
 				t.Errorf("Cookie %.20s…: status %d, want 401", c, code)
 			}
+		}
+		// Guessing IDs at the gateway leaves a trace, as at LoadAndSave.
+		if n := gatewayEvents.count(session.EventRejected, "unknown") - unknown; n != 1 {
+			t.Errorf("rejected/unknown events: %d, want 1 (the 43 A's)", n)
+		}
+		if n := gatewayEvents.count(session.EventRejected, "malformed") - malformed; n != 1 {
+			t.Errorf("rejected/malformed events: %d, want 1 (garbage)", n)
 		}
 	})
 	t.Run("store down answers 503, not a logout", func(t *testing.T) {
