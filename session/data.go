@@ -102,7 +102,7 @@ type Info struct {
 func (m *Manager) info(id string, rec *record) Info {
 	return Info{
 		Hash: m.hash(id), Tenant: rec.Tenant, UserID: rec.UserID,
-		Created: rec.Created, LastSeen: rec.LastSeen, Expires: rec.Deadline, IdleExpiry: rec.LastSeen.Add(rec.Idle),
+		Created: rec.Created, LastSeen: rec.LastSeen, Expires: rec.Deadline, IdleExpiry: minTime(rec.LastSeen.Add(rec.Idle), rec.Deadline),
 		AuthTime: rec.AuthTime, AuthMethod: rec.AuthMethod, Remembered: rec.Remembered,
 		IP: rec.IP, UserAgent: rec.UserAgent,
 	}
@@ -129,4 +129,13 @@ func (m *Manager) UserID(ctx context.Context) string {
 // Tenant returns the tenant the request was resolved to.
 func (m *Manager) Tenant(ctx context.Context) string {
 	return m.state(ctx).tenant
+}
+
+// minTime returns the earlier of a and b: a session's idle expiry is never
+// after its absolute one.
+func minTime(a, b time.Time) time.Time {
+	if !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
 }

@@ -10,6 +10,7 @@
 package sessionapi
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -168,7 +170,21 @@ func errorStatus(err error) (int, string) {
 // decode reads a JSON object into v, refusing unknown fields, trailing data
 // and bodies over MaxBody.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return bad("request body: %v", err)
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would turn each bad byte into U+FFFD, so that two
+		// different keys could become one, and store the raw bytes of
+		// string values that a later GET answers with as invalid JSON.
+		return bad("request body: not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError

@@ -215,6 +215,9 @@ func TestBadRequests(t *testing.T) {
 		{"trailing data", "POST", "/api/v1/sessions", `{} {}`, 400},
 		{"oversized body", "POST", "/api/v1/sessions", `{"data":{"x":"` + strings.Repeat("a", sessionapi.MaxBody) + `"}}`, 413},
 		{"control character in key", "POST", "/api/v1/sessions", `{"data":{"a\u0000b":1}}`, 400},
+		// encoding/json would make both bad keys U+FFFD and keep the raw
+		// byte of the value, which a later GET answers with as invalid JSON.
+		{"invalid UTF-8", "POST", "/api/v1/sessions", "{\"user_id\":\"u8\",\"data\":{\"\xff\":1,\"k\":\"\xfe\"}}", 400},
 		{"overlong user", "POST", "/api/v1/sessions", `{"user_id":"` + strings.Repeat("u", 200) + `"}`, 400},
 		{"null on create", "POST", "/api/v1/sessions", `{"data":{"a":null}}`, 400},
 		{"empty patch", "PATCH", "/api/v1/sessions/" + id, `{"data":{}}`, 400},
