@@ -318,9 +318,23 @@ func (s *Service) refresh(w http.ResponseWriter, r *http.Request) error {
 		s.metrics.replays.Inc()
 		s.metrics.revocations.WithLabelValues("replay").Inc()
 		s.log.Warn("refresh token replayed: family revoked", "user_id", rot.fam.User, "family", rot.sid[:12])
+		// The login's access tokens too, the thief's fresh one first: they
+		// stop at the authorizer at once, as after a revocation.
+		if err := s.nbf.set(r.Context(), rot.fam.User, time.Time{}, []string{rot.sid}, now); err != nil {
+			s.log.Error("refresh replay: the access tokens could not be revoked", "err", err)
+		}
 		return badRequest("invalid_grant", "refresh token was already used; every token of this login is revoked")
 	case errors.Is(err, errUserGone):
 		s.metrics.revocations.WithLabelValues("user").Inc()
+		// A disabled user or a changed password: every access token
+		// issued before now stops at the authorizer from here on.
+		sids, err := s.fam.sidsOf(r.Context(), rot.fam.User)
+		if err == nil {
+			err = s.nbf.set(r.Context(), rot.fam.User, now, sids, now)
+		}
+		if err != nil {
+			s.log.Error("refresh: the user's access tokens could not be revoked", "err", err)
+		}
 		return badRequest("invalid_grant", "refresh token is no longer valid")
 	case errors.Is(err, errInvalidGrant):
 		return badRequest("invalid_grant", "refresh token is invalid, expired or revoked")
@@ -401,6 +415,11 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) error {
 			desc: "send the access token: Authorization: Bearer TOKEN", authHeader: `Bearer realm="tether"`}
 	}
 	c, err := s.verifier.Verify(r.Context(), raw)
+	if err == nil && s.accessRevoked(c) {
+		// Refused as the gateway refuses it: a stolen token of a revoked
+		// login must not end the user's other logins.
+		err = errors.New("the token's login was revoked")
+	}
 	if err != nil {
 		s.log.Info("logout refused", "reason", err)
 		return &oauthError{status: http.StatusUnauthorized, code: "invalid_token", desc: "the access token is invalid, expired or revoked",

@@ -202,7 +202,7 @@ func (f *families) rotate(ctx context.Context, raw string, now time.Time, check 
 			if err := f.store.Delete(ctx, familyTenant, familyID(sid)); err != nil {
 				return rotation{}, storeError{err}
 			}
-			return rotation{}, err
+			return rotation{fam: fam, sid: sid}, err // the caller revokes the user's access tokens
 		}
 		next, nextRaw := newRefreshTokenFor(tok)
 		if cur >= 0 {

@@ -229,6 +229,19 @@ func (s *Service) SessionRevoked(issuer, subject, sid string) bool {
 	return issuer == s.issuer && s.nbf.revokedSID(subject, sid, s.clk.Now())
 }
 
+// accessRevoked reports whether an access token this service issued was
+// revoked since: its login (sid) revoked, or issued before the user's
+// not-before. The authorizer checks the same through SessionRevoked and
+// NotBefore.
+func (s *Service) accessRevoked(c *token.Claims) bool {
+	now := s.clk.Now()
+	if c.SessionID != "" && s.nbf.revokedSID(c.Subject, c.SessionID, now) {
+		return true
+	}
+	nb := s.nbf.get(c.Subject, now)
+	return !nb.IsZero() && c.IssuedAt.Before(nb)
+}
+
 // NotBefore returns the time before which the access tokens issuer gave
 // subject are revoked (the user's last logout everywhere), or the zero
 // time. It never fails: it reads memory that the poller keeps current.

@@ -217,6 +217,15 @@ func TestRefreshRotatesAndDetectsReplay(t *testing.T) {
 	if got := h.metric("tether_tokens_refresh_replays_total", nil); got != 1 {
 		t.Errorf("tether_tokens_refresh_replays_total = %v, want 1", got)
 	}
+	// The login's access tokens stop at the authorizer too, the thief's
+	// fresh one included.
+	if sid := c2["sid"].(string); !h.svc.SessionRevoked(h.url, h.alice.ID, sid) {
+		t.Error("after a replay, the login's access tokens are not named by SessionRevoked")
+	}
+	// And one of them cannot log the user out everywhere.
+	if r := h.postJSON("/api/v1/logout", `{"everywhere":true}`, "Authorization", "Bearer "+r3.str("access_token")); r.status != http.StatusUnauthorized {
+		t.Errorf("logout with an access token of the revoked login: %d %s, want 401", r.status, r.raw)
+	}
 	if !strings.Contains(h.logs.String(), "refresh token replayed") || strings.Contains(h.logs.String(), rt1) {
 		t.Errorf("the replay is not logged, or the log holds the token:\n%s", h.logs.String())
 	}
@@ -304,12 +313,20 @@ func TestRefreshLifetimes(t *testing.T) {
 func TestRefreshRefusedForDisabledUserAndChangedPassword(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	rt := h.login("").str("refresh_token")
+	login := h.login("")
+	rt := login.str("refresh_token")
+	h.clk.Advance(2 * time.Second)
 	if _, _, err := h.users.SetDisabled(ctx, h.alice.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	if r := h.refreshWith(rt); r.status != http.StatusBadRequest {
 		t.Fatalf("refresh of a disabled user: %d", r.status)
+	}
+	// Found out at the refresh: the user's access tokens stop at the
+	// authorizer from then on.
+	iat, _ := claimsOf(t, login.str("access_token"))["iat"].(json.Number).Int64()
+	if nb, _ := h.svc.NotBefore(ctx, h.url, h.alice.ID); nb.IsZero() || !time.Unix(iat, 0).Before(nb) {
+		t.Errorf("after a refresh found the user disabled, NotBefore is %v: the user's access tokens still pass", nb)
 	}
 	h.users.SetDisabled(ctx, h.alice.ID, false)
 	if r := h.refreshWith(rt); r.status != http.StatusBadRequest {
