@@ -512,3 +512,27 @@ func BenchmarkJWTGate(b *testing.B) {
 		}
 	}
 }
+
+// TestJWTGatewayLocalKeyRetired: a key that left the token service's JWKS
+// (retired after a rotation) stops verifying at a local authorizer within
+// seconds, not at the 15-minute refresh of a fetched key set.
+func TestJWTGatewayLocalKeyRetired(t *testing.T) {
+	l, fa, old, _ := newJWTGateway(t)
+	if a := call(t, l.URL+"/api/orders", bearer(old.sign(t, claimsAt(l.Clock.Now(), nil)))...); a.code != 200 {
+		t.Fatalf("a token of the current key: %d (%s)", a.code, a.raw)
+	}
+	next := newSigningKey(t, "k2")
+	fa.mu.Lock()
+	fa.doc = jwks(t, next) // k1 retired
+	fa.mu.Unlock()
+	l.Clock.Advance(11 * time.Second)
+	n := 0
+	ts.WaitFor(t, "a token of the retired key refused", func() bool {
+		n++
+		// A new token each time: one verified before is cached.
+		return call(t, l.URL+"/api/orders", bearer(old.sign(t, claimsAt(l.Clock.Now(), map[string]any{"jti": fmt.Sprint("j", n)})))...).code == 401
+	})
+	if a := call(t, l.URL+"/api/orders", bearer(next.sign(t, claimsAt(l.Clock.Now(), nil)))...); a.code != 200 {
+		t.Errorf("a token of the new key: %d (%s)", a.code, a.raw)
+	}
+}

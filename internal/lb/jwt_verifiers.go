@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/token"
@@ -113,10 +114,19 @@ func (s *Server) verifierOptions(k verifierKey, ac *config.Authorizer) token.Opt
 		o.NotBefore = s.tokens.NotBefore
 	}
 	if ac.Local {
+		// In process, a read of the key set costs next to nothing: read
+		// it often, so that a key that left the token service's JWKS
+		// (retired after a rotation) stops verifying within seconds, not
+		// at the 15-minute refresh a fetched JWKS gets.
 		o.JWKSFunc = s.tokens.JWKS
+		o.RefreshInterval, o.MinRefreshInterval = localKeysRefresh, time.Second
 	}
 	return o
 }
+
+// localKeysRefresh is how often a local authorizer reads the token
+// service's key set again.
+const localKeysRefresh = 10 * time.Second
 
 // closeUnused closes the verifiers of vs that keep does not hold. A
 // request still using one finishes with its last key set.
