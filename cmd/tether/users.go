@@ -113,6 +113,17 @@ func (c *usersCmd) passwordFlags() *bool {
 // parse parses args and reports a usage error, returning false, for
 // arguments left over and for -c and --store together.
 func (c *usersCmd) parse(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		// Refused before the flag package sees it: its error would
+		// print the password ("invalid value … for flag -password").
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == "password" {
+			c.usageError("%v", errPasswordFlag)
+			return false
+		}
+	}
 	if err := c.fs.Parse(args); err != nil {
 		return false
 	}

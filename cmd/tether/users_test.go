@@ -159,6 +159,8 @@ func TestUsersErrors(t *testing.T) {
 		{"unknown command", "", []string{"delete"}, 2, `unknown command "delete"`},
 		{"password from a flag", "", []string{"add", "--store", store, "--username", "eve", "--password", "hunter2hunter2"}, 2,
 			"passwords are never taken from flags"},
+		{"password from a flag with =", "", []string{"passwd", "--store", store, "--username", "eve", "-password=hunter2hunter2"}, 2,
+			"passwords are never taken from flags"},
 		{"no --password-stdin", "pw from stdin\n", []string{"add", "--store", store, "--username", "eve"}, 2,
 			"--username and --password-stdin are required"},
 		{"no --username", "", []string{"disable", "--store", store}, 2, "--username is required"},
@@ -187,6 +189,9 @@ func TestUsersErrors(t *testing.T) {
 			code, stdout, stderr := runUsers(t, tt.stdin, tt.args...)
 			if code != tt.code || !strings.Contains(stderr, tt.stderr) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr, tt.code, tt.stderr)
+			}
+			if strings.Contains(stderr, "hunter2") {
+				t.Fatalf("stderr %q echoes the password", stderr)
 			}
 			if stdout != "" {
 				t.Fatalf("stdout = %q, want nothing", stdout)
