@@ -449,6 +449,7 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) error {
 		if revoked, err = s.fam.revokeSID(ctx, c.Subject, c.SessionID); revoked {
 			n = 1
 			s.metrics.revocations.WithLabelValues("logout").Inc()
+			s.log.Info("logout", "user_id", c.Subject)
 		}
 		if err == nil {
 			// The device's access token stops at the authorizer too.

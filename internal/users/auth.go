@@ -2,6 +2,8 @@ package users
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -210,7 +212,15 @@ func (a *Authenticator) Login(ctx context.Context, username, password string, ip
 	case err != nil:
 		return User{}, fmt.Errorf("login: %w", err)
 	case reason != "":
-		a.log.Info("login failed", "reason", reason, "username", account, "user_id", u.ID, "ip", addr)
+		name := account
+		if u.ID == "" && account != "" {
+			// No such user: what was typed may be a password typed into
+			// the wrong field, so only a digest of it is logged (the same
+			// for the same name, to follow one guess across lines).
+			sum := sha256.Sum256([]byte(account))
+			name = "sha256:" + hex.EncodeToString(sum[:8])
+		}
+		a.log.Info("login failed", "reason", reason, "username", name, "user_id", u.ID, "ip", addr)
 		return User{}, fmt.Errorf("login: %w", ErrInvalidCredentials)
 	}
 	a.accounts.reset(account)
