@@ -473,7 +473,7 @@ func (s *Service) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Content-Type", "application/jwk-set+json")
 	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(jwksMaxAge.Seconds())))
 	h.Set("ETag", doc.etag)
-	if slices.Contains(strings.Split(strings.ReplaceAll(r.Header.Get("If-None-Match"), " ", ""), ","), doc.etag) {
+	if etagMatches(r.Header.Values("If-None-Match"), doc.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
@@ -483,6 +483,21 @@ func (s *Service) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 		w.Write(doc.body) //nolint:errcheck // the client went away
 	}
 	return nil
+}
+
+// etagMatches reports whether If-None-Match values name etag, by the weak
+// comparison RFC 9110 §13.1.2 asks of If-None-Match (W/"x" matches "x"),
+// or are "*".
+func etagMatches(values []string, etag string) bool {
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+			if t == "*" || t == etag {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // discovery serves OpenID Connect Discovery 1.0 metadata (§3), limited to

@@ -463,6 +463,11 @@ func TestJWKSAndKeyRotation(t *testing.T) {
 	if strings.Contains(string(r.raw), `"d"`) || strings.Contains(string(r.raw), `"p"`) {
 		t.Fatal("the JWKS holds private key material")
 	}
+	for _, inm := range []string{r.header.Get("ETag"), "W/" + r.header.Get("ETag"), `"other", ` + r.header.Get("ETag"), "*"} {
+		if r2 := h.get("/.well-known/jwks.json", "If-None-Match", inm); r2.status != http.StatusNotModified {
+			t.Errorf("JWKS with If-None-Match %s: %d, want 304 (weak comparison, RFC 9110 §13.1.2)", inm, r2.status)
+		}
+	}
 	if r2 := h.get("/.well-known/jwks.json", "If-None-Match", r.header.Get("ETag")); r2.status != http.StatusNotModified {
 		t.Errorf("JWKS with a matching If-None-Match: %d, want 304", r2.status)
 	}
