@@ -83,10 +83,11 @@ func Handler(o Options) (http.Handler, error) {
 			mux.ServeHTTP(w, r)
 			return
 		}
-		// No route: the mux answers 404 or 405, to authorized clients only.
+		// No route: the mux answers 404 or 405, to authorized clients
+		// only, as JSON like every other answer of the API.
 		rec := &statusRecorder{ResponseWriter: w}
 		if a.authorized(rec, r) {
-			mux.ServeHTTP(rec, r)
+			mux.ServeHTTP(&jsonErrors{ResponseWriter: rec}, r)
 		}
 		a.requests.WithLabelValues("other", strconv.Itoa(rec.code)).Inc()
 	}), nil
@@ -208,6 +209,34 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// jsonErrors turns the ServeMux's plain-text 404 and 405 into the API's
+// JSON {"error": "…"}: it answers the status with its own body and drops
+// the mux's text.
+type jsonErrors struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (j *jsonErrors) WriteHeader(code int) {
+	if j.wrote {
+		return
+	}
+	j.wrote = true
+	msg := "no such endpoint (see docs/sessions.md for the API)"
+	if code == http.StatusMethodNotAllowed {
+		msg = "method not allowed here (allowed: " + j.Header().Get("Allow") + ")"
+	}
+	j.Header().Del("X-Content-Type-Options")
+	writeError(j.ResponseWriter, code, msg)
+}
+
+func (j *jsonErrors) Write(p []byte) (int, error) {
+	if !j.wrote {
+		j.WriteHeader(http.StatusNotFound)
+	}
+	return len(p), nil
 }
 
 type statusRecorder struct {
