@@ -278,16 +278,19 @@ behaviors:
 	}
 }
 
-// JSON and XML types named by their suffix (application/vnd.api+json) are
-// compressed as application/json is, and an origin's own Vary:
-// Accept-Encoding is not repeated.
-func TestCompressStructuredTypes(t *testing.T) {
-	e := newEnv(t, `
+// compressAll compresses every path, with the origin's TTLs (up to 1h).
+const compressAll = `
 behaviors:
   - path: "*"
     compress: true
     cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 1h}
-`)
+`
+
+// JSON and XML types named by their suffix (application/vnd.api+json) are
+// compressed as application/json is, and an origin's own Vary:
+// Accept-Encoding is not repeated.
+func TestCompressStructuredTypes(t *testing.T) {
+	e := newEnv(t, compressAll)
 	doc := `{"data": [` + strings.Repeat(`{"type": "articles", "id": "1"},`, 60) + `{}]}`
 	e.origin.set(answer(200, doc, "Cache-Control: max-age=60", "Content-Type: application/vnd.api+json", "Vary: accept-encoding"))
 	r := e.get("/api", "Accept-Encoding: gzip")
@@ -304,12 +307,7 @@ behaviors:
 // compressed, on a miss, on a hit and when the body streams; a response
 // the edge never compresses (too small, an image) has no Vary.
 func TestIdentityVaryAcceptEncoding(t *testing.T) {
-	e := newEnv(t, `
-behaviors:
-  - path: "*"
-    compress: true
-    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 1h}
-`)
+	e := newEnv(t, compressAll)
 	page := strings.Repeat("<p>identity</p>\n", 100)
 	large := strings.Repeat("<p>streams through</p>\n", 4000) // over 64 KiB
 	for _, tc := range []struct {

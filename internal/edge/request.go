@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -16,7 +15,7 @@ type pair struct{ name, value string }
 
 // view is the parsed request the cache works on (spec §2.2 step 1).
 type view struct {
-	host    string // lowercase, default port removed
+	host    string // normalizeHost's: lowercase, no default port or trailing dot
 	rawPath string // escaped path as the origin gets it: as sent, when validly escaped
 	query   []pair // in request order; duplicates kept
 	cookies []pair // from every Cookie field; only name=value pairs
@@ -61,14 +60,14 @@ func parseView(r *http.Request) view {
 // example.com, as NGINX's $host has it).
 func normalizeHost(host string, tls bool) string {
 	host = strings.ToLower(host)
-	h, port, err := host, "", errNoPort
+	h, port, hasPort := host, "", false
 	if strings.IndexByte(host, ':') >= 0 { // SplitHostPort's error allocates
-		h, port, err = net.SplitHostPort(host)
+		if hh, p, err := net.SplitHostPort(host); err == nil {
+			h, port, hasPort = hh, p, true
+		}
 	}
-	if err != nil {
-		h, port = host, "" // no port (or not host:port at all): kept as it is
-	} else if !canonicalPort(port) {
-		if n, perr := strconv.ParseUint(port, 10, 16); perr == nil {
+	if hasPort && !canonicalPort(port) {
+		if n, err := strconv.ParseUint(port, 10, 16); err == nil {
 			port = strconv.FormatUint(n, 10) // ":0080" is ":80"
 		} // an empty port ("example.com:") is no port (RFC 3986 §3.2.3)
 	}
@@ -79,7 +78,7 @@ func normalizeHost(host string, tls bool) string {
 		h = t // a fully qualified name's one trailing dot
 	}
 	switch {
-	case err != nil:
+	case !hasPort:
 		return h
 	case len(h)+1+len(port) == len(host) && port != "" && !strings.Contains(h, ":"):
 		return host // unchanged, as most hosts are: no new string
@@ -91,9 +90,6 @@ func normalizeHost(host string, tls bool) string {
 	}
 	return h + ":" + port
 }
-
-// errNoPort stands for SplitHostPort's error on a host without a colon.
-var errNoPort = errors.New("no port")
 
 // canonicalPort reports whether port is a number as it would be written:
 // digits, without a leading zero (or "0" itself).

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -493,23 +492,12 @@ func (e *Edge) originFailed(w http.ResponseWriter, x *exchange, err error) {
 	}
 	if code != http.StatusBadRequest {
 		x.status.Detail = firstNonEmpty(x.status.Detail, "origin-unreachable")
-		e.log.Warn("origin unreachable", "err", withoutURL(err), "path", x.v.rawPath)
+		e.log.Warn("origin unreachable", "err", err, "path", x.v.rawPath)
 	}
 	w.Header().Set("Cache-Status", e.statusMember(x))
 	w.Header().Set("Cache-Control", "no-store")
 	e.setXCache(w.Header(), x, code)
 	http.Error(w, http.StatusText(code), code)
-}
-
-// withoutURL returns err without the request URL net/http's client puts
-// in its errors (`Get "http://origin/x?token=…": …`): the query may hold
-// secrets, which never go to the logs; the path is logged on its own.
-func withoutURL(err error) error {
-	var ue *url.Error
-	for errors.As(err, &ue) {
-		err = fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
 }
 
 // reject answers a request the edge refuses itself.

@@ -379,8 +379,11 @@ func (e *Edge) fetch(ctx context.Context, x *exchange, stale *cachestore.Object)
 		if ctx.Err() == nil && !errors.As(err, new(*clientBodyError)) {
 			e.metrics.originErrs.Inc() // not a client that left, or sent a bad body
 		}
-		// Worded as net/http's Client words it.
-		err = &url.Error{Op: out.Method[:1] + strings.ToLower(out.Method[1:]), URL: out.URL.String(), Err: err}
+		// Worded as net/http's Client words it, but without the query,
+		// which may hold a token: the error is logged.
+		u := *out.URL
+		u.RawQuery = ""
+		err = &url.Error{Op: out.Method[:1] + strings.ToLower(out.Method[1:]), URL: u.String(), Err: err}
 		return nil, fmt.Errorf("edge: reaching the origin: %w", err)
 	}
 	if resp.Body == nil {

@@ -33,7 +33,7 @@ func (lh *listenerHandler) serveFront(fc *frontConn) step {
 	if gate != nil || g.up == nil || g.up.rt != http.RoundTripper(s.h1) {
 		return fc.handOff() // authorizers and TLS bridging are net/http's
 	}
-	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), lh: lh, hsts: lh.hsts, memo: &fc.memo}
+	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), lh: lh, memo: &fc.memo}
 	t, err := g.choose(r, ex)
 	if err != nil || t == nil {
 		code, n := fc.answer(func(w http.ResponseWriter) { g.noTarget(w, ex) })

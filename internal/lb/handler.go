@@ -33,7 +33,6 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if !r.ProtoAtLeast(1, 1) {
 				reason = "transfer_encoding_http10"
 			}
-			lh.setHSTS(w.Header())
 			lh.reject(w, r, http.StatusBadRequest, reason)
 			return
 		}
@@ -45,7 +44,6 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if reason == "connect" {
 			code = http.StatusNotImplemented
 		}
-		lh.setHSTS(w.Header())
 		lh.reject(w, r, code, reason)
 		return
 	}
@@ -68,7 +66,7 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Del("Strict-Transport-Security")
 	}
-	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), lh: lh, hsts: lh.hsts}
+	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), lh: lh}
 	lrw := &loggingWriter{ResponseWriter: w, upgraded: &s.upgraded,
 		websocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}
 	g.serve(lrw, r, ex)
@@ -83,9 +81,10 @@ func (lh *listenerHandler) setHSTS(h http.Header) {
 	}
 }
 
-// reject answers a malformed request with a 4xx, closes the connection and
-// counts it.
+// reject answers a malformed request with a 4xx (with the listener's
+// HSTS header), closes the connection and counts it.
 func (lh *listenerHandler) reject(w http.ResponseWriter, r *http.Request, code int, reason string) {
+	lh.setHSTS(w.Header())
 	lh.srv.metrics.rejected.WithLabelValues(lh.name, itoa(code), reason).Inc()
 	lh.srv.log.Debug("request rejected", "listener", lh.name, "reason", reason, "client", r.RemoteAddr)
 	if r.ProtoMajor == 1 {

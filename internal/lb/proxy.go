@@ -29,16 +29,15 @@ type exchange struct {
 	counted bool // the decision has been counted
 	retry   string
 	status  int
-	lh      *listenerHandler // the listener the request came in on
-	hsts    string           // Strict-Transport-Security to add, or ""
+	lh      *listenerHandler // the listener the request came in on (its HSTS value too)
 	memo    *tokenMemo       // the connection's last opened token, or nil
 }
 
 // setHSTS adds the listener's Strict-Transport-Security header unless the
 // target sent its own.
 func (ex *exchange) setHSTS(h http.Header) {
-	if ex.hsts != "" && h.Get("Strict-Transport-Security") == "" {
-		h.Set("Strict-Transport-Security", ex.hsts)
+	if ex.lh.hsts != "" && h.Get("Strict-Transport-Security") == "" {
+		h.Set("Strict-Transport-Security", ex.lh.hsts)
 	}
 }
 
@@ -258,12 +257,7 @@ func (g *group) answerError(w http.ResponseWriter, r *http.Request, ex *exchange
 		// or a body cut short by a client still there to be told.
 		ex.status = http.StatusBadRequest
 		g.countDecision(ex)
-		ex.setHSTS(w.Header())
-		if ex.lh != nil {
-			ex.lh.reject(w, r, http.StatusBadRequest, "request_body")
-		} else {
-			writeError(w, http.StatusBadRequest)
-		}
+		ex.lh.reject(w, r, http.StatusBadRequest, "request_body")
 		return
 	}
 	kind, code := "other", http.StatusBadGateway
