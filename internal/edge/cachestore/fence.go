@@ -41,10 +41,13 @@ var (
 // with every invalidation.
 func (s *Store) Generation() uint64 { return s.gen.Load() }
 
-// fenceLocked records an invalidation. The caller holds s.mu.
-func (s *Store) fenceLocked(f fence) {
+// fenceLocked records an invalidation and returns its generation: the
+// objects with a lower Generation were fetched before it. The caller
+// holds s.mu.
+func (s *Store) fenceLocked(f fence) uint64 {
 	f.gen = s.gen.Add(1)
 	s.fences[f.gen%fenceLog] = f
+	return f.gen
 }
 
 // fencedLocked reports whether an invalidation since gen covers the URI

@@ -99,7 +99,12 @@ func ValidatePattern(p string) error {
 // path patterns. A pattern without a leading "/" gets one. Patterns that
 // fail ValidatePattern match nothing.
 //
-// Invalidate visits every stored object once, under the policy lock.
+// Invalidate visits every stored object once, a shard at a time. It
+// holds the policy lock only to record the invalidation (see fence.go) and
+// to remove each shard's matches, so misses are stored and hits served
+// while it scans a large store. An object stored meanwhile from a fetch
+// that started after the invalidation is the origin's content since, and
+// is kept; one from an earlier fetch is refused by the fence.
 func (s *Store) Invalidate(tenant string, patterns []string) int {
 	ps := make([]string, 0, len(patterns))
 	for _, p := range patterns {
@@ -115,26 +120,47 @@ func (s *Store) Invalidate(tenant string, patterns []string) int {
 		return 0
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fenceLocked(fence{tenant: tenant, patterns: ps})
+	gen := s.fenceLocked(fence{tenant: tenant, patterns: ps})
+	s.mu.Unlock()
+	removed := 0
 	var doomed []*entry
 	for i := range s.shards {
 		sh := &s.shards[i]
+		doomed = doomed[:0]
 		sh.mu.RLock()
 		for _, sl := range sh.m {
 			for e := range sl.all() {
-				if u := e.obj.Ref().URI; (tenant == "" || u.Tenant == tenant) && matchesAny(ps, u) {
+				if o := e.obj; o.Generation < gen && (tenant == "" || o.Tenant == tenant) && matchesAny(ps, o.Ref().URI) {
 					doomed = append(doomed, e)
 				}
 			}
 		}
 		sh.mu.RUnlock()
+		if len(doomed) > 0 {
+			removed += s.removeStored(doomed)
+		}
+		if s.scanned != nil {
+			s.scanned(i)
+		}
 	}
-	for _, e := range doomed {
-		s.removeLocked(e)
+	s.invalidated.Add(uint64(removed))
+	return removed
+}
+
+// removeStored removes the entries of es that are still stored (an
+// eviction, a deletion or a newer version may have taken one since it
+// was found) and returns how many it removed.
+func (s *Store) removeStored(es []*entry) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, e := range es {
+		if e.obj != nil { // every write of e.obj holds s.mu
+			s.removeLocked(e)
+			n++
+		}
 	}
-	s.invalidated.Add(uint64(len(doomed)))
-	return len(doomed)
+	return n
 }
 
 // escapeNonASCII writes each byte of p above 0x7F as %XX, upper case,

@@ -1,9 +1,12 @@
 package cachestore
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -104,6 +107,78 @@ func TestInvalidatePatterns(t *testing.T) {
 			checkInvariants(t, s)
 		})
 	}
+}
+
+// TestInvalidateDuringStores checks that a pattern invalidation does not
+// hold the store while it scans: halfway through, a miss's object is
+// stored (Add returns while the scan is still running). An object whose
+// fetch began before the invalidation is refused, and objects whose fetch
+// began after it are kept, in the shards scanned before and after.
+func TestInvalidateDuringStores(t *testing.T) {
+	s := New(Options{})
+	var old []*Object
+	for i := range 2000 {
+		o := stored("", "h", fmt.Sprint("/a/", i), "", "")
+		o.Generation = s.Generation()
+		old = append(old, o)
+		s.Put(o)
+	}
+	kept := stored("", "h", "/b", "", "")
+	s.Put(kept)
+	before := s.Generation()
+	var late []*Object
+	s.scanned = func(shard int) {
+		if shard != shardCount/2 {
+			return
+		}
+		done := make(chan error, 1)
+		go func() {
+			pre := stored("", "h", "/a/pre", "", "")
+			pre.Generation = before // fetched before the invalidation
+			if err := s.Add(pre); !errors.Is(err, ErrInvalidated) {
+				done <- fmt.Errorf("Add of an object fetched before the invalidation: %v, want ErrInvalidated", err)
+				return
+			}
+			for i := range 64 {
+				o := stored("", "h", fmt.Sprint("/a/late", i), "", "")
+				o.Generation = s.Generation() // fetched after it
+				if err := s.Add(o); err != nil {
+					done <- fmt.Errorf("Add of an object fetched after the invalidation: %v", err)
+					return
+				}
+				late = append(late, o)
+			}
+			done <- nil
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Add waited for the whole invalidation scan")
+		}
+	}
+	if n := s.Invalidate("", []string{"/a/*"}); n != len(old) {
+		t.Errorf("Invalidate removed %d, want %d", n, len(old))
+	}
+	for _, o := range old {
+		if _, ok := s.Get(o.Ref(), nil); ok {
+			t.Fatalf("%s survived the invalidation", o.Path)
+		}
+	}
+	if len(late) != 64 {
+		t.Fatalf("%d late objects stored, want 64", len(late))
+	}
+	for _, o := range append(late, kept) {
+		if _, ok := s.Get(o.Ref(), nil); !ok {
+			t.Errorf("%s was removed; it was fetched after the invalidation, or does not match", o.Path)
+		}
+	}
+	if st := s.Stats(); st.Invalidated != uint64(len(old)) || st.Objects != 65 {
+		t.Errorf("stats %+v, want %d invalidated and 65 objects", st, len(old))
+	}
+	checkInvariants(t, s)
 }
 
 func TestGlobMatch(t *testing.T) {

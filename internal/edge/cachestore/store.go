@@ -117,6 +117,10 @@ type Store struct {
 
 	objects, bytes                                     atomic.Int64
 	evictions, rejected, tooLarge, invalidated, fenced atomic.Uint64
+
+	// scanned, when tests set it, is called by Invalidate after each
+	// shard it has scanned and cleared, with no lock held.
+	scanned func(shard int)
 }
 
 // shard holds the entries of the URIs that hash to it.
