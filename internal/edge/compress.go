@@ -107,9 +107,11 @@ func keyedCoding(x *exchange, enc string) string {
 }
 
 // codedFields adds to out, the header of a response whose body the edge
-// compressed, Vary: Accept-Encoding and the weak form of a strong ETag.
+// compressed, Vary: Accept-Encoding and the weak form of a strong ETag,
+// and drops Accept-Ranges: a range of such a body is answered whole.
 func codedFields(out http.Header) {
 	varyCoding(out)
+	delete(out, "Accept-Ranges") // a range of a body the edge compresses is never served
 	if etag := out["Etag"]; len(etag) == 1 {
 		out["Etag"] = []string{weakETag(etag[0])}
 	}

@@ -102,6 +102,62 @@ behaviors:
 	}
 }
 
+// A stored 200 says Accept-Ranges: bytes, as NGINX's cache does, since
+// the edge answers ranges of it: on the miss that stores it and on hits.
+// Not when the edge compresses the answer (a range of it is answered
+// whole), not over the origin's own field, not on what it does not
+// store, and not in cloudfront mode, which passes the origin's fields.
+func TestAcceptRanges(t *testing.T) {
+	e := newEnv(t, `
+behaviors:
+  - path: /dyn/*
+    cache: {min_ttl: 0s, default_ttl: 0s, max_ttl: 0s}
+  - path: /fly/*
+    compress: true
+    cache: {min_ttl: 0s, default_ttl: 24h, max_ttl: 8760h, gzip: false}
+  - path: "*"
+    compress: true
+    cache: {min_ttl: 0s, default_ttl: 24h, max_ttl: 8760h, gzip: true}
+`)
+	body := strings.Repeat("tether ", 400)
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/none.txt" {
+			w.Header().Set("Accept-Ranges", "none")
+		}
+		answer(200, body, "Cache-Control: max-age=600", "Content-Type: text/plain")(w, r)
+	})
+	for _, tc := range []struct{ what, path, enc, want string }{
+		{"miss", "/a.txt", "identity", "bytes"},
+		{"hit", "/a.txt", "identity", "bytes"},
+		{"hit, range", "/a.txt", "identity", "bytes"},
+		{"gzip miss", "/a.txt", "gzip", ""},
+		{"gzip hit", "/a.txt", "gzip", ""},
+		{"miss stored as it came", "/fly/b.txt", "identity", "bytes"},
+		{"hit gzipped on the fly", "/fly/b.txt", "gzip", ""},
+		{"hit gzipped on the fly, range", "/fly/b.txt", "gzip", ""},
+		{"the origin's field", "/none.txt", "identity", "none"},
+		{"the origin's field, hit", "/none.txt", "identity", "none"},
+		{"not stored", "/dyn/a.txt", "identity", ""},
+	} {
+		lines := []string{"Accept-Encoding: " + tc.enc}
+		if strings.Contains(tc.what, "range") {
+			lines = append(lines, "Range: bytes=0-5")
+		}
+		r := e.get(tc.path, lines...)
+		if got := strings.Join(r.header.Values("Accept-Ranges"), ", "); got != tc.want {
+			t.Errorf("%s %s (%s): Accept-Ranges %q, want %q; Cache-Status %q", tc.what, tc.path, tc.enc, got, tc.want, r.cacheStatus())
+		}
+	}
+
+	cf := newEnv(t, cf(defaultBehavior))
+	cf.origin.set(answer(200, body, "Cache-Control: max-age=600", "Content-Type: text/plain"))
+	for _, what := range []string{"miss", "hit"} {
+		if r := cf.get("/a.txt", "Accept-Encoding: identity"); r.header.Get("Accept-Ranges") != "" {
+			t.Errorf("cloudfront mode, %s: Accept-Ranges %q, want the origin's (none)", what, r.header.Get("Accept-Ranges"))
+		}
+	}
+}
+
 // A miss with a range or a precondition is answered as NGINX's cache
 // answers it: the origin is asked for the whole object (no Range, no
 // validators), which is stored, and the client gets its 206, 304 or 416

@@ -166,6 +166,11 @@ func (e *Edge) storeObject(x *exchange, resp *http.Response, body []byte, coding
 	} else if compressible(x.b, resp.Header, int64(len(body))) {
 		varyCoding(resp.Header) // stored as it came, but compressed for others
 	}
+	if coding == "" && !e.cloudfront && resp.StatusCode == http.StatusOK && len(resp.Header["Accept-Ranges"]) == 0 {
+		// The edge answers a range of this body from the store (as
+		// NGINX's cache does), whatever the origin does: it says so.
+		resp.Header["Accept-Ranges"] = acceptRangesBytes
+	}
 	if cap(body)-len(body) > len(body)/8 {
 		body = bytes.Clone(body) // kept for long: without the room it was read or compressed into
 	}

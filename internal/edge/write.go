@@ -174,9 +174,10 @@ func (e *Edge) finishHeader(w http.ResponseWriter, x *exchange, out http.Header,
 // copies a handler's header before it writes it, and the slices are full,
 // so that appending to one copies it.
 var (
-	gzipEncoding = []string{"gzip"}
-	brEncoding   = []string{"br"}
-	xCache       = map[string][]string{
+	gzipEncoding      = []string{"gzip"}
+	acceptRangesBytes = []string{"bytes"}
+	brEncoding        = []string{"br"}
+	xCache            = map[string][]string{
 		"Hit": {"Hit from cloudfront"}, "RefreshHit": {"RefreshHit from cloudfront"},
 		"Error": {"Error from cloudfront"}, "Miss": {"Miss from cloudfront"},
 	}
