@@ -47,6 +47,15 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lh.reject(w, r, code, reason)
 		return
 	}
+	if r.RequestURI == "*" {
+		// OPTIONS * (RequestProblem lets no other method have it) asks
+		// about the server itself: the listener answers it, as net/http
+		// would, but with the listener's Strict-Transport-Security.
+		lh.setHSTS(w.Header())
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	gen := s.gen.Load()
 	rt := gen.routers[lh.name]
 	if rt == nil { // the listener left the config and is shutting down

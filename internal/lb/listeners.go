@@ -186,8 +186,10 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 		IdleTimeout:       lc.IdleTimeout.D(),
 		MaxHeaderBytes:    lc.MaxHeaderBytes,
 		ConnContext:       connContext,
-		TLSConfig:         tlsCfg,
-		ErrorLog:          slog.NewLogLogger(s.log.With("listener", lc.Name).Handler(), slog.LevelDebug),
+		// OPTIONS * reaches the listener's handler (see ServeHTTP).
+		DisableGeneralOptionsHandler: true,
+		TLSConfig:                    tlsCfg,
+		ErrorLog:                     slog.NewLogLogger(s.log.With("listener", lc.Name).Handler(), slog.LevelDebug),
 	}
 	s.log.Info("listening", "listener", lc.Name, "address", h.Addr().String(), "protocol", lc.Protocol)
 	return hs, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -179,6 +180,20 @@ func TestHSTSOnRefusals(t *testing.T) {
 	resp.Body.Close()
 	if got := resp.Header.Values("Strict-Transport-Security"); len(got) != 1 || got[0] != "max-age=86400" {
 		t.Errorf("a proxied response: Strict-Transport-Security %q, want it once", got)
+	}
+	// OPTIONS * is the listener's own answer, on HTTP/1.1 and HTTP/2.
+	for _, h2 := range []bool{false, true} {
+		host := l.Addr("web").String()
+		req := &http.Request{Method: "OPTIONS", URL: &url.URL{Scheme: "https", Host: host, Opaque: "*"}, Host: host, Header: http.Header{}}
+		resp, err := tlsClient("localhost", h2, 0).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Strict-Transport-Security") != "max-age=86400" {
+			t.Errorf("OPTIONS * over %s: %d, Strict-Transport-Security %q; want 200 with max-age=86400",
+				resp.Proto, resp.StatusCode, resp.Header.Values("Strict-Transport-Security"))
+		}
 	}
 }
 
