@@ -38,6 +38,10 @@ type Edge struct {
 	// MaxObjectBytes is the largest response body stored; larger ones
 	// stream through uncached. Default 8MiB; at most max_bytes/4.
 	MaxObjectBytes ByteSize `yaml:"max_object_bytes"`
+	// SendTimeout closes a client connection once the client has taken no
+	// byte of a response for this long, as a listener's send_timeout.
+	// Default 60s; allowed 1s..1h.
+	SendTimeout Duration `yaml:"send_timeout"`
 	// Tenant says where a request's tenant comes from; the tenant is part
 	// of every cache key. Absent: one tenant.
 	Tenant *EdgeTenant `yaml:"tenant"`
@@ -278,6 +282,7 @@ func (e *Edge) setDefaults(c *Config) {
 	if e.MaxObjectBytes == 0 {
 		e.MaxObjectBytes = min(DefaultEdgeMaxObjectBytes, e.MaxBytes/4)
 	}
+	setDuration(&e.SendTimeout, DefaultSendTimeout)
 	if e.InfraCookies == nil {
 		e.InfraCookies = slices.Clone(DefaultInfraCookies)
 		for _, g := range c.TargetGroups {
@@ -392,6 +397,7 @@ func (e *Edge) validate(p *problems, key string, listeners map[string]string) {
 	if e.MaxObjectBytes < 1 || e.MaxObjectBytes > e.MaxBytes/4 {
 		p.add(key+".max_object_bytes", "%d bytes is out of range (allowed 1 byte..max_bytes/4)", e.MaxObjectBytes)
 	}
+	p.durationRange(key+".send_timeout", e.SendTimeout, time.Second, time.Hour)
 	if t := e.Tenant; t != nil {
 		p.oneOf(key+".tenant.by", t.By, []string{"host", "header"})
 		if t.By == "header" {

@@ -31,7 +31,7 @@ func TestEdgeConfigFromTheIssue(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := c.Edges[0]
-	if e.MaxBytes != 256<<20 || e.MaxObjectBytes != 8<<20 || e.Mode != "safe" || e.Tenant.By != "host" {
+	if e.MaxBytes != 256<<20 || e.MaxObjectBytes != 8<<20 || e.Mode != "safe" || e.Tenant.By != "host" || e.SendTimeout.D() != time.Minute {
 		t.Errorf("edge = %+v", e)
 	}
 	if !slices.Contains(e.InfraCookies, "TETHER") || !slices.Contains(e.InfraCookies, "TETHERCORS") || !slices.Contains(e.InfraCookies, "AWSALB") {
@@ -80,6 +80,7 @@ func TestEdgeProblems(t *testing.T) {
 			"edges[0](cdn).tls.hsts: is for listeners"}},
 		{"size", sub("256MiB", "lots"), []string{`"lots" is not a size`}},
 		{"size range", sub("256MiB", "100KiB"), []string{"max_bytes: 102400 bytes is out of range"}},
+		{"send timeout range", sub("mode: safe", "mode: safe\n    send_timeout: 500ms"), []string{"edges[0](cdn).send_timeout: 500ms is out of range (allowed 1s..3600s)"}},
 		{"ttl order", sub("min_ttl: 0s, default_ttl: 24h", "min_ttl: 48h, default_ttl: 24h"), []string{"min_ttl (48h) ≤ default_ttl (24h) ≤ max_ttl (8760h) does not hold"}},
 		{"default last", sub(`      - path: "*"`, `      - path: /api/*`), []string{`the last behavior must be the default, path "*"`}},
 		{"star first", minimal + strings.Replace(edgeYAML, "path: /static/*", "path: '*'", 1), []string{`"*" matches everything`}},

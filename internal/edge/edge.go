@@ -46,7 +46,7 @@ type Edge struct {
 	tenantBy     string // "", host or header
 	tenantHdr    string
 	infra        []string      // cookie names; a trailing * is a prefix
-	sendTimeout  time.Duration // Options.SendTimeout
+	sendTimeout  time.Duration // the config's send_timeout (0: 60 s)
 	sessions     []string
 	debugKey     bool
 	// debugSecret keys the HMACs of values shown in Cache-Status key=.
@@ -92,9 +92,6 @@ type Options struct {
 	// cookies); nil: none.
 	Access  *slog.Logger
 	Metrics *Metrics
-	// SendTimeout is how long a client may take no byte of a response
-	// before its connection is closed (0: 60 s, as NGINX's send_timeout).
-	SendTimeout time.Duration
 
 	// prev is the edge a reload replaces: its cache (when max_bytes is
 	// unchanged), its transport (when the origin is) and its debug key
@@ -126,7 +123,7 @@ func New(cfg config.Edge, o Options) (*Edge, error) {
 	e := &Edge{
 		name: cfg.Name, cloudfront: cfg.Mode == "cloudfront", origin: u, originTLS: u.Scheme == "https",
 		transport: o.Transport,
-		maxObject: int64(cfg.MaxObjectBytes), sendTimeout: o.SendTimeout, infra: cfg.InfraCookies, sessions: cfg.SessionCookies,
+		maxObject: int64(cfg.MaxObjectBytes), sendTimeout: cfg.SendTimeout.D(), infra: cfg.InfraCookies, sessions: cfg.SessionCookies,
 		debugKey: cfg.DebugKey, clk: o.Clock, log: o.Logger.With("component", "edge", "edge", cfg.Name), access: o.Access,
 		flights: newFlights(), debugSecret: make([]byte, 32),
 	}

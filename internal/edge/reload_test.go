@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -107,6 +108,11 @@ edges:
 	}
 	if cs := get("/c"); cs == "" {
 		t.Error("the edge stopped answering after a refused address change")
+	}
+	withSendTimeout := strings.Replace(edgeYAML("1h", "32MiB", addr), "    max_bytes:", "    send_timeout: 5s\n    max_bytes:", 1)
+	running, notes = s.Reload(parse(withSendTimeout))
+	if len(notes) != 1 || !strings.Contains(notes[0], "send_timeout needs a restart") || running[0].SendTimeout.D() != time.Minute {
+		t.Errorf("a send_timeout change: running with %s, notes %q; want the old 1m0s and a note", running[0].SendTimeout.D(), notes)
 	}
 }
 

@@ -222,8 +222,8 @@ func (s *Servers) checkCerts() {
 // flight finish on the old one, new ones get the new behaviors and
 // policies at once, and the cache carries over (unless max_bytes changed),
 // as do the origin's connections. Certificates are re-read. Adding or
-// removing an edge, or changing its address or its TLS version and HTTP/2
-// settings, needs a restart.
+// removing an edge, or changing its address, send_timeout, or TLS version
+// and HTTP/2 settings, needs a restart.
 func (s *Servers) Reload(cfg *config.Config) (running []config.Edge, notes []string) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
@@ -237,6 +237,10 @@ func (s *Servers) Reload(cfg *config.Config) (running []config.Edge, notes []str
 			continue
 		case en.cfg.Address != ec.Address:
 			notes = append(notes, fmt.Sprintf("edge %s moved from %s to %s; restart tether to apply it (it keeps running as it was)", ec.Name, en.cfg.Address, ec.Address))
+			running = append(running, en.cfg)
+			continue
+		case en.cfg.SendTimeout != ec.SendTimeout:
+			notes = append(notes, fmt.Sprintf("edge %s: changing send_timeout needs a restart (it keeps running as it was)", ec.Name))
 			running = append(running, en.cfg)
 			continue
 		case !sameTLSMode(en.cfg.TLS, ec.TLS):
@@ -318,8 +322,8 @@ func sameTLSMode(a, b *config.TLS) bool {
 // HTTP/2, upgrades, malformed heads). The edge is Transient: nothing it
 // starts outlives a request but a background revalidation, which works on
 // a clone of the request.
-// A client that takes no byte of a response for e's send timeout (60 s)
-// is disconnected, counted in e's tether_edge_send_timeouts_total. The
+// A client that takes no byte of a response for e's send_timeout is
+// disconnected, counted in e's tether_edge_send_timeouts_total. The
 // requests refused before the edge sees them (heads net/http cannot
 // parse) are counted as rejected, bypass reason "malformed".
 func newFront(ln net.Listener, srv *http.Server, name string, e *Edge) *lb.Front {

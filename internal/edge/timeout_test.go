@@ -83,12 +83,12 @@ func TestClientSendTimeout(t *testing.T) {
 		originErr <- nil
 	}))
 	t.Cleanup(origin.Close)
-	cfg, err := config.Parse([]byte(baseConfig+"edges:\n  - {name: edge, address: 127.0.0.1:8000, origin: {url: "+origin.URL+"}, behaviors: [{path: \"*\"}]}\n"), ".")
+	cfg, err := config.Parse([]byte(baseConfig+"edges:\n  - {name: edge, address: 127.0.0.1:8000, origin: {url: "+origin.URL+"}, send_timeout: 1s, behaviors: [{path: \"*\"}]}\n"), ".")
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	e, err := edge.New(cfg.Edges[0], edge.Options{OriginURL: origin.URL, Metrics: edge.NewMetrics(reg), SendTimeout: 500 * time.Millisecond})
+	e, err := edge.New(cfg.Edges[0], edge.Options{OriginURL: origin.URL, Metrics: edge.NewMetrics(reg)})
 	if err != nil {
 		t.Fatal(err)
 	}
