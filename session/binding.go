@@ -70,13 +70,36 @@ func (m *Manager) bind(rec *record, r *http.Request) {
 	rec.UserAgent = ua
 }
 
-// bindingMismatch returns which signal of r differs from those recorded at
+// bindClient records the signals of c that it has in rec, as bind records
+// a request's.
+func (m *Manager) bindClient(rec *record, c Client) {
+	if c.IP.IsValid() {
+		ip := c.IP.Unmap()
+		rec.IPPrefix = ipPrefix(ip)
+		if rec.UserID != "" {
+			rec.IP = ip.String()
+		}
+	}
+	if c.UserAgent != "" {
+		rec.UAHash = uaHash(c.UserAgent)
+		if rec.UserID != "" {
+			rec.UserAgent = c.UserAgent[:min(len(c.UserAgent), maxUserAgent)]
+		}
+	}
+}
+
+// clientOf returns the signals of the client that sent r.
+func (m *Manager) clientOf(r *http.Request) Client {
+	return Client{IP: m.clientIP(r), UserAgent: r.UserAgent()}
+}
+
+// bindingMismatch returns which signal of c differs from those recorded at
 // creation ("ip" or "user_agent"), or "".
-func (m *Manager) bindingMismatch(rec *record, r *http.Request) string {
-	if rec.IPPrefix != "" && ipPrefix(m.clientIP(r)) != rec.IPPrefix {
+func bindingMismatch(rec *record, c Client) string {
+	if rec.IPPrefix != "" && ipPrefix(c.IP.Unmap()) != rec.IPPrefix {
 		return "ip"
 	}
-	if rec.UAHash != "" && uaHash(r.UserAgent()) != rec.UAHash {
+	if rec.UAHash != "" && uaHash(c.UserAgent) != rec.UAHash {
 		return "user_agent"
 	}
 	return ""

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/netip"
 )
 
 // The methods in this file work on a session named by its ID, outside a
@@ -21,6 +23,10 @@ type Snapshot struct {
 // ErrNotFound is returned by the ID-based methods for an ID that names no
 // live session.
 var ErrNotFound = errors.New("session: no such session")
+
+// errBindingRevoked is the ErrNotFound of a session the binding policy
+// has just ended: counted as revoked, not as an unknown ID.
+var errBindingRevoked = fmt.Errorf("%w (ended: the client's network or browser changed)", ErrNotFound)
 
 // loadID returns the state of the session rawID in tenant.
 func (m *Manager) loadID(ctx context.Context, tenant, rawID string) (*state, error) {
@@ -50,9 +56,23 @@ func (m *Manager) snapshot(st *state) Snapshot {
 // the idle deadline as a request through LoadAndSave would (at most once
 // per TouchInterval).
 func (m *Manager) Lookup(ctx context.Context, tenant, rawID string, touch bool) (Snapshot, error) {
+	return m.lookupClient(ctx, tenant, rawID, nil, touch)
+}
+
+// lookupClient is Lookup, with the binding policy applied to the client c
+// when c is not nil.
+func (m *Manager) lookupClient(ctx context.Context, tenant, rawID string, c *Client, touch bool) (Snapshot, error) {
 	st, err := m.loadID(ctx, tenant, rawID)
 	if err != nil {
 		return Snapshot{}, err
+	}
+	if c != nil {
+		if err := m.checkBinding(ctx, *c, st); err != nil {
+			return Snapshot{}, err
+		}
+		if st.version == 0 {
+			return Snapshot{}, errBindingRevoked
+		}
 	}
 	if touch {
 		if err := m.commit(ctx, st); err != nil {
@@ -62,14 +82,17 @@ func (m *Manager) Lookup(ctx context.Context, tenant, rawID string, touch bool) 
 	return m.snapshot(st), nil
 }
 
-// LookupCookie is Lookup for the value of a session cookie a client sent
-// (the load balancer's session gateway): a value that is malformed or
-// names no session is counted as a rejected event (reason malformed or
-// unknown), as LoadAndSave counts it, so that guessing IDs at the gateway
-// shows in tether_session_events_total.
-func (m *Manager) LookupCookie(ctx context.Context, tenant, rawID string, touch bool) (Snapshot, error) {
-	snap, err := m.Lookup(ctx, tenant, rawID, touch)
-	if errors.Is(err, ErrNotFound) {
+// LookupCookie is Lookup for the value of a session cookie the client c
+// sent (the load balancer's session gateway), checked as LoadAndSave
+// checks a request's: a value that is malformed or names no session is
+// counted as a rejected event (reason malformed or unknown), so that
+// guessing IDs at the gateway shows in tether_session_events_total, and
+// c's signals are compared with those the session recorded (the binding
+// policy: a mismatch is an event, and with revoke the session ends and
+// the lookup finds none).
+func (m *Manager) LookupCookie(ctx context.Context, tenant, rawID string, c Client, touch bool) (Snapshot, error) {
+	snap, err := m.lookupClient(ctx, tenant, rawID, &c, touch)
+	if errors.Is(err, ErrNotFound) && !errors.Is(err, errBindingRevoked) {
 		if !validRawID(rawID) {
 			m.emit(Event{Type: EventRejected, Reason: "malformed", Tenant: tenant})
 		} else {
@@ -81,14 +104,35 @@ func (m *Manager) LookupCookie(ctx context.Context, tenant, rawID string, touch 
 
 // CreateSession stores a new session of userID ("" for anonymous) in
 // tenant holding data, and returns its ID. The caller hands the ID to
-// the browser.
+// the browser. The session records no client signals: see
+// CreateSessionFor.
 func (m *Manager) CreateSession(ctx context.Context, tenant, userID string, data map[string]json.RawMessage) (string, Snapshot, error) {
+	return m.CreateSessionFor(ctx, tenant, userID, data, Client{})
+}
+
+// Client is what a caller of CreateSessionFor knows of the browser the
+// session is for.
+type Client struct {
+	// IP is the browser's address; the zero Addr when unknown.
+	IP netip.Addr
+	// UserAgent is the browser's User-Agent; "" when unknown.
+	UserAgent string
+}
+
+// CreateSessionFor is CreateSession for the browser c: the session records
+// c's signals as one created through LoadAndSave records its request's
+// (see "Binding signals" in the package doc), so that requests from
+// another network or browser are noticed, and ListUser shows the address
+// and User-Agent of a logged-in session. A signal c leaves empty is not
+// recorded, and never mismatches.
+func (m *Manager) CreateSessionFor(ctx context.Context, tenant, userID string, data map[string]json.RawMessage, c Client) (string, Snapshot, error) {
 	now := m.now()
 	st := &state{tenant: tenant, rec: m.newRecord(tenant, nil, now)}
 	st.rec.UserID = userID
 	if userID != "" {
 		st.rec.AuthTime, st.rec.AuthMethod = now, "api"
 	}
+	m.bindClient(st.rec, c)
 	applyChanges(st.rec, data)
 	st.mu.Lock()
 	err := m.createLocked(ctx, st)

@@ -60,7 +60,7 @@ func (m *Manager) load(r *http.Request) (*state, int, error) {
 			}
 			if found {
 				st.rawID, st.id, st.rec, st.version = c.Value, id, rec, version
-				if err := m.checkBinding(r, st); err != nil {
+				if err := m.checkBinding(r.Context(), m.clientOf(r), st); err != nil {
 					return nil, http.StatusServiceUnavailable, err
 				}
 				if st.version > 0 {
@@ -81,10 +81,11 @@ func (m *Manager) load(r *http.Request) (*state, int, error) {
 	return st, 0, nil
 }
 
-// checkBinding compares the request's client with the signals recorded at
-// creation and applies the binding policy.
-func (m *Manager) checkBinding(r *http.Request, st *state) error {
-	signal := m.bindingMismatch(st.rec, r)
+// checkBinding compares the client c with the signals recorded at
+// creation and applies the binding policy: with revoke, a mismatch ends
+// the session, and st is left without one.
+func (m *Manager) checkBinding(ctx context.Context, c Client, st *state) error {
+	signal := bindingMismatch(st.rec, c)
 	if signal == "" {
 		return nil
 	}
@@ -92,7 +93,7 @@ func (m *Manager) checkBinding(r *http.Request, st *state) error {
 	if m.cfg.Binding != BindingRevoke {
 		return nil
 	}
-	sctx, cancel := m.storeCtx(r.Context())
+	sctx, cancel := m.storeCtx(ctx)
 	defer cancel()
 	if err := m.store.Delete(sctx, st.tenant, st.id); err != nil {
 		return errors.Join(ErrStoreUnavailable, err)

@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -164,6 +165,48 @@ func TestBindingSignals(t *testing.T) {
 				t.Error("policy revoke kept the session or emitted no revoked event")
 			}
 		})
+	}
+}
+
+// A session created for a client (the session API, with what the app
+// knows of the browser) records the signals it is given and no others:
+// an absent User-Agent never mismatches, an address does. Anonymous
+// sessions keep the signals but not the address and User-Agent
+// themselves.
+func TestCreateSessionForSignals(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	phone := netip.MustParseAddr("203.0.113.7")
+	id, snap, err := e.m.CreateSessionFor(ctx, "", "alice", nil, session.Client{IP: phone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.IP != "203.0.113.7" || snap.UserAgent != "" {
+		t.Errorf("snapshot ip %q, user agent %q; want the address alone", snap.IP, snap.UserAgent)
+	}
+	lookup := func(c session.Client) []session.Event {
+		t.Helper()
+		if _, err := e.m.LookupCookie(ctx, "", id, c, false); err != nil {
+			t.Fatal(err)
+		}
+		return e.drain()
+	}
+	if evs := lookup(session.Client{IP: netip.MustParseAddr("203.0.113.200"), UserAgent: "curl/8.0"}); hasEvent(evs, session.EventBindingMismatch, "ip") ||
+		hasEvent(evs, session.EventBindingMismatch, "user_agent") {
+		t.Error("the same /24 with a User-Agent the session never recorded is a mismatch")
+	}
+	if evs := lookup(session.Client{IP: netip.MustParseAddr("198.51.100.1")}); !hasEvent(evs, session.EventBindingMismatch, "ip") {
+		t.Error("another network is no binding_mismatch ip event")
+	}
+	anon, snap, _ := e.m.CreateSessionFor(ctx, "", "", nil, session.Client{IP: phone, UserAgent: "Mozilla/5.0"})
+	if snap.IP != "" || snap.UserAgent != "" {
+		t.Errorf("an anonymous session keeps ip %q, user agent %q", snap.IP, snap.UserAgent)
+	}
+	if _, err := e.m.LookupCookie(ctx, "", anon, session.Client{IP: phone, UserAgent: "curl/8.0"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if !hasEvent(e.drain(), session.EventBindingMismatch, "user_agent") {
+		t.Error("an anonymous session's User-Agent signal was not recorded")
 	}
 }
 
