@@ -90,7 +90,8 @@ func (gate *sessionGate) authorize(w http.ResponseWriter, r *http.Request, lh *l
 	var snap session.Snapshot
 	err := session.ErrNotFound
 	if c, cerr := r.Cookie(cookieName); cerr == nil {
-		snap, err = gate.m.LookupCookie(r.Context(), tenant, c.Value, true)
+		client := session.Client{IP: lh.tl.Identify(r).Addr, UserAgent: r.UserAgent()}
+		snap, err = gate.m.LookupCookie(r.Context(), tenant, c.Value, client, true)
 	}
 	switch {
 	case err == nil && snap.UserID != "":

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,12 +77,17 @@ func (l *eventLog) count(typ session.EventType, reason string) (n int) {
 var gatewayEvents eventLog
 
 func newGateway(t *testing.T) (*ts.LB, *session.Manager, *switchStore, []*ts.Target) {
+	return newGatewayBinding(t, "")
+}
+
+// newGatewayBinding is newGateway with the sessions' binding policy.
+func newGatewayBinding(t *testing.T, binding session.BindingPolicy) (*ts.LB, *session.Manager, *switchStore, []*ts.Target) {
 	ms := memstore.New(memstore.Options{})
 	t.Cleanup(func() { ms.Close() })
 	store := &switchStore{Store: ms}
 	keys, _ := session.StaticKey([]byte(strings.Repeat("g", 32)))
 	gatewayEvents.reset()
-	m, err := session.New(session.Config{InsecureDevCookies: true}, session.Options{Store: store, Keys: keys, OnEvent: gatewayEvents.add})
+	m, err := session.New(session.Config{InsecureDevCookies: true, Binding: binding}, session.Options{Store: store, Keys: keys, OnEvent: gatewayEvents.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +193,59 @@ func TestSessionGateway(t *testing.T) {
 		if got := ts.Metric(t, l.Registry(), "tether_authorizer_decisions_total", map[string]string{"result": result}); got != want {
 			t.Errorf("tether_authorizer_decisions_total{result=%s} = %v, want %v", result, got, want)
 		}
+	}
+}
+
+// TestSessionGatewayBinding: the gateway applies the sessions' binding
+// policy as LoadAndSave does, to the client as the listener sees it
+// (here 127.0.0.1), for sessions whose app gave the session API the
+// browser's address and User-Agent. A session used from another network
+// is a binding_mismatch event; with binding: revoke it ends, and the
+// request is not let through.
+func TestSessionGatewayBinding(t *testing.T) {
+	for _, policy := range []session.BindingPolicy{session.BindingLog, session.BindingRevoke} {
+		t.Run(string(policy), func(t *testing.T) {
+			l, m, _, _ := newGatewayBinding(t, policy)
+			const ua = "Mozilla/5.0 (phone)"
+			home, _, err := m.CreateSessionFor(t.Context(), "", "alice", nil, session.Client{IP: netip.MustParseAddr("127.0.0.9"), UserAgent: ua})
+			if err != nil {
+				t.Fatal(err)
+			}
+			away, _, _ := m.CreateSessionFor(t.Context(), "", "alice", nil, session.Client{IP: netip.MustParseAddr("203.0.113.7"), UserAgent: ua})
+			if _, code, _ := get(t, plainClient(), l.URL+"/app/a", "Cookie", "sid="+home, "User-Agent", ua); code != 200 {
+				t.Errorf("the session from its own network and browser: %d, want 200", code)
+			}
+			if n := gatewayEvents.count(session.EventBindingMismatch, "ip") + gatewayEvents.count(session.EventBindingMismatch, "user_agent"); n != 0 {
+				t.Fatalf("%d binding_mismatch events for a matching client", n)
+			}
+			if _, code, _ := get(t, plainClient(), l.URL+"/app/a", "Cookie", "sid="+home, "User-Agent", "curl/8.0"); code != 200 && policy == session.BindingLog {
+				t.Errorf("another User-Agent under binding: log: %d, want 200", code)
+			}
+			if n := gatewayEvents.count(session.EventBindingMismatch, "user_agent"); n != 1 {
+				t.Errorf("binding_mismatch user_agent events: %d, want 1", n)
+			}
+			unknown := gatewayEvents.count(session.EventRejected, "unknown")
+			_, code, _ := get(t, plainClient(), l.URL+"/app/a", "Cookie", "sid="+away, "User-Agent", ua)
+			if gatewayEvents.count(session.EventBindingMismatch, "ip") != 1 {
+				t.Error("a session used from another network emitted no binding_mismatch ip event")
+			}
+			switch policy {
+			case session.BindingLog:
+				if code != 200 {
+					t.Errorf("binding: log, another network: %d, want 200", code)
+				}
+			case session.BindingRevoke:
+				if code != 401 || gatewayEvents.count(session.EventRevoked, "binding_ip") != 1 {
+					t.Errorf("binding: revoke, another network: %d, %d revoked events; want 401 and 1", code, gatewayEvents.count(session.EventRevoked, "binding_ip"))
+				}
+				if gatewayEvents.count(session.EventRejected, "unknown") != unknown {
+					t.Error("the session the policy ended was also counted as an unknown ID")
+				}
+				if _, err := m.Lookup(t.Context(), "", away, false); !errors.Is(err, session.ErrNotFound) {
+					t.Errorf("the ended session is still stored: %v", err)
+				}
+			}
+		})
 	}
 }
 
