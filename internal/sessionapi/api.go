@@ -78,6 +78,7 @@ func Handler(o Options) (http.Handler, error) {
 	a.route(mux, "DELETE /api/v1/sessions/{id}", a.destroy)
 	a.route(mux, "GET /api/v1/users/{user}/sessions", a.listUser)
 	a.route(mux, "DELETE /api/v1/users/{user}/sessions", a.revokeUser)
+	a.route(mux, "DELETE /api/v1/users/{user}/sessions/{hash}", a.revokeUserSession)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern != "" {
 			mux.ServeHTTP(w, r)

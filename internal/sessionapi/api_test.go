@@ -203,6 +203,51 @@ func TestUserSessions(t *testing.T) {
 	}
 }
 
+// An account page lists a user's devices and signs one out by the hash the
+// list gives: the app never holds the other sessions' IDs. The browser's
+// address and User-Agent, given at creation, are in the list.
+func TestRevokeOneSession(t *testing.T) {
+	e := newAPI(t)
+	phone := e.create(t, `{"user_id":"alice","ip":"203.0.113.7","user_agent":"Mozilla/5.0 (phone)"}`)
+	laptop := e.create(t, `{"user_id":"alice","ip":"2001:db8::1","user_agent":"Mozilla/5.0 (laptop)"}`)
+	bobs := e.create(t, `{"user_id":"bob"}`)
+	var list struct{ Sessions []map[string]any }
+	e.do(t, "GET", "/api/v1/users/alice/sessions", "", &list)
+	var phoneHash string
+	for _, s := range list.Sessions {
+		if s["user_agent"] == "Mozilla/5.0 (phone)" {
+			phoneHash, _ = s["id"].(string)
+			if s["ip"] != "203.0.113.7" {
+				t.Errorf("the phone's session lists ip %v, want 203.0.113.7", s["ip"])
+			}
+		}
+	}
+	if phoneHash == "" {
+		t.Fatalf("no session lists the phone's User-Agent: %v", list.Sessions)
+	}
+	var bobList struct{ Sessions []map[string]any }
+	e.do(t, "GET", "/api/v1/users/bob/sessions", "", &bobList)
+	bobHash, _ := bobList.Sessions[0]["id"].(string)
+	var out map[string]any
+	if resp := e.do(t, "DELETE", "/api/v1/users/alice/sessions/"+bobHash, "", &out); resp.StatusCode != 404 {
+		t.Errorf("alice's route with bob's session hash = %d %v, want 404", resp.StatusCode, out)
+	}
+	if resp := e.do(t, "DELETE", "/api/v1/users/alice/sessions/"+phoneHash, "", nil); resp.StatusCode != 204 {
+		t.Fatalf("DELETE by hash = %d, want 204", resp.StatusCode)
+	}
+	if resp := e.do(t, "GET", "/api/v1/sessions/"+phone, "", nil); resp.StatusCode != 404 {
+		t.Errorf("the signed-out session = %d, want 404", resp.StatusCode)
+	}
+	for _, id := range []string{laptop, bobs} {
+		if resp := e.do(t, "GET", "/api/v1/sessions/"+id, "", nil); resp.StatusCode != 200 {
+			t.Errorf("another session = %d after one was signed out, want 200", resp.StatusCode)
+		}
+	}
+	if resp := e.do(t, "DELETE", "/api/v1/users/alice/sessions/"+phoneHash, "", &out); resp.StatusCode != 404 {
+		t.Errorf("the same hash again = %d %v, want 404", resp.StatusCode, out)
+	}
+}
+
 func TestBadRequests(t *testing.T) {
 	e := newAPI(t)
 	id := e.create(t, `{"user_id":"alice"}`)
@@ -224,6 +269,11 @@ func TestBadRequests(t *testing.T) {
 		{"malformed ID", "GET", "/api/v1/sessions/not-an-id", ``, 404},
 		{"unknown ID", "GET", "/api/v1/sessions/" + strings.Repeat("A", 43), ``, 404},
 		{"bad except", "DELETE", "/api/v1/users/alice/sessions?except=nope", ``, 400},
+		{"not a session hash", "DELETE", "/api/v1/users/alice/sessions/" + id, ``, 400},
+		{"not an IP address", "POST", "/api/v1/sessions", `{"user_id":"a","ip":"203.0.113.300"}`, 400},
+		{"IP with a zone", "POST", "/api/v1/sessions", `{"user_id":"a","ip":"fe80::1%eth0"}`, 400},
+		{"control character in user_agent", "POST", "/api/v1/sessions", `{"user_id":"a","user_agent":"a\u0007b"}`, 400},
+		{"overlong user_agent", "POST", "/api/v1/sessions", `{"user_id":"a","user_agent":"` + strings.Repeat("u", 9000) + `"}`, 400},
 		{"unknown endpoint", "GET", "/api/v2/sessions", ``, 404},
 		{"wrong method", "PUT", "/api/v1/sessions/" + id, `{}`, 405},
 	}

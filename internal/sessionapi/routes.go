@@ -3,6 +3,8 @@ package sessionapi
 import (
 	"encoding/json"
 	"net/http"
+	"net/netip"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/tetherlb/tether/session"
@@ -13,6 +15,36 @@ type createRequest struct {
 	UserID   string                     `json:"user_id"`
 	TenantID string                     `json:"tenant_id"`
 	Data     map[string]json.RawMessage `json:"data"`
+	// IP and UserAgent are the browser's, for the session's binding
+	// signals and the user's list of sessions; optional.
+	IP        string `json:"ip"`
+	UserAgent string `json:"user_agent"`
+}
+
+// maxUserAgentLen is the longest user_agent a create request may give
+// (the session keeps the first 256 bytes).
+const maxUserAgentLen = 8 << 10
+
+// client checks the create request's ip and user_agent.
+func (req *createRequest) client() (session.Client, error) {
+	var c session.Client
+	if req.IP != "" {
+		ip, err := netip.ParseAddr(req.IP)
+		if err != nil || ip.Zone() != "" {
+			return c, bad("ip %q is not an IP address (such as 203.0.113.7 or 2001:db8::1)", req.IP)
+		}
+		c.IP = ip
+	}
+	if len(req.UserAgent) > maxUserAgentLen {
+		return c, bad("user_agent is longer than %d bytes", maxUserAgentLen)
+	}
+	for _, r := range req.UserAgent {
+		if r < ' ' || r == 0x7f {
+			return c, bad("user_agent contains a control character")
+		}
+	}
+	c.UserAgent = req.UserAgent
+	return c, nil
 }
 
 // sessionResponse is a session as GET returns it.
@@ -86,7 +118,11 @@ func (a *api) create(r *http.Request, _ string) (int, any, error) {
 	if err := checkData(req.Data, false); err != nil {
 		return 0, nil, err
 	}
-	id, snap, err := a.m.CreateSession(r.Context(), req.TenantID, req.UserID, req.Data)
+	c, err := req.client()
+	if err != nil {
+		return 0, nil, err
+	}
+	id, snap, err := a.m.CreateSessionFor(r.Context(), req.TenantID, req.UserID, req.Data, c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -148,6 +184,23 @@ func (a *api) listUser(r *http.Request, t string) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]any{"sessions": list}, nil
+}
+
+// revokeUserSession ends one session of a user, named by the hash the
+// user's list gives.
+func (a *api) revokeUserSession(r *http.Request, t string) (int, any, error) {
+	user := r.PathValue("user")
+	if err := checkName("user", user, true); err != nil {
+		return 0, nil, err
+	}
+	hash := r.PathValue("hash")
+	if len(hash) != 32 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return 0, nil, bad("%q is not a session hash: 32 lowercase hex digits, the id of a session in GET /api/v1/users/{user}/sessions", hash)
+	}
+	if err := a.m.RevokeUserSession(r.Context(), t, user, hash, "api"); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
 }
 
 func (a *api) revokeUser(r *http.Request, t string) (int, any, error) {
