@@ -207,6 +207,32 @@ func (m *Manager) RevokeUserIn(ctx context.Context, tenant, userID, reason strin
 	return n, nil
 }
 
+// RevokeUserSession ends the session of userID in tenant whose Hash (from
+// ListUser) is hash, with its remember-me token: an account page's "sign
+// out this device", for a session whose ID the caller does not hold.
+// reason goes into the revoked event. It returns ErrNotFound when userID
+// has no live session with that hash.
+func (m *Manager) RevokeUserSession(ctx context.Context, tenant, userID, hash, reason string) error {
+	sctx, cancel := m.storeCtx(ctx)
+	entries, err := m.store.ListUser(sctx, tenant, userID)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("session: revoke session: %w", errors.Join(ErrStoreUnavailable, err))
+	}
+	now := m.now()
+	for _, e := range entries {
+		if strings.HasPrefix(e.ID, rememberPrefix) || m.hash(e.ID) != hash {
+			continue
+		}
+		rec, err := decodeRecord(e.Value)
+		if err != nil || expiredReason(rec, now) != "" {
+			break
+		}
+		return m.end(ctx, &state{tenant: tenant, id: e.ID, rec: rec, version: e.Version}, reason)
+	}
+	return ErrNotFound
+}
+
 // requestKey carries the request itself in its context, for Authenticate's
 // binding signals.
 type requestKey struct{}
