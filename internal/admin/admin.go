@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -25,6 +24,7 @@ import (
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/edge"
 	"github.com/tetherlb/tether/internal/edge/cachestore"
+	"github.com/tetherlb/tether/internal/jsonstrict"
 	"github.com/tetherlb/tether/internal/lb"
 )
 
@@ -200,7 +200,7 @@ func (a *api) invalidate(w http.ResponseWriter, r *http.Request) {
 	var req invalidationRequest
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err == nil {
-		err = exactKeys(body, "paths", "tenant")
+		err = jsonstrict.Fields(body, &req)
 	}
 	if err == nil {
 		dec := json.NewDecoder(bytes.NewReader(body))
@@ -227,38 +227,6 @@ func (a *api) invalidate(w http.ResponseWriter, r *http.Request) {
 	n := e.Invalidate(req.Tenant, req.Paths)
 	a.o.Logger.Info("edge invalidation", "edge", name, "paths", len(req.Paths), "objects", n, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusCreated, map[string]any{"edge": name, "paths": req.Paths, "invalidated": n})
-}
-
-// exactKeys checks that the top-level object of the JSON body has only
-// the given member names, each at most once and spelt as given:
-// encoding/json alone matches names in any case ("Paths") and lets a
-// repeated name override the first, so that a request would not do what
-// it says. Anything else about the body is left to the decoder.
-func exactKeys(body []byte, names ...string) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil // not an object: the decoder says what is wrong
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		k, _ := t.(string)
-		switch {
-		case !slices.Contains(names, k):
-			return fmt.Errorf("unknown field %q (allowed: %s)", k, strings.Join(names, ", "))
-		case seen[k]:
-			return fmt.Errorf("field %q appears twice", k)
-		}
-		seen[k] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil
-		}
-	}
-	return nil
 }
 
 // writeError is the one place that maps admin errors to statuses.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tetherlb/tether/internal/jsonstrict"
 	"github.com/tetherlb/tether/session"
 )
 
@@ -185,6 +186,9 @@ func decode(r *http.Request, v any) error {
 		// different keys could become one, and store the raw bytes of
 		// string values that a later GET answers with as invalid JSON.
 		return bad("request body: not valid UTF-8")
+	}
+	if err := jsonstrict.Fields(body, v); err != nil {
+		return bad("request body: %v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

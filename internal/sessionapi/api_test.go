@@ -258,6 +258,8 @@ func TestBadRequests(t *testing.T) {
 		{"unknown field", "POST", "/api/v1/sessions", `{"user":"alice"}`, 400},
 		{"not JSON", "POST", "/api/v1/sessions", `user=alice`, 400},
 		{"trailing data", "POST", "/api/v1/sessions", `{} {}`, 400},
+		{"duplicate field", "POST", "/api/v1/sessions", `{"user_id":"alice","user_id":"bob"}`, 400},
+		{"field in another case", "POST", "/api/v1/sessions", `{"User_ID":"alice"}`, 400},
 		{"oversized body", "POST", "/api/v1/sessions", `{"data":{"x":"` + strings.Repeat("a", sessionapi.MaxBody) + `"}}`, 413},
 		{"control character in key", "POST", "/api/v1/sessions", `{"data":{"a\u0000b":1}}`, 400},
 		// encoding/json would make both bad keys U+FFFD and keep the raw

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tetherlb/tether/internal/jsonstrict"
 	"github.com/tetherlb/tether/internal/users"
 	"github.com/tetherlb/tether/token"
 )
@@ -119,6 +120,9 @@ func decodeJSON(r *http.Request, v any, allowEmpty bool) error {
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		return badRequest("invalid_request", "Content-Type must be application/json")
+	}
+	if err := jsonstrict.Fields(body, v); err != nil {
+		return badRequest("invalid_request", "%v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -148,6 +148,10 @@ func TestBadRequestsGetOAuthErrors(t *testing.T) {
 		{"unknown field", "POST", "/api/v1/login", "application/json", `{"username":"a","password":"b","admin":true}`, 400, "invalid_request"},
 		{"wrong type", "POST", "/api/v1/login", "application/json", `{"username":1,"password":"b"}`, 400, "invalid_request"},
 		{"trailing data", "POST", "/api/v1/login", "application/json", `{"username":"a","password":"b"}{}`, 400, "invalid_request"},
+		// encoding/json alone keeps the last of two usernames, and fills
+		// username from "Username": a proxy or a log reader may see another.
+		{"duplicate key", "POST", "/api/v1/login", "application/json", `{"username":"mallory","password":"b","username":"alice"}`, 400, "invalid_request"},
+		{"key in another case", "POST", "/api/v1/login", "application/json", `{"Username":"alice","password":"b"}`, 400, "invalid_request"},
 		{"oversized body", "POST", "/api/v1/login", "application/json", big, 400, "invalid_request"},
 		{"form to login", "POST", "/api/v1/login", "application/x-www-form-urlencoded", "username=a&password=b", 400, "invalid_request"},
 		{"missing password", "POST", "/api/v1/login", "application/json", `{"username":"alice"}`, 400, "invalid_request"},
