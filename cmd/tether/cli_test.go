@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -313,6 +314,17 @@ func TestKeysRSA(t *testing.T) {
 	_, rsa3 := fileRSA(t, file)
 	if len(rsa3) != 3 || rsa3[0] != "" || rsa3[1] != rsa2[0] || rsa3[2] != rsa2[1] {
 		t.Errorf("rotate -rsa=false: want an RSA key on every key but the new active one, the old ones unchanged")
+	}
+
+	// The emergency rotation: a new key alone, the three before it gone.
+	ids3, _ := fileRSA(t, file)
+	code, stdout, stderr = runCLI(t, "keys", "rotate", "-drop-old", "-f", file)
+	if code != 0 || !strings.Contains(stdout, "dropped 3 older keys") || !strings.Contains(stdout, "1 keys in the ring") {
+		t.Fatalf("rotate -drop-old: exit code %d; stdout %q; stderr:\n%s", code, stdout, stderr)
+	}
+	ids4, rsa4 := fileRSA(t, file)
+	if len(ids4) != 1 || slices.Contains(ids3, ids4[0]) || rsa4[0] == "" {
+		t.Errorf("rotate -drop-old: keys %v (before %v); want one new key with an RSA key", ids4, ids3)
 	}
 
 	file2 := filepath.Join(t.TempDir(), "keys.json")

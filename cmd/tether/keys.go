@@ -14,7 +14,7 @@ import (
 
 func cmdKeys(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "Usage:\n  tether keys generate -o FILE [-force] [-rsa=false]\n  tether keys rotate -f FILE [-rsa=false]\n")
+		fmt.Fprint(stderr, "Usage:\n  tether keys generate -o FILE [-force] [-rsa=false]\n  tether keys rotate -f FILE [-rsa=false] [-drop-old]\n")
 		return 2
 	}
 	switch args[0] {
@@ -82,8 +82,9 @@ func keysRotate(args []string, stdout, stderr io.Writer) int {
 	fset.SetOutput(stderr)
 	file := fset.String("f", "tether-keys.json", "key ring `file` to rotate")
 	withRSA := fset.Bool("rsa", true, rsaFlagUsage())
+	dropOld := fset.Bool("drop-old", false, "remove every older key: for a key that leaked (see below)")
 	fset.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: tether keys rotate -f FILE\n\nAdd a fresh active key and, unless -rsa=false, an RSA-%d key for it that\nsigns RS256 tokens. Older keys stay (up to 8 in all), with any RSA keys,\nso what was sealed or signed with them still opens or verifies; affinity\ntokens are re-sealed with the new key. Copy the file to every replica,\nthen reload them (SIGHUP or POST /api/v1/reload).\n\nFlags:\n", keyring.RSABits)
+		fmt.Fprintf(stderr, "Usage: tether keys rotate -f FILE [-drop-old]\n\nAdd a fresh active key and, unless -rsa=false, an RSA-%d key for it that\nsigns RS256 tokens. Older keys stay (up to 8 in all), with any RSA keys,\nso what was sealed or signed with them still opens or verifies; affinity\ntokens are re-sealed with the new key. Copy the file to every replica,\nthen reload them (SIGHUP or POST /api/v1/reload).\n\nWith -drop-old, the older keys go: once the replicas reload, what they\nsealed or signed stops opening or verifying at once, forgeries made with a\nleaked key included. Access and ID tokens are refused (users get new ones\nwith their refresh tokens, which stay valid), browsers' affinity cookies\nstop opening (each is pinned again, maybe to another target), and session\nCSRF tokens fail until the page is loaded again.\n\nFlags:\n", keyring.RSABits)
 		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
@@ -96,6 +97,11 @@ func keysRotate(args []string, stdout, stderr io.Writer) int {
 	if err == nil && *withRSA {
 		r, err = r.WithActiveRSA()
 	}
+	dropped := 0
+	if err == nil && *dropOld {
+		dropped = len(r.Keys()) - 1
+		r = r.WithoutPrevious()
+	}
 	if err == nil {
 		err = r.Save(*file)
 	}
@@ -104,5 +110,8 @@ func keysRotate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "rotated %s: active key %s%s; %d keys in the ring\n", *file, r.Active().ID, rsaNote(r), len(r.Keys()))
+	if *dropOld {
+		fmt.Fprintf(stdout, "dropped %d older keys: copy the file to every replica and reload them now; what the old keys sealed or signed stops opening then\n", dropped)
+	}
 	return 0
 }

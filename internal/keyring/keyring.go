@@ -92,6 +92,14 @@ func (r *Ring) Rotate(now time.Time) (*Ring, error) {
 	return newRing(keys), nil
 }
 
+// WithoutPrevious returns a ring of r's active key alone: what the older
+// keys sealed or signed no longer opens or verifies. It is the emergency
+// rotation's second half, after a key has leaked (tether keys rotate
+// -drop-old).
+func (r *Ring) WithoutPrevious() *Ring {
+	return newRing([]Key{r.s.keys[0]})
+}
+
 // newKey makes a key with a random ID that r does not already hold (r may
 // be nil) and a random secret.
 func newKey(now time.Time, r *Ring) (Key, error) {

@@ -511,6 +511,42 @@ func TestJWKSAndKeyRotation(t *testing.T) {
 	}
 }
 
+// TestKeyDroppedAfterLeak: after tether keys rotate -drop-old and a
+// reload, the JWKS holds the new key alone, and a token the old key signed
+// (a forgery made with a leaked key is one) no longer verifies, while the
+// login's refresh token still gets new tokens.
+func TestKeyDroppedAfterLeak(t *testing.T) {
+	ring := rsaRing(t)
+	h := newHarness(t, withRing(ring))
+	before := h.login("")
+	rotated, err := ring.Rotate(start.Add(time.Minute))
+	if err == nil {
+		rotated, err = rotated.WithActiveRSA()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Advance(time.Minute)
+	if err := h.svc.SetRing(rotated.WithoutPrevious()); err != nil {
+		t.Fatal(err)
+	}
+	newKid := rotated.ActiveID() + "-rs256"
+	if got := kids(t, h.get("/.well-known/jwks.json")); !slices.Equal(got, []string{newKid}) {
+		t.Errorf("JWKS after dropping the old key = %v, want [%s]", got, newKid)
+	}
+	v := h.verifier("at+jwt")
+	if _, err := v.Verify(context.Background(), before.str("access_token")); err == nil {
+		t.Error("a token signed with the dropped key still verifies")
+	}
+	r := h.refreshWith(before.str("refresh_token"))
+	if r.status != http.StatusOK {
+		t.Fatalf("refresh after the drop: %d %s", r.status, r.raw)
+	}
+	if _, err := v.Verify(context.Background(), r.str("access_token")); err != nil || claimsKid(t, r.str("access_token")) != newKid {
+		t.Errorf("the refreshed token: %v, kid %s; want it signed with %s", err, claimsKid(t, r.str("access_token")), newKid)
+	}
+}
+
 func TestSigningAlgorithms(t *testing.T) {
 	ring, err := keyring.Generate(start) // no RSA key: ES256 and EdDSA derive theirs
 	if err != nil {
