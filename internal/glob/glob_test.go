@@ -75,3 +75,16 @@ func ascii(s string) bool {
 	}
 	return true
 }
+
+// BenchmarkMatchStarHostile: a pattern that makes a backtracking matcher
+// try every start (the old greedy matcher took about len(pattern) ×
+// len(s) steps here) is one linear pass.
+func BenchmarkMatchStarHostile(b *testing.B) {
+	s := strings.Repeat("a", 4000)
+	st := CompileStar("*" + strings.Repeat("a", 1995) + "b*")
+	for b.Loop() {
+		if st.Match(s) {
+			b.Fatal("matched")
+		}
+	}
+}
