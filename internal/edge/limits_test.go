@@ -43,6 +43,20 @@ func TestLargeResponsesStreamThrough(t *testing.T) {
 	}
 }
 
+// max_object_bytes is the largest body stored, also when it is max_bytes/4
+// (the default for a max_bytes of 32MiB or less): the header and the
+// bookkeeping are not counted against it.
+func TestLargestObjectStored(t *testing.T) {
+	e := newEnv(t, "max_bytes: 1MiB\nmax_object_bytes: 256KiB\n"+defaultBehavior)
+	e.origin.set(answer(200, strings.Repeat("x", 256<<10), "Cache-Control: max-age=60", "Content-Type: application/octet-stream"))
+	e.get("/max", "Accept-Encoding: identity")
+	if r := e.get("/max", "Accept-Encoding: identity"); len(r.body) != 256<<10 {
+		t.Fatalf("got %d bytes", len(r.body))
+	} else {
+		expect(t, "a body of max_object_bytes = max_bytes/4", r, "hit")
+	}
+}
+
 func TestCompression(t *testing.T) {
 	e := newEnv(t, `
 behaviors:

@@ -60,20 +60,45 @@ func TestAddFencedByInvalidation(t *testing.T) {
 		t.Errorf("tenant t1's object fetched before t1's invalidation: Add = %v, want ErrInvalidated", err)
 	}
 
-	// A fetch that outlasts more invalidations than the log holds is
-	// refused, whatever they covered.
+	// An application's write traffic (a POST invalidates its URI) does
+	// not keep a slow fetch of another page out of the cache: thousands of
+	// one-URI invalidations are remembered by URI.
 	g3 := s.Generation()
-	for i := range fenceLog + 1 {
+	for i := range 5000 {
+		s.InvalidateURI(URI{"", "example.com", fmt.Sprintf("/form/%d", i), ""})
+	}
+	if err := s.Add(fetched("/page", g3)); err != nil {
+		t.Errorf("fetched 5000 invalidations of other URIs ago: Add = %v", err)
+	}
+	if err := s.Add(fetched("/form/4321", g3)); !errors.Is(err, ErrInvalidated) {
+		t.Errorf("/form/4321 fetched before its invalidation, 5000 ago: Add = %v, want ErrInvalidated", err)
+	}
+
+	// A fetch that outlasts more invalidations than a log holds is
+	// refused, whatever they covered: uriFenceLog of one URI, or fenceLog
+	// patterns.
+	g4 := s.Generation()
+	for i := range uriFenceLog + 1 {
 		s.InvalidateURI(URI{"", "example.com", fmt.Sprintf("/gone/%d", i), ""})
 	}
-	if err := s.Add(fetched("/kept", g3)); !errors.Is(err, ErrInvalidated) {
-		t.Errorf("fetched %d invalidations ago: Add = %v, want ErrInvalidated", fenceLog+1, err)
+	if err := s.Add(fetched("/kept", g4)); !errors.Is(err, ErrInvalidated) {
+		t.Errorf("fetched %d one-URI invalidations ago: Add = %v, want ErrInvalidated", uriFenceLog+1, err)
 	}
-	if err := s.Add(fetched("/kept", s.Generation()-fenceLog)); err != nil {
-		t.Errorf("fetched %d invalidations ago, none of them its URI: Add = %v", fenceLog, err)
+	if err := s.Add(fetched("/kept", s.Generation()-uriFenceLog)); err != nil {
+		t.Errorf("fetched %d invalidations ago, none of them its URI: Add = %v", uriFenceLog, err)
 	}
-	if st := s.Stats(); st.Fenced != 4 {
-		t.Errorf("Stats.Fenced = %d, want 4", st.Fenced)
+	g5 := s.Generation()
+	for i := range fenceLog + 1 {
+		s.Invalidate("", []string{fmt.Sprintf("/old/%d/*", i)})
+	}
+	if err := s.Add(fetched("/kept2", g5)); !errors.Is(err, ErrInvalidated) {
+		t.Errorf("fetched %d pattern invalidations ago: Add = %v, want ErrInvalidated", fenceLog+1, err)
+	}
+	if err := s.Add(fetched("/kept2", s.Generation()-fenceLog)); err != nil {
+		t.Errorf("fetched %d pattern invalidations ago, none matching it: Add = %v", fenceLog, err)
+	}
+	if st := s.Stats(); st.Fenced != 6 {
+		t.Errorf("Stats.Fenced = %d, want 6", st.Fenced)
 	}
 	checkInvariants(t, s)
 }

@@ -29,8 +29,8 @@ func (o *Object) Ref() Ref {
 func (s *Store) InvalidateURI(u URI) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.fenceLocked(fence{uri: u})
 	uh := s.uriHash(u)
+	s.fenceURILocked(uh)
 	sh := s.shard(uh)
 	var doomed []*entry
 	sh.mu.RLock()
@@ -49,13 +49,13 @@ func (s *Store) InvalidateURI(u URI) int {
 
 // matchesAny reports whether one of the invalidation patterns ps matches
 // u's raw path, followed by "?" and its raw query when it has one.
-func matchesAny(ps []string, u URI) bool {
+func matchesAny(ps []*glob.Star, u URI) bool {
 	target := u.Path
 	if u.Query != "" {
 		target += "?" + u.Query
 	}
 	for _, p := range ps {
-		if globMatch(p, target) {
+		if p.Match(target) {
 			return true
 		}
 	}
@@ -106,7 +106,7 @@ func ValidatePattern(p string) error {
 // that started after the invalidation is the origin's content since, and
 // is kept; one from an earlier fetch is refused by the fence.
 func (s *Store) Invalidate(tenant string, patterns []string) int {
-	ps := make([]string, 0, len(patterns))
+	ps := make([]*glob.Star, 0, len(patterns))
 	for _, p := range patterns {
 		if ValidatePattern(p) != nil {
 			continue
@@ -114,13 +114,13 @@ func (s *Store) Invalidate(tenant string, patterns []string) int {
 		if !strings.HasPrefix(p, "/") {
 			p = "/" + p
 		}
-		ps = append(ps, escapeNonASCII(p))
+		ps = append(ps, glob.CompileStar(escapeNonASCII(p)))
 	}
 	if len(ps) == 0 {
 		return 0
 	}
 	s.mu.Lock()
-	gen := s.fenceLocked(fence{tenant: tenant, patterns: ps})
+	gen := s.fencePatternsLocked(tenant, ps)
 	s.mu.Unlock()
 	removed := 0
 	var doomed []*entry
@@ -182,8 +182,3 @@ func escapeNonASCII(p string) string {
 	}
 	return string(b)
 }
-
-// globMatch reports whether s matches pattern, where "*" matches any run
-// of bytes and every other byte matches itself. It runs in O(len(pattern)
-// × len(s)) at worst, without recursion.
-func globMatch(pattern, s string) bool { return glob.MatchStar(pattern, s) }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tetherlb/tether/internal/glob"
 )
 
 // stored returns an object of tenant for host, path and query, in variant.
@@ -200,8 +202,8 @@ func TestGlobMatch(t *testing.T) {
 		{"", "/", false},
 	}
 	for _, tt := range tests {
-		if got := globMatch(tt.pattern, tt.s); got != tt.want {
-			t.Errorf("globMatch(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
+		if got := glob.MatchStar(tt.pattern, tt.s); got != tt.want {
+			t.Errorf("MatchStar(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
 		}
 	}
 }
@@ -236,8 +238,8 @@ func FuzzGlobMatch(f *testing.F) {
 			parts[i] = regexp.QuoteMeta(p)
 		}
 		re := regexp.MustCompile(`(?s)\A` + strings.Join(parts, ".*") + `\z`)
-		if got, want := globMatch(pattern, s), re.MatchString(s); got != want {
-			t.Fatalf("globMatch(%q, %q) = %v, regexp says %v", pattern, s, got, want)
+		if got, want := glob.MatchStar(pattern, s), re.MatchString(s); got != want {
+			t.Fatalf("MatchStar(%q, %q) = %v, regexp says %v", pattern, s, got, want)
 		}
 	})
 }

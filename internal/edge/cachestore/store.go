@@ -32,7 +32,8 @@ const readBufLen = 16
 // Options configures a Store. The zero value selects every default.
 type Options struct {
 	// MaxBytes bounds the sum of the stored objects' Size. Zero or less
-	// means DefaultMaxBytes. An object larger than MaxBytes/4 is refused.
+	// means DefaultMaxBytes. An object whose body is larger than
+	// MaxBytes/4, or whose Size is larger than MaxBytes/2, is refused.
 	MaxBytes int64
 	// Clock sets Object.Stored when Put is given a zero one. Nil means the
 	// wall clock.
@@ -58,8 +59,7 @@ type Stats struct {
 	// frequency sketch judged less popular than the one they would have
 	// displaced (including Puts that returned false for that reason).
 	Rejected uint64
-	// TooLarge counts Puts refused because the object was larger than
-	// MaxBytes/4.
+	// TooLarge counts Puts refused as too large (see Add).
 	TooLarge uint64
 	// Invalidated counts objects dropped by InvalidateURI and Invalidate.
 	Invalidated uint64
@@ -105,10 +105,11 @@ type Store struct {
 	mu  sync.Mutex // the policy lock: pol; taken before a shard lock
 	pol policy
 
-	// gen is the invalidation generation, and fences the last fenceLog
-	// invalidations, by generation (see fence.go). gen is written under mu.
+	// gen is the invalidation generation, and fences what the Store
+	// remembers of the last invalidations (see fence.go). gen is written
+	// under mu.
 	gen    atomic.Uint64
-	fences [fenceLog]fence
+	fences fences
 
 	// bufferedShards counts the shards whose buffered is set, so that a
 	// Put under a load of misses alone skips looking at all 64. Only a
@@ -302,7 +303,10 @@ func (s *Store) Put(o *Object) bool { return s.Add(o) == nil }
 
 // Add stores o, replacing the object with the same Key and Variant, or,
 // when o's key has MaxVariants other variants, the oldest of them. It
-// stores nothing and returns ErrTooLarge if o is larger than MaxBytes/4,
+// stores nothing and returns ErrTooLarge if o's body is larger than
+// MaxBytes/4 (the edge's largest max_object_bytes: a body of that size is
+// stored, its header and bookkeeping counted on top) or its Size larger
+// than MaxBytes/2,
 // or ErrInvalidated if an invalidation that covers o's URI ran after
 // o.Generation (see Generation); it returns ErrNotAdmitted if the
 // admission policy preferred the objects o would have displaced, and a
@@ -310,7 +314,7 @@ func (s *Store) Put(o *Object) bool { return s.Add(o) == nil }
 // must not be changed afterwards.
 func (s *Store) Add(o *Object) error {
 	size := o.Size()
-	if size > s.maxBytes/4 {
+	if int64(len(o.Body)) > s.maxBytes/4 || size > s.maxBytes/2 {
 		s.tooLarge.Add(1)
 		return ErrTooLarge
 	}
@@ -321,7 +325,7 @@ func (s *Store) Add(o *Object) error {
 	e := &entry{obj: o, key: o.Key, hash: s.hash(o.Key), uriHash: s.uriHash(u), size: size}
 	e.self[0] = e
 	s.mu.Lock()
-	if s.fencedLocked(o.Generation, u) {
+	if s.fencedLocked(o.Generation, u, e.uriHash) {
 		s.mu.Unlock()
 		s.fenced.Add(1)
 		return ErrInvalidated

@@ -245,13 +245,15 @@ func TestHitsReachThePolicy(t *testing.T) {
 	checkInvariants(t, s)
 }
 
+// A body of MaxBytes/4, the largest max_object_bytes the edge allows, is
+// stored, its header and bookkeeping counted on top; a byte more is not.
 func TestTooLargeRefused(t *testing.T) {
 	s := New(Options{MaxBytes: 100_000})
-	if s.Put(object("/big", 25_000)) {
-		t.Fatal("stored an object larger than MaxBytes/4")
+	if s.Put(object("/big", 25_001)) {
+		t.Fatal("stored a body larger than MaxBytes/4")
 	}
-	if !s.Put(object("/ok", 20_000)) {
-		t.Fatal("refused an object under MaxBytes/4")
+	if !s.Put(object("/ok", 25_000)) {
+		t.Fatal("refused a body of MaxBytes/4")
 	}
 	if st := s.Stats(); st.TooLarge != 1 || st.Objects != 1 {
 		t.Fatalf("stats %+v, want TooLarge 1 and one object", st)
