@@ -128,6 +128,9 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 		size += int64(len(chunk))
 		if keep && size > e.maxObject {
 			keep, plain = false, nil
+			// Known now, not at the body's end: the requests collapsed
+			// behind this one go and fetch their own at once.
+			e.notStored(x, "too-large")
 			stopPump()
 		} else if keep && coding == "" {
 			plain = append(plain, chunk...)
@@ -169,8 +172,7 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 	}
 	var obj *cachestore.Object
 	switch {
-	case !keep:
-		e.notStored(x, "too-large")
+	case !keep: // counted when it outgrew max_object_bytes
 	case !complete:
 		e.notStored(x, "incomplete")
 	case coding != "":

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -188,6 +189,43 @@ func TestStreamedLeaderServesWaiters(t *testing.T) {
 	}
 	if n := e.origin.count(); n != 1 {
 		t.Errorf("the origin served %d requests, want 1", n)
+	}
+}
+
+// A leader whose body, of unknown length, outgrows max_object_bytes
+// releases the requests collapsed behind it as soon as it does: they
+// fetch their own, rather than wait for a body that will not be stored
+// to end.
+func TestOversizedLeaderReleasesWaiters(t *testing.T) {
+	e := newEnv(t, "max_object_bytes: 128KiB\n"+defaultBehavior)
+	body := strings.Repeat("z", 300<<10)
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) }) // before the origin's Close, which waits for its handlers
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		io.WriteString(w, body[:200<<10]) // chunked: no Content-Length
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, body[200<<10:])
+	})
+	results := make(chan res, 4)
+	go func() { results <- e.get("/huge") }()
+	ts.WaitFor(t, "the leader at the origin", func() bool { return e.origin.count() == 1 })
+	for range 3 {
+		go func() { results <- e.get("/huge") }()
+	}
+	ts.WaitFor(t, "the waiters released and at the origin, while the leader's body goes on", func() bool {
+		return e.origin.count() == 4
+	})
+	once.Do(func() { close(release) })
+	for range 4 {
+		if r := <-results; r.status != 200 || r.body != body {
+			t.Errorf("%d, %d bytes (Cache-Status %q), want 200 and %d bytes", r.status, len(r.body), r.cacheStatus(), len(body))
+		}
+	}
+	if n := ts.Metric(t, e.reg, "tether_edge_not_stored_total", map[string]string{"reason": "too-large"}); n != 4 {
+		t.Errorf("too-large counted %v, want 4 (each response once)", n)
 	}
 }
 
