@@ -43,6 +43,35 @@ func TestLargeResponsesStreamThrough(t *testing.T) {
 	}
 }
 
+// Bytes sent are what the client took: a client that leaves early does
+// not count the whole object as sent.
+func TestBytesSentStopWithTheClient(t *testing.T) {
+	e := newEnv(t, "max_bytes: 256MiB\nmax_object_bytes: 48MiB\n"+defaultBehavior)
+	size := 48 << 20
+	e.origin.set(answer(200, strings.Repeat("b", size), "Cache-Control: max-age=60", "Content-Type: application/octet-stream"))
+	e.get("/big", "Accept-Encoding: identity") // stored
+	before := ts.Metric(t, e.reg, "tether_edge_response_bytes_total", map[string]string{"source": "cache"})
+	host := strings.TrimPrefix(e.url, "http://")
+	c, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: "+host+"\r\nAccept-Encoding: identity\r\n\r\n") // a hit
+	if _, err := io.ReadFull(c, make([]byte, 100<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).SetLinger(0) // a reset: the edge's next write fails
+	c.Close()
+	var sent float64
+	ts.WaitFor(t, "the hit's bytes counted", func() bool {
+		sent = ts.Metric(t, e.reg, "tether_edge_response_bytes_total", map[string]string{"source": "cache"}) - before
+		return sent > 0
+	})
+	if sent >= float64(size)/2 {
+		t.Errorf("%v bytes counted as sent to a client that took 100 KiB and left; the object is %d", sent, size)
+	}
+}
+
 // max_object_bytes is the largest body stored, also when it is max_bytes/4
 // (the default for a max_bytes of 32MiB or less): the header and the
 // bookkeeping are not counted against it.

@@ -212,7 +212,7 @@ func (e *Edge) writeBody(w http.ResponseWriter, x *exchange, body []byte, src so
 	if x.r.Method == http.MethodHead {
 		return
 	}
-	n := int64(len(body))
+	var n int64 // what the client took: less than the body when it left
 	switch {
 	case x.br, x.gzip:
 		enc := "gzip"
@@ -223,7 +223,8 @@ func (e *Edge) writeBody(w http.ResponseWriter, x *exchange, body []byte, src so
 		compressTo(cw, body, enc)
 		n = cw.n
 	default:
-		w.Write(body)
+		written, _ := w.Write(body)
+		n = int64(written)
 	}
 	e.metrics.sent(src, n)
 }

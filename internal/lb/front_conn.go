@@ -34,6 +34,10 @@ type frontConn struct {
 	// sending is the front's tick when the write to the client under
 	// way began, or 0 (see sendWatch).
 	sending atomic.Int64
+	// written counts the bytes written to the connection, for
+	// frontResponse.Write to tell how much of a body left before a write
+	// failed. Only the goroutine writing a response touches it.
+	written int64
 
 	head       []byte       // the request head, as read
 	req        http.Request // the request, over head

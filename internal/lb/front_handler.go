@@ -312,7 +312,14 @@ func (w *frontResponse) Write(p []byte) (int, error) {
 		w.sendHead(false, p)
 	}
 	if w.r.Method != "HEAD" {
+		// Past base, what reaches the connection is p: the count of it
+		// that did, when a write fails (a client that left), is what the
+		// caller reports as sent.
+		base := w.fc.written + int64(w.fc.bw.Buffered())
 		w.writeBody(p)
+		if w.err != nil {
+			return int(min(max(w.fc.written-base, 0), int64(len(p)))), w.err
+		}
 	}
 	if w.err != nil {
 		return 0, w.err

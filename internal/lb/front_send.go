@@ -76,11 +76,13 @@ type sendWatch struct{ fc *frontConn }
 
 func (s sendWatch) Write(p []byte) (int, error) {
 	fc := s.fc
-	return writePieces(p, func(piece []byte) (int, error) {
+	n, err := writePieces(p, func(piece []byte) (int, error) {
 		fc.sending.Store(fc.f.ticks.Load())
 		defer fc.sending.Store(0)
 		return fc.rw.Write(piece)
 	})
+	fc.written += int64(n)
+	return n, err
 }
 
 // writePieces writes p with write in pieces of at most sendPiece bytes,
