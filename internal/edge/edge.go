@@ -134,6 +134,11 @@ func New(cfg config.Edge, o Options) (*Edge, error) {
 	e.maxBytes = int64(cfg.MaxBytes)
 	if p := o.prev; p != nil {
 		e.debugSecret = p.debugSecret
+		// Requests in flight on the old edge keep collapsing the new
+		// one's: a reload does not send every key being fetched to the
+		// origin again.
+		e.flights = p.flights
+		e.flights.forgetHitForMiss()
 		if p.maxBytes == e.maxBytes {
 			// Objects stored under behaviors that changed keep their old
 			// keys, which no request makes any more: they age out.
@@ -141,8 +146,9 @@ func New(cfg config.Edge, o Options) (*Edge, error) {
 		}
 	}
 	if e.store == nil {
+		evictions := e.metrics.evictions // not e: the store outlives it across reloads
 		e.store = cachestore.New(cachestore.Options{MaxBytes: e.maxBytes, Clock: o.Clock,
-			OnEvict: func(*cachestore.Object) { e.metrics.evictions.Inc() }})
+			OnEvict: func(*cachestore.Object) { evictions.Inc() }})
 	}
 	if e.trusted, err = trust.Parse(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("edge %s: %w", cfg.Name, err)

@@ -96,6 +96,15 @@ func (f *flights) hitForMiss(x *exchange, now time.Time) bool {
 	return ok
 }
 
+// forgetHitForMiss empties the hit-for-miss memo: a reload that carries
+// the flights over to a new edge may have changed what is cacheable.
+func (f *flights) forgetHitForMiss() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	clear(f.hfm)
+	f.marked.Store(0)
+}
+
 // hitForMissMax bounds the hit-for-miss memo.
 const hitForMissMax = 100_000
 

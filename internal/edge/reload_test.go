@@ -7,7 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -113,6 +116,117 @@ edges:
 	running, notes = s.Reload(parse(withSendTimeout))
 	if len(notes) != 1 || !strings.Contains(notes[0], "send_timeout needs a restart") || running[0].SendTimeout.D() != time.Minute {
 		t.Errorf("a send_timeout change: running with %s, notes %q; want the old 1m0s and a note", running[0].SendTimeout.D(), notes)
+	}
+}
+
+// TestReloadFreesTheReplacedEdge: an edge a reload replaced, and the cache
+// it had when max_bytes changed, can be collected; nothing of the running
+// listener holds on to it.
+func TestReloadFreesTheReplacedEdge(t *testing.T) {
+	y := func(maxBytes string) *config.Config {
+		cfg, err := config.Parse([]byte(`admin: {address: "off"}
+listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
+target_groups: [{name: app, targets: [{id: a, address: 127.0.0.1:1}]}]
+edges:
+  - name: cdn
+    address: 127.0.0.1:0
+    max_bytes: `+maxBytes+`
+    origin: {url: http://127.0.0.1:1}
+    behaviors: [{path: "*"}]
+`), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	s, err := edge.Start(y("32MiB"), edge.StartOptions{Addr: func(string) net.Addr { return nil },
+		Registerer: prometheus.NewRegistry(), Clock: clock.Real{}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	first := s.Running("cdn")
+	for _, mb := range []string{"64MiB", "32MiB"} {
+		if _, notes := s.Reload(y(mb)); len(notes) != 0 {
+			t.Fatalf("reload to max_bytes %s: %q", mb, notes)
+		}
+	}
+	for range 5 {
+		runtime.GC()
+		if first.Value() == nil {
+			return
+		}
+	}
+	t.Error("the edge replaced by the reload (and its cache) is still reachable")
+}
+
+// TestReloadKeepsCollapsing: a request for a key whose fetch began before
+// a reload waits for that fetch, as it would have without the reload,
+// rather than send the origin a second one.
+func TestReloadKeepsCollapsing(t *testing.T) {
+	var fetches atomic.Int64
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		<-release
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "slow page")
+	}))
+	defer origin.Close()
+	y := func(debugKey bool) *config.Config {
+		cfg, err := config.Parse([]byte(`admin: {address: "off"}
+listeners: [{name: web, address: 127.0.0.1:0, default_target_group: app}]
+target_groups: [{name: app, targets: [{id: a, address: 127.0.0.1:1}]}]
+edges:
+  - name: cdn
+    address: 127.0.0.1:0
+    debug_key: `+strconv.FormatBool(debugKey)+`
+    origin: {url: `+origin.URL+`}
+    behaviors: [{path: "*", cache: {min_ttl: 0s, default_ttl: 1h, max_ttl: 8760h}}]
+`), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	reg := prometheus.NewRegistry()
+	s, err := edge.Start(y(false), edge.StartOptions{Addr: func(string) net.Addr { return nil },
+		Registerer: reg, Clock: clock.Real{}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	url := s.Refs()["cdn"].Status().URL + "/slow"
+	done := make(chan string, 2)
+	get := func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}
+	go get()
+	ts.WaitFor(t, "the first fetch at the origin", func() bool { return fetches.Load() == 1 })
+	if _, notes := s.Reload(y(true)); len(notes) != 0 {
+		t.Fatalf("reload: %q", notes)
+	}
+	go get()
+	ts.WaitFor(t, "the second request on the new edge, collapsed or at the origin", func() bool {
+		return ts.Metric(t, reg, "tether_edge_collapsed_total", nil) == 1 || fetches.Load() == 2
+	})
+	once.Do(func() { close(release) })
+	for range 2 {
+		if b := <-done; b != "slow page" {
+			t.Errorf("got %q", b)
+		}
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("the origin got %d fetches of one key across the reload, want 1", n)
 	}
 }
 

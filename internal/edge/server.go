@@ -161,7 +161,7 @@ func Start(cfg *config.Config, o StartOptions) (*Servers, error) {
 		en := &entry{cfg: ec, lc: lc, url: scheme + "://" + ln.Addr().String()}
 		en.cur.Store(e)
 		srv.Handler = en
-		fr := newFront(ln, srv, ec.Name, e)
+		fr := newFront(ln, srv, ec.Name, en.cur.Load)
 		s.entries[ec.Name] = en
 		s.fronts = append(s.fronts, fr)
 		go serve(fr, ec.Name, log)
@@ -322,13 +322,17 @@ func sameTLSMode(a, b *config.TLS) bool {
 // HTTP/2, upgrades, malformed heads). The edge is Transient: nothing it
 // starts outlives a request but a background revalidation, which works on
 // a clone of the request.
-// A client that takes no byte of a response for e's send_timeout is
-// disconnected, counted in e's tether_edge_send_timeouts_total. The
+// A client that takes no byte of a response for the edge's send_timeout
+// is disconnected, counted in its tether_edge_send_timeouts_total. The
 // requests refused before the edge sees them (heads net/http cannot
-// parse) are counted as rejected, bypass reason "malformed".
-func newFront(ln net.Listener, srv *http.Server, name string, e *Edge) *lb.Front {
+// parse) are counted as rejected, bypass reason "malformed", on the edge
+// running then: cur returns it. The front keeps no edge of its own, so
+// the one a reload replaced, and its cache, can go.
+func newFront(ln net.Listener, srv *http.Server, name string, cur func() *Edge) *lb.Front {
+	e := cur()
 	return lb.NewFront(ln, srv, lb.FrontOptions{Name: name, Log: e.log, Transient: true,
-		SendTimeout: e.sendTimeout, OnSendTimeout: e.metrics.sendTimeouts.Inc, OnReject: e.malformed})
+		SendTimeout: e.sendTimeout, OnSendTimeout: e.metrics.sendTimeouts.Inc,
+		OnReject: func(code int) { cur().malformed(code) }})
 }
 
 func serve(fr *lb.Front, name string, log *slog.Logger) {
@@ -343,7 +347,7 @@ func serve(fr *lb.Front, name string, log *slog.Logger) {
 // context ends).
 func Serve(ln net.Listener, e *Edge) (shutdown func(context.Context) error) {
 	srv := e.HTTPServer()
-	fr := newFront(ln, srv, "edge", e)
+	fr := newFront(ln, srv, "edge", func() *Edge { return e })
 	go serve(fr, "edge", e.log)
 	return fr.Shutdown
 }
