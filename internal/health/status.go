@@ -181,24 +181,30 @@ func (s *Status) ReportConnectError() {
 
 // ReportResponse records the status code of a proxied response. When
 // Config.Passive5xx is positive, that many consecutive responses with a 5xx
-// status mark the target Unhealthy at once; any other status ends the
-// streak. It takes no lock unless it completes a streak.
-func (s *Status) ReportResponse(code int) {
+// status mark the target Unhealthy at once, if mayEject (when not nil)
+// allows it; any other status ends the streak. It takes no lock unless it
+// completes a streak, and reports whether it completed one that mayEject
+// refused.
+func (s *Status) ReportResponse(code int, mayEject func() bool) (refused bool) {
 	limit := int64(s.cfg.Passive5xx)
 	if limit <= 0 {
-		return
+		return false
 	}
 	if code < 500 || code > 599 {
 		if s.streak5x.Load() != 0 {
 			s.streak5x.Store(0)
 		}
-		return
+		return false
 	}
 	if s.streak5x.Add(1) < limit {
-		return
+		return false
 	}
 	s.streak5x.Store(0)
+	if mayEject != nil && s.State() != Unhealthy && !mayEject() {
+		return true
+	}
 	s.passiveFailure()
+	return false
 }
 
 // passiveFailure marks the target Unhealthy, restarts the count of

@@ -76,7 +76,7 @@ func connErr(want State) step {
 }
 
 func resp(code int, want State) step {
-	return step{"response " + strconv.Itoa(code), func(s *Status, _ *clock.Fake) { s.ReportResponse(code) }, want}
+	return step{"response " + strconv.Itoa(code), func(s *Status, _ *clock.Fake) { s.ReportResponse(code, nil) }, want}
 }
 
 func advance(d time.Duration, want State) step {
@@ -291,9 +291,9 @@ func TestStatusConcurrent(t *testing.T) {
 					s.ReportConnectError()
 				case 2:
 					if i%2 == 0 {
-						s.ReportResponse(500)
+						s.ReportResponse(500, nil)
 					} else {
-						s.ReportResponse(200)
+						s.ReportResponse(200, nil)
 					}
 				case 3:
 					clk.Advance(time.Millisecond)

@@ -108,6 +108,26 @@ func (g *group) failingOpen() bool {
 	return true
 }
 
+// mayEjectPassively reports whether a streak of 5xx responses may take
+// one more target out of service: passive checks (which any client can
+// drive, by asking for a page that fails) may leave at most half the
+// group's targets unhealthy, and always one, as Envoy's outlier
+// detection caps its ejections. Connection failures and active checks
+// are not capped.
+func (g *group) mayEjectPassively() bool {
+	n, out := 0, 0
+	for _, t := range g.targets {
+		if t.removed.Load() {
+			continue
+		}
+		n++
+		if !t.healthy() {
+			out++
+		}
+	}
+	return out+1 <= max(1, n/2)
+}
+
 // pick chooses a target for a new client, never one of avoid.
 func (g *group) pick(r *http.Request, ci clientInfo, now time.Time, avoid *target) *target {
 	failOpen := g.failingOpen()

@@ -221,7 +221,10 @@ func (g *group) modifyResponse(resp *http.Response) error {
 // code, before it goes to the client.
 func (g *group) finishHead(h http.Header, code int, ex *exchange) {
 	ex.status = code
-	ex.t.status().ReportResponse(code)
+	if ex.t.status().ReportResponse(code, g.mayEjectPassively) {
+		g.srv.log.Warn("target kept in service despite its 5xx responses: passive checks may take out at most half the group's targets",
+			"group", g.name, "target", ex.t.id, "passive_5xx", g.cfg.HealthCheck.Passive5xx)
+	}
 	appCookies := len(h.Values("Set-Cookie"))
 	g.respond(h, ex)
 	if g.cfg.TargetHeader != "" {
