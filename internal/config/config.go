@@ -102,6 +102,12 @@ type Listener struct {
 	// timeout client); a client that keeps reading is never cut. Default
 	// 60s; allowed 1s..3600s. No effect on tcp listeners.
 	SendTimeout Duration `yaml:"send_timeout"`
+	// BodyTimeout ends a request whose client has sent no byte of its
+	// body for this long (NGINX's client_body_timeout): 408, and the
+	// target's connection is freed. A slow upload that keeps sending is
+	// never cut. Default 60s; allowed 1s..3600s. No effect on tcp
+	// listeners.
+	BodyTimeout Duration `yaml:"body_timeout"`
 }
 
 // TLS configures TLS offload on an https listener.

@@ -90,7 +90,7 @@ func TestProblems(t *testing.T) {
 	}{
 		{"unknown top-level key", minimal + "foo: 1\n", []string{`unknown key "foo" in the top level`}},
 		{"typo suggests key", strings.Replace(minimal, "default_target_group", "default_targetgroup", 1),
-			[]string{`unknown key "default_targetgroup" in a listener (allowed: address, default_target_group,`}},
+			[]string{`unknown key "default_targetgroup" in a listener (allowed: address, body_timeout, default_target_group,`}},
 		{"typo hint", strings.Replace(minimal, "default_target_group", "default_targetgroup", 1),
 			[]string{`did you mean "default_target_group"?`}},
 		{"a list for a mapping", strings.Replace(minimal, "    targets:", "    health_check: [a, b]\n    targets:", 1),

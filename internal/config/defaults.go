@@ -10,6 +10,7 @@ const (
 	DefaultReadHeaderTimeout   = 10 * time.Second
 	DefaultIdleTimeout         = 60 * time.Second
 	DefaultSendTimeout         = 60 * time.Second  // as NGINX's send_timeout
+	DefaultBodyTimeout         = 60 * time.Second  // as NGINX's client_body_timeout
 	DefaultTCPIdleTimeout      = 350 * time.Second // tcp listeners, as AWS NLB
 	DefaultAlgorithm           = "round_robin"
 	DefaultHashKey             = "source_ip"
@@ -51,6 +52,7 @@ func (c *Config) SetDefaults() {
 		}
 		setDuration(&l.IdleTimeout, DefaultIdleTimeout)
 		setDuration(&l.SendTimeout, DefaultSendTimeout)
+		setDuration(&l.BodyTimeout, DefaultBodyTimeout)
 		if l.TLS != nil {
 			setString(&l.TLS.MinVersion, "1.2")
 			if l.TLS.HTTP2 == nil {

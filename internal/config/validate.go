@@ -244,6 +244,7 @@ func (l *Listener) validate(p *problems, key string, groups map[string]string) {
 	p.durationRange(key+".read_header_timeout", l.ReadHeaderTimeout, time.Second, readHeaderTimeoutMax)
 	p.durationRange(key+".idle_timeout", l.IdleTimeout, time.Second, idleTimeoutMax)
 	p.durationRange(key+".send_timeout", l.SendTimeout, time.Second, time.Hour)
+	p.durationRange(key+".body_timeout", l.BodyTimeout, time.Second, time.Hour)
 }
 
 // TLSVersions are the allowed tls.min_version values.

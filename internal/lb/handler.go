@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,11 +16,12 @@ import (
 // listenerHandler serves one listener: it rejects malformed requests,
 // routes, proxies and logs.
 type listenerHandler struct {
-	srv  *Server
-	name string
-	port string
-	tl   trustList
-	hsts string // Strict-Transport-Security value on https listeners, or ""
+	srv         *Server
+	name        string
+	port        string
+	tl          trustList
+	hsts        string        // Strict-Transport-Security value on https listeners, or ""
+	bodyTimeout time.Duration // body_timeout
 }
 
 func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +77,7 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Del("Strict-Transport-Security")
 	}
-	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), lh: lh}
+	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), lh: lh, body: watchBody(w, r, lh.bodyTimeout)}
 	lrw := &loggingWriter{ResponseWriter: w, upgraded: &s.upgraded,
 		websocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}
 	g.serve(lrw, r, ex)

@@ -35,7 +35,8 @@ func (hs *httpServer) shutdown(ctx context.Context) error { return hs.front.shut
 func sameSocket(a, b config.Listener) bool {
 	return a.Address == b.Address && a.Protocol == b.Protocol && reflect.DeepEqual(a.TLS, b.TLS) &&
 		a.MaxHeaderBytes == b.MaxHeaderBytes && a.ReadHeaderTimeout == b.ReadHeaderTimeout &&
-		a.IdleTimeout == b.IdleTimeout && a.SendTimeout == b.SendTimeout && reflect.DeepEqual(a.TrustedProxies, b.TrustedProxies)
+		a.IdleTimeout == b.IdleTimeout && a.SendTimeout == b.SendTimeout && a.BodyTimeout == b.BodyTimeout &&
+		reflect.DeepEqual(a.TrustedProxies, b.TrustedProxies)
 }
 
 // listenerPlan is the socket work of a start or reload, prepared before
@@ -176,7 +177,7 @@ func (s *Server) listen(lc config.Listener, dir string) (*httpServer, error) {
 	onReject := func(code int) {
 		s.metrics.rejected.WithLabelValues(name, itoa(code), "malformed").Inc()
 	}
-	lh := &listenerHandler{srv: s, name: lc.Name, port: listenerPort(h.Addr()), tl: tl, hsts: hstsValue(lc.TLS)}
+	lh := &listenerHandler{srv: s, name: lc.Name, port: listenerPort(h.Addr()), tl: tl, hsts: hstsValue(lc.TLS), bodyTimeout: lc.BodyTimeout.D()}
 	hs.front = newFront(h, frontOptions{name: lc.Name, log: s.log, tls: tlsCfg, readHeaderTimeout: lc.ReadHeaderTimeout.D(),
 		idleTimeout: lc.IdleTimeout.D(), maxHeaderBytes: lc.MaxHeaderBytes, onReject: onReject,
 		sendTimeout: lc.SendTimeout.D(), onSendTimeout: s.metrics.sendTimeouts.WithLabelValues(name).Inc}, lh.serveFront, false)

@@ -31,6 +31,7 @@ type exchange struct {
 	status  int
 	lh      *listenerHandler // the listener the request came in on (its HSTS value too)
 	memo    *tokenMemo       // the connection's last opened token, or nil
+	body    *idleBody        // the request's body under body_timeout, or nil
 }
 
 // setHSTS adds the listener's Strict-Transport-Security header unless the
@@ -255,6 +256,15 @@ func (g *group) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 
 // answerError answers the failed exchange ex of r, as proxyError.
 func (g *group) answerError(w http.ResponseWriter, r *http.Request, ex *exchange, err error) {
+	if ex.body.stalled() {
+		// The client stopped sending its body (and net/http may have
+		// given up on its connection already): 408, as NGINX's
+		// client_body_timeout answers, and the target is not blamed.
+		ex.status = http.StatusRequestTimeout
+		g.countDecision(ex)
+		ex.lh.reject(w, r, http.StatusRequestTimeout, "body_timeout")
+		return
+	}
 	if errors.As(err, new(*requestBodyError)) && r.Context().Err() == nil {
 		// The client's body, not the target, failed: malformed chunks,
 		// or a body cut short by a client still there to be told.

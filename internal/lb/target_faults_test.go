@@ -2,6 +2,7 @@ package lb_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -204,4 +205,71 @@ target_groups:
     targets: [{id: a, address: "`+strings.TrimPrefix(target.URL, "http://")+`"}]
     stickiness: {type: none}
 `)
+}
+
+// A client that stops sending its request body halfway gets 408 after the
+// listener's body_timeout (NGINX's client_body_timeout), which frees the
+// target's connection: the target's read of the body ends instead of
+// waiting for ever. A slow upload that keeps sending is never cut.
+func TestBodyTimeout(t *testing.T) {
+	targetRead := make(chan int, 2)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/upload" {
+			return // health checks
+		}
+		n, _ := io.Copy(io.Discard, r.Body)
+		targetRead <- int(n)
+		fmt.Fprint(w, n)
+	}))
+	t.Cleanup(target.Close)
+	l := ts.StartLB(t, `
+listeners: [{name: web, address: "127.0.0.1:0", default_target_group: app, body_timeout: 1s}]
+target_groups:
+  - name: app
+    targets: [{id: a, address: "`+strings.TrimPrefix(target.URL, "http://")+`"}]
+    stickiness: {type: none}
+`)
+	addr := strings.TrimPrefix(l.URL, "http://")
+
+	// Slow but steady: 6 pieces, 400 ms apart, over 2 s in all.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: app.example\r\nContent-Length: 60\r\n\r\n")
+	for range 6 {
+		time.Sleep(400 * time.Millisecond)
+		io.WriteString(c, strings.Repeat("s", 10))
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a slow upload that keeps sending: %v, %v; want 200", resp, err)
+	}
+	if n := <-targetRead; n != 60 {
+		t.Errorf("the target read %d bytes of the slow upload, want 60", n)
+	}
+
+	// Stalled: 10 bytes of a million, then nothing.
+	c2, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	io.WriteString(c2, "POST /upload HTTP/1.1\r\nHost: app.example\r\nContent-Length: 1000000\r\n\r\n0123456789")
+	select {
+	case n := <-targetRead:
+		if n >= 1000000 {
+			t.Errorf("the target read %d bytes", n)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the target still waits for the body of a client that stopped sending it")
+	}
+	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(c2), nil); err == nil && resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("a stalled upload got %d, want 408 (or the connection closed)", resp.StatusCode)
+	}
+	ts.WaitFor(t, "the stalled body counted", func() bool {
+		return ts.Metric(t, l.Registry(), "tether_http_rejected_total", map[string]string{"reason": "body_timeout"}) == 1
+	})
 }

@@ -1,0 +1,57 @@
+package lb
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// idleBody is a request body whose client must send a byte at least
+// every timeout (listeners[].body_timeout, NGINX's client_body_timeout):
+// each Read moves the connection's (or the HTTP/2 stream's) read deadline
+// timeout ahead, so a slow upload that keeps sending is never cut, and a
+// client that stalls halfway frees the target connection its request
+// holds. Once the body has ended the deadline is cleared: net/http goes on
+// reading the connection in the background, to notice a client that
+// leaves while the target answers, and must not time out there.
+type idleBody struct {
+	body     io.ReadCloser
+	rc       *http.ResponseController
+	timeout  time.Duration
+	timedOut atomic.Bool // a Read failed for the deadline
+}
+
+// watchBody gives r an idleBody when it has a body, and returns it (nil
+// when it has none).
+func watchBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) *idleBody {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 || timeout <= 0 {
+		return nil
+	}
+	b := &idleBody{body: r.Body, rc: http.NewResponseController(w), timeout: timeout}
+	r.Body = b
+	return b
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.rc.SetReadDeadline(time.Now().Add(b.timeout))
+	n, err := b.body.Read(p)
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		b.timedOut.Store(true)
+	default: // the end, or another failure: nothing more to wait for
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.rc.SetReadDeadline(time.Time{})
+	return b.body.Close()
+}
+
+// stalled reports whether b is a body whose client stopped sending.
+func (b *idleBody) stalled() bool { return b != nil && b.timedOut.Load() }
