@@ -60,7 +60,9 @@ edges:
 		`{"paths": ["/x"]} junk`: 400, `{"paths": ["/x"]} {"paths": ["/*"]}`: 400, `{"paths": ["/x"]}` + "\n": 201,
 		// Names as spelt, once each: encoding/json alone takes "Paths"
 		// and lets a second "paths" replace the first.
-		`{"Paths": ["/x"]}`: 400, `{"paths": ["/x"], "paths": ["/*"]}`: 400} {
+		`{"Paths": ["/x"]}`: 400, `{"paths": ["/x"], "paths": ["/*"]}`: 400,
+		// This edge has no tenants: a tenant names none of its objects.
+		`{"paths": ["/x"], "tenant": "acme"}`: 400} {
 		req, _ := http.NewRequest("POST", "http://"+admin+"/api/v1/edges/cdn/invalidations", strings.NewReader(body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

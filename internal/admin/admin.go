@@ -218,6 +218,10 @@ func (a *api) invalidate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "paths: give 1 to 3000 path patterns, such as /images/* or /index.html"})
 		return
 	}
+	if req.Tenant != "" && e.Status().Tenant == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "tenant: edge " + name + " has no tenants (no tenant block in its config); leave tenant out"})
+		return
+	}
 	for _, p := range req.Paths {
 		if err := cachestore.ValidatePattern(p); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "paths: " + err.Error()})

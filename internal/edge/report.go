@@ -11,6 +11,9 @@ type Status struct {
 	Mode string `json:"mode"`
 	// Origin is where misses go, as a URL.
 	Origin string `json:"origin"`
+	// Tenant is where the edge's tenants come from: "host", "header" or
+	// "" (one tenant).
+	Tenant string `json:"tenant,omitempty"`
 	// MaxBytes is the cache's bound (max_bytes); Bytes and Objects what it
 	// holds; Evictions the objects dropped to stay within MaxBytes since
 	// the cache was made (at start, or by a reload that changed
@@ -35,7 +38,7 @@ func (e *Edge) Status() Status {
 	if e.cloudfront {
 		mode = "cloudfront"
 	}
-	out := Status{Name: e.name, Mode: mode, Origin: e.origin.String(), MaxBytes: e.maxBytes,
+	out := Status{Name: e.name, Mode: mode, Origin: e.origin.String(), Tenant: e.tenantBy, MaxBytes: e.maxBytes,
 		Bytes: st.Bytes, Objects: st.Objects, Evictions: st.Evictions,
 		Requests: make(map[string]uint64, numResults), ResponseBytes: make(map[string]uint64, numSources)}
 	c := e.metrics.counts

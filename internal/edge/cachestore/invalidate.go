@@ -74,8 +74,8 @@ func ValidatePattern(p string) error {
 	if p == "" {
 		return errors.New("invalidation path is empty")
 	}
-	if len(p) > MaxPatternLen {
-		return fmt.Errorf("invalidation path is %d bytes (at most %d)", len(p), MaxPatternLen)
+	if n := len(p) + btoi(!strings.HasPrefix(p, "/")); n > MaxPatternLen { // with the "/" it gets
+		return fmt.Errorf("invalidation path is %d bytes with its leading slash (at most %d)", n, MaxPatternLen)
 	}
 	for i := 0; i < len(p); i++ {
 		if p[i] <= ' ' || p[i] == 0x7f {
@@ -161,6 +161,13 @@ func (s *Store) removeStored(es []*entry) int {
 		}
 	}
 	return n
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // escapeNonASCII writes each byte of p above 0x7F as %XX, upper case,

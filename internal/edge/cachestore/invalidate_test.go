@@ -209,13 +209,15 @@ func TestGlobMatch(t *testing.T) {
 }
 
 func TestValidatePattern(t *testing.T) {
-	for _, p := range []string{"/*", "/a%20b", "index.html", "/x?y=1"} {
+	for _, p := range []string{"/*", "/a%20b", "index.html", "/x?y=1", strings.Repeat("a", MaxPatternLen-1)} {
 		if err := ValidatePattern(p); err != nil {
 			t.Errorf("ValidatePattern(%q) = %v", p, err)
 		}
 	}
 	long := "/" + string(make([]byte, MaxPatternLen))
-	for _, p := range []string{"", "/a b", "/a\nb", long} {
+	// Without its leading slash, a pattern of MaxPatternLen bytes would be
+	// one longer once it has it.
+	for _, p := range []string{"", "/a b", "/a\nb", long, strings.Repeat("a", MaxPatternLen)} {
 		if ValidatePattern(p) == nil {
 			t.Errorf("ValidatePattern(%.20q) accepted it", p)
 		}
