@@ -264,6 +264,12 @@ func parseServerName(data cryptobyte.String) (string, error) {
 	if host == nil {
 		return "", nil
 	}
+	// RFC 6066 forbids a trailing dot, but clients send one for a fully
+	// qualified name and TLS servers (OpenSSL's) accept it: the name is
+	// the one without it, as a listener's host rules read Host.
+	if len(host) > 1 && host[len(host)-1] == '.' {
+		host = host[:len(host)-1]
+	}
 	if !validHostName(host) {
 		return "", fmt.Errorf("host name %q: %w", host, ErrMalformed)
 	}

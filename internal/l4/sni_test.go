@@ -215,7 +215,11 @@ func TestReadClientHelloParse(t *testing.T) {
 		{"two server_name extensions", with(func(s *helloSpec) { s.exts = append(s.exts, ext{0, sniData(0, "b.example.com")}) }), "", l4.ErrMalformed},
 		{"two host names", withSNI(sniData(0, "a.example.com", 0, "b.example.com")), "", l4.ErrMalformed},
 		{"empty host name", withSNI(sniData(0, "")), "", l4.ErrMalformed},
-		{"trailing dot", withSNI(sniData(0, "a.example.com.")), "", l4.ErrMalformed},
+		// RFC 6066 says no trailing dot; OpenSSL's servers take one, and
+		// the name is the one without it.
+		{"trailing dot", withSNI(sniData(0, "a.example.com.")), "a.example.com", nil},
+		{"a dot alone", withSNI(sniData(0, ".")), "", l4.ErrMalformed},
+		{"two trailing dots", withSNI(sniData(0, "a.example.com..")), "", l4.ErrMalformed},
 		{"leading dot", withSNI(sniData(0, ".example.com")), "", l4.ErrMalformed},
 		{"empty label", withSNI(sniData(0, "a..com")), "", l4.ErrMalformed},
 		{"space", withSNI(sniData(0, "a b.com")), "", l4.ErrMalformed},
