@@ -30,6 +30,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 			return nil
 		}
 	}
+	if n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf(
+			"line %d: a %s cannot be used here: expected a duration, such as 500ms, 30s, 5m or 24h", n.Line, nodeKind(n))}}
+	}
 	return &yaml.TypeError{Errors: []string{fmt.Sprintf(
 		"line %d: %q is not a duration: write a number with a unit, such as 500ms, 30s, 5m or 24h", n.Line, n.Value)}}
 }

@@ -223,7 +223,11 @@ type ByteSize int64
 // UnmarshalYAML parses a size such as 256MiB.
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseByteSize(n.Value)
-	if n.Kind != yaml.ScalarNode || err != nil {
+	if n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf(
+			"line %d: a %s cannot be used here: expected a size, such as 512KiB, 256MiB or 2GiB", n.Line, nodeKind(n))}}
+	}
+	if err != nil {
 		return &yaml.TypeError{Errors: []string{fmt.Sprintf(
 			"line %d: %q is not a size: write a number with a unit, such as 512KiB, 256MiB or 2GiB", n.Line, n.Value)}}
 	}
@@ -371,9 +375,7 @@ func (e *Edge) validate(p *problems, key string, listeners map[string]string) {
 	}
 	p.oneOf(key+".mode", e.Mode, EdgeModes)
 	for j, cidr := range e.TrustedProxies {
-		if _, err := ParsePrefix(cidr); err != nil {
-			p.add(fmt.Sprintf("%s.trusted_proxies[%d]", key, j), "%q is not a CIDR or an IP address", cidr)
-		}
+		p.prefix(fmt.Sprintf("%s.trusted_proxies[%d]", key, j), cidr)
 	}
 	switch o := e.Origin; {
 	case o.Listener != "" && o.URL != "":

@@ -75,7 +75,7 @@ func TestEdgeProblems(t *testing.T) {
 		{"tls without a certificate", sub("mode: safe", "mode: safe\n    tls: {min_version: '1.1'}"), []string{
 			"edges[0](cdn).tls: needs a certificate", `edges[0](cdn).tls.min_version: "1.1" is not allowed`}},
 		{"trusted proxies", sub("mode: safe", "mode: safe\n    trusted_proxies: [10.0.0.0/8, nonsense]"), []string{
-			`edges[0](cdn).trusted_proxies[1]: "nonsense" is not a CIDR or an IP address`}},
+			`edges[0](cdn).trusted_proxies[1]: "nonsense" is not a CIDR or IP address`}},
 		{"tls with hsts", sub("mode: safe", "mode: safe\n    tls: {cert_file: c.pem, key_file: k.pem, hsts: {max_age: 1h}}"), []string{
 			"edges[0](cdn).tls.hsts: is for listeners"}},
 		{"size", sub("256MiB", "lots"), []string{`"lots" is not a size`}},

@@ -111,9 +111,13 @@ func Decode(data []byte) (*Config, error) {
 	if err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
-			errs := make([]error, 0, len(te.Errors))
-			for _, msg := range te.Errors {
-				errs = append(errs, errors.New(friendlyYAMLError(msg)))
+			msgs := make([]string, len(te.Errors))
+			for i, msg := range te.Errors {
+				msgs[i] = friendlyYAMLError(msg)
+			}
+			errs := make([]error, 0, len(msgs))
+			for _, msg := range withKeyPaths(data, msgs) {
+				errs = append(errs, errors.New(msg))
 			}
 			return &c, errors.Join(errs...)
 		}

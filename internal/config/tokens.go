@@ -173,9 +173,7 @@ func (t *Tokens) validate(p *problems, c *Config) {
 	p.intRange("tokens.login.ip_failures", t.Login.IPFailures, 1, 100_000)
 	p.durationRange("tokens.login.window", t.Login.Window, time.Minute, 24*time.Hour)
 	for j, cidr := range t.TrustedProxies {
-		if _, err := ParsePrefix(cidr); err != nil {
-			p.add(itemKey("tokens.trusted_proxies", j, ""), "%q is not a CIDR or an IP address", cidr)
-		}
+		p.prefix(itemKey("tokens.trusted_proxies", j, ""), cidr)
 	}
 }
 

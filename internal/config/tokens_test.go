@@ -57,7 +57,7 @@ func TestTokenProblems(t *testing.T) {
 		{"login limits", base + "  login: {account_failures: -1, window: 10s}\n", []string{
 			"tokens.login.account_failures: -1 is out of range (allowed 1..1000)", "tokens.login.window: 10s is out of range",
 		}},
-		{"trusted proxies", base + "  trusted_proxies: [10.0.0.0/8, nonsense]\n", []string{`tokens.trusted_proxies[1]: "nonsense" is not a CIDR or an IP address`}},
+		{"trusted proxies", base + "  trusted_proxies: [10.0.0.0/8, nonsense]\n", []string{`tokens.trusted_proxies[1]: "nonsense" is not a CIDR or IP address`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -236,9 +236,7 @@ func (l *Listener) validate(p *problems, key string, groups map[string]string) {
 		}
 	}
 	for j, cidr := range l.TrustedProxies {
-		if _, err := ParsePrefix(cidr); err != nil {
-			p.add(fmt.Sprintf("%s.trusted_proxies[%d]", key, j), "%q is not a CIDR or IP address (example: 10.0.0.0/8, 192.0.2.7)", cidr)
-		}
+		p.prefix(fmt.Sprintf("%s.trusted_proxies[%d]", key, j), cidr)
 	}
 	p.intRange(key+".max_header_bytes", l.MaxHeaderBytes, 4096, 1<<20)
 	p.durationRange(key+".read_header_timeout", l.ReadHeaderTimeout, time.Second, readHeaderTimeoutMax)
@@ -323,6 +321,9 @@ func (g *TargetGroup) validate(p *problems, key string) {
 		}
 		ids[t.ID] = true
 		p.address(tk+".address", t.Address)
+		if _, port, err := net.SplitHostPort(t.Address); err == nil && port == "0" {
+			p.add(tk+".address", "%q has port 0, which a target cannot listen on (allowed 1..65535)", t.Address)
+		}
 		p.intRange(tk+".weight", *t.Weight, 0, 999)
 	}
 	g.HealthCheck.validate(p, key+".health_check")
@@ -393,11 +394,28 @@ func (p *problems) address(key, addr string) {
 	}
 }
 
-// ParsePrefix parses a CIDR, or a single IP as a one-address prefix.
+// prefix checks a CIDR or IP address.
+func (p *problems) prefix(key, s string) {
+	_, err := ParsePrefix(s)
+	switch full, perr := netip.ParsePrefix(s); {
+	case err == nil:
+	case perr == nil: // a CIDR, but not a network's
+		p.add(key, "%q has address bits set past /%d: it would mean all of %s; write that, or the address alone for one address", s, full.Bits(), full.Masked())
+	default:
+		p.add(key, "%q is not a CIDR or IP address (example: 10.0.0.0/8, 192.0.2.7)", s)
+	}
+}
+
+// ParsePrefix parses a CIDR, or a single IP as a one-address prefix. A
+// CIDR with bits set past its length (1.2.3.4/8) is an error: it means
+// more addresses than it seems to (all of 1.0.0.0/8).
 func ParsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		pf, err := netip.ParsePrefix(s)
-		return pf.Masked(), err
+		if err == nil && pf != pf.Masked() {
+			return netip.Prefix{}, fmt.Errorf("%s has address bits set past /%d: it means %s", s, pf.Bits(), pf.Masked())
+		}
+		return pf, err
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
