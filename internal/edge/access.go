@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // accessWriter records the status and body bytes of a response for the
@@ -66,7 +68,7 @@ func (e *Edge) logAccess(x *exchange, a *accessWriter) {
 		slog.String("client", client),
 		slog.String("method", x.r.Method),
 		slog.String("host", x.v.host),
-		slog.String("path", x.v.rawPath),
+		slog.String("path", httpsyntax.LogPath(x.v.rawPath)),
 		slog.Int("status", a.code),
 		slog.Int64("bytes", a.bytes),
 		slog.Float64("duration_ms", float64(e.clk.Now().Sub(x.start).Microseconds())/1000),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tetherlb/tether/internal/edge/cachestore"
 	"github.com/tetherlb/tether/internal/edge/httpcache"
+	"github.com/tetherlb/tether/internal/httpsyntax"
 )
 
 // forward sends x to the origin without a lookup and without storing, and
@@ -497,7 +498,7 @@ func (e *Edge) originFailed(w http.ResponseWriter, x *exchange, err error) {
 	}
 	if code != http.StatusBadRequest {
 		x.status.Detail = firstNonEmpty(x.status.Detail, "origin-unreachable")
-		e.log.Warn("origin unreachable", "err", err, "path", x.v.rawPath)
+		e.log.Warn("origin unreachable", "err", err, "path", httpsyntax.LogPath(x.v.rawPath))
 	}
 	w.Header().Set("Cache-Status", e.statusMember(x))
 	w.Header().Set("Cache-Control", "no-store")

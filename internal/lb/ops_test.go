@@ -210,7 +210,8 @@ func TestAccessLog(t *testing.T) {
 	c := ts.Client(t)
 	get(t, c, l.URL+"/secret-path?token=abc")
 	get(t, c, l.URL+"/")
-	ts.WaitFor(t, "two log lines", func() bool { return strings.Count(buf.String(), "\n") >= 2 })
+	get(t, c, l.URL+"/cart;jsessionid=S3SS10N/items") // a servlet container's session ID in a path parameter
+	ts.WaitFor(t, "three log lines", func() bool { return strings.Count(buf.String(), "\n") >= 3 })
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	var first, second map[string]any
 	json.Unmarshal([]byte(lines[0]), &first)
@@ -218,7 +219,10 @@ func TestAccessLog(t *testing.T) {
 	if first["affinity"] != "new" || second["affinity"] != "kept" || first["status"] != 200.0 || first["target"] == "" {
 		t.Errorf("access log lines: %v / %v", first, second)
 	}
-	if strings.Contains(buf.String(), "token=abc") || strings.Contains(buf.String(), "TETHER=") {
-		t.Errorf("access log leaks a query string or token: %s", buf.String())
+	if strings.Contains(buf.String(), "token=abc") || strings.Contains(buf.String(), "TETHER=") || strings.Contains(buf.String(), "S3SS10N") {
+		t.Errorf("access log leaks a query string, a path parameter or a token: %s", buf.String())
+	}
+	if !strings.Contains(lines[2], `"path":"/cart;jsessionid=…/items"`) {
+		t.Errorf("access log line %s; want the path with the parameter's value left out", lines[2])
 	}
 }
