@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tetherlb/tether/internal/apimux"
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/edge"
 	"github.com/tetherlb/tether/internal/edge/cachestore"
@@ -103,7 +104,14 @@ func Handler(o Options) http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin request refused: state-changing calls come from scripts and curl, not from web pages of other sites"})
 	}))
-	return hostGuard(o.Loopback, cop.Handler(mux))
+	routed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !apimux.Routed(mux, r) {
+			apimux.ServeUnrouted(mux, w, r, "GET / for the list, docs/configuration.md for the API")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return hostGuard(o.Loopback, cop.Handler(routed))
 }
 
 type api struct{ o Options }

@@ -195,6 +195,34 @@ func TestMetricsAndHealthz(t *testing.T) {
 	}
 }
 
+// Unknown endpoints and methods get the API's JSON error, not the plain
+// text of Go's ServeMux, and are never cached.
+func TestUnroutedAnswersAreJSON(t *testing.T) {
+	_, srv, _ := startAdmin(t, nil)
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		allow        string
+	}{
+		{"GET", "/api/v1/nope", 404, ""},
+		{"DELETE", "/api/v1/reload", 405, "POST"},
+		{"GET", "/api/v1/target-groups/app/targets/a/drain", 405, "POST"},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]string
+		err = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || err != nil || v["error"] == "" || resp.Header.Get("Content-Type") != "application/json" ||
+			resp.Header.Get("Cache-Control") != "no-store" || !strings.Contains(resp.Header.Get("Allow"), tc.allow) {
+			t.Errorf("%s %s: %d %v (%v), headers %v; want %d with a JSON error", tc.method, tc.path, resp.StatusCode, v, err, resp.Header, tc.code)
+		}
+	}
+}
+
 func TestReload(t *testing.T) {
 	var fail error
 	calls := 0

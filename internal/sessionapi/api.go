@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tetherlb/tether/internal/apimux"
 	"github.com/tetherlb/tether/internal/jsonstrict"
 	"github.com/tetherlb/tether/session"
 )
@@ -81,7 +82,7 @@ func Handler(o Options) (http.Handler, error) {
 	a.route(mux, "DELETE /api/v1/users/{user}/sessions", a.revokeUser)
 	a.route(mux, "DELETE /api/v1/users/{user}/sessions/{hash}", a.revokeUserSession)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
+		if apimux.Routed(mux, r) {
 			mux.ServeHTTP(w, r)
 			return
 		}
@@ -89,7 +90,7 @@ func Handler(o Options) (http.Handler, error) {
 		// only, as JSON like every other answer of the API.
 		rec := &statusRecorder{ResponseWriter: w}
 		if a.authorized(rec, r) {
-			mux.ServeHTTP(&jsonErrors{ResponseWriter: rec}, r)
+			apimux.ServeUnrouted(mux, rec, r, "docs/sessions.md for the API")
 		}
 		a.requests.WithLabelValues("other", strconv.Itoa(rec.code)).Inc()
 	}), nil
@@ -214,34 +215,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-// jsonErrors turns the ServeMux's plain-text 404 and 405 into the API's
-// JSON {"error": "…"}: it answers the status with its own body and drops
-// the mux's text.
-type jsonErrors struct {
-	http.ResponseWriter
-	wrote bool
-}
-
-func (j *jsonErrors) WriteHeader(code int) {
-	if j.wrote {
-		return
-	}
-	j.wrote = true
-	msg := "no such endpoint (see docs/sessions.md for the API)"
-	if code == http.StatusMethodNotAllowed {
-		msg = "method not allowed here (allowed: " + j.Header().Get("Allow") + ")"
-	}
-	j.Header().Del("X-Content-Type-Options")
-	writeError(j.ResponseWriter, code, msg)
-}
-
-func (j *jsonErrors) Write(p []byte) (int, error) {
-	if !j.wrote {
-		j.WriteHeader(http.StatusNotFound)
-	}
-	return len(p), nil
 }
 
 type statusRecorder struct {
