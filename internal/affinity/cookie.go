@@ -1,6 +1,7 @@
 package affinity
 
 import (
+	"iter"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,26 +13,41 @@ import (
 // headers without allocating a cookie list, skips values longer than
 // MaxTokenLen (a hostile 5 KB cookie is simply not a token), and never fails.
 func CookieValue(h http.Header, name string) string {
-	for _, line := range h["Cookie"] {
-		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimSpace(part)
-			k, v, ok := strings.Cut(part, "=")
-			if !ok || strings.TrimSpace(k) != name {
-				continue
-			}
-			v = strings.TrimSpace(v)
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-			if len(v) > MaxTokenLen {
-				return ""
-			}
-			return v
-		}
+	for v := range CookieValues(h, name) {
+		return v
 	}
 	return ""
+}
+
+// CookieValues yields the values of the cookies called name in the
+// request's Cookie headers, in order, as CookieValue reads the first: a
+// browser sends two cookies of one name when they differ in domain or
+// path (a host-only one and a domain one, after cookie_domain changed),
+// older first.
+func CookieValues(h http.Header, name string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, line := range h["Cookie"] {
+			for line != "" {
+				var part string
+				part, line, _ = strings.Cut(line, ";")
+				part = strings.TrimSpace(part)
+				k, v, ok := strings.Cut(part, "=")
+				if !ok || strings.TrimSpace(k) != name {
+					continue
+				}
+				v = strings.TrimSpace(v)
+				if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+					v = v[1 : len(v)-1]
+				}
+				if len(v) > MaxTokenLen {
+					continue
+				}
+				if !yield(v) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // StripCookies removes the cookies whose names are in names from the

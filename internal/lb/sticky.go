@@ -66,11 +66,10 @@ func (g *group) choose(r *http.Request, ex *exchange) (*target, error) {
 	case "source_ip":
 		return g.chooseSourceIP(r, ex)
 	}
-	raw := g.readToken(r)
+	raw, tok, stale, err := g.readToken(r, ex)
 	if raw == "" {
 		return g.fresh(r, ex, outcomeNew, causeNone), nil
 	}
-	tok, stale, err := g.openToken(raw, ex)
 	if err == nil && tok.Group != g.name {
 		// A token of another group that shares the cookie name: not ours to
 		// judge. docs/affinity.md advises one cookie name per group.
@@ -186,21 +185,41 @@ func tokenCause(err error) string {
 // does not get a Set-Cookie on every response.
 func refreshAfter(d time.Duration) time.Duration { return min(d/10, time.Minute) }
 
-func (g *group) readToken(r *http.Request) string {
+// readToken finds r's affinity token and opens it. With several (two
+// cookies of one name that differ in domain or path, or the cookie and its
+// cross-site twin), the first that opens as this group's wins, so that a
+// stale one sent first does not rebind the client on every request; when
+// none does, the first is returned, with its error, for the decision's
+// cause. raw is "" when r carries none.
+func (g *group) readToken(r *http.Request, ex *exchange) (raw string, tok affinity.Token, stale bool, err error) {
+	try := func(v string) bool {
+		t, s, e := g.openToken(v, ex)
+		if raw == "" || e == nil && t.Group == g.name {
+			raw, tok, stale, err = v, t, s, e
+		}
+		return !(e == nil && t.Group == g.name)
+	}
 	switch g.sticky.mode {
 	case "lb_cookie":
-		if v := affinity.CookieValue(r.Header, g.sticky.cookie); v != "" {
-			return v
+		for _, name := range [...]string{g.sticky.cookie, g.sticky.corsCookie} {
+			for v := range affinity.CookieValues(r.Header, name) {
+				if v != "" && !try(v) {
+					return
+				}
+			}
 		}
-		return affinity.CookieValue(r.Header, g.sticky.corsCookie)
 	case "app_cookie":
-		return affinity.CookieValue(r.Header, g.sticky.appCookie)
+		for v := range affinity.CookieValues(r.Header, g.sticky.appCookie) {
+			if v != "" && !try(v) {
+				return
+			}
+		}
 	case "header":
-		if v := r.Header.Get(g.sticky.header); len(v) <= affinity.MaxTokenLen {
-			return v
+		if v := r.Header.Get(g.sticky.header); v != "" && len(v) <= affinity.MaxTokenLen {
+			try(v)
 		}
 	}
-	return ""
+	return
 }
 
 // chooseSourceIP binds by client address: a remembered binding while it is

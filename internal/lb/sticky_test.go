@@ -59,6 +59,34 @@ func TestLBCookieSticksAndHidesItself(t *testing.T) {
 	}
 }
 
+// A browser sends two cookies of one name when they differ in domain or
+// path (after cookie_domain changed, the old host-only one first): a stale
+// one sent first does not rebind the client on every request; the first
+// token that opens wins, the cross-site twin's too.
+func TestDuplicateAffinityCookies(t *testing.T) {
+	targets := newTargets(t, 3)
+	l := ts.StartLB(t, groupYAML(targets, "    stickiness: {type: lb_cookie, duration: 1h}\n"))
+	waitHealthy(t, l, 3)
+	bound, _, resp := get(t, ts.Client(t), l.URL+"/")
+	token := strings.TrimPrefix(strings.Split(setCookie(resp, "TETHER"), ";")[0], "TETHER=")
+	stale := "AAAA" + token[4:] // sealed, but not by tether: it does not open
+	for _, cookie := range []string{
+		"TETHER=" + stale + "; TETHER=" + token,
+		"TETHER=garbage; TETHERCORS=" + token,
+		"TETHER=" + token + "; TETHER=" + stale,
+	} {
+		for range 3 {
+			id, code, resp := get(t, plainClient(), l.URL+"/", "Cookie", cookie)
+			if code != 200 || id != bound || setCookie(resp, "TETHER") != "" {
+				t.Errorf("Cookie %.40s…: served by %s (status %d, Set-Cookie %q); want %s, kept, no new token", cookie, id, code, setCookie(resp, "TETHER"), bound)
+			}
+		}
+	}
+	if n := decisions(t, l, "rebound", "invalid"); n != 0 {
+		t.Errorf("%v rebound decisions for a client that sent a valid token too", n)
+	}
+}
+
 // TestFailover kills the bound target while a client keeps requesting: no
 // request fails, the client is rebound once and stays on its new target.
 func TestFailover(t *testing.T) {
