@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -333,6 +334,8 @@ func (g *TargetGroup) validate(p *problems, key string) {
 	}
 	if g.TargetHeader != "" && !httpsyntax.IsToken(g.TargetHeader) {
 		p.add(key+".target_header", "%q is not a valid header name", g.TargetHeader)
+	} else if why := reservedHeader(g.TargetHeader); g.TargetHeader != "" && why != "" {
+		p.add(key+".target_header", "%q %s; choose a header of your own, such as X-Tether-Target", g.TargetHeader, why)
 	}
 	g.Stickiness.validate(p, key+".stickiness")
 }
@@ -370,10 +373,38 @@ func (s *Stickiness) validate(p *problems, key string) {
 	if s.AppCookieName != "" && !httpsyntax.IsToken(s.AppCookieName) {
 		p.add(key+".app_cookie_name", "%q is not a valid cookie name", s.AppCookieName)
 	}
+	if s.Type == "app_cookie" {
+		// tether strips its own cookies from requests: the application
+		// would never see a cookie of its own with one of their names.
+		for _, own := range []string{s.CookieName, s.CookieName + "APP", s.CookieName + "CORS"} {
+			if s.AppCookieName == own {
+				p.add(key+".app_cookie_name", "%q is also the name of a cookie of tether's own (from cookie_name %q), which tether strips from requests: the application would never get its cookie back; set another cookie_name", s.AppCookieName, s.CookieName)
+			}
+		}
+	}
 	if !httpsyntax.IsToken(s.HeaderName) {
 		p.add(key+".header_name", "%q is not a valid header name", s.HeaderName)
+	} else if why := reservedHeader(s.HeaderName); why != "" {
+		p.add(key+".header_name", "%q %s; choose a header of your own, such as X-Tether-Affinity", s.HeaderName, why)
 	}
 	p.oneOf(key+".on_failure", s.OnFailure, OnFailureModes)
+}
+
+// reservedHeader says why tether cannot use header name for a value of its
+// own (a token or a target's id), or "" when it can: it frames the
+// message, belongs to one connection, or carries something tether or the
+// application already puts there.
+func reservedHeader(name string) string {
+	c := http.CanonicalHeaderKey(name)
+	switch {
+	case tenantUnusable[c]:
+		return "frames the message or belongs to one connection"
+	case c == "Host" || c == "Cookie" || c == "Set-Cookie" || c == "Authorization" || c == "Forwarded" ||
+		strings.HasPrefix(c, "X-Forwarded-") || strings.HasPrefix(c, "Content-") ||
+		c == "Cache-Control" || c == "Location" || c == "Strict-Transport-Security":
+		return "carries what the request or response already says there"
+	}
+	return ""
 }
 
 func (p *problems) address(key, addr string) {
