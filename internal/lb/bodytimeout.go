@@ -17,10 +17,15 @@ import (
 // holds. Once the body has ended the deadline is cleared: net/http goes on
 // reading the connection in the background, to notice a client that
 // leaves while the target answers, and must not time out there.
+//
+// It also tells whether any of the body has been read: a request whose
+// target could not be connected to may go to another target with its body
+// when none of it was (see group.failover).
 type idleBody struct {
 	body     io.ReadCloser
 	rc       *http.ResponseController
 	timeout  time.Duration
+	started  atomic.Bool // Read was called
 	timedOut atomic.Bool // a Read failed for the deadline
 }
 
@@ -36,6 +41,7 @@ func watchBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) *i
 }
 
 func (b *idleBody) Read(p []byte) (int, error) {
+	b.started.Store(true)
 	b.rc.SetReadDeadline(time.Now().Add(b.timeout))
 	n, err := b.body.Read(p)
 	switch {
@@ -48,10 +54,20 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close closes the body once reading has begun. A body not read yet stays
+// open, for a retry on another target after a failed connection (a
+// transport closes the body it was given even when it could not connect);
+// net/http closes it when the handler returns.
 func (b *idleBody) Close() error {
 	b.rc.SetReadDeadline(time.Time{})
+	if !b.started.Load() {
+		return nil
+	}
 	return b.body.Close()
 }
+
+// unread reports whether b is a body none of which has been read.
+func (b *idleBody) unread() bool { return b != nil && !b.started.Load() }
 
 // stalled reports whether b is a body whose client stopped sending.
 func (b *idleBody) stalled() bool { return b != nil && b.timedOut.Load() }

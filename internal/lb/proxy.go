@@ -158,8 +158,8 @@ func (g *group) newProxy(rt http.RoundTripper, pool httputil.BufferPool) *httput
 }
 
 // retrier sends a request to the exchange's target and, when the target
-// cannot be reached and the request has no body to replay, once more to
-// another target. The failed target is marked unhealthy at once (passive
+// cannot be reached and the request's body (if any) has not been read
+// from, once more to another target. The failed target is marked unhealthy at once (passive
 // health).
 type retrier struct {
 	g    *group
@@ -178,21 +178,29 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	out := req.Clone(req.Context())
 	out.URL.Host = alt.address
+	if ex.body.unread() {
+		// The body the failed attempt was given (ReverseProxy's wrapper of
+		// it) is closed now, as RoundTrip must leave it; the request's own,
+		// none of which was read, is not (see idleBody.Close).
+		out.Body = ex.body
+	}
 	return rt.next.RoundTrip(out)
 }
 
 // failover handles a failure to connect to the exchange's target: the
 // target is marked unhealthy at once (passive health) and, unless the
-// request has a body that cannot be replayed or strict stickiness forbids
-// it, the exchange moves to another target, which it returns. Otherwise it
+// request has a body that has been read from already (nothing of it was
+// sent before the connection failed, so an unread body goes on whole) or
+// strict stickiness forbids it, the exchange moves to another target,
+// which it returns. Otherwise it
 // returns nil and the error to answer with.
 func (g *group) failover(req *http.Request, ex *exchange, err error) (*target, error) {
 	failed := ex.t
 	failed.status().ReportConnectError()
 	g.srv.metrics.proxyErrors.WithLabelValues(g.name, failed.id, "connect").Inc()
 	g.srv.log.Warn("target unreachable", "group", g.name, "target", failed.id, "err", err)
-	if req.Body != nil && req.Body != http.NoBody {
-		return nil, err // a streamed body cannot be replayed
+	if req.Body != nil && req.Body != http.NoBody && !ex.body.unread() {
+		return nil, err // a streamed body, once read from, cannot be replayed
 	}
 	if g.sticky.strict && ex.dec.outcome == outcomeKept {
 		ex.dec = decision{outcomeRefused, causeUnhealthy}
