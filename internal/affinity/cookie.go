@@ -14,16 +14,20 @@ import (
 // MaxTokenLen (a hostile 5 KB cookie is simply not a token), and never fails.
 func CookieValue(h http.Header, name string) string {
 	for v := range CookieValues(h, name) {
+		if len(v) > MaxTokenLen {
+			return ""
+		}
 		return v
 	}
 	return ""
 }
 
 // CookieValues yields the values of the cookies called name in the
-// request's Cookie headers, in order, as CookieValue reads the first: a
-// browser sends two cookies of one name when they differ in domain or
-// path (a host-only one and a domain one, after cookie_domain changed),
-// older first.
+// request's Cookie headers, in order, as CookieValue reads the first (but
+// those longer than MaxTokenLen too: Sealer.Open refuses them): a browser
+// sends two cookies of one name when they differ in domain or path (a
+// host-only one and a domain one, after cookie_domain changed), older
+// first.
 func CookieValues(h http.Header, name string) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		for _, line := range h["Cookie"] {
@@ -38,9 +42,6 @@ func CookieValues(h http.Header, name string) iter.Seq[string] {
 				v = strings.TrimSpace(v)
 				if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 					v = v[1 : len(v)-1]
-				}
-				if len(v) > MaxTokenLen {
-					continue
 				}
 				if !yield(v) {
 					return

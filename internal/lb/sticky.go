@@ -215,8 +215,8 @@ func (g *group) readToken(r *http.Request, ex *exchange) (raw string, tok affini
 			}
 		}
 	case "header":
-		if v := r.Header.Get(g.sticky.header); v != "" && len(v) <= affinity.MaxTokenLen {
-			try(v)
+		if v := r.Header.Get(g.sticky.header); v != "" {
+			try(v) // one too long is refused by Open, counted invalid
 		}
 	}
 	return
