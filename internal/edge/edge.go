@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetherlb/tether/internal/clock"
@@ -41,6 +42,10 @@ type Edge struct {
 	behaviors    []*behavior
 	store        *cachestore.Store
 	maxBytes     int64         // the store's bound, max_bytes
+	// inflight counts the bytes of bodies being read into a copy to
+	// store (see streamAndStore), kept under maxBytes/2 (across reloads,
+	// like the flights).
+	inflight *atomic.Int64
 	trusted      trust.Proxies // trusted_proxies
 	maxObject    int64
 	tenantBy     string // "", host or header
@@ -139,11 +144,15 @@ func New(cfg config.Edge, o Options) (*Edge, error) {
 		// origin again.
 		e.flights = p.flights
 		e.flights.forgetHitForMiss()
+		e.inflight = p.inflight
 		if p.maxBytes == e.maxBytes {
 			// Objects stored under behaviors that changed keep their old
 			// keys, which no request makes any more: they age out.
 			e.store = p.store
 		}
+	}
+	if e.inflight == nil {
+		e.inflight = new(atomic.Int64)
 	}
 	if e.store == nil {
 		evictions := e.metrics.evictions // not e: the store outlives it across reloads

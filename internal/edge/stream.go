@@ -124,16 +124,35 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 	}
 	keep := true
 	var size int64 // of the body as it came
+	// held is this body's share of e.inflight: the copies being kept to
+	// store may hold at most half of max_bytes between them, so that many
+	// large misses at once (or slow clients of them) cannot take memory
+	// without bound. A body that would go past it is not stored.
+	var held int64
+	defer func() { e.inflight.Add(-held) }()
+	drop := func(reason string) {
+		keep, plain = false, nil
+		// Known now, not at the body's end: the requests collapsed behind
+		// this one go and fetch their own at once.
+		e.notStored(x, reason)
+		stopPump() // the client has taken what the copy held: its memory is free
+		e.inflight.Add(-held)
+		held = 0
+	}
 	take := func(chunk []byte) {
 		size += int64(len(chunk))
-		if keep && size > e.maxObject {
-			keep, plain = false, nil
-			// Known now, not at the body's end: the requests collapsed
-			// behind this one go and fetch their own at once.
-			e.notStored(x, "too-large")
-			stopPump()
-		} else if keep && coding == "" {
-			plain = append(plain, chunk...)
+		switch n := int64(len(chunk)); {
+		case !keep:
+		case size > e.maxObject:
+			drop("too-large")
+		case e.inflight.Add(n) > e.maxBytes/2:
+			e.inflight.Add(-n)
+			drop("memory")
+		default:
+			held += n
+			if coding == "" {
+				plain = append(plain, chunk...)
+			}
 		}
 		switch {
 		case zw != nil:

@@ -3,6 +3,7 @@ package edge_test
 import (
 	"bufio"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -474,5 +475,48 @@ func TestStreamedResponseCutShort(t *testing.T) {
 	}
 	if r := e.get("/cut.bin"); strings.HasPrefix(r.cacheStatus(), "edge; hit") {
 		t.Errorf("the cut body was stored: %q", r.cacheStatus())
+	}
+}
+
+// The copies of bodies being kept to store hold at most half of max_bytes
+// between them: with more large misses at once, the one that would go past
+// it is not stored (reason memory), and its client still gets it whole.
+func TestInflightCopiesBounded(t *testing.T) {
+	e := newEnv(t, "max_bytes: 4MiB\nmax_object_bytes: 1MiB\n"+defaultBehavior)
+	body := strings.Repeat("m", 900<<10)
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	e.origin.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		io.WriteString(w, body[:600<<10])
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, body[600<<10:])
+	})
+	results := make(chan res, 4)
+	for i := range 4 { // 4 × 600 KiB read at once: past the 2 MiB the copies may hold
+		go func() { results <- e.get(fmt.Sprint("/big/", i), "Accept-Encoding: identity") }()
+	}
+	memory := func() float64 {
+		return ts.Metric(t, e.reg, "tether_edge_not_stored_total", map[string]string{"reason": "memory"})
+	}
+	ts.WaitFor(t, "a copy refused for memory", func() bool { return memory() >= 1 })
+	once.Do(func() { close(release) })
+	for range 4 {
+		if r := <-results; r.status != 200 || r.body != body {
+			t.Errorf("%d, %d bytes, want 200 and %d bytes", r.status, len(r.body), len(body))
+		}
+	}
+	// How many more were refused as the others read their last 300 KiB
+	// depends on the order the bodies came in, and on when the stored
+	// ones gave their share back.
+	refused := int(memory())
+	for i := range 4 {
+		e.get(fmt.Sprint("/big/", i), "Accept-Encoding: identity")
+	}
+	if n := e.origin.count(); n != 4+refused {
+		t.Errorf("the origin served %d requests, want %d: four misses, then one more for each object not stored", n, 4+refused)
 	}
 }
