@@ -41,19 +41,19 @@ type Edge struct {
 	ctxTransport contextTransport
 	behaviors    []*behavior
 	store        *cachestore.Store
-	maxBytes     int64         // the store's bound, max_bytes
+	maxBytes     int64 // the store's bound, max_bytes
 	// inflight counts the bytes of bodies being read into a copy to
 	// store (see streamAndStore), kept under maxBytes/2 (across reloads,
 	// like the flights).
-	inflight *atomic.Int64
-	trusted      trust.Proxies // trusted_proxies
-	maxObject    int64
-	tenantBy     string // "", host or header
-	tenantHdr    string
-	infra        []string      // cookie names; a trailing * is a prefix
-	sendTimeout  time.Duration // the config's send_timeout (0: 60 s)
-	sessions     []string
-	debugKey     bool
+	inflight    *atomic.Int64
+	trusted     trust.Proxies // trusted_proxies
+	maxObject   int64
+	tenantBy    string // "", host or header
+	tenantHdr   string
+	infra       []string      // cookie names; a trailing * is a prefix
+	sendTimeout time.Duration // the config's send_timeout (0: 60 s)
+	sessions    []string
+	debugKey    bool
 	// debugSecret keys the HMACs of values shown in Cache-Status key=.
 	debugSecret []byte
 	clk         clock.Clock
