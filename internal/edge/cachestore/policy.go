@@ -1,6 +1,9 @@
 package cachestore
 
-import "sync/atomic"
+import (
+	"math/rand/v2"
+	"sync/atomic"
+)
 
 // The eviction policy is W-TinyLFU (Einziger, Friedman and Manes, "TinyLFU:
 // A Highly Efficient Cache Admission Policy", §4,
@@ -220,9 +223,28 @@ func (s *Store) maintainLocked(added *entry) (evicted []*Object, kept bool) {
 // frequency comparison, where a tie keeps the victim (it has proved
 // itself). Variants of one key share a frequency, so a new variant of a
 // key is admitted over an older one.
+//
+// As in Caffeine, a candidate seen at least admitFloor times is also
+// admitted at random, once in 128, whatever the victim's count: the
+// counters saturate at 15, so a new hot set requested as often as the old
+// one would otherwise tie with it, and wait for the sketch to age (10 ×
+// its capacity in requests), before it could take its place; and keys
+// whose counters an attacker inflated cannot hold their place for ever.
+// One-hit keys (a scan, a flood of new URLs) stay below the floor.
 func (s *Store) admit(c, v *entry) bool {
 	if c.key == v.key {
 		return true
 	}
-	return s.sketch.estimate(c.hash) > s.sketch.estimate(v.hash)
+	cf := s.sketch.estimate(c.hash)
+	switch {
+	case cf > s.sketch.estimate(v.hash):
+		return true
+	case cf >= admitFloor:
+		return rand.Uint32()&127 == 0
+	}
+	return false
 }
+
+// admitFloor is the estimate from which a candidate may be admitted at
+// random (Caffeine's ADMIT_HASHDOS_THRESHOLD).
+const admitFloor = 6

@@ -118,6 +118,43 @@ func TestFrequentNewKeyAdmitted(t *testing.T) {
 	checkInvariants(t, s)
 }
 
+// TestNewHotSetTakesOver: after an old hot set saturated its counters, a
+// new key requested as often ties with it each time it leaves the window;
+// it is still admitted after about 128 such contests (Caffeine's random
+// admission), long before the sketch ages, where a tie alone would keep
+// it out until then.
+func TestNewHotSetTakesOver(t *testing.T) {
+	s := New(Options{MaxBytes: 200_000})
+	events := 0
+	for range 18 { // fill the main space with keys well past 15
+		for i := range 150 {
+			request(s, fmt.Sprint("/old/", i))
+			events++
+		}
+	}
+	for range 100 { // as frequent now, while it sits in the window
+		request(s, "/new")
+		events++
+	}
+	contests := 0
+	for ; contests < 1500; contests++ {
+		request(s, fmt.Sprint("/push/", contests)) // a one-hit key pushes /new out of the window
+		if s.Contains(ref("/new")) {
+			break // admitted into the main space
+		}
+		request(s, "/new") // stored again, in the window
+		events += 2
+	}
+	if events >= int(s.sketch.sampleSize) {
+		t.Fatalf("the sketch aged during the test (%d events, sample %d): make the test smaller", events, s.sketch.sampleSize)
+	}
+	if contests == 1500 {
+		t.Fatal("a key as frequent as the stored ones lost 1500 contests in a row")
+	}
+	t.Logf("admitted after %d contests", contests)
+	checkInvariants(t, s)
+}
+
 // TestRecentBurstSurvivesInWindow checks the window: a new object fits in
 // the window without an admission contest, so a burst of requests right
 // after it is stored finds it, even though its frequency is still low.
