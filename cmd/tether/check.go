@@ -19,6 +19,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if !noArgs(fs, stderr, "give the config file with -c FILE") {
+		return 2
+	}
 	cfg, err := config.Load(*file)
 	if err != nil {
 		printProblems(stderr, *file, err)

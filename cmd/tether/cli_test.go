@@ -375,3 +375,20 @@ func assertKeys(t *testing.T, file string, want int) {
 		t.Errorf("%s holds %d keys, want %d", file, got, want)
 	}
 }
+
+// A file named without its flag is refused, not ignored: "tether check
+// other.yaml" checked the default file and said ok.
+func TestStrayArgumentsRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"check", "other.yaml"},
+		{"serve", "other.yaml"},
+		{"demo", "extra"},
+		{"keys", "generate", "mykeys.json"},
+		{"keys", "rotate", "mykeys.json"},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		if code != 2 || !strings.Contains(stderr, `unexpected argument "`+args[len(args)-1]+`"`) {
+			t.Errorf("tether %s: exit %d, stderr %q; want 2 and the argument named", strings.Join(args, " "), code, stderr)
+		}
+	}
+}

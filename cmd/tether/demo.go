@@ -72,6 +72,9 @@ Flags:
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if !noArgs(fs, stderr, "the demo takes flags only; see tether demo -h") {
+		return 2
+	}
 	if f.targets < 1 || f.targets > len(demoColors) {
 		fmt.Fprintf(stderr, "tether demo: -targets %d is out of range (allowed 1..%d)\n", f.targets, len(demoColors))
 		return 2

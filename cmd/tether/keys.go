@@ -40,6 +40,9 @@ func keysGenerate(args []string, stdout, stderr io.Writer) int {
 	if err := fset.Parse(args); err != nil {
 		return 2
 	}
+	if !noArgs(fset, stderr, "give the file with -o FILE") {
+		return 2
+	}
 	if _, err := os.Stat(*out); err == nil && !*force {
 		fmt.Fprintf(stderr, "tether keys generate: %s exists; use 'tether keys rotate -f %s' to add a key, or -force to replace it\n", *out, *out)
 		return 1
@@ -90,6 +93,9 @@ func keysRotate(args []string, stdout, stderr io.Writer) int {
 	if err := fset.Parse(args); err != nil {
 		return 2
 	}
+	if !noArgs(fset, stderr, "give the file with -f FILE") {
+		return 2
+	}
 	r, err := keyring.Load(*file)
 	if err == nil {
 		r, err = r.Rotate(time.Now())
@@ -114,4 +120,14 @@ func keysRotate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "dropped %d older keys: copy the file to every replica and reload them now; what the old keys sealed or signed stops opening then\n", dropped)
 	}
 	return 0
+}
+
+// noArgs refuses arguments left after fs's flags: "tether check other.yaml"
+// would otherwise check the default file, and say ok, about another one.
+func noArgs(fs *flag.FlagSet, stderr io.Writer, hint string) bool {
+	if fs.NArg() == 0 {
+		return true
+	}
+	fmt.Fprintf(stderr, "tether %s: unexpected argument %q (%s)\n", fs.Name(), fs.Arg(0), hint)
+	return false
 }

@@ -35,6 +35,9 @@ Flags:
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if !noArgs(fs, stderr, "give the config file with -c FILE") {
+		return 2
+	}
 	cfg, err := config.Load(*file)
 	if err != nil {
 		printProblems(stderr, *file, err)
