@@ -17,7 +17,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return helpExit(err)
 	}
 	if !noArgs(fs, stderr, "give the config file with -c FILE") {
 		return 2

@@ -70,7 +70,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return helpExit(err)
 	}
 	if !noArgs(fs, stderr, "the demo takes flags only; see tether demo -h") {
 		return 2

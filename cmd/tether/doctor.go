@@ -71,7 +71,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return helpExit(err)
 	}
 	switch {
 	case *rules && (*file != "" || *dir != ""):

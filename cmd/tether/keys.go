@@ -38,7 +38,7 @@ func keysGenerate(args []string, stdout, stderr io.Writer) int {
 		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
-		return 2
+		return helpExit(err)
 	}
 	if !noArgs(fset, stderr, "give the file with -o FILE") {
 		return 2
@@ -91,7 +91,7 @@ func keysRotate(args []string, stdout, stderr io.Writer) int {
 		fset.PrintDefaults()
 	}
 	if err := fset.Parse(args); err != nil {
-		return 2
+		return helpExit(err)
 	}
 	if !noArgs(fset, stderr, "give the file with -f FILE") {
 		return 2
@@ -130,4 +130,13 @@ func noArgs(fs *flag.FlagSet, stderr io.Writer, hint string) bool {
 	}
 	fmt.Fprintf(stderr, "tether %s: unexpected argument %q (%s)\n", fs.Name(), fs.Arg(0), hint)
 	return false
+}
+
+// helpExit is the exit code for fs.Parse's error: 0 for -h (help was
+// asked for and given), 2 for a bad flag.
+func helpExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
 }

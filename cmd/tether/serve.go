@@ -33,7 +33,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return helpExit(err)
 	}
 	if !noArgs(fs, stderr, "give the config file with -c FILE") {
 		return 2
