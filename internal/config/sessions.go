@@ -150,7 +150,11 @@ func (s *Sessions) validateStore(p *problems) {
 		switch u.Scheme {
 		case "redis", "rediss", "redis+sentinel", "redis+cluster", "postgres", "postgresql":
 			if u.Host == "" {
-				p.add("sessions.store", "%s:// needs a host (example: %s://127.0.0.1:6379)", u.Scheme, u.Scheme)
+				port := "6379"
+				if strings.HasPrefix(u.Scheme, "postgres") {
+					port = "5432"
+				}
+				p.add("sessions.store", "%s:// needs a host (example: %s://127.0.0.1:%s)", u.Scheme, u.Scheme, port)
 			}
 		default:
 			p.add("sessions.store", "scheme %q is not a store (allowed: %s)", u.Scheme, strings.Join(SessionStoreSchemes, ", "))
