@@ -30,9 +30,13 @@ type idleBody struct {
 }
 
 // watchBody gives r an idleBody when it has a body, and returns it (nil
-// when it has none).
+// when it has none). HTTP/1.1 only: an HTTP/2 stream's read deadline is a
+// timer that fires while no read is pending (a client held back by a slow
+// target's flow control would get 408), and setting it once the handler
+// has returned, while the upload still reads, crashes Go's HTTP/2 server;
+// an HTTP/2 client's stalled body holds one stream, not a connection.
 func watchBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) *idleBody {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 || timeout <= 0 {
+	if r.ProtoMajor != 1 || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 || timeout <= 0 {
 		return nil
 	}
 	b := &idleBody{body: r.Body, rc: http.NewResponseController(w), timeout: timeout}

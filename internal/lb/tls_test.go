@@ -233,3 +233,28 @@ func TestHSTSOnRemovedListener(t *testing.T) {
 			resp.StatusCode, resp.Header.Values("Strict-Transport-Security"))
 	}
 }
+
+// An HTTP/2 upload its target answers without reading: the listener
+// relays the answer and goes on serving (a read deadline set on the
+// finished stream, for body_timeout, crashed the process).
+func TestHTTP2UploadAnsweredUnread(t *testing.T) {
+	targets := newTargets(t, 1)
+	cert, key := ts.TLSFiles(t)
+	l := ts.StartLB(t, httpsYAML(targets, fmt.Sprintf("{cert_file: %q, key_file: %q}", cert, key)))
+	c := tlsClient("localhost", true, 0)
+	base := "https://" + l.Addr("web").String()
+	for range 3 {
+		resp, err := c.Post(base+"/", "application/octet-stream", strings.NewReader(strings.Repeat("u", 10<<20)))
+		if err == nil {
+			resp.Body.Close()
+			if resp.ProtoMajor != 2 {
+				t.Fatalf("the client spoke %s, want HTTP/2", resp.Proto)
+			}
+		}
+	}
+	resp, err := c.Get(base + "/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after the uploads: %v, %v; want 200", resp, err)
+	}
+	resp.Body.Close()
+}
