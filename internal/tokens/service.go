@@ -144,6 +144,10 @@ func New(o Options) (*Service, error) {
 	if s.verifier, err = token.New(token.Options{
 		Issuer: s.issuer, Audiences: s.audiences, Algorithms: []string{s.alg},
 		JWKSFunc: s.JWKS, NotBefore: s.NotBefore, Now: o.Clock.Now, Logger: log,
+		// The key set is this process's own: read it every 10 s, so that a
+		// key a reload dropped (keys rotate -drop-old) stops verifying
+		// at logout within seconds, as at a local JWT authorizer.
+		RefreshInterval: 10 * time.Second, MinRefreshInterval: time.Second,
 	}); err != nil {
 		return nil, err
 	}
