@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"iter"
 	"net/http"
 	"strconv"
 	"time"
@@ -192,34 +193,45 @@ func refreshAfter(d time.Duration) time.Duration { return min(d/10, time.Minute)
 // none does, the first is returned, with its error, for the decision's
 // cause. raw is "" when r carries none.
 func (g *group) readToken(r *http.Request, ex *exchange) (raw string, tok affinity.Token, stale bool, err error) {
-	try := func(v string) bool {
+	for v := range g.tokens(r) {
 		t, s, e := g.openToken(v, ex)
-		if raw == "" || e == nil && t.Group == g.name {
+		if e == nil && t.Group == g.name {
+			return v, t, s, nil
+		}
+		if raw == "" {
 			raw, tok, stale, err = v, t, s, e
 		}
-		return !(e == nil && t.Group == g.name)
 	}
-	switch g.sticky.mode {
-	case "lb_cookie":
-		for _, name := range [...]string{g.sticky.cookie, g.sticky.corsCookie} {
+	return raw, tok, stale, err
+}
+
+// tokens yields the affinity tokens r carries for the group's mode, in
+// the order readToken tries them.
+func (g *group) tokens(r *http.Request) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		var names [2]string
+		switch g.sticky.mode {
+		case "lb_cookie":
+			names = [2]string{g.sticky.cookie, g.sticky.corsCookie}
+		case "app_cookie":
+			names[0] = g.sticky.appCookie
+		case "header":
+			if v := r.Header.Get(g.sticky.header); v != "" {
+				yield(v) // one too long is refused by Open, counted invalid
+			}
+			return
+		}
+		for _, name := range names {
+			if name == "" {
+				continue
+			}
 			for v := range affinity.CookieValues(r.Header, name) {
-				if v != "" && !try(v) {
+				if v != "" && !yield(v) {
 					return
 				}
 			}
 		}
-	case "app_cookie":
-		for v := range affinity.CookieValues(r.Header, g.sticky.appCookie) {
-			if v != "" && !try(v) {
-				return
-			}
-		}
-	case "header":
-		if v := r.Header.Get(g.sticky.header); v != "" {
-			try(v) // one too long is refused by Open, counted invalid
-		}
 	}
-	return
 }
 
 // chooseSourceIP binds by client address: a remembered binding while it is
