@@ -5,7 +5,6 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -208,15 +207,7 @@ func (a *api) invalidate(w http.ResponseWriter, r *http.Request) {
 	var req invalidationRequest
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err == nil {
-		err = jsonstrict.Fields(body, &req)
-	}
-	if err == nil {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		err = dec.Decode(&req)
-		if _, rest := dec.Token(); err == nil && rest != io.EOF {
-			err = errors.New("something follows the JSON object")
-		}
+		err = jsonstrict.Decode(body, &req)
 	}
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error() + ` (send {"paths": ["/images/*"]})`})

@@ -4,17 +4,47 @@
 // reader may see the first) and a field spelt in another case
 // ("Username" fills username).
 //
-// Use Fields before decoding a body with encoding/json and
-// DisallowUnknownFields.
+// Decode reads a request body with these checks, unknown fields refused
+// and nothing after the object; Fields is the check alone.
 package jsonstrict
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 )
+
+// ErrTrailing is Decode's error for a body with more after its object.
+var ErrTrailing = errors.New("data after the JSON object")
+
+// FieldError is Fields' error: a member given twice or spelt in another
+// case. Its message quotes the member's name, never its value.
+type FieldError struct{ msg string }
+
+func (e *FieldError) Error() string { return e.msg }
+
+// Decode decodes the JSON object in body into the struct v points to:
+// Fields' checks first (a *FieldError), then encoding/json's with unknown
+// fields refused (its error as it is), then ErrTrailing when anything but
+// white space follows the object.
+func Decode(body []byte, v any) error {
+	if err := Fields(body, v); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return ErrTrailing
+	}
+	return nil
+}
 
 // Fields checks the members of the JSON object in body against the fields
 // of the struct v points to, named as encoding/json names them (their
@@ -22,6 +52,7 @@ import (
 // member that is given twice, or that matches a field only when letter
 // case is ignored. Members that match no field at all, and a body that is
 // not a JSON object, are left to the decoder, which says what is wrong.
+// The error is a *FieldError.
 func Fields(body []byte, v any) error {
 	names := fieldNames(reflect.TypeOf(v))
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -36,13 +67,13 @@ func Fields(body []byte, v any) error {
 		}
 		k, _ := t.(string)
 		if seen[k] {
-			return fmt.Errorf("field %q is given twice", k)
+			return &FieldError{fmt.Sprintf("field %q is given twice", k)}
 		}
 		seen[k] = true
 		if !names[k] {
 			for n := range names {
 				if strings.EqualFold(n, k) {
-					return fmt.Errorf("field %q is spelt %q here (names are case-sensitive)", n, k)
+					return &FieldError{fmt.Sprintf("field %q is spelt %q here (names are case-sensitive)", n, k)}
 				}
 			}
 		}

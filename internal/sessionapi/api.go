@@ -10,7 +10,6 @@
 package sessionapi
 
 import (
-	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -188,20 +187,8 @@ func decode(r *http.Request, v any) error {
 		// string values that a later GET answers with as invalid JSON.
 		return bad("request body: not valid UTF-8")
 	}
-	if err := jsonstrict.Fields(body, v); err != nil {
+	if err := jsonstrict.Decode(body, v); err != nil {
 		return bad("request body: %v", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return err
-		}
-		return bad("request body: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return bad("request body: unexpected data after the JSON object")
 	}
 	return nil
 }

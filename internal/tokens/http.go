@@ -121,18 +121,17 @@ func decodeJSON(r *http.Request, v any, allowEmpty bool) error {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		return badRequest("invalid_request", "Content-Type must be application/json")
 	}
-	if err := jsonstrict.Fields(body, v); err != nil {
+	var fe *jsonstrict.FieldError
+	switch err := jsonstrict.Decode(body, v); {
+	case err == nil:
+		return nil
+	case errors.As(err, &fe):
 		return badRequest("invalid_request", "%v", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	case errors.Is(err, jsonstrict.ErrTrailing):
+		return badRequest("invalid_request", "the body has data after the JSON object")
+	default:
 		return badRequest("invalid_request", "the body is not the expected JSON object: %s", jsonProblem(err))
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("invalid_request", "the body has data after the JSON object")
-	}
-	return nil
 }
 
 // jsonProblem describes a decoding error without echoing the input.
