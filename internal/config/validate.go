@@ -322,8 +322,10 @@ func (g *TargetGroup) validate(p *problems, key string) {
 		}
 		ids[t.ID] = true
 		p.address(tk+".address", t.Address)
-		if _, port, err := net.SplitHostPort(t.Address); err == nil && port == "0" {
-			p.add(tk+".address", "%q has port 0, which a target cannot listen on (allowed 1..65535)", t.Address)
+		if _, port, err := net.SplitHostPort(t.Address); err == nil {
+			if n, err := strconv.Atoi(port); err == nil && n == 0 { // 0, 00, +0, -0
+				p.add(tk+".address", "%q has port 0, which a target cannot listen on (allowed 1..65535)", t.Address)
+			}
 		}
 		p.intRange(tk+".weight", *t.Weight, 0, 999)
 	}

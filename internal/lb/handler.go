@@ -260,7 +260,7 @@ func (s *Server) logAccess(r *http.Request, listener string, ex *exchange, writt
 		slog.String("client", ex.ci.Addr.String()),
 		slog.String("method", r.Method),
 		slog.String("host", r.Host),
-		slog.String("path", httpsyntax.LogPath(r.URL.Path)),
+		slog.String("path", httpsyntax.LogPath(r.URL.EscapedPath())), // as sent: masked decoded, a %2F in a value would end it early
 		slog.String("proto", r.Proto),
 		slog.Int("status", code),
 		slog.Int64("bytes", bytes),
