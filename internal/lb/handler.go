@@ -80,8 +80,10 @@ func (lh *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{g: g, ci: lh.tl.Identify(r), port: lh.port, start: s.clk.Now(), lh: lh, body: watchBody(w, r, lh.bodyTimeout)}
 	lrw := &loggingWriter{ResponseWriter: w, upgraded: &s.upgraded,
 		websocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}
+	// Deferred, as the response may end in a panic (see group.serve):
+	// a response cut short has its log line too.
+	defer func() { s.logAccess(r, lh.name, ex, lrw.code, lrw.bytes) }()
 	g.serve(lrw, r, ex)
-	s.logAccess(r, lh.name, ex, lrw.code, lrw.bytes)
 }
 
 // setHSTS adds the listener's Strict-Transport-Security header to h, on
@@ -115,8 +117,11 @@ func (g *group) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 		return
 	}
 	inflight := g.begin(ex, t)
+	// Deferred: ReverseProxy panics with http.ErrAbortHandler to cut a
+	// response whose target stopped mid-body, and the exchange still
+	// ends (it leaves tether_requests_in_flight).
+	defer g.end(ex, inflight)
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
-	g.end(ex, inflight)
 }
 
 // noTarget answers a request for which no target could be chosen.

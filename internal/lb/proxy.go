@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -154,6 +155,9 @@ func (g *group) newProxy(rt http.RoundTripper, pool httputil.BufferPool) *httput
 		BufferPool:     pool,
 		ModifyResponse: g.modifyResponse,
 		ErrorHandler:   g.proxyError,
+		// What ReverseProxy logs itself (a target's body that broke off
+		// mid-copy) goes to tether's log, not to stderr unformatted.
+		ErrorLog: slog.NewLogLogger(g.srv.log.With("target_group", g.name).Handler(), slog.LevelWarn),
 	}
 }
 

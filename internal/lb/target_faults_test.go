@@ -273,3 +273,44 @@ target_groups:
 		return ts.Metric(t, l.Registry(), "tether_http_rejected_total", map[string]string{"reason": "body_timeout"}) == 1
 	})
 }
+
+// A response cut short by its target is accounted for like any other, on
+// both of the listener's paths (a GET is the front's, a POST with a body
+// Go's server's): it has its access log line and leaves
+// tether_requests_in_flight, which otherwise grew by one per cut response
+// for ever.
+func TestTargetBodyCutShortAccounted(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Length", "2000")
+		io.WriteString(w, strings.Repeat("x", 1000))
+		w.(http.Flusher).Flush()
+		if c, brw, err := http.NewResponseController(w).Hijack(); err == nil {
+			brw.Flush()
+			c.Close()
+		}
+	}))
+	t.Cleanup(target.Close)
+	var access ts.SyncBuffer
+	l := ts.StartLB(t, `
+listeners: [{name: web, address: "127.0.0.1:0", default_target_group: app}]
+target_groups:
+  - name: app
+    targets: [{id: a, address: "`+strings.TrimPrefix(target.URL, "http://")+`"}]
+    stickiness: {type: none}
+`, ts.WithAccessLog(&access))
+	for _, method := range []string{"GET", "POST"} {
+		req, _ := http.NewRequest(method, l.URL+"/cut-"+method, strings.NewReader(strings.Repeat("b", len(method)-3)))
+		resp, err := plainClient().Do(req)
+		if err == nil { // Go's server may close before the head went out
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	ts.WaitFor(t, "both cut responses logged", func() bool {
+		return strings.Contains(access.String(), "/cut-GET") && strings.Contains(access.String(), "/cut-POST")
+	})
+	if n := ts.Metric(t, l.Registry(), "tether_requests_in_flight", map[string]string{"target": "a"}); n != 0 {
+		t.Errorf("tether_requests_in_flight = %v after both responses ended; want 0", n)
+	}
+}
