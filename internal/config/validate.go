@@ -340,6 +340,9 @@ func (g *TargetGroup) validate(p *problems, key string) {
 		p.add(key+".target_header", "%q %s; choose a header of your own, such as X-Tether-Target", g.TargetHeader, why)
 	}
 	g.Stickiness.validate(p, key+".stickiness")
+	if g.Stickiness.Type == "header" && g.TargetHeader != "" && strings.EqualFold(g.TargetHeader, g.Stickiness.HeaderName) {
+		p.add(key+".target_header", "%q is also stickiness.header_name: the response would carry the target's id where the client reads its affinity token; choose another name, such as X-Tether-Target", g.TargetHeader)
+	}
 }
 
 func (h *HealthCheck) validate(p *problems, key string) {
@@ -402,6 +405,7 @@ func reservedHeader(name string) string {
 	case tenantUnusable[c]:
 		return "frames the message or belongs to one connection"
 	case c == "Host" || c == "Cookie" || c == "Set-Cookie" || c == "Authorization" || c == "Forwarded" ||
+		c == "Proxy-Authorization" || c == "Proxy-Authenticate" || c == "Www-Authenticate" ||
 		strings.HasPrefix(c, "X-Forwarded-") || strings.HasPrefix(c, "Content-") ||
 		c == "Cache-Control" || c == "Location" || c == "Strict-Transport-Security":
 		return "carries what the request or response already says there"

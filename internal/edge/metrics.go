@@ -73,12 +73,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m := &Metrics{
 		bypass:      vec("tether_edge_bypass_total", "Requests forwarded without a cache lookup, by reason (method, caching-disabled, ambiguous-path, duplicate-param, hit-for-miss, …).", "reason"),
-		notStored:   vec("tether_edge_not_stored_total", "Origin responses not stored, by reason (set-cookie, private, no-store, credential, unkeyed-input, content-type-mismatch, status, vary-star, zero-ttl, too-large, incomplete, admission, invalidated).", "reason"),
+		notStored:   vec("tether_edge_not_stored_total", "Origin responses not stored, by reason (status, no-store, private, no-cache, vary-star, credential, unkeyed-input, zero-ttl, set-cookie, content-type-mismatch, too-large, memory, incomplete, admission, invalidated, head).", "reason"),
 		evictions:   vec("tether_edge_evictions_total", "Objects evicted to stay within max_bytes, and variants of a key dropped for newer ones past the 32 a key keeps."),
 		collapsed:   vec("tether_edge_collapsed_total", "Requests that waited for another request's origin fetch instead of their own."),
 		invalidated: vec("tether_edge_invalidated_total", "Objects dropped by invalidations (API and unsafe methods)."),
 		originErrs:  vec("tether_edge_origin_errors_total", "Origin fetches that failed (connection errors, timeouts, and bodies cut short before the edge sent anything)."),
-		sendTOs:     vec("tether_edge_send_timeouts_total", "Client connections closed because the client took no byte of a response for 60 s."),
+		sendTOs:     vec("tether_edge_send_timeouts_total", "Client connections closed because the client took no byte of a response for the edge's send_timeout."),
 		edges:       map[string]*Edge{},
 		counts:      map[string]*edgeCounts{},
 		requests: prometheus.NewDesc("tether_edge_requests_total",
