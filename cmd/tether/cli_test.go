@@ -47,6 +47,7 @@ func TestUsage(t *testing.T) {
 		{name: "unknown flag", args: []string{"check", "-x"}, code: 2, stderr: "flag provided but not defined: -x"},
 		{name: "check -h", args: []string{"check", "-h"}, code: 0, stderr: "Usage: tether check -c FILE"},
 		{name: "keys without command", args: []string{"keys"}, code: 2, stderr: "tether keys generate -o FILE"},
+		{name: "keys -h", args: []string{"keys", "-h"}, code: 0, stdout: "tether keys rotate -f FILE"},
 		{name: "keys unknown command", args: []string{"keys", "list"}, code: 2, stderr: `unknown command "list" (want generate or rotate)`},
 		{name: "demo with too many targets", args: []string{"demo", "-targets", "10"}, code: 2, stderr: "-targets 10 is out of range (allowed 1..9)"},
 	}

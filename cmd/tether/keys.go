@@ -12,9 +12,20 @@ import (
 	"github.com/tetherlb/tether/internal/keyring"
 )
 
+// keysUsage is the help of tether keys.
+const keysUsage = `Usage:
+  tether keys generate -o FILE [-force] [-rsa=false]
+  tether keys rotate -f FILE [-rsa=false] [-drop-old]
+
+The key ring seals affinity tokens and session CSRF tokens, and signs the
+token service's JWTs. generate makes a new ring; rotate adds a fresh active
+key (with -drop-old, for a key that leaked, it removes the others).
+tether keys COMMAND -h tells more.
+`
+
 func cmdKeys(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, "Usage:\n  tether keys generate -o FILE [-force] [-rsa=false]\n  tether keys rotate -f FILE [-rsa=false] [-drop-old]\n")
+		io.WriteString(stderr, keysUsage)
 		return 2
 	}
 	switch args[0] {
@@ -22,6 +33,9 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 		return keysGenerate(args[1:], stdout, stderr)
 	case "rotate":
 		return keysRotate(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		io.WriteString(stdout, keysUsage)
+		return 0
 	}
 	fmt.Fprintf(stderr, "tether keys: unknown command %q (want generate or rotate)\n", args[0])
 	return 2

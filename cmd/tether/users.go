@@ -18,6 +18,7 @@ import (
 
 	"github.com/tetherlb/tether/internal/config"
 	"github.com/tetherlb/tether/internal/users"
+	"github.com/tetherlb/tether/internal/users/filestore"
 	"github.com/tetherlb/tether/internal/users/storeurl"
 )
 
@@ -110,9 +111,10 @@ func (c *usersCmd) passwordFlags() *bool {
 	return c.fs.Bool("password-stdin", false, "read the password from the first line of standard input (required)")
 }
 
-// parse parses args and reports a usage error, returning false, for
-// arguments left over and for -c and --store together.
-func (c *usersCmd) parse(args []string) bool {
+// parse parses args and reports a usage error, returning false and the
+// exit code (2; 0 for -h), for arguments left over and for -c and --store
+// together.
+func (c *usersCmd) parse(args []string) (int, bool) {
 	for _, a := range args {
 		if a == "--" {
 			break
@@ -120,24 +122,21 @@ func (c *usersCmd) parse(args []string) bool {
 		// Refused before the flag package sees it: its error would
 		// print the password ("invalid value … for flag -password").
 		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == "password" {
-			c.usageError("%v", errPasswordFlag)
-			return false
+			return c.usageError("%v", errPasswordFlag), false
 		}
 	}
 	if err := c.fs.Parse(args); err != nil {
-		return false
+		return helpExit(err), false
 	}
 	if c.fs.NArg() > 0 {
-		c.usageError("unexpected argument %q", c.fs.Arg(0))
-		return false
+		return c.usageError("unexpected argument %q", c.fs.Arg(0)), false
 	}
 	configSet := false
 	c.fs.Visit(func(f *flag.Flag) { configSet = configSet || f.Name == "c" })
 	if configSet && c.store != "" {
-		c.usageError("-c and --store both name a store; pass one")
-		return false
+		return c.usageError("-c and --store both name a store; pass one"), false
 	}
-	return true
+	return 0, true
 }
 
 func (c *usersCmd) usageError(format string, args ...any) int {
@@ -265,8 +264,8 @@ unique regardless of case. Roles and attributes go into the user's tokens.
 	c.fs.Var(&roles, "role", "a `role` of the user (repeatable)")
 	c.fs.Var(&attrs, "attr", "a custom attribute, `KEY=VALUE` (repeatable)")
 	fromStdin := c.passwordFlags()
-	if !c.parse(args) {
-		return 2
+	if code, ok := c.parse(args); !ok {
+		return code
 	}
 	if u.Username == "" || !*fromStdin {
 		return c.usageError("--username and --password-stdin are required")
@@ -307,8 +306,8 @@ List the users: username, ID, tenant, roles, whether disabled, and when
 created. Password hashes are never printed.
 `, stderr)
 	asJSON := c.fs.Bool("json", false, "print a JSON array of users (every field but the password hash)")
-	if !c.parse(args) {
-		return 2
+	if code, ok := c.parse(args); !ok {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), usersTimeout)
 	defer cancel()
@@ -320,6 +319,13 @@ created. Password hashes are never printed.
 	all, err := store.List(ctx)
 	if err != nil {
 		return c.fail(err)
+	}
+	if fs, ok := store.(*filestore.Store); ok {
+		if _, err := os.Stat(fs.Path()); errors.Is(err, os.ErrNotExist) {
+			// An empty table alone would not tell a mistyped path from
+			// an empty pool.
+			fmt.Fprintf(stderr, "tether users list: no user file at %s yet (the first 'tether users add' creates it): check the path if you expected users\n", fs.Path())
+		}
 	}
 	if *asJSON {
 		if all == nil {
@@ -363,8 +369,8 @@ func usersSetDisabled(verb string, args []string, stdout, stderr io.Writer) int 
 	}
 	c := newUsersCmd(verb, verb+" --username U\n\n"+effect, stderr)
 	username := c.fs.String("username", "", "the user's `name` (required)")
-	if !c.parse(args) {
-		return 2
+	if code, ok := c.parse(args); !ok {
+		return code
 	}
 	if *username == "" {
 		return c.usageError("--username is required")
@@ -398,8 +404,8 @@ Set a user's password, read from standard input. The change is recorded
 `, stderr)
 	username := c.fs.String("username", "", "the user's `name` (required)")
 	fromStdin := c.passwordFlags()
-	if !c.parse(args) {
-		return 2
+	if code, ok := c.parse(args); !ok {
+		return code
 	}
 	if *username == "" || !*fromStdin {
 		return c.usageError("--username and --password-stdin are required")

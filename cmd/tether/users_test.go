@@ -135,6 +135,11 @@ func TestUsersRunDispatch(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(stdout, "USERNAME") {
 		t.Fatalf("tether users list: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
+	// The file does not exist yet: a mistyped path must not look like an
+	// empty pool.
+	if !strings.Contains(stderr, "no user file at") {
+		t.Errorf("tether users list on a missing file: stderr %q; want it to say the file does not exist", stderr)
+	}
 	if _, stdout, _ := runCLI(t, "help"); !strings.Contains(stdout, "tether users COMMAND") {
 		t.Fatal("the usage does not list tether users")
 	}
@@ -167,7 +172,7 @@ func TestUsersErrors(t *testing.T) {
 		{"-c and --store", "", []string{"list", "-c", cfg, "--store", store}, 2, "-c and --store both"},
 		{"extra argument", "", []string{"list", "--store", store, "alice"}, 2, `unexpected argument "alice"`},
 		{"bad --attr", "", []string{"add", "--store", store, "--username", "eve", "--password-stdin", "--attr", "plan"}, 2, "want KEY=VALUE"},
-		{"-h", "", []string{"passwd", "-h"}, 2, "Usage: tether users passwd"},
+		{"-h", "", []string{"passwd", "-h"}, 0, "Usage: tether users passwd"},
 		{"short password", "short\n", []string{"add", "--store", store, "--username", "eve", "--password-stdin"}, 1,
 			"shorter than 8 characters"},
 		{"password is the username", "Eve.Smith\n", []string{"add", "--store", store, "--username", "eve.smith", "--password-stdin"}, 1,

@@ -90,6 +90,9 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// Path returns the file the store is kept in.
+func (s *Store) Path() string { return s.path }
+
 // Close does nothing: the store holds no file open between calls.
 func (s *Store) Close() error { return nil }
 
