@@ -266,6 +266,8 @@ target_groups:
 }
 
 func printDemoHelp(w io.Writer, f demoFlags, targets []*demo.Target) {
+	// The examples name real targets of this run (-targets may be 1).
+	first, last := targets[0].ID(), targets[len(targets)-1].ID()
 	fmt.Fprintf(w, `
 tether demo is running (stickiness: %s, %d targets, session store: %s).
 
@@ -277,13 +279,14 @@ tether demo is running (stickiness: %s, %d targets, session store: %s).
 
 Watch failover:
   1. Open http://%s/ and reload a few times: same target, the counter grows.
-  2. Kill your target: press "Kill this target" on the page, or
-       curl -X POST http://%s/targets/app-1/kill
+  2. Kill your target: press "Kill this target" on the page, or, with the
+     target the page names (%s here),
+       curl -X POST http://%s/targets/%s/kill
      Your next request moves once to a healthy target and stays there
      (the counter restarts: that state lived in the dead target's memory).
-  3. Revive it:      curl -X POST http://%s/targets/app-1/revive
-  4. Drain one:      curl -X POST http://%s/api/v1/target-groups/app/targets/app-2/drain
-     Clients bound to app-2 keep it for 30s; new clients never get it.
+  3. Revive it:      curl -X POST http://%s/targets/%s/revive
+  4. Drain one:      curl -X POST http://%s/api/v1/target-groups/app/targets/%s/drain
+     Clients bound to %s keep it for 30s; new clients never get it.
 
 Shared sessions:
   1. Open http://%s/shop, log in with any name, add a few items.
@@ -313,7 +316,7 @@ Tokens (the API path; browsers use the session above):
                  -H 'Content-Type: application/json' -d '{"everywhere":true}'
   More: docs/tokens.md.
 
-Targets: `, f.stickiness, len(targets), redactURL(f.store), f.listen, f.edge, f.admin, f.admin, f.admin, f.listen, f.control, f.control, f.admin, f.listen,
+Targets: `, f.stickiness, len(targets), redactURL(f.store), f.listen, f.edge, f.admin, f.admin, f.admin, f.listen, first, f.control, first, f.control, first, f.admin, last, last, f.listen,
 		f.edge, f.edge, f.tokens, demoUser, demoPassword, f.listen, f.tokens)
 	for i, t := range targets {
 		if i > 0 {

@@ -512,3 +512,14 @@ func TestDemoEdge(t *testing.T) {
 	p = b.submit(p, "/shop/cart/add?item=coffee", nil)
 	assertShopCart(t, "shared cart through the edge", p.carts["shared"], shopCart{user: "ada", items: map[string]int{"coffee": 1}})
 }
+
+// The banner's kill, revive and drain examples name targets this run has:
+// with -targets 1, there is no app-2 to drain.
+func TestDemoHelpNamesRealTargets(t *testing.T) {
+	one := []*demo.Target{demo.NewTarget("app-1", "127.0.0.1:9001", "#000", slog.New(slog.DiscardHandler))}
+	var out strings.Builder
+	printDemoHelp(&out, demoFlags{listen: "127.0.0.1:8080", control: "127.0.0.1:8081"}, one)
+	if strings.Contains(out.String(), "app-2") || !strings.Contains(out.String(), "targets/app-1/drain") {
+		t.Errorf("the banner of a one-target demo names app-2 or drains no app-1:\n%s", out.String())
+	}
+}
