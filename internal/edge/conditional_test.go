@@ -124,7 +124,11 @@ behaviors:
 		if r.URL.Path == "/none.txt" {
 			w.Header().Set("Accept-Ranges", "none")
 		}
-		answer(200, body, "Cache-Control: max-age=600", "Content-Type: text/plain")(w, r)
+		b := body
+		if r.URL.Path == "/big.txt" {
+			b = strings.Repeat(body, 40) // over 64 KiB: streamed as it is stored
+		}
+		answer(200, b, "Cache-Control: max-age=600", "Content-Type: text/plain")(w, r)
 	})
 	for _, tc := range []struct{ what, path, enc, want string }{
 		{"miss", "/a.txt", "identity", "bytes"},
@@ -138,6 +142,8 @@ behaviors:
 		{"the origin's field", "/none.txt", "identity", "none"},
 		{"the origin's field, hit", "/none.txt", "identity", "none"},
 		{"not stored", "/dyn/a.txt", "identity", ""},
+		{"streamed miss", "/big.txt", "identity", "bytes"},
+		{"streamed hit", "/big.txt", "identity", "bytes"},
 	} {
 		lines := []string{"Accept-Encoding: " + tc.enc}
 		if strings.Contains(tc.what, "range") {

@@ -167,10 +167,8 @@ func (e *Edge) storeObject(x *exchange, resp *http.Response, body []byte, coding
 	} else if compressible(x.b, resp.Header, int64(len(body))) {
 		varyCoding(resp.Header) // stored as it came, but compressed for others
 	}
-	if coding == "" && !e.cloudfront && resp.StatusCode == http.StatusOK && len(resp.Header["Accept-Ranges"]) == 0 {
-		// The edge answers a range of this body from the store (as
-		// NGINX's cache does), whatever the origin does: it says so.
-		resp.Header["Accept-Ranges"] = acceptRangesBytes
+	if coding == "" {
+		e.acceptRanges(resp)
 	}
 	if cap(body)-len(body) > len(body)/8 {
 		body = bytes.Clone(body) // kept for long: without the room it was read or compressed into
@@ -195,6 +193,17 @@ func (e *Edge) storeObject(x *exchange, resp *http.Response, body []byte, coding
 	e.flights.clearHitForMiss(x)
 	e.landFlight(x, obj)
 	return obj
+}
+
+// acceptRanges adds Accept-Ranges: bytes to resp, a 200 stored as it came
+// (or about to be): the edge answers a range of its body from the store
+// (as NGINX's cache does), whatever the origin does, and says so; not
+// over the origin's own field, nor in cloudfront mode, which passes the
+// origin's fields.
+func (e *Edge) acceptRanges(resp *http.Response) {
+	if !e.cloudfront && resp.StatusCode == http.StatusOK && len(resp.Header["Accept-Ranges"]) == 0 {
+		resp.Header["Accept-Ranges"] = acceptRangesBytes
+	}
 }
 
 // requesterOnly reports whether the requester of a response gets fields
@@ -232,13 +241,14 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 
 // notStored records why a response was not stored; the key becomes
 // hit-for-miss so that later requests are not collapsed behind it, unless
-// the response was only fenced out by an invalidation, or answered a HEAD:
-// the next fetch is stored as usual. The flight x leads lands without an
+// the response was only fenced out by an invalidation, answered a HEAD,
+// or found the in-flight copies' memory full (a moment's shortage): the
+// next fetch is stored as usual. The flight x leads lands without an
 // object: its waiters fetch for themselves.
 func (e *Edge) notStored(x *exchange, reason string) {
 	x.status.Stored, x.status.Detail = httpcache.No, firstNonEmpty(x.status.Detail, reason)
 	e.metrics.notStored(reason)
-	if x.key != "" && reason != "invalidated" && reason != "head" {
+	if x.key != "" && reason != "invalidated" && reason != "head" && reason != "memory" {
 		e.flights.markHitForMiss(x, e.clk.Now())
 	}
 	e.landFlight(x, nil)

@@ -75,6 +75,11 @@ func (e *Edge) streamAndStore(w http.ResponseWriter, x *exchange, resp *http.Res
 		varyCoding(resp.Header) // this client's copy is not compressed; others' are
 	}
 	x.noGzip = true
+	if coding == "" && enc == "" && !isEventStream(resp.Header) && resp.ContentLength <= e.maxObject {
+		// As storeObject says on the copy it stores, said now: the
+		// header goes out first.
+		e.acceptRanges(resp)
+	}
 	clientHeader, length := resp.Header, resp.ContentLength
 	if enc != "" {
 		clientHeader = resp.Header.Clone() // resp.Header stays the origin's, to be stored

@@ -519,4 +519,11 @@ func TestInflightCopiesBounded(t *testing.T) {
 	if n := e.origin.count(); n != 4+refused {
 		t.Errorf("the origin served %d requests, want %d: four misses, then one more for each object not stored", n, 4+refused)
 	}
+	// A refusal for memory is of the moment: the key is not marked
+	// hit-for-miss, so the refetch above was stored, and these are hits.
+	for i := range 4 {
+		if r := e.get(fmt.Sprint("/big/", i), "Accept-Encoding: identity"); !strings.Contains(r.cacheStatus(), "hit") {
+			t.Errorf("/big/%d after its refetch: Cache-Status %q, want a hit", i, r.cacheStatus())
+		}
+	}
 }
