@@ -87,8 +87,7 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/edges", a.edges)
 	mux.HandleFunc("POST /api/v1/edges/{name}/invalidations", a.invalidate)
 	mux.HandleFunc("GET /{$}", a.index)
-	mux.Handle("GET /dashboard/", dashboard())
-	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))
+	handleDashboard(mux)
 	// Go's profiler, as Caddy's admin API offers it: go tool pprof
 	// http://127.0.0.1:9901/debug/pprof/profile?seconds=30
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

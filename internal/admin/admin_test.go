@@ -207,6 +207,8 @@ func TestUnroutedAnswersAreJSON(t *testing.T) {
 		{"GET", "/api/v1/nope", 404, ""},
 		{"DELETE", "/api/v1/reload", 405, "POST"},
 		{"GET", "/api/v1/target-groups/app/targets/a/drain", 405, "POST"},
+		{"GET", "/dashboard/nope", 404, ""},
+		{"GET", "/dashboard/app.js/x", 404, ""},
 	} {
 		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
 		resp, err := http.DefaultClient.Do(req)

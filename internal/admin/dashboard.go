@@ -18,6 +18,22 @@ var dashboardFiles embed.FS
 const dashboardPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
 	"img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+// handleDashboard routes GET /dashboard/ and each of the dashboard's files
+// on mux: any other path under /dashboard/ is unrouted, and gets the API's
+// JSON 404.
+func handleDashboard(mux *http.ServeMux) {
+	h := dashboard()
+	mux.Handle("GET /dashboard/{$}", h)
+	entries, err := dashboardFiles.ReadDir("dashboard")
+	if err != nil {
+		panic(err) // the embedded directory is there at build time
+	}
+	for _, e := range entries {
+		mux.Handle("GET /dashboard/"+e.Name(), h) // index.html: FileServer redirects it to /dashboard/
+	}
+	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))
+}
+
 // dashboard serves the files under /dashboard/.
 func dashboard() http.Handler {
 	sub, err := fs.Sub(dashboardFiles, "dashboard")
