@@ -127,7 +127,7 @@ func TestDashboardInChromium(t *testing.T) {
 
 	dom := ts.DumpDOM(t, srv.URL+"/dashboard/", 3*time.Second)
 	for _, want := range []string{
-		`data-group="app"`, `data-skew="1.00"`,
+		`data-group="app"`, `data-skew="1.00"`, "too few bindings to judge", // 6 bindings over 3 targets
 		`data-target="a" data-state="healthy"`, `data-target="b" data-state="healthy"`, `data-target="c" data-state="healthy"`,
 		`data-edge="cdn"`, `data-hit-ratio="0.750"`, ">75%<", "3 / 3", "live ·", `data-5xx="1"`, "1 since start",
 	} {

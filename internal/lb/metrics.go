@@ -51,7 +51,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "tether_affinity_bindings", Help: "Clients bound to each target and seen within the binding window.",
 		}, []string{"group", "target"}),
 		skew: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "tether_affinity_skew", Help: "Bindings of the busiest target divided by the mean over active targets (1 = perfectly even).",
+			Name: "tether_affinity_skew", Help: "Bindings of the busiest target in service divided by its weight's share of all bindings (1 = perfectly even).",
 		}, []string{"group"}),
 		failOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tether_fail_open", Help: "1 while no target of the group is healthy and tether routes to all of them (fail open).",

@@ -226,3 +226,25 @@ func TestAccessLog(t *testing.T) {
 		t.Errorf("access log line %s; want the path with the parameter's value left out", lines[2])
 	}
 }
+
+// TestSkewWeighsTargets: a target of weight 2 holding twice the bindings
+// of one of weight 1 is even (skew 1), not "2× the mean".
+func TestSkewWeighsTargets(t *testing.T) {
+	targets := newTargets(t, 2)
+	yaml := strings.Replace(groupYAML(targets, "    stickiness: {type: lb_cookie}\n"),
+		fmt.Sprintf("{id: %s, address: %q}", targets[0].ID, targets[0].Addr),
+		fmt.Sprintf("{id: %s, address: %q, weight: 2}", targets[0].ID, targets[0].Addr), 1)
+	l := ts.StartLB(t, yaml)
+	waitHealthy(t, l, 2)
+	for range 30 {
+		get(t, ts.Client(t), l.URL+"/")
+	}
+	l.Sweep()
+	heavy := ts.Metric(t, l.Registry(), "tether_affinity_bindings", map[string]string{"target": targets[0].ID})
+	if heavy != 20 {
+		t.Fatalf("bindings of the weight-2 target = %v, want 20 of 30", heavy)
+	}
+	if skew := ts.Metric(t, l.Registry(), "tether_affinity_skew", map[string]string{"group": "app"}); skew != 1 {
+		t.Errorf("skew = %v with bindings 20:10 on weights 2:1, want 1", skew)
+	}
+}

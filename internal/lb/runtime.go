@@ -49,7 +49,7 @@ func (s *Server) Sweep() {
 			m.bindings.WithLabelValues(g.name, t.id).Set(float64(n))
 			st := t.state(now)
 			m.setState(g.name, t.id, st)
-			skew.add(st, int64(n))
+			skew.add(st, t.Weight(), int64(n))
 			if st == StateDrained && t.removed.Load() {
 				t.stopChecks()
 				m.forget(g.name, t.id)
@@ -100,29 +100,33 @@ type GroupStatus struct {
 	Stickiness string `json:"stickiness"`
 	FailOpen   bool   `json:"fail_open"`
 	// Skew is the tether_affinity_skew gauge: the bindings of the busiest
-	// target in service over their mean (1 is even; 0 with no bindings).
+	// target in service over its weight's share of them (1 is even; 0
+	// with no bindings).
 	Skew    float64        `json:"affinity_skew"`
 	Targets []TargetStatus `json:"targets"`
 }
 
-// skewOf sums the bindings of a group's targets in service (healthy or
-// initial) for the affinity skew.
-type skewOf struct{ sum, most, active float64 }
+// skewOf sums the bindings and weights of a group's targets in service
+// (healthy or initial, weight above 0) for the affinity skew.
+type skewOf struct{ sum, weights, most float64 }
 
-func (k *skewOf) add(st State, bindings int64) {
-	if st == StateHealthy || st == StateInitial {
-		k.active++
+func (k *skewOf) add(st State, weight int, bindings int64) {
+	if (st == StateHealthy || st == StateInitial) && weight > 0 {
 		k.sum += float64(bindings)
-		k.most = max(k.most, float64(bindings))
+		k.weights += float64(weight)
+		k.most = max(k.most, float64(bindings)/float64(weight)) // bindings per unit of weight
 	}
 }
 
-// value is the busiest target's bindings over the mean; 0 with none.
+// value is the busiest target's bindings over its weight's share of them
+// all: with equal weights, the busiest target's bindings over the mean. 1
+// is even; 0 with no bindings. A target of weight 2 with twice the
+// bindings of one of weight 1 is even.
 func (k skewOf) value() float64 {
 	if k.sum == 0 {
 		return 0
 	}
-	return k.most / (k.sum / k.active)
+	return k.most / (k.sum / k.weights)
 }
 
 // Snapshot returns the groups and targets, in config order. For tcp
@@ -152,7 +156,7 @@ func (s *Server) Snapshot() []GroupStatus {
 				Responses5xx: t.failed.Load(), Bindings: t.bindings.Load(), DrainRemaining: t.drainRemaining(now).Seconds(),
 				Deregistered: t.removed.Load(),
 			}
-			skew.add(ts.State, ts.Bindings)
+			skew.add(ts.State, ts.Weight, ts.Bindings)
 			gs.Targets = append(gs.Targets, ts)
 		}
 		gs.Skew = skew.value()

@@ -140,6 +140,16 @@ function actionButton(g, t) {
 // sticky reports whether a group binds clients to targets.
 const sticky = g => !!g.stickiness && g.stickiness !== "none";
 
+// fewBindings reports whether a group's bindings are too few for its
+// affinity skew to say anything about the balancing: one client over
+// three targets is a skew of 3. Under 4 per target in service, the skew
+// is shown but not judged.
+function fewBindings(g) {
+  const inService = g.targets.filter(t => t.state === "healthy" || t.state === "initial").length;
+  const bindings = g.targets.reduce((n, t) => n + (t.bindings || 0), 0);
+  return bindings < 4 * inService;
+}
+
 function groupCard(g, now) {
   let total = 0, inService = 0, groupRate = 0, known = true;
   const maxBindings = Math.max(1, ...g.targets.map(t => t.bindings));
@@ -170,8 +180,10 @@ function groupCard(g, now) {
   });
   const h = remember("g/" + g.name, known ? groupRate : 0);
   const skew = g.affinity_skew || 0;
-  const skewCls = skew === 0 ? "" : skew <= 1.25 ? "good" : skew <= 2 ? "fair" : "bad";
-  const skewNote = skew !== 0 ? (skew <= 1.25 ? "even" : skew <= 2 ? "somewhat uneven" : "uneven")
+  const few = skew !== 0 && fewBindings(g);
+  const skewCls = skew === 0 || few ? "" : skew <= 1.25 ? "good" : skew <= 2 ? "fair" : "bad";
+  const skewNote = few ? "too few bindings to judge"
+    : skew !== 0 ? (skew <= 1.25 ? "even" : skew <= 2 ? "somewhat uneven" : "uneven")
     : inService === 0 ? "no target in service" : "no bindings yet";
   return el("section", { class: "card group", "data-group": g.name },
     el("div", { class: "head" },
@@ -185,7 +197,7 @@ function groupCard(g, now) {
       el("div", { class: "figures" },
         el("div", { class: "figure" }, el("div", { class: "value" }, known ? perSecond(groupRate) : "–"), el("div", { class: "label" }, "req/s"), spark(h)),
         sticky(g) && el("div", { class: "figure skew " + skewCls, "data-skew": skew.toFixed(2),
-          title: "bindings of the busiest target in service over their mean (1 is even)" },
+          title: "bindings of the busiest target in service over its weight's share of them (1 is even)" },
           el("div", { class: "value" }, skew === 0 ? "–" : fmt1.format(skew) + "×"),
           el("div", { class: "label" }, "affinity skew · " + skewNote)))),
     el("div", { class: "table" }, el("table", {},
@@ -322,7 +334,7 @@ function render(groups, edges, now) {
   ];
   const r5 = rate("all/5xx", failed, now);
   tiles.splice(1, 0, tile("5xx / s", perSecond(r5), `${fmtInt.format(failed)} since start`, r5 ? "bad" : r5 === 0 ? "good" : ""));
-  const skewed = groups.filter(g => sticky(g) && g.affinity_skew > 0);
+  const skewed = groups.filter(g => sticky(g) && g.affinity_skew > 0 && !fewBindings(g));
   if (skewed.length) {
     const worst = skewed.reduce((a, g) => g.affinity_skew > a.affinity_skew ? g : a);
     tiles.push(tile("Worst affinity skew", fmt1.format(worst.affinity_skew) + "×", "in " + worst.name + " (1× is even)", worst.affinity_skew <= 1.25 ? "good" : worst.affinity_skew <= 2 ? "" : "bad"));
