@@ -393,3 +393,45 @@ func TestStrayArgumentsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckReadsFiles: check reads the files the config names, as serve
+// would at start: a missing certificate or session API key, or a CA bundle
+// without a certificate, is a problem naming its key; -files=false skips
+// them, for linting where they are not deployed.
+func TestCheckReadsFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "ca.pem", "not a certificate\n")
+	file := writeFile(t, dir, "tether.yaml", `
+listeners:
+  - name: web
+    address: 127.0.0.1:8443
+    protocol: https
+    tls: {cert_file: site.crt, key_file: site.key}
+    default_target_group: app
+target_groups:
+  - name: app
+    protocol: https
+    tls: {ca_file: ca.pem}
+    targets:
+      - {id: app-1, address: 127.0.0.1:9001}
+sessions:
+  store: memory
+  api: {address: 127.0.0.1:9904, api_key_file: api.key}
+`)
+	code, _, stderr := runCLI(t, "check", "-c", file)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	for _, want := range []string{
+		"listeners[0](web).tls: loading certificate " + filepath.Join(dir, "site.crt"),
+		"target_groups[0](app).tls.ca_file: ca.pem holds no PEM certificate",
+		"sessions.api.api_key_file: stat " + filepath.Join(dir, "api.key") + ": no such file or directory (create it with",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if code, stdout, stderr := runCLI(t, "check", "-files=false", "-c", file); code != 0 || !strings.Contains(stdout, "ok") {
+		t.Errorf("check -files=false: exit %d, %q %q; want ok", code, stdout, stderr)
+	}
+}

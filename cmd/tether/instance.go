@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"reflect"
 	"sync"
 	"time"
@@ -55,12 +54,7 @@ func newLoggers(cfg *config.Config, stdout, stderr io.Writer) (*slog.Logger, *sl
 }
 
 // keyFile is where the key ring of cfg lives.
-func keyFile(cfg *config.Config) string {
-	if filepath.IsAbs(cfg.Keys.File) || cfg.Dir == "" {
-		return cfg.Keys.File
-	}
-	return filepath.Join(cfg.Dir, cfg.Keys.File)
-}
+func keyFile(cfg *config.Config) string { return cfg.File(cfg.Keys.File) }
 
 // startInstance loads the key ring (creating it when absent), starts the
 // load balancer and the admin API.

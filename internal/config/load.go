@@ -130,6 +130,15 @@ func Decode(data []byte) (*Config, error) {
 	return &c, nil
 }
 
+// File resolves path, a file the config names, against the directory of
+// the config file (Dir), as every relative path of the config is.
+func (c *Config) File(path string) string {
+	if filepath.IsAbs(path) || c.Dir == "" {
+		return path
+	}
+	return filepath.Join(c.Dir, path)
+}
+
 // Problems splits an error from Load, Parse, Decode or Validate into its
 // problems, one per line of output.
 func Problems(err error) []string {

@@ -80,7 +80,7 @@ func tenantFunc(t *config.SessionTenants) session.TenantFunc {
 }
 
 func (s *Service) startAPI(cfg *config.SessionAPI, dir string, reg prometheus.Registerer) error {
-	key, err := readAPIKey(resolve(dir, cfg.APIKeyFile))
+	key, err := ReadAPIKey(resolve(dir, cfg.APIKeyFile))
 	if err != nil {
 		return fmt.Errorf("sessions.api.api_key_file: %w", err)
 	}
@@ -115,9 +115,9 @@ func (s *Service) APIAddr() net.Addr {
 	return s.apiLn.Addr()
 }
 
-// readAPIKey reads the bearer key: the file's content without surrounding
+// ReadAPIKey reads the session API's bearer key: the file's content without surrounding
 // whitespace, at least 32 bytes, in a file no other user can read.
-func readAPIKey(path string) ([]byte, error) {
+func ReadAPIKey(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w (create it with: head -c 32 /dev/urandom | base64 > %s; chmod 600 %s)", err, path, path)
