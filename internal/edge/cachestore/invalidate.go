@@ -100,11 +100,13 @@ func ValidatePattern(p string) error {
 // fail ValidatePattern match nothing.
 //
 // Invalidate visits every stored object once, a shard at a time. It
-// holds the policy lock only to record the invalidation (see fence.go) and
-// to remove each shard's matches, so misses are stored and hits served
-// while it scans a large store. An object stored meanwhile from a fetch
-// that started after the invalidation is the origin's content since, and
-// is kept; one from an earlier fetch is refused by the fence.
+// holds a shard's lock only to list the shard's objects (no pattern is
+// matched under it) and the policy lock only to record the invalidation
+// (see fence.go) and to remove each shard's matches, so misses are stored
+// and hits served while it matches thousands of patterns against a large
+// store. An object stored meanwhile from a fetch that started after the
+// invalidation is the origin's content since, and is kept; one from an
+// earlier fetch is refused by the fence.
 func (s *Store) Invalidate(tenant string, patterns []string) int {
 	ps := make([]*glob.Star, 0, len(patterns))
 	for _, p := range patterns {
@@ -123,22 +125,31 @@ func (s *Store) Invalidate(tenant string, patterns []string) int {
 	gen := s.fencePatternsLocked(tenant, ps)
 	s.mu.Unlock()
 	removed := 0
-	var doomed []*entry
+	var listed, doomed []listedEntry
 	for i := range s.shards {
 		sh := &s.shards[i]
-		doomed = doomed[:0]
+		listed, doomed = listed[:0], doomed[:0]
 		sh.mu.RLock()
 		for _, sl := range sh.m {
 			for e := range sl.all() {
-				if o := e.obj; o.Generation < gen && (tenant == "" || o.Tenant == tenant) && matchesAny(ps, o.Ref().URI) {
-					doomed = append(doomed, e)
+				if o := e.obj; o.Generation < gen && (tenant == "" || o.Tenant == tenant) {
+					listed = append(listed, listedEntry{e, o})
 				}
 			}
 		}
 		sh.mu.RUnlock()
+		if s.listed != nil {
+			s.listed(i)
+		}
+		for _, st := range listed {
+			if matchesAny(ps, st.obj.Ref().URI) { // an object's URI never changes
+				doomed = append(doomed, st)
+			}
+		}
 		if len(doomed) > 0 {
 			removed += s.removeStored(doomed)
 		}
+		clear(listed) // the next shard's list holds no object of this one
 		if s.scanned != nil {
 			s.scanned(i)
 		}
@@ -147,16 +158,22 @@ func (s *Store) Invalidate(tenant string, patterns []string) int {
 	return removed
 }
 
-// removeStored removes the entries of es that are still stored (an
-// eviction, a deletion or a newer version may have taken one since it
-// was found) and returns how many it removed.
-func (s *Store) removeStored(es []*entry) int {
+// listedEntry is an entry with the object it held when it was listed.
+type listedEntry struct {
+	e   *entry
+	obj *Object
+}
+
+// removeStored removes the entries of es that still hold the object they
+// were listed with (an eviction, a deletion or a newer version may have
+// taken one since) and returns how many it removed.
+func (s *Store) removeStored(es []listedEntry) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for _, e := range es {
-		if e.obj != nil { // every write of e.obj holds s.mu
-			s.removeLocked(e)
+	for _, st := range es {
+		if st.e.obj == st.obj { // every write of e.obj holds s.mu
+			s.removeLocked(st.e)
 			n++
 		}
 	}

@@ -245,3 +245,45 @@ func FuzzGlobMatch(f *testing.F) {
 		}
 	})
 }
+
+// TestInvalidateMatchesWithoutShardLock: the patterns are matched with no
+// shard lock held (thousands of patterns against a large shard took
+// seconds), so an object of the very shard being matched can be stored
+// and found meanwhile.
+func TestInvalidateMatchesWithoutShardLock(t *testing.T) {
+	s := New(Options{})
+	for i := range 500 {
+		s.Put(stored("", "h", fmt.Sprint("/a/", i), "", ""))
+	}
+	s.listed = func(shard int) {
+		if shard != shardCount/2 {
+			return
+		}
+		var o *Object
+		for i := 0; o == nil; i++ { // an object of the shard being matched
+			c := stored("", "h", fmt.Sprint("/b/", i), "", "")
+			c.Generation = s.Generation()
+			if s.shard(s.uriHash(c.Ref().URI)) == &s.shards[shard] {
+				o = c
+			}
+		}
+		done := make(chan bool, 1)
+		go func() {
+			err := s.Add(o)
+			_, found := s.Get(o.Ref(), nil)
+			done <- err == nil && found
+		}()
+		select {
+		case ok := <-done:
+			if !ok {
+				t.Error("an object of the shard being matched was not stored")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Add to the shard being matched waited for the match")
+		}
+	}
+	if n := s.Invalidate("", []string{"/a/*"}); n != 500 {
+		t.Errorf("Invalidate removed %d, want 500", n)
+	}
+	checkInvariants(t, s)
+}

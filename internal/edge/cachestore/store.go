@@ -122,6 +122,9 @@ type Store struct {
 	// scanned, when tests set it, is called by Invalidate after each
 	// shard it has scanned and cleared, with no lock held.
 	scanned func(shard int)
+	// listed, when tests set it, is called by Invalidate once it has
+	// listed a shard's objects, before it matches them, with no lock held.
+	listed func(shard int)
 }
 
 // shard holds the entries of the URIs that hash to it.
