@@ -17,8 +17,9 @@ import (
 
 // keyAt is a value in the document: its key path and its kind.
 type keyAt struct {
-	path string
-	kind yaml.Kind
+	path  string
+	kind  yaml.Kind
+	value string // a scalar's
 }
 
 // keysByLine indexes the values under n by the line they start on, in
@@ -36,13 +37,13 @@ func keysByLine(n *yaml.Node, path string, out map[int][]keyAt) {
 			if path != "" {
 				p = path + "." + k.Value
 			}
-			out[v.Line] = append(out[v.Line], keyAt{p, v.Kind})
+			out[v.Line] = append(out[v.Line], keyAt{p, v.Kind, v.Value})
 			keysByLine(v, p, out)
 		}
 	case yaml.SequenceNode:
 		for j, v := range n.Content {
 			p := path + "[" + strconv.Itoa(j) + "]"
-			out[v.Line] = append(out[v.Line], keyAt{p, v.Kind})
+			out[v.Line] = append(out[v.Line], keyAt{p, v.Kind, v.Value})
 			keysByLine(v, p, out)
 		}
 	}
@@ -75,9 +76,12 @@ func withKeyPaths(data []byte, msgs []string) []string {
 		case strings.HasPrefix(m[2], "a mapping "):
 			kind = yaml.MappingNode
 		}
+		// A scalar's message quotes it: on a line of several scalars
+		// ({id: a, weight: abc}), the one with that value is meant.
+		value, quoted := quotedValue(m[2])
 		var found []string
 		for _, k := range byLine[line] {
-			if k.kind == kind {
+			if k.kind == kind && (!quoted || sameValue(k.value, value)) {
 				found = append(found, k.path)
 			}
 		}
@@ -86,6 +90,28 @@ func withKeyPaths(data []byte, msgs []string) []string {
 		}
 	}
 	return out
+}
+
+var quotedValueRE = regexp.MustCompile(`^("(?:[^"\\]|\\.)*") \(a `)
+
+// quotedValue returns the value a scalar's message starts with (`"abc" (a
+// string) cannot be used here`), and whether it has one.
+func quotedValue(msg string) (string, bool) {
+	m := quotedValueRE.FindStringSubmatch(msg)
+	if m == nil {
+		return "", false
+	}
+	v, err := strconv.Unquote(m[1])
+	return v, err == nil
+}
+
+// sameValue reports whether a scalar's value v is the one a message
+// quotes as q, which yaml.v3 cuts to 7 bytes and "..." past 10.
+func sameValue(v, q string) bool {
+	if len(q) == 10 && strings.HasSuffix(q, "...") {
+		return len(v) > 10 && strings.HasPrefix(v, q[:7])
+	}
+	return v == q
 }
 
 // nodeKind names n's kind as the messages do: list or mapping.
