@@ -71,6 +71,16 @@ func (b *Browser) DumpDOM(url string, budget time.Duration) string {
 	return b.run("--virtual-time-budget="+ms(budget), "--dump-dom", url)
 }
 
+// DumpDOMLoaded loads url and returns the serialized DOM once the page has
+// loaded (its load event), its scripts running in real time meanwhile.
+// DumpDOM's virtual time stands still while a fetch is pending, so a
+// page's own timeout of a request that never ends needs this: make the
+// page's load take longer than the timeout (a slow image, say).
+func (b *Browser) DumpDOMLoaded(url string) string {
+	b.t.Helper()
+	return b.run("--dump-dom", url)
+}
+
 // Screenshot loads url in a w×h window, lets its scripts run for budget of
 // virtual time and writes a PNG of the viewport to path.
 func (b *Browser) Screenshot(url, path string, w, h int, budget time.Duration) {
