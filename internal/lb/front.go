@@ -3,6 +3,7 @@ package lb
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -186,14 +187,26 @@ func (f *front) abort() {
 
 // shutdown shuts the front and srv, the server it hands connections to,
 // down gracefully until ctx ends, then closes every connection left.
+//
+// It returns an error when ctx ended with requests still in flight, on
+// the front's connections or srv's: they were cut short.
 func (f *front) shutdown(ctx context.Context, srv *http.Server) error {
-	stop := context.AfterFunc(ctx, f.abort)
+	var cut atomic.Bool
+	stop := context.AfterFunc(ctx, func() {
+		f.mu.Lock()
+		cut.Store(len(f.conns) > 0)
+		f.mu.Unlock()
+		f.abort()
+	})
 	defer stop()
 	f.Close()
 	err := srv.Shutdown(ctx)
 	if err != nil {
 		srv.Close()
 		f.abort()
+	}
+	if err == nil && cut.Load() {
+		err = fmt.Errorf("connections still busy were closed: %w", context.Cause(ctx))
 	}
 	return err
 }

@@ -177,8 +177,8 @@ func TestSessionGateway(t *testing.T) {
 		store.down.Store(true)
 		defer store.down.Store(false)
 		_, code, resp := get(t, plainClient(), l.URL+"/app/orders", "Cookie", "sid="+id, "Accept", "text/html")
-		if code != 503 || resp.Header.Get("Retry-After") == "" {
-			t.Errorf("status %d, Retry-After %q; want 503 with Retry-After", code, resp.Header.Get("Retry-After"))
+		if code != 503 || resp.Header.Get("Retry-After") != "5" {
+			t.Errorf("status %d, Retry-After %q; want 503 with Retry-After: 5 (as documented, and as the session API)", code, resp.Header.Get("Retry-After"))
 		}
 	})
 	if n := requests() - before; n != 0 {

@@ -248,3 +248,31 @@ func TestShutdownSendsWebSocketClose(t *testing.T) {
 		t.Errorf("after the close frame: %v, want EOF", err)
 	}
 }
+
+// TestCloseSaysWhenItCuts: a request still in flight when Close's context
+// ends is cut, and Close says so (serve logs "shutdown cut requests
+// short"), on the front's path (a GET) and on Go's server's (a POST with
+// a body).
+func TestCloseSaysWhenItCuts(t *testing.T) {
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			release := make(chan struct{})
+			defer close(release)
+			tg := slowTarget(t, release)
+			l := ts.StartLB(t, groupYAML([]*ts.Target{tg}, ""))
+			go func() {
+				req, _ := http.NewRequest(method, l.URL+"/slow", strings.NewReader(strings.Repeat("b", len(method)-3)))
+				if resp, err := plainClient().Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}()
+			ts.WaitFor(t, "request in flight", func() bool { return l.Snapshot()[0].Targets[0].InFlight == 1 })
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			if err := l.Close(ctx); err == nil {
+				t.Error("Close cut a request in flight and returned nil")
+			}
+		})
+	}
+}

@@ -320,7 +320,7 @@ func writeError(w http.ResponseWriter, code int) {
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	if code == http.StatusServiceUnavailable {
+	if code == http.StatusServiceUnavailable && h.Get("Retry-After") == "" { // a caller's own stands
 		h.Set("Retry-After", "1")
 	}
 	body := strconv.Itoa(code) + " " + http.StatusText(code) + "\n"
