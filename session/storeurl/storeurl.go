@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tetherlb/tether/session"
 	"github.com/tetherlb/tether/session/filestore"
@@ -34,6 +35,11 @@ type Options struct {
 	MaxSessions int
 	// Logger is given to stores that log. Nil: discard.
 	Logger *slog.Logger
+	// Retry is how often a Redis or PostgreSQL store that could not be
+	// reached at Open is tried again. Until it is reached, its calls fail
+	// (a Manager answers 503), and Open succeeds. Zero: 2s; negative: Open
+	// fails instead.
+	Retry time.Duration
 }
 
 // Open opens the store rawURL names. Errors never contain a password.
@@ -52,10 +58,32 @@ func Open(ctx context.Context, rawURL string, o Options) (session.Store, error) 
 		return filestore.Open(path, filestore.Options{})
 	case strings.HasPrefix(rawURL, "redis://"), strings.HasPrefix(rawURL, "rediss://"),
 		strings.HasPrefix(rawURL, "redis+sentinel://"), strings.HasPrefix(rawURL, "redis+cluster://"):
-		return redisstore.Open(ctx, rawURL, redisstore.Options{})
+		return openNetworked(ctx, o, func(ctx context.Context) (session.Store, error) {
+			return redisstore.Open(ctx, rawURL, redisstore.Options{})
+		})
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		return pgstore.Open(ctx, rawURL, pgstore.Options{Logger: o.Logger})
+		return openNetworked(ctx, o, func(ctx context.Context) (session.Store, error) {
+			return pgstore.Open(ctx, rawURL, pgstore.Options{Logger: o.Logger})
+		})
 	}
 	scheme, _, _ := strings.Cut(rawURL, ":")
 	return nil, fmt.Errorf("storeurl: %q is not a session store (allowed: memory, file:PATH, redis://, rediss://, redis+sentinel://, redis+cluster://, postgres://)", scheme)
+}
+
+// openNetworked opens a Redis or PostgreSQL store; one that cannot be
+// reached now is opened later (see pending), unless o.Retry is negative.
+func openNetworked(ctx context.Context, o Options, open func(context.Context) (session.Store, error)) (session.Store, error) {
+	s, err := open(ctx)
+	if err == nil || o.Retry < 0 || !unreachable(err) {
+		return s, err
+	}
+	retry := o.Retry
+	if retry == 0 {
+		retry = 2 * time.Second
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return openLater(open, err, retry, log), nil
 }

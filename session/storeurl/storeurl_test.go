@@ -71,3 +71,44 @@ func TestOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenDuringOutage: a Redis or PostgreSQL store that is down when it
+// is opened does not stop the start: Open succeeds, every call fails (so a
+// Manager answers 503) until the server is back, and then the store works
+// without a restart. With a negative Retry, Open fails as before.
+func TestOpenDuringOutage(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range []string{"redis", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			var url string
+			var stop, start func()
+			if kind == "redis" {
+				r := testsupport.StartRedis(t)
+				url, stop, start = "redis://"+r.Addr, r.Stop, r.Start
+			} else {
+				pg := testsupport.StartPostgres(t)
+				url = pg.NewDatabase(t)
+				stop, start = func() { pg.Stop(t) }, func() { pg.Start(t) }
+			}
+			stop()
+			if _, err := storeurl.Open(ctx, url, storeurl.Options{Retry: -1}); err == nil {
+				t.Fatal("Open with Retry -1 of a store that is down succeeded")
+			}
+			s, err := storeurl.Open(ctx, url, storeurl.Options{Retry: 50 * time.Millisecond})
+			if err != nil {
+				t.Fatalf("Open of a store that is down: %v; want it to be reached later", err)
+			}
+			defer s.Close()
+			if _, _, err := s.Get(ctx, "t", "x"); err == nil {
+				t.Fatal("Get on a store not reached yet succeeded")
+			}
+			time.Sleep(300 * time.Millisecond) // a few retries fail first
+			start()
+			testsupport.WaitFor(t, "the store reached once it is up", func() bool {
+				_, _, err := s.Get(ctx, "t", "x")
+				return err == nil
+			})
+			roundTrip(t, s)
+		})
+	}
+}
