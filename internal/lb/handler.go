@@ -119,8 +119,18 @@ func (g *group) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	inflight := g.begin(ex, t)
 	// Deferred: ReverseProxy panics with http.ErrAbortHandler to cut a
 	// response whose target stopped mid-body, and the exchange still
-	// ends (it leaves tether_requests_in_flight).
-	defer g.end(ex, inflight)
+	// ends (it leaves tether_requests_in_flight). The break is counted as
+	// the front path counts it, unless the client is the one gone.
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler && r.Context().Err() == nil {
+				g.srv.metrics.proxyErrors.WithLabelValues(g.name, ex.t.id, "body").Inc()
+			}
+			g.end(ex, inflight)
+			panic(v)
+		}
+		g.end(ex, inflight)
+	}()
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
 }
 

@@ -313,4 +313,7 @@ target_groups:
 	if n := ts.Metric(t, l.Registry(), "tether_requests_in_flight", map[string]string{"target": "a"}); n != 0 {
 		t.Errorf("tether_requests_in_flight = %v after both responses ended; want 0", n)
 	}
+	if n := ts.Metric(t, l.Registry(), "tether_proxy_errors_total", map[string]string{"target": "a", "kind": "body"}); n != 2 {
+		t.Errorf("tether_proxy_errors_total{kind=body} = %v after two bodies broke off; want 2", n)
+	}
 }
