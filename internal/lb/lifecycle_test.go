@@ -276,3 +276,52 @@ func TestCloseSaysWhenItCuts(t *testing.T) {
 		})
 	}
 }
+
+// TestRemovedTargetKeepsItsRequests: a target removed by a reload leaves
+// the group once its drain has ended and its last request has: a request
+// still running on it stays in tether_requests_in_flight and the target
+// stays listed, then both go.
+func TestRemovedTargetKeepsItsRequests(t *testing.T) {
+	release := make(chan struct{})
+	slow := slowTarget(t, release)
+	other := newTargets(t, 1)
+	extra := "    deregistration_delay: 2s\n    stickiness: {type: none}\n"
+	l := ts.StartLB(t, groupYAML([]*ts.Target{slow}, extra))
+	done := make(chan string, 1)
+	go func() {
+		_, code, _ := get(t, plainClient(), l.URL+"/slow")
+		done <- fmt.Sprint(code)
+	}()
+	ts.WaitFor(t, "request in flight", func() bool { return l.Snapshot()[0].Targets[0].InFlight == 1 })
+	cfg, err := config.Parse([]byte(groupYAML(other, extra)), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reload(cfg, l.Ring); err != nil {
+		t.Fatal(err)
+	}
+	l.Clock.Advance(3 * time.Second) // past the drain
+	l.Sweep()
+	listed := func() bool {
+		for _, st := range l.Snapshot()[0].Targets {
+			if st.ID == "slow" {
+				return true
+			}
+		}
+		return false
+	}
+	if !listed() {
+		t.Error("the removed target left while a request still ran on it")
+	}
+	if n := ts.Metric(t, l.Registry(), "tether_requests_in_flight", map[string]string{"target": "slow"}); n != 1 {
+		t.Errorf("tether_requests_in_flight{target=slow} = %v while its request runs; want 1", n)
+	}
+	close(release)
+	if code := <-done; code != "200" {
+		t.Fatalf("the request on the removed target got %s, want 200", code)
+	}
+	ts.WaitFor(t, "the removed target gone after its last request", func() bool {
+		l.Sweep()
+		return !listed()
+	})
+}

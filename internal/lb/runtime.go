@@ -50,7 +50,7 @@ func (s *Server) Sweep() {
 			st := t.state(now)
 			m.setState(g.name, t.id, st)
 			skew.add(st, t.Weight(), int64(n))
-			if st == StateDrained && t.removed.Load() {
+			if st == StateDrained && t.removed.Load() && t.outstanding.Load() == 0 {
 				t.stopChecks()
 				m.forget(g.name, t.id)
 				prune = true

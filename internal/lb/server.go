@@ -243,7 +243,10 @@ func (s *Server) buildGroup(gc config.TargetGroup, old *group, now time.Time, up
 				s.log.Info("target deregistered, draining", "group", gc.Name, "target", t.id,
 					"delay", gc.DeregistrationDelay.D().String())
 			}
-			if t.state(now) != StateDrained {
+			if t.state(now) != StateDrained || t.outstanding.Load() > 0 {
+				// Listed, and its series kept, until its drain has ended
+				// and its last request with it: what still runs on it
+				// stays in tether_requests_in_flight.
 				g.targets = append(g.targets, t)
 				g.byID[t.id] = t
 			}
