@@ -519,6 +519,15 @@ func TestKeyDroppedAfterLeak(t *testing.T) {
 	ring := rsaRing(t)
 	h := newHarness(t, withRing(ring))
 	before := h.login("")
+	// A logout before the drop: the service's own verifier has the old
+	// key set in its cache. probes are more tokens of the old key.
+	if r := h.postJSON("/api/v1/logout", `{}`, "Authorization", "Bearer "+h.login("").str("access_token")); r.status != http.StatusOK {
+		t.Fatalf("logout before the drop: %d %s", r.status, r.raw)
+	}
+	var probes []string
+	for range 10 {
+		probes = append(probes, h.login("").str("access_token"))
+	}
 	rotated, err := ring.Rotate(start.Add(time.Minute))
 	if err == nil {
 		rotated, err = rotated.WithActiveRSA()
@@ -537,6 +546,22 @@ func TestKeyDroppedAfterLeak(t *testing.T) {
 	v := h.verifier("at+jwt")
 	if _, err := v.Verify(context.Background(), before.str("access_token")); err == nil {
 		t.Error("a token signed with the dropped key still verifies")
+	}
+	// The service's own verifier (logout) rereads the key set within 10 s
+	// (the first request after that starts the fetch, in the background):
+	// a forgery made with the leaked key stops being taken there too,
+	// where it stayed good for the default 15 minutes.
+	h.clk.Advance(11 * time.Second)
+	refused := false
+	for _, p := range probes {
+		if r := h.postJSON("/api/v1/logout", `{}`, "Authorization", "Bearer "+p); r.status == http.StatusUnauthorized {
+			refused = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the fetch is in-process: far shorter
+	}
+	if !refused {
+		t.Errorf("logout still takes tokens of the dropped key 11 s after the drop, after %d tries", len(probes))
 	}
 	r := h.refreshWith(before.str("refresh_token"))
 	if r.status != http.StatusOK {
