@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/tetherlb/tether/internal/config"
 )
@@ -76,7 +75,7 @@ func readFiles(t *config.TLS, dir string) fileSet {
 	var fs fileSet
 	h := sha256.New()
 	for _, f := range files {
-		p := filePair{certFile: resolve(dir, f.CertFile), keyFile: resolve(dir, f.KeyFile)}
+		p := filePair{certFile: config.Resolve(dir, f.CertFile), keyFile: config.Resolve(dir, f.KeyFile)}
 		if p.cert, p.err = os.ReadFile(p.certFile); p.err == nil {
 			p.key, p.err = os.ReadFile(p.keyFile)
 		}
@@ -107,13 +106,6 @@ func (fs fileSet) load(owner string) (*Set, error) {
 		s.certs = append(s.certs, &cert)
 	}
 	return s, nil
-}
-
-func resolve(dir, path string) string {
-	if filepath.IsAbs(path) || dir == "" {
-		return path
-	}
-	return filepath.Join(dir, path)
 }
 
 // Len returns the number of certificates.

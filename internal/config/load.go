@@ -132,11 +132,16 @@ func Decode(data []byte) (*Config, error) {
 
 // File resolves path, a file the config names, against the directory of
 // the config file (Dir), as every relative path of the config is.
-func (c *Config) File(path string) string {
-	if filepath.IsAbs(path) || c.Dir == "" {
+func (c *Config) File(path string) string { return Resolve(c.Dir, path) }
+
+// Resolve resolves path, a file a config names, against dir, the
+// directory of the config file; an absolute or empty path, or an empty
+// dir, leaves it as it is.
+func Resolve(dir, path string) string {
+	if path == "" || filepath.IsAbs(path) || dir == "" {
 		return path
 	}
-	return filepath.Join(c.Dir, path)
+	return filepath.Join(dir, path)
 }
 
 // Problems splits an error from Load, Parse, Decode or Validate into its

@@ -122,14 +122,14 @@ func (g *group) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	// ends (it leaves tether_requests_in_flight). The break is counted as
 	// the front path counts it, unless the client is the one gone.
 	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler && r.Context().Err() == nil {
-				g.srv.metrics.proxyErrors.WithLabelValues(g.name, ex.t.id, "body").Inc()
-			}
-			g.end(ex, inflight)
-			panic(v)
+		v := recover()
+		if v == http.ErrAbortHandler && r.Context().Err() == nil {
+			g.srv.metrics.proxyErrors.WithLabelValues(g.name, ex.t.id, "body").Inc()
 		}
 		g.end(ex, inflight)
+		if v != nil {
+			panic(v) // on its way to net/http, which ends the connection
+		}
 	}()
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
 }

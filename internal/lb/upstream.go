@@ -51,7 +51,7 @@ func (s *Server) httpsUpstream(gc config.TargetGroup, dir string) (*upstream, er
 	var pem []byte
 	if t.CAFile != "" {
 		var err error
-		if pem, err = os.ReadFile(resolve(dir, t.CAFile)); err != nil {
+		if pem, err = os.ReadFile(config.Resolve(dir, t.CAFile)); err != nil {
 			return nil, fmt.Errorf("target group %s: reading tls.ca_file: %w", gc.Name, err)
 		}
 	}

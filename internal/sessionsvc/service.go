@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -80,7 +79,7 @@ func tenantFunc(t *config.SessionTenants) session.TenantFunc {
 }
 
 func (s *Service) startAPI(cfg *config.SessionAPI, dir string, reg prometheus.Registerer) error {
-	key, err := ReadAPIKey(resolve(dir, cfg.APIKeyFile))
+	key, err := ReadAPIKey(config.Resolve(dir, cfg.APIKeyFile))
 	if err != nil {
 		return fmt.Errorf("sessions.api.api_key_file: %w", err)
 	}
@@ -134,13 +133,6 @@ func ReadAPIKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s holds %d characters; the API key must have at least 32 (for example: head -c 32 /dev/urandom | base64)", path, len(key))
 	}
 	return key, nil
-}
-
-func resolve(dir, path string) string {
-	if filepath.IsAbs(path) || dir == "" {
-		return path
-	}
-	return filepath.Join(dir, path)
 }
 
 // Close stops the API (requests in flight finish until ctx ends) and
